@@ -1,0 +1,416 @@
+"""The one HTTP seam every connector goes through.
+
+Self-hosted shops are small and fragile, so the rules live here once: a timeout on every request,
+bounded retries with back-off only for calls that are safe to repeat, ``Retry-After`` honoured, a
+cap on requests in flight per store, no redirects on writes, JSON read leniently (OpenCart prints
+PHP notices before it), logging with secrets masked, and a guard that refuses to talk to loopback,
+private, link-local or cloud-metadata addresses unless the deployment allows it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from connectors.errors import ConnectorError, PermanentError, ProtocolError, RateLimited, TransientError
+
+log = logging.getLogger("connectors.http")
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+SENSITIVE_HEADERS = frozenset(
+    {"authorization", "privatekey", "token", "x-auth-token", "cookie", "set-cookie", "x-storelink-signature"}
+)
+#: How long we are willing to sleep inside one call for a ``Retry-After``; longer waits go back to
+#: the scheduler as :class:`RateLimited` so a worker is not parked for minutes.
+MAX_INLINE_RETRY_AFTER = 10.0
+
+
+# --------------------------------------------------------------------------------------------------
+# Store URL guard
+# --------------------------------------------------------------------------------------------------
+
+
+def _address_is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return not (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or not address.is_global
+    )
+
+
+def check_store_url(url: str, *, allow_private: bool = False, resolve: bool = True) -> str:
+    """Refuse store URLs that could point Storelink at itself or its neighbours.
+
+    Returns the URL without a trailing slash. Raises :class:`PermanentError` (code ``bad_url``)
+    with a message the seller can act on. Resolution is checked again before every request, so a
+    DNS answer that changes later is caught too.
+    """
+    text = (url or "").strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https"):
+        raise PermanentError("The store URL must start with https:// (or http://).", code="bad_url")
+    if parts.username or parts.password or "@" in parts.netloc:
+        raise PermanentError("The store URL must not contain a user name or password.", code="bad_url")
+    host = parts.hostname
+    if not host:
+        raise PermanentError("The store URL has no host name.", code="bad_url")
+    if any(ch.isspace() for ch in text) or "\\" in text:
+        raise PermanentError("The store URL contains spaces or backslashes.", code="bad_url")
+    try:
+        port = parts.port
+    except ValueError:
+        raise PermanentError("The store URL has an invalid port.", code="bad_url") from None
+    if not allow_private:
+        if parts.scheme != "https":
+            raise PermanentError("The store URL must use https://.", code="bad_url")
+        if resolve:
+            guard_host(host, port or 443)
+    return text.rstrip("/")
+
+
+def guard_host(host: str, port: int) -> None:
+    """Resolve ``host`` and refuse it if any address is not public."""
+    lowered = host.lower().rstrip(".")
+    if lowered in ("localhost", "metadata.google.internal") or lowered.endswith(".localhost"):
+        raise PermanentError(f"The store host {host} is not a public address.", code="bad_url")
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except socket.gaierror:
+        raise PermanentError(f"The store host {host} could not be found (DNS).", code="dns") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not _address_is_public(address):
+            raise PermanentError(
+                f"The store host {host} resolves to a private or reserved address; Storelink only "
+                "connects to public stores.",
+                code="bad_url",
+            )
+
+
+# --------------------------------------------------------------------------------------------------
+# Lenient JSON
+# --------------------------------------------------------------------------------------------------
+
+
+def parse_json_lenient(text: str) -> Any:
+    """Parse JSON that may have PHP notices (HTML or plain text) printed before it.
+
+    Tries the whole body first, then every ``{`` or ``[`` from the left until one parses to the end
+    of the body. Raises :class:`ValueError` when no JSON document ends the body.
+    """
+    stripped = text.strip()
+    if stripped.startswith("\ufeff"):
+        stripped = stripped[1:]
+    try:
+        return json.loads(stripped)
+    except ValueError:
+        pass
+    decoder = json.JSONDecoder()
+    position = 0
+    while True:
+        starts = [i for i in (stripped.find("{", position), stripped.find("[", position)) if i >= 0]
+        if not starts:
+            raise ValueError("no JSON document in the reply")
+        start = min(starts)
+        try:
+            value, end = decoder.raw_decode(stripped, start)
+        except ValueError:
+            position = start + 1
+            continue
+        if stripped[end:].strip() == "":
+            return value
+        position = start + 1
+
+
+# --------------------------------------------------------------------------------------------------
+# Masking
+# --------------------------------------------------------------------------------------------------
+
+
+class Masker:
+    """Replaces every known secret (and its URL-encoded form) with ``***``."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        from urllib.parse import quote, quote_plus
+
+        variants: set[str] = set()
+        for secret in secrets:
+            if secret and len(secret) >= 4:
+                variants.update({secret, quote(secret, safe=""), quote_plus(secret)})
+        self._secrets = sorted(variants, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        return {k: ("***" if k.lower() in SENSITIVE_HEADERS else self(v)) for k, v in headers.items()}
+
+
+# --------------------------------------------------------------------------------------------------
+# Per-store caps
+# --------------------------------------------------------------------------------------------------
+
+
+class _StoreGate:
+    """A semaphore (requests in flight) plus a token bucket (requests per second) for one store."""
+
+    def __init__(self, max_in_flight: int, rate: float | None, burst: int) -> None:
+        self.semaphore = threading.BoundedSemaphore(max(1, max_in_flight))
+        self.rate = rate
+        self.capacity = float(max(1, burst))
+        self.tokens = self.capacity
+        self.updated = time.monotonic()
+        self.lock = threading.Lock()
+
+    def wait_for_token(self, sleep: Callable[[float], None]) -> None:
+        if not self.rate:
+            return
+        while True:
+            with self.lock:
+                now = time.monotonic()
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                wait = (1 - self.tokens) / self.rate
+            sleep(wait)
+
+
+_gates: dict[str, _StoreGate] = {}
+_gates_lock = threading.Lock()
+
+
+def store_gate(key: str, max_in_flight: int, rate: float | None = None, burst: int = 1) -> _StoreGate:
+    """The process-wide gate of a store, created on first use."""
+    with _gates_lock:
+        gate = _gates.get(key)
+        if gate is None:
+            gate = _gates[key] = _StoreGate(max_in_flight, rate, burst)
+        return gate
+
+
+# --------------------------------------------------------------------------------------------------
+# The client
+# --------------------------------------------------------------------------------------------------
+
+
+def retry_after_seconds(response: httpx.Response, default: float = 30.0) -> float:
+    """``Retry-After`` as seconds, from either of its two forms; ``default`` when absent or odd."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return default
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return default
+    return max(0.0, when.timestamp() - time.time())
+
+
+class StoreHttp:
+    """HTTP to one store (or one store's API host) with Storelink's rules applied.
+
+    ``request`` returns the response for any status below 500 except 429 (those are for the
+    platform's own mapping, which knows what its 403 or 404 means); 5xx, 429, timeouts and broken
+    connections are retried when the call is idempotent and raised as typed errors when not or when
+    retries are exhausted.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        platform: str,
+        client: httpx.Client | None = None,
+        timeout: float = 20.0,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        max_in_flight: int = 4,
+        rate_per_second: float | None = None,
+        burst: int = 1,
+        allow_private_hosts: bool = False,
+        secrets: Iterable[str] = (),
+        sleep: Callable[[float], None] = time.sleep,
+        gate_key: str | None = None,
+    ) -> None:
+        self.base_url = check_store_url(base_url, allow_private=allow_private_hosts, resolve=False)
+        self.platform = platform
+        self.allow_private_hosts = allow_private_hosts
+        self._owns_client = client is None
+        self.client = client or httpx.Client(timeout=timeout, follow_redirects=False)
+        self.timeout = timeout
+        self.max_retries = max(0, max_retries)
+        self.backoff = backoff
+        self.sleep = sleep
+        self.mask = Masker(secrets)
+        host = urlsplit(self.base_url).netloc.lower()
+        self.gate = store_gate(gate_key or f"{platform}:{host}", max_in_flight, rate_per_second, burst)
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
+
+    def url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        data: Any = None,
+        content: bytes | str | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        follow_redirects: bool = False,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        method = method.upper()
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
+        if method not in ("GET", "HEAD"):
+            follow_redirects = False
+        url = self.url(path)
+        if not self.allow_private_hosts:
+            parts = urlsplit(url)
+            guard_host(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        attempts = self.max_retries + 1 if idempotent else 1
+        last_error: ConnectorError | None = None
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self._send(
+                    method, url, params, data, content, json_body, headers, follow_redirects, timeout
+                )
+            except httpx.TimeoutException as exc:
+                last_error = TransientError(
+                    f"The store did not answer within {timeout or self.timeout:.0f} seconds.",
+                    code="timeout",
+                    raw=self.mask(repr(exc)),
+                )
+            except (httpx.TransportError, httpx.DecodingError) as exc:
+                last_error = TransientError(
+                    "Could not reach the store (connection failed or was cut off).",
+                    code="connection",
+                    raw=self.mask(repr(exc)),
+                )
+            else:
+                if response.status_code == 429:
+                    wait = retry_after_seconds(response)
+                    last_error = RateLimited(
+                        "The store is rate limiting Storelink; it will try again shortly.",
+                        retry_after=wait,
+                        raw=self.mask(response.text[:2000]),
+                        status_code=429,
+                    )
+                    if attempt < attempts and wait <= MAX_INLINE_RETRY_AFTER:
+                        self.sleep(wait)
+                        continue
+                    raise last_error
+                if response.status_code >= 500 or response.status_code == 503:
+                    last_error = TransientError(
+                        f"The store had an internal error (HTTP {response.status_code}).",
+                        code="server_error",
+                        raw=self.mask(response.text[:2000]),
+                        status_code=response.status_code,
+                    )
+                    if response.status_code == 503 and response.headers.get("Retry-After"):
+                        wait = retry_after_seconds(response)
+                        if wait > MAX_INLINE_RETRY_AFTER or attempt == attempts:
+                            raise RateLimited(
+                                "The store is temporarily unavailable (HTTP 503).",
+                                retry_after=wait,
+                                raw=last_error.raw,
+                                status_code=503,
+                            )
+                else:
+                    return response
+            if attempt < attempts:
+                self.sleep(self.backoff * (2 ** (attempt - 1)))
+        assert last_error is not None
+        raise last_error
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        params: Any,
+        data: Any,
+        content: bytes | str | None,
+        json_body: Any,
+        headers: Mapping[str, str] | None,
+        follow_redirects: bool,
+        timeout: float | None,
+    ) -> httpx.Response:
+        self.gate.wait_for_token(self.sleep)
+        with self.gate.semaphore:
+            started = time.monotonic()
+            response = self.client.request(
+                method,
+                url,
+                params=params,
+                data=data,
+                content=content,
+                json=json_body,
+                headers=dict(headers or {}),
+                follow_redirects=follow_redirects,
+                timeout=timeout or self.timeout,
+            )
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "store.http %s %s -> %s in %.0f ms; request headers %s; body %s",
+                    method,
+                    self.mask(str(response.request.url)),
+                    response.status_code,
+                    (time.monotonic() - started) * 1000,
+                    self.mask.headers(response.request.headers),
+                    self.mask(response.text[:500]),
+                )
+            else:
+                log.info(
+                    "store.http %s %s -> %s in %.0f ms",
+                    method,
+                    self.mask(str(response.request.url)),
+                    response.status_code,
+                    (time.monotonic() - started) * 1000,
+                )
+            return response
+
+    def json(self, response: httpx.Response, *, what: str = "reply") -> Any:
+        """Decode a body leniently or raise :class:`ProtocolError` keeping the (masked) raw text."""
+        try:
+            return parse_json_lenient(response.text)
+        except ValueError:
+            snippet = self.mask(response.text[:2000])
+            kind = "an HTML page" if "<html" in response.text[:500].lower() else "something that is not JSON"
+            raise ProtocolError(
+                f"The store answered the {what} with {kind} (HTTP {response.status_code}).",
+                code="not_json",
+                raw=snippet,
+                status_code=response.status_code,
+            ) from None

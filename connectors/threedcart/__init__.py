@@ -1,0 +1,1 @@
+"""3DCart / Shift4Shop REST API."""

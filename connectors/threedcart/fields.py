@@ -1,0 +1,57 @@
+"""What a 3DCart channel needs, in the words of the seller's guide (seed 002)."""
+
+from __future__ import annotations
+
+from connectors.base import FieldSpec
+from connectors.common_fields import (
+    SYNC_FIELDS,
+    currency_field,
+    import_statuses_field,
+    processed_status_field,
+)
+
+STORE_URL_LABEL = "Store URL"
+STORE_URL_HELP = "Your 3DCart / Shift4Shop store's address, e.g. https://yourstore.3dcartstores.com/"
+
+CREDENTIAL_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec(
+        name="access_token",
+        label="Access token",
+        kind="secret",
+        max_length=256,
+        required=False,
+        help_text=(
+            "In your 3DCart admin open Modules, search for 'REST API', click Settings then Add, paste "
+            "Storelink's public key shown here, click Save and then Authorize. The store sends the "
+            "token to Storelink by itself; if it shows you a token instead, paste it here."
+        ),
+    ),
+)
+
+SETTINGS_FIELDS: tuple[FieldSpec, ...] = (
+    currency_field("The currency your 3DCart store sells in."),
+    FieldSpec(
+        name="timezone",
+        label="Store time zone",
+        default="America/New_York",
+        max_length=64,
+        help_text="3DCart reports times in the store's own clock; Storelink converts them from this zone.",
+    ),
+    FieldSpec(
+        name="prices_include_tax",
+        label="Prices include tax",
+        kind="bool",
+        default=False,
+        required=False,
+        help_text="Yes if the prices you keep in Storelink include tax.",
+    ),
+    processed_status_field(
+        "The order status Storelink sets when an order has shipped (3DCart's 'Shipped' is 4).",
+        default="4",
+    ),
+    import_statuses_field(
+        "Orders in these statuses are downloaded. 'Not Completed' (7) is never downloaded.",
+        default=["1", "2"],
+    ),
+    *SYNC_FIELDS,
+)

@@ -1,0 +1,84 @@
+"""What an X-Cart channel needs, in the words of the seller's guide (seed 001)."""
+
+from __future__ import annotations
+
+from connectors.base import FieldSpec
+from connectors.common_fields import (
+    SYNC_FIELDS,
+    currency_field,
+    import_statuses_field,
+    processed_status_field,
+)
+
+STORE_URL_LABEL = "Website end point"
+STORE_URL_HELP = "Your store's address, e.g. https://shop.example.com/ (where admin.php lives)."
+
+CREDENTIAL_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec(
+        name="api_key",
+        label="API key",
+        kind="secret",
+        max_length=256,
+        help_text=(
+            "In your X-Cart admin open 'My addons', search for 'REST API', install the REST API "
+            "add-on and copy the value of 'API key (read/write)'. On X-Cart 5.5 and later paste the "
+            "API token from Settings > API instead."
+        ),
+    ),
+)
+
+SETTINGS_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec(
+        name="api_flavour",
+        label="X-Cart API",
+        kind="choice",
+        choices=(
+            ("auto", "Detect automatically"),
+            ("addon", "REST API add-on (5.x)"),
+            ("builtin", "Built-in API (5.5+)"),
+        ),
+        default="auto",
+        help_text="Leave on 'Detect automatically' unless the connection test guessed wrong.",
+    ),
+    currency_field("The currency your X-Cart store sells in."),
+    FieldSpec(
+        name="use_store_tax_settings",
+        label="Use X-Cart tax settings",
+        kind="bool",
+        default=True,
+        required=False,
+        help_text="Yes if your site's tax settings should be used for product prices.",
+    ),
+    FieldSpec(
+        name="use_store_tax_for_shipping",
+        label="Use X-Cart tax settings for shipping",
+        kind="bool",
+        default=True,
+        required=False,
+        help_text="Yes if your site's tax settings should be used for shipping costs.",
+    ),
+    FieldSpec(
+        name="prices_include_tax",
+        label="Prices include tax",
+        kind="bool",
+        default=False,
+        required=False,
+        help_text="Yes if the prices you keep in Storelink include tax.",
+    ),
+    FieldSpec(
+        name="shipping_surcharge_name",
+        label="Shipping surcharge name",
+        default="Shipping cost",
+        max_length=128,
+        help_text="Enter the name that is used for the shipping surcharge in orders.",
+    ),
+    processed_status_field(
+        "What shipping status Storelink should give orders when they have been shipped ('S' = Shipped).",
+        default="S",
+    ),
+    import_statuses_field(
+        "Orders whose payment status is one of these are downloaded ('P' = Paid, 'A' = Authorized).",
+        default=["P", "A"],
+    ),
+    *SYNC_FIELDS,
+)
