@@ -183,6 +183,14 @@ class SandboxApp(abc.ABC):
         """Settings that fit this store (platform modules override)."""
         return {}
 
+    def connector_store_url(self) -> str:
+        """The store URL a channel for this sandbox is saved with (3DCart: the SecureURL)."""
+        return self.base_url
+
+    def connector_options(self) -> dict[str, Any]:
+        """Extra ``ConnectorOptions`` fields this store needs (3DCart: ``api_base``, ``app_keys``)."""
+        return {}
+
     @abc.abstractmethod
     def add_order(self, **kwargs: Any) -> str:
         """Place one new order now (an order arriving while a client pages); returns its id."""
