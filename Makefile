@@ -1,0 +1,80 @@
+# Storelink — one command to the demo (`make run`), one to the whole suite (`make test`).
+# Everything the project needs is installed from here: the Python virtualenv from pyproject.toml,
+# and the Debian packages the tests drive (PHP for the OpenCart bridge, Chromium for the UI tests).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DEBS   := php-cli php-mysql chromium chromium-driver
+# pytest workers; the browser and end-to-end tests are few, so two workers fit a 2-core machine.
+TEST_WORKERS ?= 2
+
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help install system-deps migrate demo run test test-fast lint format bench sandbox clean
+
+help:
+	@echo "make run    - install, migrate, create the demo seller, start web + worker + beat + sandbox stores"
+	@echo "make test   - the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)"
+	@echo "make lint   - ruff"
+	@echo "make bench  - benchmarks in bench/"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian packages, installed only when missing (root, or sudo when there is one).
+system-deps:
+	@missing=""; \
+	command -v php >/dev/null 2>&1 || missing="$$missing php-cli"; \
+	php -m 2>/dev/null | grep -qi '^mysqli$$' || missing="$$missing php-mysql"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = "0" ] || SUDO="sudo"; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBS) >/dev/null; \
+	fi
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+demo: migrate
+	$(BIN)/python manage.py create_demo_seller
+
+run: install
+	@mkdir -p var
+	DEBUG=1 ALLOW_PRIVATE_STORE_HOSTS=1 $(BIN)/python manage.py migrate --noinput
+	DEBUG=1 ALLOW_PRIVATE_STORE_HOSTS=1 $(BIN)/python manage.py collectstatic --noinput -v0
+	DEBUG=1 ALLOW_PRIVATE_STORE_HOSTS=1 $(BIN)/python manage.py create_demo_seller
+	@echo ""
+	@echo "  Storelink is starting on http://127.0.0.1:8000/  (log in with the demo login above)"
+	@echo ""
+	PATH="$(CURDIR)/$(BIN):$$PATH" DEBUG=1 ALLOW_PRIVATE_STORE_HOSTS=1 $(BIN)/honcho start -f Procfile
+
+test: install system-deps
+	$(BIN)/ruff check .
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup -p no:cacheprovider $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/pytest -n $(TEST_WORKERS) -p no:cacheprovider -m "not browser and not e2e and not php" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache
