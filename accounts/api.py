@@ -1,0 +1,52 @@
+"""The base of every REST API viewset: tenant scoping that subclasses cannot forget or override.
+
+``get_queryset`` belongs to this class. A subclass names its rows with ``scoped_queryset`` and may
+narrow them in ``refine_queryset`` (which receives an already account-filtered queryset); defining
+``get_queryset`` in a subclass is a ``TypeError`` at import time. Another account's id is therefore
+not found (404), never forbidden and never data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+
+from django.db.models import Model, QuerySet
+from rest_framework import exceptions, viewsets
+
+from accounts.tenancy import account_for
+
+
+class AccountScopedViewSet(viewsets.GenericViewSet):
+    scoped_queryset: ClassVar[QuerySet[Any]]
+    #: Path from the model to its account (``"account"``, or ``"channel__account"`` ...).
+    account_field: ClassVar[str] = "account"
+    lookup_field = "pk"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "get_queryset" in cls.__dict__:
+            raise TypeError(
+                f"{cls.__name__} must not override get_queryset (tenant scoping lives in "
+                "AccountScopedViewSet); narrow rows in refine_queryset instead."
+            )
+
+    def get_queryset(self) -> QuerySet[Any]:
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular introspection, no request user
+            return self.scoped_queryset.none()
+        account = account_for(self.request)
+        queryset = self.scoped_queryset.all().filter(**{self.account_field: account})
+        return self.refine_queryset(queryset)
+
+    def refine_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        """Narrow the account's rows (filters, select_related); must return a subset."""
+        return queryset
+
+    def get_object(self) -> Model:
+        # Ids are UUIDs: anything else cannot exist, so answer 404 instead of a database error.
+        value = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
+        try:
+            uuid.UUID(str(value))
+        except ValueError:
+            raise exceptions.NotFound() from None
+        return super().get_object()

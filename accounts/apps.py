@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    """Tenancy: users, seller accounts, memberships with roles, API keys."""
+
+    name = "accounts"
+    verbose_name = "Accounts and access"
+
+    def ready(self) -> None:
+        from accounts import signals  # noqa: F401  (connects the login throttle)

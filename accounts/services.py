@@ -1,0 +1,116 @@
+"""Account actions: sign-up and API keys. Verb-named, actor as a keyword, one transaction each."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from datetime import timedelta
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Account, ApiKey, Membership, Role, User
+from accounts.tenancy import Actor, actor_user, require_actor_role
+
+log = logging.getLogger("storelink.accounts")
+
+API_KEY_PREFIX = "sl_"
+#: ``last_used_at`` is written at most this often per key, so a busy integration does not turn
+#: every read request into a write.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+def sign_up(email: str, password: str, account_name: str) -> tuple[User, Account]:
+    """Create a user, their seller account, and make them its owner.
+
+    Raises :class:`ValidationError` with per-field messages (``email``, ``password``,
+    ``account_name``); nothing is saved unless everything is valid.
+    """
+    email = (email or "").strip().lower()
+    account_name = (account_name or "").strip()
+    errors: dict[str, list[str]] = {}
+    try:
+        validate_email(email)
+    except ValidationError:
+        errors["email"] = ["Enter a valid e-mail address."]
+    else:
+        if User.objects.filter(email__iexact=email).exists():
+            errors["email"] = ["An account with this e-mail address already exists."]
+    if not account_name:
+        errors["account_name"] = ["Enter your company or shop name."]
+    elif len(account_name) > 150:
+        errors["account_name"] = ["Use at most 150 characters."]
+    try:
+        validate_password(password or "", user=User(email=email))
+    except ValidationError as exc:
+        errors["password"] = list(exc.messages)
+    if errors:
+        raise ValidationError(errors)
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(email=email, password=password)
+            account = Account.objects.create(name=account_name)
+            Membership.objects.create(account=account, user=user, role=Role.OWNER)
+    except IntegrityError:  # two sign-ups racing for the same address
+        raise ValidationError({"email": ["An account with this e-mail address already exists."]}) from None
+    log.info("account.signed_up account=%s user=%s", account.pk, user.pk)
+    return user, account
+
+
+def _digest(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def create_api_key(account: Account, *, actor: Actor, name: str) -> tuple[ApiKey, str]:
+    """Create a key and return it with its plaintext, which is never available again."""
+    require_actor_role(actor, account, Role.ADMIN, doing="create API keys")
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": ["Give the key a name, e.g. the system that will use it."]})
+    if len(name) > 100:
+        raise ValidationError({"name": ["Use at most 100 characters."]})
+    prefix = secrets.token_hex(4)
+    plaintext = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    with transaction.atomic():
+        key = ApiKey.objects.create(
+            account=account,
+            name=name,
+            prefix=prefix,
+            key_hash=_digest(plaintext),
+            created_by=actor_user(actor),
+        )
+    log.info("api_key.created account=%s key=%s prefix=%s", account.pk, key.pk, prefix)
+    return key, plaintext
+
+
+def revoke_api_key(api_key: ApiKey, *, actor: Actor) -> ApiKey:
+    """Refuse the key from now on; idempotent (revoking twice keeps the first time)."""
+    require_actor_role(actor, api_key.account, Role.ADMIN, doing="revoke API keys")
+    with transaction.atomic():
+        ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        api_key.refresh_from_db(fields=["revoked_at"])
+    log.info("api_key.revoked account=%s key=%s", api_key.account_id, api_key.pk)
+    return api_key
+
+
+def authenticate_api_key(plaintext: str) -> ApiKey | None:
+    """The active key matching ``plaintext``, or ``None``. Records when it was last used."""
+    plaintext = (plaintext or "").strip()
+    if not plaintext.startswith(API_KEY_PREFIX) or len(plaintext) > 200:
+        return None
+    prefix = plaintext[len(API_KEY_PREFIX) :].split("_", 1)[0]
+    key = ApiKey.objects.select_related("account").filter(prefix=prefix).first()
+    if key is None or not hmac.compare_digest(key.key_hash, _digest(plaintext)):
+        return None
+    if key.revoked_at is not None:
+        return None
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+    return key

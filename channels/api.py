@@ -1,0 +1,150 @@
+"""REST API for channels: thin views over :mod:`channels.services`, scoped by the base viewset."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.api import AccountScopedViewSet
+from accounts.tenancy import account_for, actor_for
+from channels import services
+from channels.models import SalesChannel
+from channels.serializers import (
+    ChannelCreateSerializer,
+    ChannelReauthoriseSerializer,
+    ChannelSerializer,
+    ChannelUpdateSerializer,
+    ConnectionTestSerializer,
+    ErrorSerializer,
+)
+
+ERRORS: dict[int, OpenApiResponse] = {
+    400: OpenApiResponse(ErrorSerializer, description="Invalid fields or the store refused the credentials."),
+    401: OpenApiResponse(ErrorSerializer, description="Missing or invalid API key."),
+    403: OpenApiResponse(ErrorSerializer, description="Your role does not allow this."),
+    404: OpenApiResponse(ErrorSerializer, description="No such channel in your account."),
+}
+STORE_ERRORS = {**ERRORS, 502: OpenApiResponse(ErrorSerializer, description="The store failed to answer.")}
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List channels", responses={200: ChannelSerializer(many=True), **ERRORS}),
+    retrieve=extend_schema(summary="Get a channel", responses={200: ChannelSerializer, **ERRORS}),
+)
+class ChannelViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    AccountScopedViewSet,
+):
+    """Sales channels of the account (removed channels are not listed and answer 404)."""
+
+    scoped_queryset: ClassVar[QuerySet[Any]] = SalesChannel.objects.live()
+    serializer_class = ChannelSerializer
+    http_method_names: ClassVar[list[str]] = ["get", "post", "patch", "delete", "head", "options"]
+
+    def refine_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.select_related("account").order_by("name")
+
+    def _show(self, channel: SalesChannel, code: int = status.HTTP_200_OK) -> Response:
+        return Response(ChannelSerializer(channel).data, status=code)
+
+    @extend_schema(
+        summary="Connect a store",
+        description="Tests the connection first (except a 3DCart channel still waiting for its token).",
+        request=ChannelCreateSerializer,
+        responses={201: ChannelSerializer, **STORE_ERRORS},
+    )
+    def create(self, request: Request) -> Response:
+        incoming = ChannelCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        channel = services.add_channel(
+            account_for(request),
+            actor=actor_for(request),
+            platform=data["platform"],
+            name=data["name"],
+            store_url=data["store_url"],
+            credentials=data.get("credentials") or {},
+            settings=data.get("settings") or {},
+        )
+        return self._show(channel, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Rename a channel or change its settings",
+        request=ChannelUpdateSerializer,
+        responses={200: ChannelSerializer, **ERRORS},
+    )
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        channel = self.get_object()
+        incoming = ChannelUpdateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        channel = services.update_channel_settings(
+            channel, actor=actor_for(request), settings=data.get("settings"), name=data.get("name")
+        )
+        return self._show(channel)
+
+    @extend_schema(
+        summary="Remove a channel",
+        description="Soft delete: jobs stop, credentials are wiped, orders stay. Needs the admin role.",
+        responses={204: None, **ERRORS},
+    )
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        services.remove_channel(self.get_object(), actor=actor_for(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(summary="Enable a channel", request=None, responses={200: ChannelSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def enable(self, request: Request, pk: str | None = None) -> Response:
+        return self._show(services.enable_channel(self.get_object(), actor=actor_for(request)))
+
+    @extend_schema(summary="Disable a channel", request=None, responses={200: ChannelSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def disable(self, request: Request, pk: str | None = None) -> Response:
+        return self._show(services.disable_channel(self.get_object(), actor=actor_for(request)))
+
+    @extend_schema(
+        summary="Test the connection with the stored credentials",
+        description=(
+            "On failure the channel's connection state is updated (needs_reauth for bad credentials)."
+        ),
+        request=None,
+        responses={200: ConnectionTestSerializer, **STORE_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def test(self, request: Request, pk: str | None = None) -> Response:
+        channel = self.get_object()
+        facts = services.check_channel_connection(channel, actor=actor_for(request))
+        channel.refresh_from_db()
+        body = {
+            "ok": True,
+            "connection_state": channel.connection_state,
+            "store_facts": services.store_facts_to_dict(facts),
+        }
+        return Response(body)
+
+    @extend_schema(
+        summary="Reauthorise with new or confirmed credentials",
+        description="Re-tests the store; nothing is saved if the test fails. Needs the admin role.",
+        request=ChannelReauthoriseSerializer,
+        responses={200: ChannelSerializer, **STORE_ERRORS},
+    )
+    @action(detail=True, methods=["post"])
+    def reauthorise(self, request: Request, pk: str | None = None) -> Response:
+        channel = self.get_object()
+        incoming = ChannelReauthoriseSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        channel = services.reauthorise_channel(
+            channel,
+            actor=actor_for(request),
+            credentials=data.get("credentials") or {},
+            store_url=data.get("store_url"),
+        )
+        return self._show(channel)

@@ -1,0 +1,189 @@
+"""Sales channels: one connected store of a seller, its audit trail and its sync runs.
+
+The channel row carries its own health (enabled, connection state, last success, last error in
+words) so the list page and the dispatcher read one table. Credentials are apart from settings:
+``settings`` is safe to render anywhere; ``credentials`` is encrypted and never rendered.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+
+from django.conf import settings as django_settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Account, ApiKey
+from channels.fields import EncryptedJSONField
+from connectors.registry import PLATFORM_CHOICES
+
+
+class ConnectionState(models.TextChoices):
+    OK = "ok", "Connected"
+    PENDING = "pending", "Waiting for authorisation"
+    NEEDS_REAUTH = "needs_reauth", "Needs reauthorising"
+    ERROR = "error", "Error"
+
+
+class SalesChannelQuerySet(models.QuerySet["SalesChannel"]):
+    def live(self) -> SalesChannelQuerySet:
+        """Channels that have not been removed (removed ones stay for order history)."""
+        return self.filter(removed_at__isnull=True)
+
+    def for_account(self, account: Account) -> SalesChannelQuerySet:
+        return self.filter(account=account)
+
+    def syncable(self) -> SalesChannelQuerySet:
+        """What background jobs may touch: live, enabled, and with working credentials."""
+        return self.live().filter(
+            enabled=True, connection_state__in=[ConnectionState.OK, ConnectionState.ERROR]
+        )
+
+
+class SalesChannel(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="channels")
+    platform = models.CharField(max_length=32, choices=PLATFORM_CHOICES)
+    name = models.CharField(max_length=100)
+    store_url = models.CharField(max_length=500)
+    enabled = models.BooleanField(default=True)
+    connection_state = models.CharField(
+        max_length=16, choices=ConnectionState.choices, default=ConnectionState.PENDING
+    )
+    last_error = models.TextField(blank=True, default="")
+    credentials = EncryptedJSONField()
+    settings = models.JSONField(default=dict, blank=True)
+    store_facts = models.JSONField(default=dict, blank=True)
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SalesChannelQuerySet.as_manager()
+
+    class Meta:
+        ordering: ClassVar = ["name"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["account", "name"],
+                condition=Q(removed_at__isnull=True),
+                name="channel_name_unique_live",
+                violation_error_message="You already have a channel with this name.",
+            ),
+        ]
+        indexes: ClassVar = [
+            models.Index(fields=["account", "platform"], name="channel_account_platform"),
+            models.Index(fields=["platform", "connection_state"], name="channel_platform_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_platform_display()})"
+
+    @property
+    def is_removed(self) -> bool:
+        return self.removed_at is not None
+
+    @property
+    def has_credentials(self) -> bool:
+        """Whether any secret is stored, without exposing it (admin shows "•••• set")."""
+        return any(bool(value) for value in (self.credentials or {}).values())
+
+
+class ChannelEvent(models.Model):
+    """Audit trail: who changed a channel, when, and what (never a secret in ``detail``)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="channel_events")
+    channel = models.ForeignKey(SalesChannel, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="channel_events",
+    )
+    actor_api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="channel_events"
+    )
+    action = models.CharField(max_length=64)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering: ClassVar = ["-created_at", "-id"]
+        indexes: ClassVar = [
+            models.Index(fields=["account", "channel", "-created_at"], name="event_channel_time")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} on {self.channel_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def actor_label(self) -> str:
+        if self.actor_id:
+            return str(self.actor)
+        if self.actor_api_key_id:
+            return f"API key {self.actor_api_key}"
+        return "Storelink"
+
+
+class SyncJob(models.TextChoices):
+    ORDERS = "orders", "Orders"
+    SHIPMENTS = "shipments", "Shipments"
+    STOCK = "stock", "Stock"
+    PRICES = "prices", "Prices"
+    TEST = "test", "Connection test"
+
+
+class SyncState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class SyncRun(models.Model):
+    """One execution of one job on one channel; the seller sees these on the channel page."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="sync_runs")
+    channel = models.ForeignKey(SalesChannel, on_delete=models.CASCADE, related_name="sync_runs")
+    job = models.CharField(max_length=16, choices=SyncJob.choices)
+    state = models.CharField(max_length=16, choices=SyncState.choices, default=SyncState.QUEUED)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    fetched = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    attempt = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        ordering: ClassVar = ["-created_at"]
+        indexes: ClassVar = [
+            models.Index(fields=["account", "channel", "-created_at"], name="syncrun_channel_time"),
+            models.Index(fields=["state", "created_at"], name="syncrun_state_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_job_display()} on {self.channel_id}: {self.state}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+    def as_counts(self) -> dict[str, Any]:
+        return {
+            "fetched": self.fetched,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "failed": self.failed,
+        }

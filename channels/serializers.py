@@ -1,0 +1,153 @@
+"""API serializers, with the per-platform credential and settings shapes generated from FieldSpecs.
+
+Validation of credentials and settings is done once, by the services (``clean_fields`` on the
+platform's specs); the generated serializers describe those shapes in the OpenAPI schema so that
+API users see the same fields, labels and help text as the wizard. Credentials are write-only:
+no serializer here has a field that reads them.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
+from rest_framework import serializers
+
+from channels.models import SalesChannel
+from connectors.base import FieldSpec
+from connectors.registry import CONNECTORS, PLATFORM_CHOICES
+
+
+def _field_for(spec: FieldSpec, *, for_update: bool = False) -> serializers.Field:
+    common: dict[str, Any] = {
+        "label": spec.label,
+        "help_text": spec.help_text,
+        "required": spec.required and spec.default is None and not for_update and spec.kind != "bool",
+    }
+    if spec.kind == "bool":
+        return serializers.BooleanField(**common)
+    if spec.kind == "int":
+        return serializers.IntegerField(min_value=spec.min_value, max_value=spec.max_value, **common)
+    if spec.kind == "choice" and spec.choices:
+        return serializers.ChoiceField(choices=list(spec.choices), **common)
+    if spec.kind == "multichoice":
+        child = (
+            serializers.ChoiceField(choices=list(spec.choices)) if spec.choices else serializers.CharField()
+        )
+        return serializers.ListField(child=child, **common)
+    extra: dict[str, Any] = {"max_length": spec.max_length, "allow_blank": not common["required"]}
+    if spec.kind == "secret":
+        extra |= {"write_only": True, "style": {"input_type": "password"}}
+    return serializers.CharField(**common, **extra)
+
+
+@cache
+def spec_serializer(platform: str, part: str) -> type[serializers.Serializer]:
+    """A serializer class for one platform's ``credentials`` or ``settings`` (for the schema)."""
+    connector = CONNECTORS[platform]
+    specs = connector.credential_fields if part == "credentials" else connector.settings_fields
+    name = f"{connector.__name__.removesuffix('Connector')}{part.title()}"
+    fields = {spec.name: _field_for(spec) for spec in specs}
+    return type(name, (serializers.Serializer,), fields)
+
+
+def _polymorphic(part: str) -> PolymorphicProxySerializer:
+    return PolymorphicProxySerializer(
+        component_name=f"Platform{part.title()}",
+        serializers=[spec_serializer(platform, part) for platform in CONNECTORS],
+        resource_type_field_name=None,
+    )
+
+
+@extend_schema_field(_polymorphic("credentials"))
+class CredentialsField(serializers.DictField):
+    """Write-only credentials; the shape depends on ``platform`` (see the schema's oneOf)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("write_only", True)
+        super().__init__(**kwargs)
+
+
+@extend_schema_field(_polymorphic("settings"))
+class SettingsField(serializers.DictField):
+    """Settings; the shape depends on ``platform``; validated against the platform's specs."""
+
+
+class StatusSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
+class StoreFactsSerializer(serializers.Serializer):
+    platform_version = serializers.CharField(required=False)
+    base_currency = serializers.CharField(required=False)
+    timezone = serializers.CharField(required=False)
+    prices_include_tax = serializers.BooleanField(required=False, allow_null=True)
+    order_statuses = StatusSerializer(many=True, required=False)
+    currencies = serializers.ListField(child=serializers.CharField(), required=False)
+    can_read = serializers.BooleanField(required=False)
+    can_write = serializers.BooleanField(required=False)
+    warnings = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class ChannelSerializer(serializers.ModelSerializer):
+    """What the API shows of a channel. No credentials: only whether some are stored."""
+
+    platform_label = serializers.CharField(source="get_platform_display", read_only=True)
+    has_credentials = serializers.BooleanField(read_only=True)
+    settings = SettingsField(read_only=True)
+    store_facts = StoreFactsSerializer(read_only=True)
+
+    class Meta:
+        model = SalesChannel
+        fields = (
+            "id",
+            "platform",
+            "platform_label",
+            "name",
+            "store_url",
+            "enabled",
+            "connection_state",
+            "last_error",
+            "has_credentials",
+            "settings",
+            "store_facts",
+            "last_sync_at",
+            "last_success_at",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+
+class ChannelCreateSerializer(serializers.Serializer):
+    platform = serializers.ChoiceField(choices=PLATFORM_CHOICES)
+    name = serializers.CharField(max_length=100)
+    store_url = serializers.CharField(max_length=500, help_text="The store's address, https://…")
+    credentials = CredentialsField(required=False, default=dict)
+    settings = SettingsField(required=False, default=dict)
+
+
+class ChannelUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False)
+    settings = SettingsField(required=False, help_text="Merged over the current settings.")
+
+
+class ChannelReauthoriseSerializer(serializers.Serializer):
+    store_url = serializers.CharField(max_length=500, required=False)
+    credentials = CredentialsField(
+        required=False, default=dict, help_text="A secret left out keeps the stored value."
+    )
+
+
+class ConnectionTestSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    connection_state = serializers.CharField()
+    store_facts = StoreFactsSerializer()
+
+
+class ErrorSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    code = serializers.CharField(required=False)
+    errors = serializers.DictField(required=False)

@@ -1,0 +1,632 @@
+"""Channel lifecycle: the only code that changes a SalesChannel or turns one into a connector.
+
+Every state change is a verb_noun function with the actor as a keyword, runs in one transaction
+and writes a :class:`~channels.models.ChannelEvent` inside it, so the audit trail cannot disagree
+with the data. Network calls to the store (connection tests) happen *before* the transaction opens:
+a slow store must not hold database locks.
+
+Errors a seller can fix are raised as :class:`ChannelError` (a Django ``ValidationError`` whose
+keys are field names: ``name``, ``store_url``, each credential and setting name, or ``__all__``),
+so forms and the API put each message next to its field. What the store said is raised as the
+connectors' typed errors (``AuthError``, ``TransientError`` ...) with a seller-facing message.
+Role checks are repeated here, not only in views: a member can never change credentials, remove
+or reauthorise a channel, whichever surface they come through.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from django.conf import settings as django_settings
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Account, ApiKey, Role
+from accounts.tenancy import Actor, actor_user, require_actor_role
+from channels.models import ChannelEvent, ConnectionState, SalesChannel, SyncJob, SyncRun, SyncState
+from connectors.base import Connector, ConnectorOptions, FieldErrors, FieldSpec, StoreFacts, clean_fields
+from connectors.errors import AuthError, ConnectorError, PermanentError
+from connectors.http import check_store_url
+from connectors.registry import CONNECTORS, build_connector, connector_class
+
+log = logging.getLogger("storelink.channels")
+
+NAME_MAX_LENGTH = 100
+STORE_URL_MAX_LENGTH = 500
+
+
+class ChannelError(ValidationError):
+    """Something the seller can fix; ``message_dict`` maps field name to messages."""
+
+
+def _error(field: str, message: str) -> ChannelError:
+    return ChannelError({field: [message]})
+
+
+# --------------------------------------------------------------------------------------------------
+# Platforms and connectors
+# --------------------------------------------------------------------------------------------------
+
+
+def platform_class(platform: str) -> type[Connector]:
+    """The connector class of ``platform``; ``ChannelError`` on ``platform`` when unknown."""
+    try:
+        return connector_class(platform)
+    except ValueError:
+        raise _error("platform", f"Choose one of: {', '.join(CONNECTORS)}.") from None
+
+
+def credential_fields(platform: str) -> tuple[FieldSpec, ...]:
+    return platform_class(platform).credential_fields
+
+
+def settings_fields(platform: str) -> tuple[FieldSpec, ...]:
+    return platform_class(platform).settings_fields
+
+
+def connector_options() -> ConnectorOptions:
+    """Deployment knobs from Django settings, the same for every channel."""
+    return ConnectorOptions(
+        allow_private_hosts=django_settings.ALLOW_PRIVATE_STORE_HOSTS,
+        timeout=django_settings.STORE_HTTP_TIMEOUT,
+        max_retries=django_settings.STORE_HTTP_MAX_RETRIES,
+        max_in_flight=django_settings.STORE_HTTP_MAX_IN_FLIGHT,
+        app_keys={
+            "public_key": django_settings.THREEDCART_PUBLIC_KEY,
+            "private_key": django_settings.THREEDCART_PRIVATE_KEY,
+        },
+        api_base=django_settings.THREEDCART_API_BASE,
+    )
+
+
+def build_connector_for(
+    platform: str,
+    store_url: str,
+    credentials: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    *,
+    http: httpx.Client | None = None,
+) -> Connector:
+    """The one place a connector is built from stored or typed values plus deployment options."""
+    platform_class(platform)
+    return build_connector(platform, store_url, credentials, settings, http=http, options=connector_options())
+
+
+def connector_for(channel: SalesChannel, *, http: httpx.Client | None = None) -> Connector:
+    """A connector for a stored channel (workers call this per job; cheap to build)."""
+    if channel.is_removed:
+        raise PermanentError("This channel has been removed.", code="removed")
+    return build_connector_for(
+        channel.platform, channel.store_url, channel.credentials or {}, channel.settings or {}, http=http
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------------
+
+
+def clean_store_url(store_url: str) -> str:
+    """The store URL without a trailing slash, after the egress guard (https, public address ...)."""
+    text = (store_url or "").strip()
+    if not text:
+        raise _error("store_url", "Enter your store's address.")
+    if len(text) > STORE_URL_MAX_LENGTH:
+        raise _error("store_url", f"Use at most {STORE_URL_MAX_LENGTH} characters.")
+    try:
+        return check_store_url(text, allow_private=django_settings.ALLOW_PRIVATE_STORE_HOSTS)
+    except PermanentError as exc:
+        raise _error("store_url", exc.message) from None
+
+
+def _raise_field_errors(exc: FieldErrors) -> None:
+    raise ChannelError({name: [message] for name, message in exc.errors.items()}) from None
+
+
+def clean_credentials(platform: str, credentials: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Validate credentials against the platform's specs; unknown keys are dropped."""
+    try:
+        return clean_fields(credential_fields(platform), dict(credentials or {}))
+    except FieldErrors as exc:
+        _raise_field_errors(exc)
+        raise  # unreachable, keeps type checkers calm
+
+
+def clean_settings(
+    platform: str, values: Mapping[str, Any] | None, store_facts: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Validate settings; where the store reported its statuses, choices must be among them."""
+    values = dict(values or {})
+    facts = dict(store_facts or {})
+    if not values.get("currency") and facts.get("base_currency"):
+        values["currency"] = facts["base_currency"]
+    specs = settings_fields(platform)
+    try:
+        cleaned = clean_fields(specs, values)
+    except FieldErrors as exc:
+        _raise_field_errors(exc)
+        raise
+    errors: dict[str, list[str]] = {}
+    statuses = {str(status["code"]) for status in facts.get("order_statuses") or []}
+    currencies = {str(code) for code in facts.get("currencies") or []}
+    for spec in specs:
+        value = cleaned.get(spec.name)
+        if spec.choices_from == "order_statuses" and statuses:
+            chosen = value if isinstance(value, list) else ([value] if value else [])
+            unknown = [item for item in chosen if item not in statuses]
+            if unknown:
+                errors[spec.name] = [
+                    f"{', '.join(unknown)} is not one of your store's order statuses; choose from the list."
+                ]
+        elif spec.choices_from == "currencies" and currencies and value and value not in currencies:
+            errors[spec.name] = [
+                f"Your store does not sell in {value}; choose one of {', '.join(sorted(currencies))}."
+            ]
+    if errors:
+        raise ChannelError(errors)
+    return cleaned
+
+
+def _clean_name(account: Account, name: str, *, exclude: SalesChannel | None = None) -> str:
+    text = (name or "").strip()
+    if not text:
+        raise _error("name", "Give this channel a name, e.g. the shop's name.")
+    if len(text) > NAME_MAX_LENGTH:
+        raise _error("name", f"Use at most {NAME_MAX_LENGTH} characters.")
+    clash = SalesChannel.objects.live().filter(account=account, name__iexact=text)
+    if exclude is not None:
+        clash = clash.exclude(pk=exclude.pk)
+    if clash.exists():
+        raise _error("name", f"You already have a channel called “{text}”. Choose another name.")
+    return text
+
+
+def _merge_errors(*checks: Any) -> tuple[list[Any], dict[str, list[str]]]:
+    """Run each zero-argument check, collecting every ChannelError so all fields report at once."""
+    results: list[Any] = []
+    errors: dict[str, list[str]] = {}
+    for check in checks:
+        try:
+            results.append(check())
+        except ChannelError as exc:
+            results.append(None)
+            for key, messages in exc.message_dict.items():
+                errors.setdefault(key, []).extend(messages)
+    return results, errors
+
+
+def awaiting_authorisation(platform: str, credentials: Mapping[str, Any]) -> bool:
+    """3DCart channels may be saved before the store has handed over the token (callback)."""
+    return platform == "threedcart" and not credentials.get("access_token")
+
+
+def store_facts_to_dict(facts: StoreFacts) -> dict[str, Any]:
+    """JSON-safe form of what ``test_connection`` learnt, kept on the channel row."""
+    data = asdict(facts)
+    data["order_statuses"] = [{"code": str(s.code), "name": s.name} for s in facts.order_statuses]
+    data["currencies"] = list(facts.currencies)
+    data["warnings"] = list(facts.warnings)
+    data["details"] = {str(k): v for k, v in dict(facts.details).items() if _json_plain(v)}
+    return data
+
+
+def _json_plain(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool | type(None) | list | dict)
+
+
+# --------------------------------------------------------------------------------------------------
+# Connection test
+# --------------------------------------------------------------------------------------------------
+
+
+def test_connection(
+    platform: str,
+    store_url: str,
+    credentials: Mapping[str, Any],
+    settings: Mapping[str, Any] | None = None,  # noqa: PT028  (a service, not a pytest test)
+    *,
+    http: httpx.Client | None = None,  # noqa: PT028
+) -> StoreFacts:
+    """Check a store with typed (not yet saved) values and return what it reports.
+
+    Field problems raise :class:`ChannelError`; what the store answered raises the connectors'
+    typed errors (``AuthError`` for a wrong key or a missing IP allow-list entry ...).
+    """
+    (url, creds), errors = _merge_errors(
+        lambda: clean_store_url(store_url), lambda: clean_credentials(platform, credentials)
+    )
+    if errors:
+        raise ChannelError(errors)
+    if awaiting_authorisation(platform, creds):
+        raise _error(
+            "access_token",
+            "3DCart has not sent the access token yet: authorise Storelink in your 3DCart admin "
+            "(Modules > REST API) or paste the token here.",
+        )
+    known = {spec.name for spec in settings_fields(platform)}
+    loose_settings = {key: value for key, value in dict(settings or {}).items() if key in known}
+    connector = build_connector_for(platform, url, creds, loose_settings, http=http)
+    try:
+        facts = connector.test_connection()
+    finally:
+        connector.close()
+    log.info("channel.test_connection.ok platform=%s host=%s", platform, urlsplit(url).hostname)
+    return facts
+
+
+# --------------------------------------------------------------------------------------------------
+# Audit
+# --------------------------------------------------------------------------------------------------
+
+
+def _audit(channel: SalesChannel, actor: Actor, action: str, **detail: Any) -> ChannelEvent:
+    return ChannelEvent.objects.create(
+        account_id=channel.account_id,
+        channel=channel,
+        actor=actor_user(actor),
+        actor_api_key=actor if isinstance(actor, ApiKey) else None,
+        action=action,
+        detail=detail,
+    )
+
+
+def _locked(channel: SalesChannel) -> SalesChannel:
+    """Re-read the channel under a row lock (call inside ``transaction.atomic``)."""
+    fresh = SalesChannel.objects.select_for_update().get(pk=channel.pk)
+    if fresh.is_removed:
+        raise ChannelError({NON_FIELD_ERRORS: ["This channel has been removed."]})
+    return fresh
+
+
+# --------------------------------------------------------------------------------------------------
+# Lifecycle
+# --------------------------------------------------------------------------------------------------
+
+
+def add_channel(
+    account: Account,
+    *,
+    actor: Actor,
+    platform: str,
+    name: str,
+    store_url: str,
+    credentials: Mapping[str, Any],
+    settings: Mapping[str, Any] | None = None,
+    store_facts: StoreFacts | Mapping[str, Any] | None = None,
+) -> SalesChannel:
+    """Connect a store. Without ``store_facts`` (the API, a script) the connection is tested here.
+
+    The wizard passes the facts its "test connection" step already got. A 3DCart channel whose
+    token has not arrived yet is saved as ``pending``; the store's callback completes it.
+    """
+    require_actor_role(actor, account, Role.ADMIN, doing="add channels")
+    platform_class(platform)
+    (clean_name, url, creds), errors = _merge_errors(
+        lambda: _clean_name(account, name),
+        lambda: clean_store_url(store_url),
+        lambda: clean_credentials(platform, credentials),
+    )
+    if errors:
+        raise ChannelError(errors)
+    pending = awaiting_authorisation(platform, creds)
+    if store_facts is None and not pending:
+        store_facts = test_connection(platform, url, creds, settings)
+    facts = (
+        store_facts_to_dict(store_facts) if isinstance(store_facts, StoreFacts) else dict(store_facts or {})
+    )
+    cleaned_settings = clean_settings(platform, settings, facts)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            channel = SalesChannel.objects.create(
+                account=account,
+                platform=platform,
+                name=clean_name,
+                store_url=url,
+                enabled=True,
+                connection_state=ConnectionState.PENDING if pending else ConnectionState.OK,
+                credentials=creds,
+                settings=cleaned_settings,
+                store_facts=facts,
+                last_success_at=None if pending else now,
+            )
+            _audit(channel, actor, "channel.added", platform=platform, name=clean_name, store_url=url)
+    except IntegrityError:  # a concurrent add with the same name won the race
+        raise _error("name", f"You already have a channel called “{clean_name}”.") from None
+    log.info("channel.added account=%s channel=%s platform=%s", account.pk, channel.pk, platform)
+    return channel
+
+
+def update_channel_settings(
+    channel: SalesChannel,
+    *,
+    actor: Actor,
+    settings: Mapping[str, Any] | None = None,
+    name: str | None = None,
+) -> SalesChannel:
+    """Change settings (merged over the current ones) and/or the name. Any member may do this."""
+    require_actor_role(actor, channel.account, Role.MEMBER, doing="change channel settings")
+    changes: dict[str, Any] = {}
+    (clean_name, cleaned), errors = _merge_errors(
+        lambda: _clean_name(channel.account, name, exclude=channel) if name is not None else None,
+        lambda: (
+            clean_settings(
+                channel.platform, {**(channel.settings or {}), **dict(settings)}, channel.store_facts
+            )
+            if settings is not None
+            else None
+        ),
+    )
+    if errors:
+        raise ChannelError(errors)
+    try:
+        with transaction.atomic():
+            fresh = _locked(channel)
+            if clean_name is not None and clean_name != fresh.name:
+                changes["name"] = {"from": fresh.name, "to": clean_name}
+                fresh.name = clean_name
+            if cleaned is not None and cleaned != fresh.settings:
+                changed_keys = sorted(k for k in cleaned if cleaned.get(k) != (fresh.settings or {}).get(k))
+                changes["settings"] = changed_keys
+                fresh.settings = cleaned
+            if changes:
+                fresh.save(update_fields=["name", "settings", "updated_at"])
+                _audit(fresh, actor, "channel.settings_changed", **changes)
+    except IntegrityError:
+        raise _error("name", "You already have a channel with this name.") from None
+    return fresh
+
+
+def _set_enabled(channel: SalesChannel, *, actor: Actor, enabled: bool) -> SalesChannel:
+    require_actor_role(actor, channel.account, Role.MEMBER, doing="enable or disable channels")
+    with transaction.atomic():
+        fresh = _locked(channel)
+        if fresh.enabled != enabled:
+            fresh.enabled = enabled
+            fresh.save(update_fields=["enabled", "updated_at"])
+            _audit(fresh, actor, "channel.enabled" if enabled else "channel.disabled")
+    log.info("channel.%s channel=%s", "enabled" if enabled else "disabled", fresh.pk)
+    return fresh
+
+
+def enable_channel(channel: SalesChannel, *, actor: Actor) -> SalesChannel:
+    """Let jobs run again (the seller's toggle). Idempotent."""
+    return _set_enabled(channel, actor=actor, enabled=True)
+
+
+def disable_channel(channel: SalesChannel, *, actor: Actor) -> SalesChannel:
+    """Stop downloading orders and updating listings until enabled again. Idempotent."""
+    return _set_enabled(channel, actor=actor, enabled=False)
+
+
+def remove_channel(channel: SalesChannel, *, actor: Actor) -> SalesChannel:
+    """Soft delete: jobs stop, credentials are wiped, orders stay in reports.
+
+    Adding the same store again makes a new channel (the name becomes free at once).
+    """
+    require_actor_role(actor, channel.account, Role.ADMIN, doing="remove channels")
+    with transaction.atomic():
+        fresh = _locked(channel)
+        fresh.removed_at = timezone.now()
+        fresh.enabled = False
+        fresh.credentials = {}
+        fresh.save(update_fields=["removed_at", "enabled", "credentials", "updated_at"])
+        _audit(fresh, actor, "channel.removed", name=fresh.name)
+    log.info("channel.removed channel=%s", fresh.pk)
+    return fresh
+
+
+def reauthorise_channel(
+    channel: SalesChannel,
+    *,
+    actor: Actor,
+    credentials: Mapping[str, Any],
+    store_url: str | None = None,
+) -> SalesChannel:
+    """Re-check the store with new (or confirmed) credentials and store them; clears needs_reauth.
+
+    A secret left blank keeps the stored value, so a seller who only fixed the URL or the IP
+    allow-list does not have to find the key again. Nothing is saved when the test fails.
+    """
+    require_actor_role(actor, channel.account, Role.ADMIN, doing="reauthorise channels")
+    if channel.is_removed:
+        raise ChannelError({NON_FIELD_ERRORS: ["This channel has been removed."]})
+    stored = channel.credentials or {}
+    merged = dict(credentials or {})
+    for spec in credential_fields(channel.platform):
+        if spec.secret and not merged.get(spec.name) and stored.get(spec.name):
+            merged[spec.name] = stored[spec.name]
+    (url, creds), errors = _merge_errors(
+        lambda: clean_store_url(store_url if store_url is not None else channel.store_url),
+        lambda: clean_credentials(channel.platform, merged),
+    )
+    if errors:
+        raise ChannelError(errors)
+    pending = awaiting_authorisation(channel.platform, creds)
+    facts = None if pending else test_connection(channel.platform, url, creds, channel.settings)
+    with transaction.atomic():
+        fresh = _locked(channel)
+        fresh.store_url = url
+        fresh.credentials = creds
+        fresh.connection_state = ConnectionState.PENDING if pending else ConnectionState.OK
+        fresh.last_error = ""
+        update_fields = ["store_url", "credentials", "connection_state", "last_error", "updated_at"]
+        if facts is not None:
+            fresh.store_facts = store_facts_to_dict(facts)
+            fresh.last_success_at = timezone.now()
+            update_fields += ["store_facts", "last_success_at"]
+        fresh.save(update_fields=update_fields)
+        _audit(
+            fresh,
+            actor,
+            "channel.reauthorised",
+            store_url=url,
+            store_url_changed=url != channel.store_url,
+            credentials_changed=creds != stored,
+        )
+    log.info("channel.reauthorised channel=%s", fresh.pk)
+    return fresh
+
+
+def check_channel_connection(channel: SalesChannel, *, actor: Actor) -> StoreFacts:
+    """Test a saved channel with its stored credentials and record the outcome on the row.
+
+    ``AuthError`` marks the channel ``needs_reauth``; other store errors mark it ``error``; each
+    test leaves a ``SyncRun`` (job ``test``). The typed error is re-raised for the caller to show.
+    """
+    require_actor_role(actor, channel.account, Role.MEMBER, doing="test channels")
+    if channel.is_removed:
+        raise ChannelError({NON_FIELD_ERRORS: ["This channel has been removed."]})
+    run = SyncRun.objects.create(
+        account_id=channel.account_id,
+        channel=channel,
+        job=SyncJob.TEST,
+        state=SyncState.RUNNING,
+        started_at=timezone.now(),
+    )
+    try:
+        if awaiting_authorisation(channel.platform, channel.credentials or {}):
+            raise AuthError(
+                "3DCart has not sent the access token yet: authorise Storelink in your 3DCart admin.",
+                code="awaiting_token",
+            )
+        connector = connector_for(channel)
+        try:
+            facts = connector.test_connection()
+        finally:
+            connector.close()
+    except ConnectorError as exc:
+        with transaction.atomic():
+            SyncRun.objects.filter(pk=run.pk).update(
+                state=SyncState.FAILED, finished_at=timezone.now(), error=exc.message, failed=1
+            )
+            fresh = _locked(channel)
+            fresh.connection_state = (
+                ConnectionState.NEEDS_REAUTH if isinstance(exc, AuthError) else ConnectionState.ERROR
+            )
+            fresh.last_error = exc.message
+            fresh.save(update_fields=["connection_state", "last_error", "updated_at"])
+            _audit(fresh, actor, "channel.test_failed", code=exc.code, message=exc.message)
+        raise
+    with transaction.atomic():
+        SyncRun.objects.filter(pk=run.pk).update(state=SyncState.SUCCEEDED, finished_at=timezone.now())
+        fresh = _locked(channel)
+        fresh.store_facts = store_facts_to_dict(facts)
+        fresh.last_success_at = timezone.now()
+        if fresh.connection_state != ConnectionState.PENDING:
+            fresh.connection_state = ConnectionState.OK
+            fresh.last_error = ""
+        fresh.save(
+            update_fields=["store_facts", "last_success_at", "connection_state", "last_error", "updated_at"]
+        )
+        _audit(fresh, actor, "channel.tested")
+    return facts
+
+
+def mark_needs_reauth(channel: SalesChannel, reason: str, *, actor: Actor = None) -> SalesChannel:
+    """Pause the channel's jobs until the seller reauthorises (workers call this on AuthError)."""
+    with transaction.atomic():
+        fresh = _locked(channel)
+        if fresh.connection_state == ConnectionState.NEEDS_REAUTH and fresh.last_error == reason:
+            return fresh
+        fresh.connection_state = ConnectionState.NEEDS_REAUTH
+        fresh.last_error = reason
+        fresh.save(update_fields=["connection_state", "last_error", "updated_at"])
+        _audit(fresh, actor, "channel.needs_reauth", reason=reason)
+    log.warning("channel.needs_reauth channel=%s", fresh.pk)
+    return fresh
+
+
+# --------------------------------------------------------------------------------------------------
+# 3DCart: the store posts the token (AUTHORIZE) or its withdrawal (REMOVE) to our callback URL
+# --------------------------------------------------------------------------------------------------
+
+
+def _store_key(url: str) -> str:
+    """Host (without ``www.``) and path, lower-cased: 3DCart's SecureURL vs what the seller typed."""
+    text = (url or "").strip()
+    if "://" not in text:
+        text = "https://" + text
+    parts = urlsplit(text)
+    host = (parts.hostname or "").lower()
+    host = host.removeprefix("www.")
+    port = f":{parts.port}" if parts.port else ""
+    return f"{host}{port}{parts.path.rstrip('/').lower()}"
+
+
+class CallbackRefused(Exception):
+    """A callback we must not act on (wrong public key, malformed body); answered with 403."""
+
+
+def apply_threedcart_callback(body: bytes | str | Mapping[str, Any]) -> list[SalesChannel]:
+    """Act on 3DCart's AUTHORIZE / REMOVE post; returns the channels it changed.
+
+    AUTHORIZE fills the token of the live 3DCart channel waiting for it (``pending`` or
+    ``needs_reauth``) with that store URL. If channels of *several* accounts wait for the same store
+    nothing is filled: the callback cannot tell which seller clicked "Authorize", and handing one
+    seller's token to another account is worse than asking them to paste it. REMOVE wipes the token
+    and marks every live channel of that store ``needs_reauth``.
+    """
+    from connectors.threedcart import callback as threedcart_callback
+
+    public_key = django_settings.THREEDCART_PUBLIC_KEY
+    if not public_key:
+        raise CallbackRefused("3DCart is not configured on this Storelink (THREEDCART_PUBLIC_KEY).")
+    try:
+        event = threedcart_callback.parse_callback(body, public_key=public_key)
+    except (ValueError, ConnectorError) as exc:
+        raise CallbackRefused(str(exc)) from None
+    key = _store_key(event.secure_url)
+    candidates = [
+        channel
+        for channel in SalesChannel.objects.live().filter(platform="threedcart").select_related("account")
+        if _store_key(channel.store_url) == key
+    ]
+    changed: list[SalesChannel] = []
+    if event.action == "AUTHORIZE":
+        waiting = [
+            c
+            for c in candidates
+            if c.connection_state in (ConnectionState.PENDING, ConnectionState.NEEDS_REAUTH)
+        ]
+        if len({c.account_id for c in waiting}) > 1:
+            log.warning("threedcart.callback.ambiguous store=%s accounts=%d", key, len(waiting))
+            return []
+        for channel in waiting:
+            with transaction.atomic():
+                fresh = _locked(channel)
+                fresh.credentials = {**(fresh.credentials or {}), "access_token": event.token}
+                fresh.store_url = event.secure_url.rstrip("/") or fresh.store_url
+                fresh.connection_state = ConnectionState.OK
+                fresh.last_error = ""
+                fresh.save(
+                    update_fields=["credentials", "store_url", "connection_state", "last_error", "updated_at"]
+                )
+                _audit(fresh, None, "channel.threedcart_authorised", store_url=fresh.store_url)
+            changed.append(fresh)
+    elif event.action == "REMOVE":
+        reason = (
+            "Storelink's app was removed in your 3DCart admin (Modules > REST API). Add it again "
+            "with Storelink's public key and click Authorize, then reauthorise this channel."
+        )
+        for channel in candidates:
+            with transaction.atomic():
+                fresh = _locked(channel)
+                fresh.credentials = {**(fresh.credentials or {}), "access_token": ""}
+                fresh.connection_state = ConnectionState.NEEDS_REAUTH
+                fresh.last_error = reason
+                fresh.save(update_fields=["credentials", "connection_state", "last_error", "updated_at"])
+                _audit(fresh, None, "channel.threedcart_removed", reason=reason)
+            changed.append(fresh)
+    log.info("threedcart.callback action=%s store=%s channels=%d", event.action, key, len(changed))
+    return changed
+
+
+# ``test_connection`` is a service, not a pytest test, wherever a test module imports it.
+test_connection.__test__ = False  # type: ignore[attr-defined]

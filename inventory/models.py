@@ -1,0 +1,1 @@
+"""Product (SKU master) and Listing live here; the sync engine adds them (DESIGN.md §3)."""
