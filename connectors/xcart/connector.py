@@ -1,13 +1,37 @@
-"""The X-Cart connector (skeleton: operations are filled in by the connectors issue)."""
+"""The X-Cart connector: 5.x through the REST API add-on, 5.5+ through the built-in API.
+
+The add-on is thin and trusting, which shapes most of this file (reference §9):
+
+- it validates nothing it writes (``amount=abc`` becomes 0), so every value is checked here first
+  and every returned object is compared with what was sent;
+- an unknown status code *renames* a status for the whole store, so only codes read from the
+  store's own ``order-status-shipping`` list in the same session are ever sent;
+- a tracking number POSTed for a missing order *creates* an empty order, so the order is always read
+  first and tracking goes in with the status in one ``PUT order/<id>`` (never a POST);
+- collection reads have no server-side cap and no "next page" marker, so orders and products are
+  read in explicit ``_cnd[limit]`` pages and a short page is the end;
+- there is no "modified since" filter, so the checkpoint is a creation-date low-water mark read with
+  an overlap, from the store's own clock (``Date`` header).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+import httpx
 
 from connectors.base import (
     Capabilities,
     Connector,
+    ConnectorOptions,
     Listing,
+    Order,
     OrderPage,
     PriceUpdate,
     PushResult,
@@ -15,8 +39,31 @@ from connectors.base import (
     ShipmentResult,
     StockUpdate,
     StoreFacts,
+    StoreStatus,
 )
-from connectors.xcart import fields
+from connectors.errors import AuthError, ConnectorError, PermanentError, ProtocolError
+from connectors.xcart import fields, mapping
+from connectors.xcart.client import ADDON_KEY_HELP, AddonClient, BuiltinClient, Reply
+
+ORDER_PAGE_SIZE = 50
+LISTING_PAGE_SIZE = 250
+#: API Platform's maximum ``itemsPerPage`` on 5.5+
+BUILTIN_PAGE_SIZE = 100
+BATCH_SIZE = 50
+#: Later runs re-read this much before the checkpoint: order dates are not strictly increasing in
+#: the order they become visible (a cart's date is rewritten at placement), and a one-day overlap
+#: also catches orders paid within a day of being placed "awaiting payment".
+LATER_RUN_OVERLAP_SECONDS = 24 * 3600
+#: The window's upper bound is the store's clock plus this, so a store clock ahead of ours loses
+#: nothing; the checkpoint itself comes from the store's clock.
+WINDOW_END_MARGIN_SECONDS = 24 * 3600
+MAX_QUANTITY = 2**31 - 1
+MAX_PRICE = Decimal("9999999999")  # price is decimal(14,4)
+CHECKPOINT_VERSION = 1
+VARIANT_PATH = "xc-productvariants-productvariant"
+PRODUCT_ORDER: list[tuple[str, Any]] = [("_cnd[orderBy][0]", "p.product_id"), ("_cnd[orderBy][1]", "ASC")]
+
+T = TypeVar("T")
 
 
 class XCartConnector(Connector):
@@ -27,22 +74,772 @@ class XCartConnector(Connector):
     store_url_help = fields.STORE_URL_HELP
     credential_fields = fields.CREDENTIAL_FIELDS
     settings_fields = fields.SETTINGS_FIELDS
-    capabilities = Capabilities()
+    capabilities = Capabilities(
+        partial_shipment=False,
+        multiple_tracking_numbers=True,
+        variants=True,
+        stock_batch_size=BATCH_SIZE,
+        price_batch_size=BATCH_SIZE,
+        tax_inclusive_prices=False,
+        order_page_size=ORDER_PAGE_SIZE,
+    )
+
+    def __init__(
+        self,
+        store_url: str,
+        credentials: Mapping[str, Any],
+        settings: Mapping[str, Any],
+        *,
+        http: httpx.Client | None = None,
+        options: ConnectorOptions | None = None,
+    ) -> None:
+        super().__init__(store_url, credentials, settings, http=http, options=options)
+        self._client: AddonClient | BuiltinClient | None = None
+        self._shipping_rows: list[Any] | None = None
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    @property
+    def _key(self) -> str:
+        key = str(self.credentials.get("api_key") or "").strip()
+        if not key:
+            raise AuthError(f"The X-Cart API key is missing: {ADDON_KEY_HELP}.", code="bad_key")
+        return key
+
+    def _addon(self) -> AddonClient:
+        return AddonClient(self.store_url, self._key, options=self.options, client=self.http)
+
+    def _builtin(self) -> BuiltinClient:
+        return BuiltinClient(self.store_url, self._key, options=self.options, client=self.http)
+
+    def _api(self) -> AddonClient | BuiltinClient:
+        """The client for this store's API, detecting the flavour once per connector when asked to."""
+        if self._client is None:
+            flavour = str(self.settings.get("api_flavour") or "auto")
+            if flavour == "addon":
+                self._client = self._addon()
+            elif flavour == "builtin":
+                self._client = self._builtin()
+            else:
+                self._client = self._detect()
+        return self._client
+
+    def _detect(self) -> AddonClient | BuiltinClient:
+        """5.5+ first (``GET /api/orders``), then the add-on (reference §8).
+
+        Only a conclusive answer settles it: JSON from ``/api`` or a JSON 401 means 5.5+; a status list
+        from the add-on means 5.x. Anything else (404, a login redirect, an HTML page) tries the other;
+        when neither answers the add-on's error is raised, since the seller's guide is for the add-on.
+        Transient errors propagate, so a flaky store is retried rather than misdetected.
+        """
+        builtin = self._builtin()
+        try:
+            reply = builtin.get("orders", [("itemsPerPage", 1)])
+        except AuthError as exc:
+            if exc.status_code == 401:
+                builtin.close()
+                raise
+        except (ProtocolError, PermanentError):
+            pass
+        else:
+            if isinstance(reply.data, (list, dict)):
+                return builtin
+        builtin.close()
+        addon = self._addon()
+        try:
+            rows = addon.get("order-status-shipping").data
+        except (ProtocolError, PermanentError) as exc:
+            addon.close()
+            exc.message = (
+                f"{exc.message} Neither X-Cart's built-in API (5.5+) nor the REST API add-on (5.x) "
+                "answered at this website end point."
+            )
+            exc.args = (exc.message,)
+            raise
+        except ConnectorError:
+            addon.close()
+            raise
+        if not isinstance(rows, list):
+            addon.close()
+            raise ProtocolError(
+                "The REST API add-on answered the status list with something that is not a list.",
+                code="not_a_list",
+                raw=str(rows)[:500],
+            )
+        self._shipping_rows = rows
+        return addon
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _setting_list(self, name: str) -> list[str]:
+        value = self.settings.get(name) or []
+        if isinstance(value, str):
+            value = [part for part in value.split(",")]
+        return [str(item).strip() for item in value if str(item).strip()]
+
+    def _lookback_seconds(self) -> int:
+        try:
+            days = int(self.settings.get("order_lookback_days") or 7)
+        except (TypeError, ValueError):
+            days = 7
+        return max(1, days) * 86400
+
+    # -- statuses ----------------------------------------------------------------------------------
+
+    def _shipping_statuses(self, api: AddonClient) -> list[StoreStatus]:
+        """The store's shipping statuses, read once per connector (they are what writes may send)."""
+        if self._shipping_rows is None:
+            self._shipping_rows = api.get("order-status-shipping").data
+        with _reading("a shipping status list"):
+            return mapping.status_list(self._shipping_rows, mapping.SHIPPING_STATUS_NAMES, "shipping status")
+
+    # -- test connection ---------------------------------------------------------------------------
 
     def test_connection(self) -> StoreFacts:
-        raise NotImplementedError
+        """Read the status lists and probe write access, changing nothing.
+
+        The add-on's write probe is ``PUT product/0`` without a body: id 0 never exists and PUT never
+        creates, so the read/write key gets ``null`` and the read-only key 403 (§9).
+        """
+        api = self._api()
+        if isinstance(api, BuiltinClient):
+            return self._test_builtin(api)
+        shipping = self._shipping_statuses(api)
+        payment_rows = api.get("order-status-payment").data
+        with _reading("a payment status list"):
+            payment = mapping.status_list(payment_rows, mapping.PAYMENT_STATUS_NAMES, "payment status")
+        warnings: list[str] = []
+        can_write = True
+        try:
+            api.write("PUT", "product/0", None)
+        except AuthError as exc:
+            if exc.code != "read_only_key":
+                raise
+            can_write = False
+            warnings.append(
+                "The API key is read-only: Storelink can download orders but cannot confirm shipments "
+                "or update stock and prices. Paste 'API key (read/write)' from My addons > REST API."
+            )
+        latest = api.get(
+            "order",
+            schema="complex",
+            cnd=[("_cnd[orderBy][0]", "o.date"), ("_cnd[orderBy][1]", "DESC"), *_limit(0, 1)],
+        ).data
+        currency = self._currency_from(latest)
+        return self._facts(
+            "5.0–5.4 (REST API add-on)", "addon", currency, shipping, payment, can_write, warnings
+        )
+
+    def _test_builtin(self, api: BuiltinClient) -> StoreFacts:
+        """5.5+: read one order, then probe writes with a status PUT on order 0, which never exists.
+
+        A read/write token gets 400/404 ("Order with ID 0 not found"), a read-only one 403.
+        UNCONFIRMED on a live 5.5 store. 5.5 has no status-list endpoint, so X-Cart's default status
+        codes are offered and a warning says so.
+        """
+        latest = api.get("orders", [("itemsPerPage", 1), ("order[date]", "desc")]).data
+        warnings = [
+            "X-Cart 5.5's API does not list order statuses, so X-Cart's default statuses are shown; "
+            "custom statuses must be typed by code.",
+            "X-Cart 5.5's API cannot store tracking numbers: shipments set the processed status only.",
+        ]
+        can_write = True
+        try:
+            api.put("orders/0/shipping_status", {"code": self._processed_default()}, missing_ok=True)
+        except AuthError as exc:
+            if exc.code != "read_only_key":
+                raise
+            can_write = False
+            warnings.append("The API token is read-only: paste the read/write token from Settings > API.")
+        except PermanentError:
+            pass  # "Order with ID 0 not found": the token may write
+        shipping = [
+            StoreStatus(code, name)
+            for code, name in mapping.SHIPPING_STATUS_NAMES.items()
+            if code != mapping.NOT_FINISHED
+        ]
+        payment = [StoreStatus(code, name) for code, name in mapping.PAYMENT_STATUS_NAMES.items()]
+        currency = self._currency_from(latest)
+        return self._facts("5.5+ (built-in API)", "builtin", currency, shipping, payment, can_write, warnings)
+
+    def _processed_default(self) -> str:
+        return str(self.settings.get("processed_status") or "S")
+
+    def _currency_from(self, latest: Any) -> str:
+        configured = str(self.settings.get("currency") or "").strip().upper()
+        if isinstance(latest, list) and latest and isinstance(latest[0], Mapping):
+            currency = latest[0].get("currency")
+            if isinstance(currency, Mapping):
+                currency = currency.get("code")
+            if isinstance(currency, str) and len(currency.strip()) == 3:
+                return currency.strip().upper()
+        return configured
+
+    def _facts(
+        self,
+        version: str,
+        flavour: str,
+        currency: str,
+        shipping: list[StoreStatus],
+        payment: list[StoreStatus],
+        can_write: bool,
+        warnings: list[str],
+    ) -> StoreFacts:
+        """Both status lists in one ``order_statuses`` (the wizard has one list for both fields).
+
+        "Statuses to import" are *payment* codes and "processed status" is a *shipping* code; the
+        names say which list a code comes from, and ``details`` carries the two lists apart for a
+        wizard that can show them separately. Codes overlap (``P`` is Paid and Processing), which is
+        harmless because each setting is only ever read as its own kind.
+        """
+        shipping = [status for status in shipping if status.code != mapping.NOT_FINISHED]
+        shipping_codes = {status.code for status in shipping}
+        payment_codes = {status.code for status in payment}
+        processed = self._processed_default()
+        if processed not in shipping_codes:
+            warnings.append(
+                f"The processed order status '{processed}' is not one of this store's shipping statuses "
+                f"({', '.join(sorted(shipping_codes))})."
+            )
+        unknown = [code for code in self._setting_list("import_statuses") if code not in payment_codes]
+        if unknown:
+            warnings.append(
+                f"Statuses to import {', '.join(unknown)} are not payment statuses of this store "
+                f"({', '.join(sorted(payment_codes))})."
+            )
+        statuses = tuple(
+            [StoreStatus(s.code, f"{s.name} (shipping status)") for s in shipping]
+            + [StoreStatus(s.code, f"{s.name} (payment status)") for s in payment]
+        )
+        return StoreFacts(
+            platform_version=version,
+            base_currency=currency,
+            timezone="UTC",
+            prices_include_tax=None,
+            order_statuses=statuses,
+            currencies=(currency,) if currency else (),
+            can_read=True,
+            can_write=can_write,
+            warnings=tuple(warnings),
+            details={
+                "api_flavour": flavour,
+                "shipping_statuses": [{"code": s.code, "name": s.name} for s in shipping],
+                "payment_statuses": [{"code": s.code, "name": s.name} for s in payment],
+                "import_statuses_are": "payment_statuses",
+                "processed_status_is": "shipping_statuses",
+            },
+        )
+
+    # -- orders ------------------------------------------------------------------------------------
 
     def fetch_orders(self, checkpoint: str | None) -> Iterator[OrderPage]:
-        raise NotImplementedError
+        """Every placed order in the window, oldest first, in pages; see the module docstring.
+
+        First run: the configured look-back. Later runs: from the checkpoint minus a one-day overlap.
+        Orders whose payment status is not in "statuses to import" are filtered by the store, "not
+        finished" (``NF``) orders are dropped here, and an order seen twice in one run (the list shifted
+        while paging) is yielded once.
+        """
+        since = _read_checkpoint(checkpoint)
+        local_now = int(time.time())
+        start = local_now - self._lookback_seconds() if since is None else since - LATER_RUN_OVERLAP_SECONDS
+        start = max(0, start)
+        api = self._api()
+        pages = (
+            self._addon_order_pages(api, start, local_now)
+            if isinstance(api, AddonClient)
+            else (self._builtin_order_pages(api, start, local_now))
+        )
+        seen: set[str] = set()
+        high_water = since if since is not None else start + LATER_RUN_OVERLAP_SECONDS
+        run_started: int | None = None
+        for rows, store_time, last in pages:
+            if run_started is None:
+                run_started = int(store_time.timestamp()) if store_time else local_now
+            orders: list[Order] = []
+            for row in rows:
+                order = self._map_order(api, row)
+                placed = int(order.placed_at.timestamp())
+                high_water = max(high_water, placed)
+                if order.status_code == mapping.NOT_FINISHED or order.external_id in seen:
+                    continue
+                seen.add(order.external_id)
+                orders.append(order)
+            mark = max(high_water, run_started) if last else high_water
+            yield OrderPage(tuple(orders), _write_checkpoint(mark))
+            if last:
+                return
+
+    def _map_order(self, api: AddonClient | BuiltinClient, row: Any) -> Order:
+        include = bool(self.settings.get("prices_include_tax"))
+        currency = str(self.settings.get("currency") or "")
+        with _reading("an order"):
+            if isinstance(api, AddonClient):
+                return mapping.order_from_complex(row, prices_include_tax=include, default_currency=currency)
+            return mapping.order_from_builtin(row, prices_include_tax=include, default_currency=currency)
+
+    def _addon_order_pages(
+        self, api: AddonClient, start: int, local_now: int
+    ) -> Iterator[tuple[list[Any], datetime | None, bool]]:
+        cnd_base: list[tuple[str, Any]] = [
+            ("_cnd[date][0]", start),
+            ("_cnd[date][1]", local_now + WINDOW_END_MARGIN_SECONDS),
+        ]
+        cnd_base += [("_cnd[paymentStatus][]", code) for code in self._setting_list("import_statuses")]
+        cnd_base += [("_cnd[orderBy][0]", "o.date"), ("_cnd[orderBy][1]", "ASC")]
+        offset = 0
+        while True:
+            reply = api.get("order", schema="complex", cnd=cnd_base + _limit(offset, ORDER_PAGE_SIZE))
+            rows = _page_rows(reply, ORDER_PAGE_SIZE, "order")
+            last = len(rows) < ORDER_PAGE_SIZE
+            yield rows, reply.store_time, last
+            if last:
+                return
+            offset += ORDER_PAGE_SIZE
+
+    def _builtin_order_pages(
+        self, api: BuiltinClient, start: int, local_now: int
+    ) -> Iterator[tuple[list[Any], datetime | None, bool]]:
+        base: list[tuple[str, Any]] = [
+            ("date[after]", _iso(start)),
+            ("date[before]", _iso(local_now + WINDOW_END_MARGIN_SECONDS)),
+            ("order[date]", "asc"),
+        ]
+        base += [("paymentStatus.code[]", code) for code in self._setting_list("import_statuses")]
+        page = 1
+        while True:
+            reply = api.get("orders", [*base, ("page", page), ("itemsPerPage", BUILTIN_PAGE_SIZE)])
+            rows = _page_rows(reply, BUILTIN_PAGE_SIZE, "order")
+            last = len(rows) < BUILTIN_PAGE_SIZE
+            yield rows, reply.store_time, last
+            if last:
+                return
+            page += 1
+
+    # -- shipments ---------------------------------------------------------------------------------
 
     def confirm_shipment(self, shipment: ShipmentRequest) -> ShipmentResult:
-        raise NotImplementedError
+        """Add the tracking numbers the order lacks and set the processed status, or do nothing.
+
+        Safe to repeat: the order is read first, and a call whose tracking numbers are all present
+        and whose status is already the processed one writes nothing.
+        """
+        order_id = str(shipment.order_external_id).strip()
+        if not order_id.isdigit() or int(order_id) <= 0:
+            raise PermanentError(f"'{order_id}' is not an X-Cart order id.", code="bad_order_id")
+        tracking: list[str] = []
+        for value in shipment.tracking_numbers:
+            text = str(value).strip()
+            if any(ch in text for ch in "\r\n\x00"):
+                raise PermanentError("A tracking number must be a single line.", code="bad_tracking")
+            if text and text not in tracking:
+                tracking.append(text)
+        processed = (shipment.processed_status or self._processed_default()).strip()
+        if processed == mapping.NOT_FINISHED or not processed:
+            raise PermanentError(f"'{processed}' cannot be the processed status.", code="bad_status")
+        api = self._api()
+        if isinstance(api, BuiltinClient):
+            return self._confirm_builtin(api, order_id, tracking, processed, shipment.is_partial)
+        return self._confirm_addon(api, order_id, tracking, processed, shipment.is_partial)
+
+    def _confirm_addon(
+        self, api: AddonClient, order_id: str, tracking: list[str], processed: str, partial: bool
+    ) -> ShipmentResult:
+        codes = [status.code for status in self._shipping_statuses(api)]
+        if processed not in codes:
+            # Sending an unknown code would rename one of the store's statuses for every order.
+            raise PermanentError(
+                f"'{processed}' is not one of this store's shipping statuses ({', '.join(codes)}); pick the "
+                "processed order status again in the channel settings.",
+                code="unknown_status",
+            )
+        order = api.get(f"order/{order_id}").data
+        if order is None:
+            raise PermanentError(f"X-Cart has no order with id {order_id}.", code="order_not_found")
+        if not isinstance(order, Mapping):
+            raise ProtocolError(
+                f"X-Cart sent order {order_id} as something that is not an object.", code="bad_data"
+            )
+        present = mapping.tracking_values(order)
+        missing = [value for value in tracking if value not in present]
+        warnings: list[str] = []
+        model: dict[str, Any] = {}
+        if missing:
+            model["trackingNumbers"] = [{"value": value} for value in missing]
+        if partial:
+            warnings.append("X-Cart has no partial shipments: the order's status was left unchanged.")
+        elif mapping.status_code_of(order.get("shippingStatus")) != processed:
+            model["shippingStatus"] = {"code": processed}
+        reference = str(order.get("orderNumber") or order_id)
+        if not model:
+            return ShipmentResult(store_reference=reference, tracking_sent=(), warnings=tuple(warnings))
+        updated = api.write("PUT", f"order/{order_id}", model, idempotent=not missing).data
+        if updated is None:
+            raise PermanentError(f"X-Cart has no order with id {order_id}.", code="order_not_found")
+        if not isinstance(updated, Mapping):
+            raise ProtocolError(f"X-Cart answered the update of order {order_id} oddly.", code="bad_data")
+        after = mapping.tracking_values(updated)
+        if any(value not in after for value in tracking) or (
+            "shippingStatus" in model and mapping.status_code_of(updated.get("shippingStatus")) != processed
+        ):
+            raise ProtocolError(
+                f"X-Cart answered the update of order {order_id} without the tracking number or status "
+                "that was sent.",
+                code="not_applied",
+                raw=json.dumps({"trackingNumbers": after, "shippingStatus": updated.get("shippingStatus")}),
+            )
+        return ShipmentResult(
+            store_reference=reference, tracking_sent=tuple(missing), warnings=tuple(warnings)
+        )
+
+    def _confirm_builtin(
+        self, api: BuiltinClient, order_id: str, tracking: list[str], processed: str, partial: bool
+    ) -> ShipmentResult:
+        """5.5+: the API can set the shipping status but has no way to store a tracking number."""
+        order = api.get(f"orders/{order_id}", missing_ok=True).data
+        if order is None:
+            raise PermanentError(f"X-Cart has no order with id {order_id}.", code="order_not_found")
+        if not isinstance(order, Mapping):
+            raise ProtocolError(
+                f"X-Cart sent order {order_id} as something that is not an object.", code="bad_data"
+            )
+        warnings: list[str] = []
+        present = mapping.tracking_values(order)
+        missing = [value for value in tracking if value not in present]
+        if missing:
+            warnings.append(
+                "X-Cart 5.5's API cannot store tracking numbers; add "
+                f"{', '.join(missing)} to the order in the X-Cart admin."
+            )
+        reference = str(order.get("order_number") or order_id)
+        current = mapping.status_code_of(order.get("shipping_status"))
+        if partial:
+            warnings.append("X-Cart has no partial shipments: the order's status was left unchanged.")
+        elif current != processed:
+            reply = api.put(f"orders/{order_id}/shipping_status", {"code": processed}).data
+            if mapping.status_code_of(reply) != processed:
+                raise ProtocolError(
+                    f"X-Cart answered the status change of order {order_id} without the new status.",
+                    code="not_applied",
+                    raw=json.dumps(reply)[:500],
+                )
+        return ShipmentResult(store_reference=reference, tracking_sent=(), warnings=tuple(warnings))
+
+    # -- listings ----------------------------------------------------------------------------------
 
     def list_listings(self) -> list[Listing]:
-        raise NotImplementedError
+        api = self._api()
+        if isinstance(api, BuiltinClient):
+            return self._builtin_listings(api)
+        product_rows = self._addon_collection(api, "product", PRODUCT_ORDER)
+        with _reading("a product"):
+            products = [mapping.product_listing(row) for row in product_rows]
+        try:
+            variant_rows = self._addon_collection(api, VARIANT_PATH, [])
+        except ProtocolError as exc:
+            if exc.code != "addon_missing":
+                raise
+            variant_rows = []  # the Product Variants add-on is off: the entity does not exist (404)
+        listings = list(products)
+        if variant_rows:
+            listings.extend(self._link_variants(api, products, variant_rows))
+        return listings
+
+    def _addon_collection(self, api: AddonClient, path: str, conditions: list[tuple[str, Any]]) -> list[Any]:
+        """Every row of a default-schema collection, in explicit pages (the add-on has no cap).
+
+        Variants are read without ``_cnd[orderBy]``: the variant repository's query alias is not
+        documented, and a wrong alias breaks the query; rows then come in the table's natural order.
+        """
+        rows: list[Any] = []
+        offset = 0
+        while True:
+            reply = api.get(path, cnd=[*conditions, *_limit(offset, LISTING_PAGE_SIZE)])
+            page = _page_rows(reply, LISTING_PAGE_SIZE, path)
+            rows.extend(page)
+            if len(page) < LISTING_PAGE_SIZE:
+                return rows
+            offset += LISTING_PAGE_SIZE
+
+    def _link_variants(
+        self, api: AddonClient, products: list[Listing], variant_rows: list[Any]
+    ) -> list[Listing]:
+        """Find each variant's product (collection rows carry no associations) via ``_cnd[product]``.
+
+        Products are asked in order until every variant is placed, so a catalogue whose variants sit
+        on its first products costs few requests.
+        """
+        pending = {str(row.get("id")) for row in variant_rows if isinstance(row, Mapping)}
+        found: list[Listing] = []
+        for product in products:
+            if not pending:
+                break
+            rows = self._addon_collection(api, VARIANT_PATH, [("_cnd[product]", product.remote_id)])
+            for row in rows:
+                if isinstance(row, Mapping) and str(row.get("id")) in pending:
+                    pending.discard(str(row.get("id")))
+                    with _reading("a variant"):
+                        found.append(mapping.variant_listing(row, product))
+        return found
+
+    def _builtin_listings(self, api: BuiltinClient) -> list[Listing]:
+        listings: list[Listing] = []
+        page = 1
+        while True:
+            reply = api.get("products", [("page", page), ("itemsPerPage", BUILTIN_PAGE_SIZE)])
+            rows = _page_rows(reply, BUILTIN_PAGE_SIZE, "product")
+            for row in rows:
+                with _reading("a product"):
+                    product = mapping.product_listing(row, id_key="id")
+                listings.append(product)
+                variants = api.get(f"products/{product.remote_id}/variants", missing_ok=True).data or []
+                if not isinstance(variants, list):
+                    raise ProtocolError("X-Cart sent a product's variants as something that is not a list.")
+                with _reading("a variant"):
+                    listings.extend(mapping.variant_listing(v, product, snake=True) for v in variants)
+            if len(rows) < BUILTIN_PAGE_SIZE:
+                return listings
+            page += 1
+
+    # -- stock and prices --------------------------------------------------------------------------
 
     def push_stock(self, updates: Sequence[StockUpdate]) -> list[PushResult]:
-        raise NotImplementedError
+        if not self.settings.get("stock_sync", True):
+            return [_failed(u, "Stock updates are turned off for this channel.") for u in updates]
+
+        def prepare(update: StockUpdate) -> Any:
+            quantity = update.quantity
+            if isinstance(quantity, bool) or not isinstance(quantity, int):
+                raise ValueError(f"quantity {quantity!r} is not a whole number")
+            if quantity > MAX_QUANTITY:
+                raise ValueError(f"quantity {quantity} is too large")
+            return max(0, quantity)  # X-Cart clamps negative stock to 0 itself
+
+        return self._push(updates, prepare, "amount", "default_amount", "defaultAmount", _same_int)
 
     def push_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
-        raise NotImplementedError
+        if not self.settings.get("price_sync", False):
+            return [_failed(u, "Price updates are turned off for this channel.") for u in updates]
+
+        def prepare(update: PriceUpdate) -> Any:
+            try:
+                price = Decimal(str(update.price))
+            except InvalidOperation:
+                raise ValueError(f"price {update.price!r} is not a number") from None
+            if not price.is_finite() or price < 0:
+                raise ValueError(f"price {update.price} must be a positive amount")
+            if price > MAX_PRICE:
+                raise ValueError(f"price {update.price} is too large for X-Cart")
+            if price != price.quantize(Decimal("0.0001")):
+                raise ValueError(f"price {update.price} has more than 4 decimal places")
+            return price.quantize(Decimal("0.01")) if price == price.quantize(Decimal("0.01")) else price
+
+        return self._push(updates, prepare, "price", "default_price", "defaultPrice", _same_money)
+
+    def _push(
+        self,
+        updates: Sequence[StockUpdate] | Sequence[PriceUpdate],
+        prepare: Callable[[Any], Any],
+        field: str,
+        builtin_default_flag: str,
+        addon_default_flag: str,
+        same: Callable[[Any, Any], bool],
+    ) -> list[PushResult]:
+        """Validate every update, write the valid ones in batches, verify what the store returned.
+
+        One result per update in input order. A batch the store rejects (400) fails its items and
+        the rest carry on; authentication, rate-limit and transient errors stop the whole push.
+        """
+        results: list[PushResult | None] = [None] * len(updates)
+        valid: list[tuple[int, Any, Any]] = []
+        for index, update in enumerate(updates):
+            try:
+                if not str(update.remote_id).isdigit() or (
+                    update.remote_variant_id and not str(update.remote_variant_id).isdigit()
+                ):
+                    raise ValueError("the remote id is not an X-Cart id")
+                valid.append((index, update, prepare(update)))
+            except ValueError as exc:
+                results[index] = _failed(update, f"Not sent: {exc}.")
+        api = self._api()
+        if isinstance(api, BuiltinClient):
+            for index, update, value in valid:
+                results[index] = self._push_builtin_one(api, update, field, builtin_default_flag, value, same)
+        else:
+            products = [item for item in valid if not item[1].remote_variant_id]
+            variants = [item for item in valid if item[1].remote_variant_id]
+            for group, path, id_key in ((products, "product", "product_id"), (variants, VARIANT_PATH, "id")):
+                for start in range(0, len(group), BATCH_SIZE):
+                    batch = group[start : start + BATCH_SIZE]
+                    for index, result in self._push_addon_batch(
+                        api, batch, path, id_key, field, addon_default_flag, same
+                    ):
+                        results[index] = result
+        return [result for result in results if result is not None]
+
+    def _push_addon_batch(
+        self,
+        api: AddonClient,
+        batch: list[tuple[int, Any, Any]],
+        path: str,
+        id_key: str,
+        field: str,
+        default_flag: str,
+        same: Callable[[Any, Any], bool],
+    ) -> list[tuple[int, PushResult]]:
+        rows: list[dict[str, Any]] = []
+        for _, update, value in batch:
+            row: dict[str, Any] = {id_key: update.remote_variant_id or update.remote_id, field: value}
+            if path == VARIANT_PATH:
+                row[default_flag] = False  # give the variant its own stock/price
+            rows.append(row)
+        try:
+            returned = api.write("PUT", path, rows).data
+        except PermanentError as exc:
+            return [(index, _failed(update, exc.message)) for index, update, _ in batch]
+        if not isinstance(returned, list):
+            raise ProtocolError(
+                f"X-Cart answered a batch update of {path} with something that is not a list.",
+                code="not_a_list",
+                raw=json.dumps(returned)[:500],
+            )
+        by_id: dict[str, Any] = {}
+        for entry in returned:
+            if isinstance(entry, Mapping) and entry.get(id_key) is not None:
+                by_id[str(entry[id_key])] = entry
+        outcome: list[tuple[int, PushResult]] = []
+        for index, update, value in batch:
+            entry = by_id.get(str(update.remote_variant_id or update.remote_id))
+            if entry is None:
+                outcome.append(
+                    (index, _failed(update, "X-Cart did not confirm this item (it may no longer exist)."))
+                )
+            elif not same(entry.get(field), value):
+                outcome.append(
+                    (index, _failed(update, f"X-Cart stored {entry.get(field)!r} instead of {value}."))
+                )
+            else:
+                outcome.append((index, _ok(update)))
+        return outcome
+
+    def _push_builtin_one(
+        self,
+        api: BuiltinClient,
+        update: Any,
+        field: str,
+        default_flag: str,
+        value: Any,
+        same: Callable[[Any, Any], bool],
+    ) -> PushResult:
+        if update.remote_variant_id:
+            path = f"products/{update.remote_id}/variants/{update.remote_variant_id}"
+            body = {field: value, default_flag: False}
+        else:
+            path = f"products/{update.remote_id}"
+            body = {field: value}
+        try:
+            returned = api.put(path, body, missing_ok=True).data
+        except PermanentError as exc:
+            return _failed(update, exc.message)
+        if returned is None:
+            return _failed(update, "X-Cart has no such product or variant.")
+        if not isinstance(returned, Mapping) or not same(returned.get(field), value):
+            got = returned.get(field) if isinstance(returned, Mapping) else returned
+            return _failed(update, f"X-Cart stored {got!r} instead of {value}.")
+        return _ok(update)
+
+
+# -- small helpers --------------------------------------------------------------------------------
+
+
+@contextmanager
+def _reading(what: str) -> Iterator[None]:
+    """An unreadable store object becomes a ProtocolError that says what and why."""
+    try:
+        yield
+    except mapping.MappingError as exc:
+        raise ProtocolError(f"X-Cart sent {what} Storelink cannot read: {exc}", code="bad_data") from None
+
+
+def _limit(offset: int, count: int) -> list[tuple[str, Any]]:
+    return [("_cnd[limit][0]", offset), ("_cnd[limit][1]", count)]
+
+
+def _page_rows(reply: Reply, page_size: int, what: str) -> list[Any]:
+    """A page must be a list, no longer than asked for, and as long as ``X-Result-Count`` says."""
+    rows = reply.data
+    if not isinstance(rows, list):
+        raise ProtocolError(
+            f"X-Cart answered a page of {what}s with something that is not a list.",
+            code="not_a_list",
+            raw=json.dumps(rows)[:500] if rows is not None else "null",
+        )
+    if reply.result_count is not None and reply.result_count != len(rows):
+        raise ProtocolError(
+            f"X-Cart said the page of {what}s has {reply.result_count} rows but sent {len(rows)}.",
+            code="short_page",
+        )
+    if len(rows) > page_size:
+        raise ProtocolError(
+            f"X-Cart sent {len(rows)} {what}s for a page of {page_size}: the page limit was ignored.",
+            code="page_limit_ignored",
+        )
+    return rows
+
+
+def _read_checkpoint(checkpoint: str | None) -> int | None:
+    if not checkpoint:
+        return None
+    try:
+        data = json.loads(checkpoint)
+        since = data["since"]
+        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+            raise ValueError
+    except (ValueError, KeyError, TypeError):
+        raise PermanentError(
+            "The saved X-Cart order checkpoint is unreadable; reset the channel's order sync.",
+            code="bad_checkpoint",
+            raw=str(checkpoint)[:200],
+        ) from None
+    return since
+
+
+def _write_checkpoint(since: int) -> str:
+    return json.dumps({"v": CHECKPOINT_VERSION, "since": int(since)}, separators=(",", ":"))
+
+
+def _iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _same_int(returned: Any, sent: Any) -> bool:
+    try:
+        return int(Decimal(str(returned))) == int(sent)
+    except (InvalidOperation, TypeError, ValueError):
+        return False
+
+
+def _same_money(returned: Any, sent: Any) -> bool:
+    try:
+        return Decimal(str(returned)).quantize(Decimal("0.0001")) == Decimal(sent).quantize(Decimal("0.0001"))
+    except (InvalidOperation, TypeError, ValueError):
+        return False
+
+
+def _ok(update: Any) -> PushResult:
+    return PushResult(
+        sku=update.sku, remote_id=update.remote_id, ok=True, remote_variant_id=update.remote_variant_id
+    )
+
+
+def _failed(update: Any, error: str) -> PushResult:
+    return PushResult(
+        sku=update.sku,
+        remote_id=update.remote_id,
+        ok=False,
+        error=error,
+        remote_variant_id=update.remote_variant_id,
+    )
