@@ -187,3 +187,68 @@ class SyncRun(models.Model):
             "unchanged": self.unchanged,
             "failed": self.failed,
         }
+
+
+# --------------------------------------------------------------------------------------------------
+# Scheduling (sync engine): when each job is due, and who is running it right now
+# --------------------------------------------------------------------------------------------------
+
+
+class ChannelSchedule(models.Model):
+    """When each job of a channel is next due, and where order downloads left off.
+
+    A ``None`` due time means "nothing to do" (no pending shipment, no product change). The
+    dispatcher claims due work with a conditional UPDATE of the due time it read, so two beat
+    processes running at once cannot both enqueue the same job.
+    """
+
+    channel = models.OneToOneField(
+        SalesChannel, primary_key=True, on_delete=models.CASCADE, related_name="schedule"
+    )
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="channel_schedules")
+    orders_due_at = models.DateTimeField(null=True, blank=True)
+    shipments_due_at = models.DateTimeField(null=True, blank=True)
+    stock_due_at = models.DateTimeField(null=True, blank=True)
+    prices_due_at = models.DateTimeField(null=True, blank=True)
+    #: Opaque connector checkpoint, saved in the same transaction as the page it follows.
+    orders_checkpoint = models.TextField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes: ClassVar = [
+            models.Index(fields=["orders_due_at"], name="schedule_orders_due"),
+            models.Index(fields=["shipments_due_at"], name="schedule_shipments_due"),
+            models.Index(fields=["stock_due_at"], name="schedule_stock_due"),
+            models.Index(fields=["prices_due_at"], name="schedule_prices_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Schedule of {self.channel_id}"
+
+
+class JobLease(models.Model):
+    """The lock that allows one running job per channel and kind, and survives worker crashes.
+
+    A worker claims the lease by a conditional UPDATE ("free or expired → mine until T"); a
+    SIGKILLed worker never releases it, so it simply expires and the next run takes over.
+    ``holder`` is the id of the SyncRun that holds it ('' when free).
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="job_leases")
+    channel = models.ForeignKey(SalesChannel, on_delete=models.CASCADE, related_name="job_leases")
+    job = models.CharField(max_length=16, choices=SyncJob.choices)
+    holder = models.CharField(max_length=64, blank=True, default="")
+    acquired_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["account", "channel", "job"], name="job_lease_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job} lease on {self.channel_id} ({self.holder or 'free'})"
+
+    @property
+    def is_held(self) -> bool:
+        return bool(self.holder) and self.expires_at > timezone.now()

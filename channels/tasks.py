@@ -24,3 +24,32 @@ def check_connection(channel_id: str) -> None:
     except ConnectorError as exc:
         # The outcome is on the channel row and its SyncRun; the task itself has nothing to retry.
         log.info("channel.check_connection.failed channel=%s code=%s", channel_id, exc.code)
+
+
+# --------------------------------------------------------------------------------------------------
+# Sync engine beat entries (schedules are django-celery-beat rows, see migration 0003)
+# --------------------------------------------------------------------------------------------------
+
+
+@shared_task(name="channels.tasks.dispatch_due_jobs", ignore_result=True)
+def dispatch_due_jobs() -> int:
+    """Beat tick (every 30 s): enqueue the jobs that are due on every enabled, healthy channel."""
+    from channels import sync
+
+    return len(sync.dispatch_due_jobs())
+
+
+@shared_task(name="channels.tasks.sweep_stale_runs", ignore_result=True)
+def sweep_stale_runs() -> int:
+    """Fail runs whose worker died and make their jobs due again; re-arm stuck shipments."""
+    from channels import sync
+
+    return sync.sweep_stale_runs()
+
+
+@shared_task(name="channels.tasks.reconcile_inventory", ignore_result=True)
+def reconcile_inventory() -> int:
+    """Hourly: a full stock and price push on every channel that has them switched on."""
+    from channels import sync
+
+    return sync.reconcile_inventory()

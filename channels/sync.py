@@ -1,0 +1,593 @@
+"""The one place a sync job runs, and the scheduling that decides when it runs.
+
+Every job (orders, shipments, stock, prices) goes through :func:`run_channel_job`: it re-reads the
+channel, claims a lease (one running job per channel and kind, expiring so a SIGKILLed worker's job
+is picked up again), records a :class:`~channels.models.SyncRun`, builds the connector, calls the
+job's ``work(channel, connector, run)`` and turns the connector's typed errors into what the seller
+and the operator need: ``AuthError`` pauses the channel and e-mails its admins; rate limits and
+transient errors are re-raised for the Celery task to retry with back-off; permanent and protocol
+errors fail the run with the error in words (and the store's raw reply, secrets masked).
+
+Scheduling state lives in :class:`~channels.models.ChannelSchedule` (one row per channel): a due
+time per job, ``None`` meaning nothing to do. The beat-driven dispatcher claims due work with a
+conditional UPDATE of the due time it read, so two beat processes never enqueue a job twice.
+Tasks are sent by name (:data:`JOB_TASKS`) so this module imports neither ``orders`` nor
+``inventory``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from celery import current_app
+from django.apps import apps
+from django.conf import settings as django_settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Q
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from accounts.models import Membership, Role
+from channels.models import (
+    ChannelSchedule,
+    ConnectionState,
+    JobLease,
+    SalesChannel,
+    SyncJob,
+    SyncRun,
+    SyncState,
+)
+from config.logging import mask_secrets
+from connectors.base import Connector
+from connectors.errors import AuthError, ConnectorError, RateLimited, TransientError
+
+log = logging.getLogger("storelink.sync")
+
+#: Celery task name per job; every task takes ``channel_id: str``.
+JOB_TASKS: dict[str, str] = {
+    SyncJob.ORDERS: "orders.tasks.download_orders",
+    SyncJob.SHIPMENTS: "orders.tasks.confirm_shipments",
+    SyncJob.STOCK: "inventory.tasks.push_stock",
+    SyncJob.PRICES: "inventory.tasks.push_prices",
+}
+
+#: The ChannelSchedule column holding each job's next due time.
+DUE_FIELDS: dict[str, str] = {
+    SyncJob.ORDERS: "orders_due_at",
+    SyncJob.SHIPMENTS: "shipments_due_at",
+    SyncJob.STOCK: "stock_due_at",
+    SyncJob.PRICES: "prices_due_at",
+}
+
+#: Jobs that run because something happened (not on a clock): when their lease is busy, the
+#: request is kept as a due time so the change is not lost behind the run already in progress.
+EVENT_JOBS = frozenset({SyncJob.SHIPMENTS, SyncJob.STOCK, SyncJob.PRICES})
+
+DEFAULT_ORDER_INTERVAL_MINUTES = 5
+DEFAULT_LEASE_SECONDS = 600
+#: Retry back-off for transient store errors: base * 2**retries, capped, with jitter.
+RETRY_BASE_SECONDS = 5.0
+RETRY_MAX_SECONDS = 600.0
+MAX_TASK_RETRIES = 6
+
+Work = Callable[[SalesChannel, Connector, SyncRun], Any]
+
+
+# --------------------------------------------------------------------------------------------------
+# Settings
+# --------------------------------------------------------------------------------------------------
+
+
+def default_lease_seconds() -> int:
+    """How long a claimed job may run without renewing its lease (``SYNC_LEASE_SECONDS``).
+
+    Long jobs renew it per page (:func:`heartbeat`), so this only bounds how long a crashed
+    worker's job stays blocked. Tests and the crash demo shorten it through the environment.
+    """
+    value = getattr(django_settings, "SYNC_LEASE_SECONDS", None) or os.environ.get("SYNC_LEASE_SECONDS")
+    return max(1, int(value)) if value else DEFAULT_LEASE_SECONDS
+
+
+def order_interval(channel: SalesChannel) -> timedelta:
+    """The channel's order download interval: its setting, default 5 minutes, never below 1."""
+    raw = (channel.settings or {}).get("order_interval_minutes")
+    try:
+        minutes = int(raw) if raw not in (None, "") else DEFAULT_ORDER_INTERVAL_MINUTES
+    except (TypeError, ValueError):
+        minutes = DEFAULT_ORDER_INTERVAL_MINUTES
+    return timedelta(minutes=max(1, minutes))
+
+
+def retry_countdown(exc: BaseException, retries: int) -> float:
+    """Seconds before retrying a job: the store's Retry-After if it gave one, else back-off."""
+    if isinstance(exc, RateLimited):
+        return max(1.0, exc.retry_after)
+    delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * (2**retries))
+    return delay * random.uniform(0.8, 1.2)
+
+
+# --------------------------------------------------------------------------------------------------
+# Schedules
+# --------------------------------------------------------------------------------------------------
+
+
+def ensure_schedules(channels: Iterable[SalesChannel]) -> None:
+    """Create missing schedule rows (orders due at once); one query, safe under concurrency."""
+    rows = [
+        ChannelSchedule(channel_id=channel.pk, account_id=channel.account_id, orders_due_at=timezone.now())
+        for channel in channels
+    ]
+    if rows:
+        ChannelSchedule.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def schedule_for(channel: SalesChannel) -> ChannelSchedule:
+    ensure_schedules([channel])
+    return ChannelSchedule.objects.get(pk=channel.pk)
+
+
+def mark_due(channel: SalesChannel, job: str, at: datetime | None = None) -> None:
+    """Make ``job`` due at ``at`` (default now) unless it is already due earlier."""
+    field = DUE_FIELDS[job]
+    when = at or timezone.now()
+    ensure_schedules([channel])
+    ChannelSchedule.objects.filter(pk=channel.pk).filter(
+        Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__gt": when})
+    ).update(**{field: when})
+
+
+def clear_due(channel_id: Any, job: str) -> None:
+    ChannelSchedule.objects.filter(pk=channel_id).update(**{DUE_FIELDS[job]: None})
+
+
+def send_job(channel_id: Any, job: str) -> None:
+    """Put the job's task on the broker now (callers make sure this is after commit)."""
+    current_app.send_task(JOB_TASKS[job], args=[str(channel_id)])
+    log.info("sync.job.enqueued channel=%s job=%s", channel_id, job)
+
+
+def request_job(channel: SalesChannel, job: str) -> None:
+    """Enqueue ``job`` for ``channel`` once the current transaction commits (sync now, a product
+    change, a recorded shipment). Never inside an open transaction: the worker must see the rows
+    that made the job necessary.
+    """
+    if job not in JOB_TASKS:
+        raise ValueError(f"unknown job {job!r}")
+    channel_id = channel.pk
+    transaction.on_commit(lambda: send_job(channel_id, job))
+
+
+def dispatch_due_jobs(now: datetime | None = None) -> list[tuple[str, str]]:
+    """Enqueue every job that is due on a syncable channel; returns what was enqueued.
+
+    Each due time is claimed with ``UPDATE ... WHERE due_at = <the value read>``: a second
+    dispatcher that read the same row updates nothing and enqueues nothing. Orders get their next
+    due time from the channel's interval; event jobs go back to "nothing to do" (``None``) until
+    something new happens (a failed confirmation sets its own retry time).
+    """
+    now = now or timezone.now()
+    channels = list(SalesChannel.objects.syncable().only("id", "account_id", "settings"))
+    if not channels:
+        return []
+    by_id = {channel.pk: channel for channel in channels}
+    known = set(ChannelSchedule.objects.filter(pk__in=by_id).values_list("pk", flat=True))
+    ensure_schedules(channel for channel in channels if channel.pk not in known)
+    due_filter = Q()
+    for field in DUE_FIELDS.values():
+        due_filter |= Q(**{f"{field}__lte": now})
+    schedules = ChannelSchedule.objects.filter(pk__in=by_id).filter(due_filter)
+    claimed: list[tuple[str, str]] = []
+    for schedule in schedules:
+        channel = by_id[schedule.pk]
+        for job, field in DUE_FIELDS.items():
+            due_at = getattr(schedule, field)
+            if due_at is None or due_at > now:
+                continue
+            following = now + order_interval(channel) if job == SyncJob.ORDERS else None
+            won = ChannelSchedule.objects.filter(pk=schedule.pk, **{field: due_at}).update(
+                **{field: following}
+            )
+            if won:
+                claimed.append((str(schedule.pk), str(job)))
+    for channel_id, job in claimed:
+        send_job(channel_id, job)
+    return claimed
+
+
+def sync_now(channel: SalesChannel, jobs: Iterable[str] | None = None) -> list[str]:
+    """The seller's "sync now": orders and pending shipments (plus stock/prices if enabled) at once.
+
+    The order schedule restarts from now so the dispatcher does not run the same download again
+    a moment later.
+    """
+    settings = channel.settings or {}
+    if jobs is None:
+        jobs = [SyncJob.ORDERS, SyncJob.SHIPMENTS]
+        if settings.get("stock_sync", True):
+            jobs.append(SyncJob.STOCK)
+        if settings.get("price_sync", False):
+            jobs.append(SyncJob.PRICES)
+    jobs = [str(job) for job in jobs]
+    ensure_schedules([channel])
+    if SyncJob.ORDERS in jobs:
+        ChannelSchedule.objects.filter(pk=channel.pk).update(
+            orders_due_at=timezone.now() + order_interval(channel)
+        )
+    for job in jobs:
+        request_job(channel, job)
+    return jobs
+
+
+# --------------------------------------------------------------------------------------------------
+# Leases
+# --------------------------------------------------------------------------------------------------
+
+
+def claim_lease(channel: SalesChannel, job: str, holder: str, seconds: int) -> bool:
+    """Take the (channel, job) lease if it is free or expired; ``False`` when someone holds it."""
+    now = timezone.now()
+    JobLease.objects.bulk_create(
+        [JobLease(account_id=channel.account_id, channel_id=channel.pk, job=job, expires_at=now)],
+        ignore_conflicts=True,
+    )
+    taken = (
+        JobLease.objects.filter(account_id=channel.account_id, channel_id=channel.pk, job=job)
+        .filter(Q(holder="") | Q(expires_at__lte=now))
+        .update(holder=holder, acquired_at=now, expires_at=now + timedelta(seconds=seconds))
+    )
+    return bool(taken)
+
+
+def extend_lease(run: SyncRun, seconds: int | None = None) -> bool:
+    """Push the lease's expiry forward; ``False`` if this run no longer holds it (it expired and
+    another worker took over: the caller should stop)."""
+    seconds = seconds or getattr(run, "_lease_seconds", None) or default_lease_seconds()
+    return bool(
+        JobLease.objects.filter(channel_id=run.channel_id, job=run.job, holder=str(run.pk)).update(
+            expires_at=timezone.now() + timedelta(seconds=seconds)
+        )
+    )
+
+
+def release_lease(channel_id: Any, job: str, holder: str) -> None:
+    JobLease.objects.filter(channel_id=channel_id, job=job, holder=holder).update(
+        holder="", expires_at=timezone.now()
+    )
+
+
+class LeaseLost(Exception):
+    """This run's lease expired and another worker may be running the job: stop writing."""
+
+
+def heartbeat(run: SyncRun) -> None:
+    """Save the run's counts and renew its lease; call once per page of work.
+
+    Raises :class:`LeaseLost` when another run has taken over (we were too slow or paused), so two
+    workers never write the same channel's job at once.
+    """
+    SyncRun.objects.filter(pk=run.pk).update(
+        fetched=run.fetched,
+        created=run.created,
+        updated=run.updated,
+        unchanged=run.unchanged,
+        failed=run.failed,
+    )
+    if not extend_lease(run):
+        raise LeaseLost(f"lease on {run.job} for {run.channel_id} was lost")
+
+
+# --------------------------------------------------------------------------------------------------
+# Running a job
+# --------------------------------------------------------------------------------------------------
+
+
+def _error_text(exc: ConnectorError, secrets: Iterable[str]) -> str:
+    """The error in words for the seller; the store's raw reply (masked) below it for support."""
+    text = exc.message or exc.__class__.__name__
+    if exc.raw:
+        raw = exc.raw[:2000]
+        for secret in secrets:
+            if secret and len(secret) >= 4:
+                raw = raw.replace(secret, "***")
+        text += f"\n\nStore reply: {mask_secrets(raw)}"
+    return text
+
+
+def _finish(run: SyncRun, state: str, error: str = "") -> None:
+    run.state = state
+    run.finished_at = timezone.now()
+    if error:
+        run.error = error[:10000]
+    run.save(
+        update_fields=[
+            "state",
+            "finished_at",
+            "error",
+            "fetched",
+            "created",
+            "updated",
+            "unchanged",
+            "failed",
+        ]
+    )
+
+
+def run_channel_job(
+    channel_id: Any,
+    job: str,
+    work: Work,
+    *,
+    lease_seconds: int | None = None,
+    attempt: int = 1,
+) -> SyncRun | None:
+    """Run ``work`` for one channel and job under a lease, leaving a SyncRun either way.
+
+    Returns ``None`` (and runs nothing) when the channel is not syncable (removed, disabled,
+    needs reauthorising) or another worker holds the lease. Rate limits and transient errors are
+    recorded and re-raised so the Celery task can retry; other connector errors are recorded and
+    the failed run is returned.
+    """
+    channel = SalesChannel.objects.syncable().select_related("account").filter(pk=channel_id).first()
+    if channel is None:
+        log.info("sync.job.skipped channel=%s job=%s reason=not_syncable", channel_id, job)
+        return None
+    seconds = lease_seconds or default_lease_seconds()
+    run_id = uuid.uuid4()
+    if not claim_lease(channel, job, str(run_id), seconds):
+        log.info("sync.job.skipped channel=%s job=%s reason=lease_busy", channel_id, job)
+        if job in EVENT_JOBS:
+            mark_due(channel, job)
+        return None
+    started = timezone.now()
+    run = SyncRun.objects.create(
+        id=run_id,
+        account_id=channel.account_id,
+        channel=channel,
+        job=job,
+        state=SyncState.RUNNING,
+        started_at=started,
+        attempt=attempt,
+    )
+    run._lease_seconds = seconds  # type: ignore[attr-defined]
+    connector: Connector | None = None
+    secrets: list[str] = []
+    try:
+        connector = _connector_for(channel)
+        secrets = connector.secret_values(connector.credentials)
+        work(channel, connector, run)
+    except AuthError as exc:
+        _finish(run, SyncState.FAILED, _error_text(exc, secrets))
+        pause_for_reauth(channel, exc.message)
+        log.warning("sync.job.auth_failed channel=%s job=%s", channel.pk, job)
+        return run
+    except (RateLimited, TransientError) as exc:
+        _finish(run, SyncState.FAILED, _error_text(exc, secrets))
+        log.info("sync.job.transient channel=%s job=%s code=%s", channel.pk, job, exc.code)
+        raise
+    except ConnectorError as exc:
+        _finish(run, SyncState.FAILED, _error_text(exc, secrets))
+        SalesChannel.objects.filter(pk=channel.pk).update(last_sync_at=timezone.now(), last_error=exc.message)
+        log.warning("sync.job.failed channel=%s job=%s code=%s", channel.pk, job, exc.code)
+        return run
+    except LeaseLost:
+        _finish(run, SyncState.FAILED, "Stopped: this run took too long and another run took over.")
+        log.warning("sync.job.lease_lost channel=%s job=%s run=%s", channel.pk, job, run.pk)
+        return run
+    except Exception:
+        _finish(run, SyncState.FAILED, "Storelink hit an internal error; the team has been notified.")
+        log.exception("sync.job.crashed channel=%s job=%s run=%s", channel.pk, job, run.pk)
+        raise
+    else:
+        _finish(run, SyncState.SUCCEEDED)
+        now = timezone.now()
+        SalesChannel.objects.filter(pk=channel.pk).update(last_sync_at=now, last_success_at=now)
+        SalesChannel.objects.filter(pk=channel.pk, connection_state=ConnectionState.ERROR).update(
+            connection_state=ConnectionState.OK, last_error=""
+        )
+        log.info(
+            "sync.job.succeeded channel=%s job=%s fetched=%d created=%d updated=%d failed=%d",
+            channel.pk,
+            job,
+            run.fetched,
+            run.created,
+            run.updated,
+            run.failed,
+        )
+        return run
+    finally:
+        if connector is not None:
+            connector.close()
+        release_lease(channel.pk, job, str(run_id))
+
+
+def _connector_for(channel: SalesChannel) -> Connector:
+    # Imported here so tests can patch ``channels.services.connector_for`` in one place.
+    from channels import services
+
+    return services.connector_for(channel)
+
+
+def run_job_task(task: Any, channel_id: str, job: str, work: Work) -> SyncRun | None:
+    """Body of every job's Celery task: run the job, retry rate limits and transient errors.
+
+    ``task`` is the bound Celery task. Retries honour the store's Retry-After; after the last
+    retry the job is simply due again at its next scheduled time (orders) or left for the sweep.
+    """
+    attempt = task.request.retries + 1
+    try:
+        return run_channel_job(channel_id, job, work, attempt=attempt)
+    except (RateLimited, TransientError) as exc:
+        if task.request.retries >= (task.max_retries if task.max_retries is not None else MAX_TASK_RETRIES):
+            log.warning("sync.job.gave_up channel=%s job=%s", channel_id, job)
+            return None
+        raise task.retry(exc=exc, countdown=retry_countdown(exc, task.request.retries)) from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Credential health
+# --------------------------------------------------------------------------------------------------
+
+
+def pause_for_reauth(channel: SalesChannel, reason: str) -> None:
+    """Mark the channel ``needs_reauth`` (jobs pause: it is no longer syncable) and, the first
+    time, e-mail the account's owners and admins with the reauthorise link."""
+    from channels import services
+
+    was = SalesChannel.objects.filter(pk=channel.pk).values_list("connection_state", flat=True).first()
+    services.mark_needs_reauth(channel, reason)
+    if was != ConnectionState.NEEDS_REAUTH:
+        channel_id = channel.pk
+        transaction.on_commit(lambda: notify_needs_reauth(channel_id, reason))
+
+
+def notify_needs_reauth(channel_id: Any, reason: str) -> int:
+    """E-mail the owners and admins of the channel's account; returns how many were sent to."""
+    channel = SalesChannel.objects.select_related("account").filter(pk=channel_id).first()
+    if channel is None:
+        return 0
+    recipients = sorted(
+        set(
+            Membership.objects.filter(account_id=channel.account_id, role__in=[Role.OWNER, Role.ADMIN])
+            .select_related("user")
+            .values_list("user__email", flat=True)
+        )
+    )
+    if not recipients:
+        return 0
+    try:
+        path = reverse("channels:reauthorise", args=[channel.pk])
+    except NoReverseMatch:
+        path = f"/channels/{channel.pk}/reauthorise/"
+    base = getattr(django_settings, "SITE_URL", "") or os.environ.get("SITE_URL", "http://127.0.0.1:8000")
+    body = (
+        f"Storelink could not use the credentials of your channel “{channel.name}”.\n\n"
+        f"The store said: {reason}\n\n"
+        "Order downloads, shipment confirmations and stock and price updates for this channel are "
+        "paused until you reauthorise it:\n\n"
+        f"{base.rstrip('/')}{path}\n"
+    )
+    send_mail(
+        subject=f"Storelink: reauthorise your channel “{channel.name}”",
+        message=body,
+        from_email=None,
+        recipient_list=recipients,
+        fail_silently=True,
+    )
+    log.info("sync.reauth_mail.sent channel=%s recipients=%d", channel.pk, len(recipients))
+    return len(recipients)
+
+
+# --------------------------------------------------------------------------------------------------
+# Housekeeping
+# --------------------------------------------------------------------------------------------------
+
+#: A run still "queued" after this long will never start (its message was lost).
+QUEUED_STALE_AFTER = timedelta(minutes=30)
+
+
+def sweep_stale_runs(now: datetime | None = None) -> int:
+    """Fail runs whose worker died, and make their job due again so it is picked up.
+
+    A run is stale when it is still ``running`` but no live lease is held by it (the worker was
+    killed and the lease expired), or ``queued`` for too long. Also re-arms the shipment job of
+    channels with pending shipments that nobody is confirming (a lost message, a full retry
+    budget), which is the "sweep" half of shipment scheduling.
+    """
+    now = now or timezone.now()
+    held = JobLease.objects.filter(expires_at__gt=now).exclude(holder="").values_list("holder", flat=True)
+    stale = list(
+        SyncRun.objects.filter(state=SyncState.RUNNING)
+        .exclude(id__in=[uuid.UUID(h) for h in held if _is_uuid(h)])
+        .filter(started_at__lt=now - timedelta(seconds=5))
+        .select_related("channel")
+    )
+    stale += list(
+        SyncRun.objects.filter(
+            state=SyncState.QUEUED, created_at__lt=now - QUEUED_STALE_AFTER
+        ).select_related("channel")
+    )
+    swept = 0
+    for run in stale:
+        changed = SyncRun.objects.filter(pk=run.pk, state=run.state).update(
+            state=SyncState.FAILED,
+            finished_at=now,
+            error="The worker running this job stopped before it finished; the job was scheduled again.",
+        )
+        if changed:
+            swept += 1
+            if run.job in DUE_FIELDS and not run.channel.is_removed:
+                mark_due(run.channel, run.job, now)
+            log.warning("sync.run.swept run=%s channel=%s job=%s", run.pk, run.channel_id, run.job)
+    _rearm_pending_shipments(now)
+    return swept
+
+
+def _rearm_pending_shipments(now: datetime) -> None:
+    try:
+        shipment_model = apps.get_model("orders", "Shipment")
+    except LookupError:
+        return
+    stuck_before = now - timedelta(minutes=10)
+    channel_ids = set(
+        shipment_model.objects.filter(state="pending", updated_at__lt=stuck_before).values_list(
+            "order__channel_id", flat=True
+        )
+    )
+    if not channel_ids:
+        return
+    for channel in SalesChannel.objects.syncable().filter(pk__in=channel_ids):
+        schedule = schedule_for(channel)
+        if schedule.shipments_due_at is None:
+            mark_due(channel, SyncJob.SHIPMENTS, now)
+
+
+def reconcile_inventory(now: datetime | None = None) -> int:
+    """The hourly full stock/price reconcile: make stock and price jobs due on every syncable
+    channel that has them switched on; the dispatcher enqueues them on its next tick."""
+    now = now or timezone.now()
+    count = 0
+    for channel in SalesChannel.objects.syncable().only("id", "account_id", "settings"):
+        settings = channel.settings or {}
+        if settings.get("stock_sync", True):
+            mark_due(channel, SyncJob.STOCK, now)
+            count += 1
+        if settings.get("price_sync", False):
+            mark_due(channel, SyncJob.PRICES, now)
+            count += 1
+    return count
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+__all__ = [
+    "DUE_FIELDS",
+    "JOB_TASKS",
+    "LeaseLost",
+    "claim_lease",
+    "default_lease_seconds",
+    "dispatch_due_jobs",
+    "extend_lease",
+    "heartbeat",
+    "mark_due",
+    "order_interval",
+    "reconcile_inventory",
+    "release_lease",
+    "request_job",
+    "run_channel_job",
+    "run_job_task",
+    "sweep_stale_runs",
+    "sync_now",
+]
