@@ -268,12 +268,49 @@ class ConnectionForm(SpecForm):
 
 
 class SettingsForm(SpecForm):
-    """The platform's settings, with the store's own currencies and statuses as choices."""
+    """The platform's settings, with the store's own currencies and statuses as choices.
 
-    def __init__(self, platform: str, *args: Any, **kwargs: Any) -> None:
+    On the channel page the integration's name is edited here too (``name=`` its current value).
+    """
+
+    def __init__(self, platform: str, *args: Any, name: str | None = None, **kwargs: Any) -> None:
         super().__init__(connector_class(platform).settings_fields, *args, **kwargs)
         self.platform = platform
+        if name is not None:
+            name_field = ChannelNameForm.base_fields["name"]
+            self.fields = {
+                "name": name_field.__class__(
+                    label=name_field.label, max_length=name_field.max_length, help_text=name_field.help_text
+                ),
+                **self.fields,
+            }
+            self.initial.setdefault("name", name)
+
+    def clean_name(self) -> str:
+        return " ".join(self.cleaned_data["name"].split())
 
 
 class ReauthoriseForm(ConnectionForm):
-    """Same fields as the connection step; secrets must be typed again (they are never shown)."""
+    """Same fields as the connection step. Secrets are never shown; left empty, the stored value
+    is kept (``services.reauthorise_channel`` merges), so fixing only the URL needs no key hunt."""
+
+    def __init__(self, platform: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(platform, *args, **kwargs)
+        for spec in self.specs:
+            if spec.secret:
+                field = self.fields[spec.name]
+                field.required = False
+                field.help_text = f"{spec.help_text} Leave empty to keep the stored value.".strip()
+
+    def clean(self) -> dict[str, Any]:
+        # A blank secret means "keep": skip the spec's required check for secrets only.
+        blank_secrets = [s.name for s in self.specs if s.secret and not self.data.get(s.name)]
+        cleaned = forms.Form.clean(self)
+        for spec in self.specs:
+            if spec.name not in cleaned or spec.name in blank_secrets:
+                continue
+            try:
+                cleaned[spec.name] = spec.clean(cleaned[spec.name])
+            except FieldError as exc:
+                self.add_error(spec.name, exc.message)
+        return cleaned

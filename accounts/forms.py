@@ -1,0 +1,84 @@
+"""Seller-facing account forms: sign up, log in (with the throttle's message) and API key names.
+
+The forms only shape input; the rules (password strength, unique e-mail, who may create keys) live
+in :mod:`accounts.services`, whose per-field errors are mapped back onto these fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+
+from accounts.throttle import is_login_blocked
+
+
+class SignUpForm(forms.Form):
+    account_name = forms.CharField(
+        label="Company or shop name",
+        max_length=150,
+        help_text="Your seller account; your sales channels and orders belong to it.",
+        widget=forms.TextInput(attrs={"autocomplete": "organization"}),
+    )
+    email = forms.EmailField(
+        label="E-mail address",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        help_text="At least 10 characters; not a common password.",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+    password_confirm = forms.CharField(
+        label="Repeat the password",
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        password, confirm = cleaned.get("password"), cleaned.get("password_confirm")
+        if password and confirm and password != confirm:
+            self.add_error("password_confirm", "The two passwords are not the same.")
+        return cleaned
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        """Put the service's per-field messages next to the matching fields."""
+        if hasattr(error, "error_dict"):
+            for field, messages in error.message_dict.items():
+                self.add_error(field if field in self.fields else None, messages)
+        else:
+            self.add_error(None, error.messages)
+
+
+class LoginForm(AuthenticationForm):
+    """Django's login form, labelled for e-mail, and honest when the throttle blocks a login."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "That e-mail address and password do not match an account.",
+        "throttled": "Too many failed log-ins for this e-mail address. Wait a few minutes and try again.",
+    }
+
+    def __init__(self, request: Any = None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(request, *args, **kwargs)
+        self.fields["username"].label = "E-mail address"
+        self.fields["username"].widget.attrs.update({"autocomplete": "email", "autofocus": True})
+
+    def clean(self) -> dict[str, Any]:
+        email = self.cleaned_data.get("username")
+        if email and is_login_blocked(self.request, email):
+            raise ValidationError(self.error_messages["throttled"], code="throttled")
+        return super().clean()
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(
+        label="Name",
+        max_length=100,
+        help_text="What will use this key, e.g. 'Warehouse WMS'. Only you see the name.",
+    )

@@ -1,0 +1,23 @@
+"""Seller UI URLs for sales channels (namespace ``channels``); the list is the home page."""
+
+from django.urls import path
+
+from channels import views
+
+app_name = "channels"
+
+urlpatterns = [
+    path("", views.channel_list, name="list"),
+    path("channels/add/", views.wizard_choose, name="add"),
+    path("channels/add/cancel/", views.wizard_cancel, name="add_cancel"),
+    path("channels/add/<slug:platform>/", views.wizard_name, name="add_name"),
+    path("channels/add/<slug:platform>/connection/", views.wizard_connection, name="add_connection"),
+    path("channels/add/<slug:platform>/settings/", views.wizard_settings, name="add_settings"),
+    path("channels/opencart/storelink-bridge.php", views.opencart_bridge, name="opencart_bridge"),
+    path("channels/<uuid:channel_id>/", views.channel_detail, name="detail"),
+    path("channels/<uuid:channel_id>/toggle/", views.channel_toggle, name="toggle"),
+    path("channels/<uuid:channel_id>/state/", views.channel_state, name="state"),
+    path("channels/<uuid:channel_id>/test/", views.channel_test, name="test"),
+    path("channels/<uuid:channel_id>/reauthorise/", views.channel_reauthorise, name="reauthorise"),
+    path("channels/<uuid:channel_id>/remove/", views.channel_remove, name="remove"),
+]

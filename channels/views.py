@@ -1,0 +1,534 @@
+"""Seller UI for sales channels: the list with its status switch, the add-channel wizard, the
+channel page, reauthorise and remove.
+
+Views are thin on purpose. Which account a request acts for and with which role comes from
+:mod:`accounts.tenancy`; every channel is looked up through :func:`channel_for_request`, so another
+account's channel id is a 404 everywhere; every change goes through :mod:`channels.services`, which
+checks the role again and writes the audit trail.
+
+The wizard keeps its state server-side in the session, never in hidden fields or URLs, and the
+credentials inside it are encrypted with the same keys as stored channel credentials: a session
+row must not be an easier place to read a store key from than the channel table.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import Role
+from accounts.tenancy import account_for, actor_for, current_membership, has_role, require_role
+from channels import services
+from channels.fields import CredentialsUnreadable, decrypt_json, encrypt_json
+from channels.forms import ChannelNameForm, ConnectionForm, ReauthoriseForm, SettingsForm, facts_as_dict
+from channels.models import SalesChannel
+from connectors.base import FieldErrors
+from connectors.errors import ConnectorError
+from connectors.registry import CONNECTORS
+
+log = logging.getLogger("storelink.channels.ui")
+
+WIZARD_SESSION = "channels:wizard"
+WIZARD_STEPS = ("Platform", "Name", "Connection details", "Settings")
+BRIDGE_FILE = Path(settings.BASE_DIR) / "connectors" / "opencart" / "bridge" / "storelink-bridge.php"
+
+
+# --------------------------------------------------------------------------------------------------
+# Platforms as the UI shows them
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlatformInfo:
+    key: str
+    label: str
+    company: str
+    description: str
+    store_url_label: str
+
+    @property
+    def logo(self) -> str:
+        return f"img/logos/{self.key}.svg"
+
+    @property
+    def instructions_template(self) -> str:
+        return f"channels/_instructions_{self.key}.html"
+
+
+_DESCRIPTIONS = {
+    "opencart": "OpenCart 2.1 to 4.1: API user and key, plus the Storelink store bridge file.",
+    "xcart": "X-Cart 5 with the REST API add-on, or X-Cart 5.5+ with its built-in API.",
+    "threedcart": "3DCart / Shift4Shop through its REST API module.",
+}
+
+PLATFORMS: dict[str, PlatformInfo] = {
+    key: PlatformInfo(
+        key=key,
+        label=cls.label,
+        company=cls.company,
+        description=_DESCRIPTIONS.get(key, ""),
+        store_url_label=cls.store_url_label,
+    )
+    for key, cls in CONNECTORS.items()
+}
+
+
+def platform_or_404(key: str) -> PlatformInfo:
+    try:
+        return PLATFORMS[key]
+    except KeyError:
+        raise Http404("Unknown platform.") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Tenancy and page context
+# --------------------------------------------------------------------------------------------------
+
+
+def channel_for_request(request: HttpRequest, channel_id: Any) -> SalesChannel:
+    """The request's own live channel, or 404 — for another account's id as much as a wrong one."""
+    account = account_for(request)
+    return get_object_or_404(SalesChannel.objects.live().for_account(account), pk=channel_id)
+
+
+def page_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+    can_manage = has_role(request, Role.ADMIN)
+    return {
+        "account": account_for(request),
+        "membership": current_membership(request),
+        "nav": "channels",
+        "can_manage": can_manage,
+        # the seeds let anyone who runs the shop pause a channel; services decide finally
+        "can_toggle": has_role(request, Role.MEMBER),
+        **extra,
+    }
+
+
+def channel_context(request: HttpRequest, channel: SalesChannel, **extra: Any) -> dict[str, Any]:
+    return page_context(
+        request,
+        channel=channel,
+        platform=PLATFORMS.get(channel.platform),
+        facts=facts_as_dict(channel.store_facts),
+        **extra,
+    )
+
+
+def is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+# --------------------------------------------------------------------------------------------------
+# Channel list and the status switch
+# --------------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def channel_list(request: HttpRequest) -> HttpResponse:
+    account = account_for(request)
+    channels = SalesChannel.objects.live().for_account(account).order_by("name")
+    rows = [{"channel": channel, "platform": PLATFORMS.get(channel.platform)} for channel in channels]
+    return render(request, "channels/list.html", page_context(request, rows=rows))
+
+
+@login_required
+@require_POST
+def channel_toggle(request: HttpRequest, channel_id: Any) -> HttpResponse:
+    """Set enabled to the posted value ("yes"/"no"); an absent value flips it."""
+    channel = channel_for_request(request, channel_id)
+    wanted = request.POST.get("enabled")
+    enable = (not channel.enabled) if wanted not in ("yes", "no") else wanted == "yes"
+    actor = actor_for(request)
+    if enable and not channel.enabled:
+        channel = services.enable_channel(channel, actor=actor)
+    elif not enable and channel.enabled:
+        channel = services.disable_channel(channel, actor=actor)
+    return_to = request.POST.get("return_to", "list")
+    if is_htmx(request):
+        context = channel_context(request, channel)
+        template = "channels/_toggle.html" if return_to == "detail" else "channels/_row.html"
+        return render(request, template, {**context, "toggle_context": return_to})
+    messages.success(request, f"“{channel.name}” is {'enabled' if channel.enabled else 'disabled'}.")
+    if return_to == "detail":
+        return redirect("channels:detail", channel.pk)
+    return redirect("channels:list")
+
+
+@login_required
+@require_GET
+def channel_state(request: HttpRequest, channel_id: Any) -> HttpResponse:
+    """The connection-state badge alone, for HTMX polling while a channel waits for its store."""
+    channel = channel_for_request(request, channel_id)
+    return render(request, "channels/_state_badge.html", {"channel": channel, "poll": True})
+
+
+# --------------------------------------------------------------------------------------------------
+# Channel page: settings, state, sync runs
+# --------------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def channel_detail(request: HttpRequest, channel_id: Any) -> HttpResponse:
+    """The channel page; POST saves its name and settings (any member may, as services allow)."""
+    channel = channel_for_request(request, channel_id)
+    facts = facts_as_dict(channel.store_facts)
+    can_edit_settings = has_role(request, Role.MEMBER)
+    data = request.POST if request.method == "POST" else None
+    form = SettingsForm(channel.platform, data, facts=facts, values=channel.settings, name=channel.name)
+    if request.method == "POST":
+        require_role(request, Role.MEMBER)
+        if form.is_valid():
+            try:
+                services.update_channel_settings(
+                    channel,
+                    actor=actor_for(request),
+                    name=form.cleaned_data["name"],
+                    settings=form.spec_values(),
+                )
+            except (ValidationError, FieldErrors) as exc:
+                _add_errors(form, exc)
+            else:
+                messages.success(request, "Settings saved.")
+                return redirect("channels:detail", channel.pk)
+    runs = channel.sync_runs.order_by("-created_at")[:25]
+    context = channel_context(request, channel, form=form, runs=runs, can_edit_settings=can_edit_settings)
+    return render(request, "channels/detail.html", context)
+
+
+@login_required
+@require_POST
+def channel_test(request: HttpRequest, channel_id: Any) -> HttpResponse:
+    """Test the saved connection now; the outcome lands on the channel row and its sync runs."""
+    channel = channel_for_request(request, channel_id)
+    try:
+        services.check_channel_connection(channel, actor=actor_for(request))
+    except ConnectorError as exc:
+        messages.error(request, f"The connection test failed: {exc.message}")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "The store answered: the connection works.")
+    return redirect("channels:detail", channel.pk)
+
+
+# --------------------------------------------------------------------------------------------------
+# Reauthorise and remove
+# --------------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def channel_reauthorise(request: HttpRequest, channel_id: Any) -> HttpResponse:
+    channel = channel_for_request(request, channel_id)
+    require_role(request, Role.ADMIN)
+    data = request.POST if request.method == "POST" else None
+    form = ReauthoriseForm(channel.platform, data, initial={"store_url": channel.store_url})
+    connection_error = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            channel = services.reauthorise_channel(
+                channel,
+                store_url=form.cleaned_data["store_url"],
+                credentials=form.credentials(),
+                actor=actor_for(request),
+            )
+        except ConnectorError as exc:
+            connection_error = exc.message
+        except (ValidationError, FieldErrors) as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, f"“{channel.name}” is connected again.")
+            return redirect("channels:list")
+    context = channel_context(request, channel, form=form, connection_error=connection_error)
+    context.update(_platform_help_context(request))
+    return render(request, "channels/reauthorise.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def channel_remove(request: HttpRequest, channel_id: Any) -> HttpResponse:
+    channel = channel_for_request(request, channel_id)
+    require_role(request, Role.ADMIN)
+    if request.method == "POST":
+        services.remove_channel(channel, actor=actor_for(request))
+        messages.success(request, f"“{channel.name}” was removed. Its orders stay in Storelink.")
+        return redirect("channels:list")
+    return render(request, "channels/remove.html", channel_context(request, channel))
+
+
+# --------------------------------------------------------------------------------------------------
+# The OpenCart store bridge download
+# --------------------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def opencart_bridge(request: HttpRequest) -> FileResponse:
+    """The PHP file sellers upload next to OpenCart's index.php (served, never executed, here)."""
+    account_for(request)
+    if not BRIDGE_FILE.is_file():
+        raise Http404("The store bridge is not part of this installation.")
+    response = FileResponse(
+        BRIDGE_FILE.open("rb"),
+        as_attachment=True,
+        filename="storelink-bridge.php",
+        content_type="application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+# --------------------------------------------------------------------------------------------------
+# Add-channel wizard
+# --------------------------------------------------------------------------------------------------
+
+
+class Wizard:
+    """The add-channel wizard's state in the session (credentials encrypted inside it)."""
+
+    def __init__(self, request: HttpRequest) -> None:
+        self.request = request
+        self.data: dict[str, Any] = dict(request.session.get(WIZARD_SESSION) or {})
+
+    # state -------------------------------------------------------------------------------------
+    @property
+    def platform(self) -> str:
+        return str(self.data.get("platform") or "")
+
+    @property
+    def name(self) -> str:
+        return str(self.data.get("name") or "")
+
+    @property
+    def store_url(self) -> str:
+        return str(self.data.get("store_url") or "")
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        return dict(self.data.get("facts") or {})
+
+    @property
+    def connected(self) -> bool:
+        """The connection test passed, or (3DCart) the seller chose to wait for the store."""
+        return bool(self.data.get("tested") or self.data.get("awaiting"))
+
+    @property
+    def credentials(self) -> dict[str, Any]:
+        token = self.data.get("credentials")
+        if not token:
+            return {}
+        try:
+            return dict(decrypt_json(token))
+        except CredentialsUnreadable:
+            return {}
+
+    # transitions -------------------------------------------------------------------------------
+    def start(self, platform: str, name: str) -> None:
+        previous = self.data if self.platform == platform else {}
+        self.data = {"platform": platform, "name": name}
+        if previous.get("store_url"):
+            self.data["store_url"] = previous["store_url"]  # a URL typed before is not a secret
+        self.save()
+
+    def connect(self, store_url: str, credentials: dict[str, Any], facts: dict[str, Any] | None) -> None:
+        self.data.update(
+            store_url=store_url,
+            credentials=encrypt_json(credentials),
+            facts=facts or {},
+            tested=facts is not None,
+            awaiting=facts is None,
+        )
+        self.save()
+
+    def forget_connection(self) -> None:
+        for key in ("credentials", "facts", "tested", "awaiting"):
+            self.data.pop(key, None)
+        self.save()
+
+    def save(self) -> None:
+        self.request.session[WIZARD_SESSION] = self.data
+
+    def clear(self) -> None:
+        self.request.session.pop(WIZARD_SESSION, None)
+
+
+def _wizard_context(request: HttpRequest, step: int, **extra: Any) -> dict[str, Any]:
+    return page_context(request, wizard_steps=WIZARD_STEPS, step=step, **extra)
+
+
+def _platform_help_context(request: HttpRequest) -> dict[str, Any]:
+    """What the connection instructions show: our IPs (OpenCart) and the 3DCart app's key/callback."""
+    try:
+        callback_url = request.build_absolute_uri(reverse("threedcart-callback"))
+    except NoReverseMatch:
+        callback_url = ""
+    return {
+        "egress_ips": list(getattr(settings, "STORE_EGRESS_IPS", []) or []),
+        "threedcart_public_key": getattr(settings, "THREEDCART_PUBLIC_KEY", ""),
+        "threedcart_callback_url": callback_url,
+    }
+
+
+@login_required
+@require_GET
+def wizard_choose(request: HttpRequest) -> HttpResponse:
+    require_role(request, Role.ADMIN)
+    context = _wizard_context(request, 1, platforms=list(PLATFORMS.values()), platform=None)
+    return render(request, "channels/wizard/choose.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def wizard_name(request: HttpRequest, platform: str) -> HttpResponse:
+    require_role(request, Role.ADMIN)
+    info = platform_or_404(platform)
+    wizard = Wizard(request)
+    initial = {"name": wizard.name} if wizard.platform == platform else {}
+    form = ChannelNameForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        name = form.cleaned_data["name"]
+        account = account_for(request)
+        if SalesChannel.objects.live().for_account(account).filter(name__iexact=name).exists():
+            form.add_error("name", "You already have a channel with this name.")
+        else:
+            wizard.start(platform, name)
+            return redirect("channels:add_connection", platform)
+    context = _wizard_context(request, 2, platform=info, form=form)
+    return render(request, "channels/wizard/name.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def wizard_connection(request: HttpRequest, platform: str) -> HttpResponse:
+    require_role(request, Role.ADMIN)
+    info = platform_or_404(platform)
+    wizard = Wizard(request)
+    if wizard.platform != platform or not wizard.name:
+        return redirect("channels:add_name", platform)
+    data = request.POST if request.method == "POST" else None
+    form = ConnectionForm(platform, data, initial={"store_url": wizard.store_url})
+    connection_error = connection_error_code = ""
+    if request.method == "POST":
+        # A new attempt replaces the old one: nothing half-tested survives a failed test.
+        wizard.forget_connection()
+        if form.is_valid():
+            store_url = form.cleaned_data["store_url"]
+            credentials = form.credentials()
+            action = request.POST.get("action", "test")
+            if action == "await" and platform == "threedcart" and not any(credentials.values()):
+                wizard.connect(store_url, credentials, None)
+                return redirect("channels:add_settings", platform)
+            if not any(credentials.values()) and platform == "threedcart":
+                form.add_error(
+                    "access_token",
+                    "Paste the access token to test the connection now, or choose "
+                    "“Continue without a token” to wait for the store's authorisation.",
+                )
+            else:
+                try:
+                    facts = services.test_connection(platform, store_url, credentials, {})
+                except ConnectorError as exc:
+                    connection_error, connection_error_code = exc.message, exc.code
+                    log.info("channel.wizard.test_failed platform=%s code=%s", platform, exc.code)
+                except (ValidationError, FieldErrors) as exc:
+                    _add_errors(form, exc)
+                else:
+                    wizard.connect(store_url, credentials, facts_as_dict(facts))
+                    return redirect("channels:add_settings", platform)
+    context = _wizard_context(
+        request,
+        3,
+        platform=info,
+        form=form,
+        wizard=wizard,
+        connection_error=connection_error,
+        connection_error_code=connection_error_code,
+        **_platform_help_context(request),
+    )
+    return render(request, "channels/wizard/connection.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def wizard_settings(request: HttpRequest, platform: str) -> HttpResponse:
+    require_role(request, Role.ADMIN)
+    info = platform_or_404(platform)
+    wizard = Wizard(request)
+    if wizard.platform != platform or not wizard.name:
+        return redirect("channels:add_name", platform)
+    if not wizard.connected:
+        return redirect("channels:add_connection", platform)
+    facts = wizard.facts
+    values = _settings_defaults_from_facts(platform, facts)
+    data = request.POST if request.method == "POST" else None
+    form = SettingsForm(platform, data, facts=facts, values=values)
+    if request.method == "POST" and form.is_valid():
+        try:
+            channel = services.add_channel(
+                account_for(request),
+                actor=actor_for(request),
+                platform=platform,
+                name=wizard.name,
+                store_url=wizard.store_url,
+                credentials=wizard.credentials,
+                settings=form.spec_values(),
+                store_facts=facts or None,
+            )
+        except ConnectorError as exc:
+            form.add_error(None, exc.message)
+        except (ValidationError, FieldErrors) as exc:
+            _add_errors(form, exc)
+        else:
+            wizard.clear()
+            messages.success(request, f"“{channel.name}” was added and is enabled.")
+            return redirect("channels:list")
+    context = _wizard_context(request, 4, platform=info, form=form, wizard=wizard, facts=facts)
+    return render(request, "channels/wizard/settings.html", context)
+
+
+@login_required
+@require_GET
+def wizard_cancel(request: HttpRequest) -> HttpResponseRedirect:
+    """Leave the wizard; the typed credentials leave the session with it."""
+    Wizard(request).clear()
+    return redirect("channels:list")
+
+
+def _settings_defaults_from_facts(platform: str, facts: dict[str, Any]) -> dict[str, Any]:
+    """Start the settings step from what the store said (currency, tax display) over the defaults."""
+    values: dict[str, Any] = {spec.name: spec.default for spec in CONNECTORS[platform].settings_fields}
+    if facts.get("base_currency"):
+        values["currency"] = facts["base_currency"]
+    if facts.get("prices_include_tax") is not None and "prices_include_tax" in values:
+        values["prices_include_tax"] = bool(facts["prices_include_tax"])
+    if facts.get("timezone") and "timezone" in values:
+        values["timezone"] = facts["timezone"]
+    codes = {status["code"] for status in facts.get("order_statuses", ())}
+    if codes and isinstance(values.get("import_statuses"), list):
+        values["import_statuses"] = [code for code in values["import_statuses"] if code in codes]
+    return values
+
+
+def _add_errors(form: Any, exc: ValidationError | FieldErrors) -> None:
+    """Service errors go next to the field they name, the rest above the form."""
+    if isinstance(exc, FieldErrors):
+        items: dict[str, list[str]] = {name: [message] for name, message in exc.errors.items()}
+    elif hasattr(exc, "error_dict"):
+        items = exc.message_dict
+    else:
+        items = {"__all__": exc.messages}
+    for field, errors in items.items():
+        form.add_error(field if field in form.fields else None, errors)

@@ -1,0 +1,401 @@
+"""The add-channel wizard: the seeds' steps per platform, state in the session, nothing saved
+half-way, the store's own statuses and currency in the settings step, hostile URLs refused."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from accounts.models import Membership, Role, User
+from accounts.services import sign_up
+from channels import services
+from channels.models import ChannelEvent, ConnectionState, SalesChannel
+from channels.views import WIZARD_SESSION
+from connectors.base import StoreFacts, StoreStatus
+from connectors.errors import AuthError, TransientError
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct-horse-battery-9"
+OPENCART_KEY = "K3yFromOpenCartAdmin0123456789abcdef"
+FACTS = StoreFacts(
+    platform_version="4.0.2.3",
+    base_currency="GBP",
+    timezone="Europe/London",
+    order_statuses=(
+        StoreStatus("1", "Pending"),
+        StoreStatus("2", "Processing"),
+        StoreStatus("3", "Shipped"),
+        StoreStatus("15", "Processed"),
+        StoreStatus("17", "Awaiting pickup"),
+    ),
+    currencies=("GBP", "EUR"),
+    warnings=("Maintenance mode is on: the bridge still answers.",),
+)
+
+
+@pytest.fixture
+def owner(client, settings):
+    settings.ALLOW_PRIVATE_STORE_HOSTS = True
+    settings.STORE_EGRESS_IPS = ["203.0.113.7", "203.0.113.8"]
+    settings.THREEDCART_PUBLIC_KEY = "pub-3dcart-app-key-0001"
+    user, _account = sign_up(email="olga@example.com", password=PASSWORD, account_name="Olga's Outfitters")
+    client.force_login(user)
+    return user
+
+
+@pytest.fixture
+def store_calls(monkeypatch):
+    """Replace the store with a recorder; tests set ``calls.result`` to facts or an exception."""
+
+    class Calls(list):
+        result: object = FACTS
+
+    calls = Calls()
+
+    def fake_test_connection(platform, store_url, credentials, settings=None, **kwargs):
+        calls.append({"platform": platform, "store_url": store_url, "credentials": dict(credentials)})
+        if isinstance(calls.result, Exception):
+            raise calls.result
+        return calls.result
+
+    monkeypatch.setattr(services, "test_connection", fake_test_connection)
+    return calls
+
+
+def opencart_settings_form(**overrides: object) -> dict[str, object]:
+    form: dict[str, object] = {
+        "version_family": "auto",
+        "currency": "GBP",
+        "use_store_tax_settings": "yes",
+        "prices_include_tax": "yes",
+        "use_options": "yes",
+        "processed_status": "3",
+        "import_statuses": ["1", "2", "15"],
+        "order_lookback_days": "7",
+        "order_interval_minutes": "5",
+        "stock_sync": "yes",
+        "price_sync": "no",
+    }
+    form.update(overrides)
+    return form
+
+
+def walk_to_connection(client, platform: str = "opencart", name: str = "UK web shop") -> None:
+    response = client.post(reverse("channels:add_name", args=[platform]), {"name": name})
+    assert response.status_code == 302
+    assert response.url == reverse("channels:add_connection", args=[platform])
+
+
+def test_platform_choice_lists_every_platform_with_its_logo(client, owner):
+    body = client.get(reverse("channels:add")).content.decode()
+    for key, label in (("opencart", "OpenCart"), ("xcart", "X-Cart"), ("threedcart", "3DCart")):
+        assert reverse("channels:add_name", args=[key]) in body
+        assert f"img/logos/{key}.svg" in body
+        assert f'aria-label="Add {label}"' in body
+
+
+def test_opencart_wizard_end_to_end(client, owner, store_calls):
+    walk_to_connection(client)
+
+    page = client.get(reverse("channels:add_connection", args=["opencart"])).content.decode()
+    assert "OpenCart end point" in page
+    assert "203.0.113.7" in page
+    assert "203.0.113.8" in page
+    assert reverse("channels:opencart_bridge") in page
+    assert "IP addresses" in page
+
+    response = client.post(
+        reverse("channels:add_connection", args=["opencart"]),
+        {"store_url": "http://127.0.0.1:8099/shop/", "api_username": "Storelink", "api_key": OPENCART_KEY},
+    )
+    assert response.status_code == 302
+    assert store_calls == [
+        {
+            "platform": "opencart",
+            "store_url": "http://127.0.0.1:8099/shop",
+            "credentials": {"api_username": "Storelink", "api_key": OPENCART_KEY},
+        }
+    ]
+
+    settings_page = client.get(response.url).content.decode()
+    assert "4.0.2.3" in settings_page
+    assert "Maintenance mode is on" in settings_page
+    assert "Awaiting pickup (17)" in settings_page  # the store's own statuses are the choices
+    assert '<option value="GBP" selected>GBP</option>' in settings_page  # preset from the store
+    assert OPENCART_KEY not in settings_page
+
+    response = client.post(reverse("channels:add_settings", args=["opencart"]), opencart_settings_form())
+    assert response.status_code == 302
+    assert response.url == reverse("channels:list")
+
+    channel = SalesChannel.objects.get()
+    assert channel.name == "UK web shop"
+    assert channel.platform == "opencart"
+    assert channel.store_url == "http://127.0.0.1:8099/shop"
+    assert channel.enabled is True
+    assert channel.connection_state == ConnectionState.OK
+    assert channel.credentials == {"api_username": "Storelink", "api_key": OPENCART_KEY}
+    assert channel.settings["import_statuses"] == ["1", "2", "15"]
+    assert channel.settings["prices_include_tax"] is True
+    assert channel.store_facts["platform_version"] == "4.0.2.3"
+    assert ChannelEvent.objects.filter(channel=channel, action="channel.added").exists()
+    assert WIZARD_SESSION not in client.session  # the typed key leaves the session with the wizard
+
+    listing = client.get(reverse("channels:list")).content.decode()
+    assert f'id="channel-{channel.pk}"' in listing
+    assert "was added and is enabled" in listing
+
+
+def test_credentials_are_encrypted_inside_the_session(client, owner, store_calls):
+    walk_to_connection(client)
+    client.post(
+        reverse("channels:add_connection", args=["opencart"]),
+        {"store_url": "http://127.0.0.1:8099", "api_username": "Storelink", "api_key": OPENCART_KEY},
+    )
+    state = client.session[WIZARD_SESSION]
+    assert OPENCART_KEY not in repr(state)
+    assert state["credentials"].startswith("fernet:")
+
+
+def test_connection_failure_shows_the_store_message_and_saves_nothing(client, owner, store_calls):
+    store_calls.result = AuthError(
+        "OpenCart refused the request: this IP address is not allowed for the API user.",
+        code="ip_not_allowed",
+    )
+    walk_to_connection(client)
+
+    response = client.post(
+        reverse("channels:add_connection", args=["opencart"]),
+        {"store_url": "http://127.0.0.1:8099", "api_username": "Storelink", "api_key": OPENCART_KEY},
+    )
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "this IP address is not allowed for the API user" in body
+    assert "ip_not_allowed" in body
+    assert OPENCART_KEY not in body  # the key field is never filled back in
+    assert 'value="http://127.0.0.1:8099"' in body  # the URL is kept for the next try
+    assert SalesChannel.objects.count() == 0
+    assert "credentials" not in client.session[WIZARD_SESSION]
+    # and the settings step cannot be reached around the failed test
+    skipped = client.get(reverse("channels:add_settings", args=["opencart"]))
+    assert skipped.url == reverse("channels:add_connection", args=["opencart"])
+
+
+def test_a_transient_store_error_is_shown_too(client, owner, store_calls):
+    store_calls.result = TransientError("The store did not answer within 20 seconds.")
+    walk_to_connection(client)
+    response = client.post(
+        reverse("channels:add_connection", args=["opencart"]),
+        {"store_url": "http://127.0.0.1:8099", "api_username": "Storelink", "api_key": OPENCART_KEY},
+    )
+    assert "did not answer within 20 seconds" in response.content.decode()
+    assert SalesChannel.objects.count() == 0
+
+
+def test_missing_and_malformed_fields_are_reported_next_to_each_field(client, owner, store_calls):
+    walk_to_connection(client)
+
+    response = client.post(
+        reverse("channels:add_connection", args=["opencart"]),
+        {"store_url": "", "api_username": "Storelink", "api_key": "short!"},
+    )
+
+    body = response.content.decode()
+    store_field = body.split('id="field-store_url"', 1)[1].split('id="field-api_username"', 1)[0]
+    key_field = body.split('id="field-api_key"', 1)[1].split("</form>", 1)[0]
+    assert "This field is required." in store_field
+    assert "Key has an invalid format." in key_field
+    assert 'aria-invalid="true"' in body
+    assert store_calls == []
+    assert SalesChannel.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("https://admin:secret@shop.example.com/", "must not contain a user name or password"),
+        ("file:///etc/passwd", "must start with https://"),
+        ("gopher://shop.example.com", "must start with https://"),
+        ("https://127.0.0.1:8099/", "private or reserved address"),
+        ("https://10.0.0.5/", "private or reserved address"),
+        ("https://localhost/", "not a public address"),
+    ],
+)
+def test_hostile_store_urls_are_refused_without_contacting_them(
+    client, owner, settings, store_calls, url, message
+):
+    settings.ALLOW_PRIVATE_STORE_HOSTS = False
+    walk_to_connection(client)
+
+    response = client.post(
+        reverse("channels:add_connection", args=["opencart"]),
+        {"store_url": url, "api_username": "Storelink", "api_key": OPENCART_KEY},
+    )
+
+    body = response.content.decode().replace("&#x27;", "'")
+    assert message in body.split('id="field-store_url"', 1)[1].split('id="field-api_username"', 1)[0]
+    assert store_calls == []
+    assert SalesChannel.objects.count() == 0
+
+
+def test_invalid_settings_save_nothing(client, owner, store_calls):
+    walk_to_connection(client)
+    client.post(
+        reverse("channels:add_connection", args=["opencart"]),
+        {"store_url": "http://127.0.0.1:8099", "api_username": "Storelink", "api_key": OPENCART_KEY},
+    )
+
+    response = client.post(
+        reverse("channels:add_settings", args=["opencart"]),
+        opencart_settings_form(order_lookback_days="500", processed_status="99"),
+    )
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Ensure this value is less than or equal to 90." in body
+    assert "Select a valid choice. 99 is not one of the available choices." in body
+    assert SalesChannel.objects.count() == 0
+    assert client.session[WIZARD_SESSION]["tested"] is True  # the seller can fix and save again
+
+
+def test_duplicate_name_is_refused_at_the_name_step(client, owner):
+    account = owner.memberships.get().account
+    SalesChannel.objects.create(
+        account=account, platform="xcart", name="UK web shop", store_url="https://a.example"
+    )
+    response = client.post(reverse("channels:add_name", args=["opencart"]), {"name": "uk web shop"})
+    assert "already have a channel with this name" in response.content.decode()
+
+
+def test_steps_cannot_be_skipped(client, owner):
+    assert client.get(reverse("channels:add_connection", args=["xcart"])).url == reverse(
+        "channels:add_name", args=["xcart"]
+    )
+    assert client.get(reverse("channels:add_settings", args=["xcart"])).url == reverse(
+        "channels:add_name", args=["xcart"]
+    )
+    walk_to_connection(client, "xcart")
+    # a wizard started for X-Cart does not leak into OpenCart's steps
+    assert client.get(reverse("channels:add_settings", args=["opencart"])).url == reverse(
+        "channels:add_name", args=["opencart"]
+    )
+
+
+def test_unknown_platform_is_404(client, owner):
+    assert client.get(reverse("channels:add_name", args=["magento"])).status_code == 404
+
+
+def test_cancel_forgets_the_wizard(client, owner, store_calls):
+    walk_to_connection(client)
+    client.post(
+        reverse("channels:add_connection", args=["opencart"]),
+        {"store_url": "http://127.0.0.1:8099", "api_username": "Storelink", "api_key": OPENCART_KEY},
+    )
+    response = client.get(reverse("channels:add_cancel"))
+    assert response.url == reverse("channels:list")
+    assert WIZARD_SESSION not in client.session
+    assert SalesChannel.objects.count() == 0
+
+
+def test_xcart_wizard_uses_its_own_labels_and_settings(client, owner, store_calls):
+    store_calls.result = StoreFacts(
+        platform_version="5.4.1",
+        base_currency="USD",
+        order_statuses=(
+            StoreStatus("P", "Paid"),
+            StoreStatus("S", "Shipped"),
+            StoreStatus("A", "Authorized"),
+        ),
+    )
+    walk_to_connection(client, "xcart", "US shop")
+    page = client.get(reverse("channels:add_connection", args=["xcart"])).content.decode()
+    assert "Website end point" in page
+    assert "My addons" in page
+
+    client.post(
+        reverse("channels:add_connection", args=["xcart"]),
+        {"store_url": "http://127.0.0.1:8098", "api_key": "xcart-rest-api-key-123"},
+    )
+    settings_page = client.get(reverse("channels:add_settings", args=["xcart"])).content.decode()
+    assert "Shipping surcharge name" in settings_page
+    assert "Use X-Cart tax settings for shipping" in settings_page
+
+    response = client.post(
+        reverse("channels:add_settings", args=["xcart"]),
+        {
+            "api_flavour": "auto",
+            "currency": "USD",
+            "use_store_tax_settings": "yes",
+            "use_store_tax_for_shipping": "no",
+            "prices_include_tax": "no",
+            "shipping_surcharge_name": "Shipping cost",
+            "processed_status": "S",
+            "import_statuses": ["P", "A"],
+            "order_lookback_days": "7",
+            "order_interval_minutes": "5",
+            "stock_sync": "yes",
+            "price_sync": "no",
+        },
+    )
+    assert response.status_code == 302
+    channel = SalesChannel.objects.get()
+    assert channel.settings["use_store_tax_for_shipping"] is False
+    assert channel.credentials == {"api_key": "xcart-rest-api-key-123"}
+
+
+def test_threedcart_step_shows_public_key_and_callback_and_can_wait_for_the_store(client, owner, store_calls):
+    walk_to_connection(client, "threedcart", "Shift4Shop store")
+    page = client.get(reverse("channels:add_connection", args=["threedcart"])).content.decode()
+    assert "pub-3dcart-app-key-0001" in page
+    assert "/callbacks/threedcart/" in page
+    assert "Access token" in page
+
+    # without a token, "test" explains the two ways forward ...
+    response = client.post(
+        reverse("channels:add_connection", args=["threedcart"]),
+        {"store_url": "http://127.0.0.1:8097", "access_token": "", "action": "test"},
+    )
+    assert "Continue without a token" in response.content.decode()
+    assert store_calls == []
+
+    # ... and "continue without a token" saves a pending channel for the callback to complete
+    response = client.post(
+        reverse("channels:add_connection", args=["threedcart"]),
+        {"store_url": "http://127.0.0.1:8097", "access_token": "", "action": "await"},
+    )
+    assert response.url == reverse("channels:add_settings", args=["threedcart"])
+    assert "Waiting for the store" in client.get(response.url).content.decode()
+    response = client.post(
+        reverse("channels:add_settings", args=["threedcart"]),
+        {
+            "currency": "USD",
+            "timezone": "America/New_York",
+            "prices_include_tax": "no",
+            "processed_status": "4",
+            "import_statuses": "1, 2",
+            "order_lookback_days": "7",
+            "order_interval_minutes": "5",
+            "stock_sync": "yes",
+            "price_sync": "no",
+        },
+    )
+    assert response.status_code == 302
+    channel = SalesChannel.objects.get()
+    assert channel.connection_state == ConnectionState.PENDING
+    assert channel.settings["import_statuses"] == ["1", "2"]
+
+
+def test_members_cannot_add_channels(client, owner):
+    member = User.objects.create_user(email="max@example.com", password=PASSWORD)
+    Membership.objects.create(account=owner.memberships.get().account, user=member, role=Role.MEMBER)
+    client.force_login(member)
+    for url in (
+        reverse("channels:add"),
+        reverse("channels:add_name", args=["opencart"]),
+        reverse("channels:add_connection", args=["opencart"]),
+        reverse("channels:add_settings", args=["opencart"]),
+    ):
+        assert client.get(url).status_code == 403
+    assert client.post(reverse("channels:add_name", args=["opencart"]), {"name": "x"}).status_code == 403
