@@ -1,0 +1,323 @@
+"""The one HTTP seam to 3DCart's REST API.
+
+3DCart is not reached at the seller's domain: every store shares one API host and is selected by the
+``SecureURL`` header, next to Storelink's app ``PrivateKey`` and the store's ``Token``. This module
+turns 3DCart's replies into either data or a typed error, once, so the connector never looks at a
+status code:
+
+- 401/403 → :class:`AuthError` (reauthorise; or the app lacks read/write scope),
+- 404 on a list → the end (3DCart answers "no match" with 404), 404 on one item → not found,
+- 400 "Offset amount exceeds the total number of records" → the end of a list,
+- 429 and 503 → :class:`RateLimited`; other 5xx and timeouts → :class:`TransientError`,
+- HTML, empty or non-JSON bodies where JSON is due → :class:`ProtocolError` with the masked raw text.
+
+A client-side leaky bucket (50 requests, refilled at 2 per second — 3DCart's documented limit) is
+kept per token through :class:`~connectors.http.StoreHttp`'s gate, so every connector instance of a
+store in this process shares it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from connectors.base import ConnectorOptions
+from connectors.errors import AuthError, PermanentError, ProtocolError, RateLimited, TransientError
+from connectors.http import StoreHttp
+from connectors.threedcart.mapping import WriteResult, parse_write_results
+
+DEFAULT_API_BASE = "https://apirest.3dcart.com/3dCartWebAPI/v2"
+PRIVATE_KEY_NAME = "threedcart_private_key"
+PUBLIC_KEY_NAME = "threedcart_public_key"
+
+#: 3DCart's documented leaky bucket: 50 requests, leaking 2 per second (scope UNCONFIRMED; we
+#: assume per store token, the narrowest reading that still protects the store).
+BUCKET_SIZE = 50
+REFILL_PER_SECOND = 2.0
+
+#: Page-size maxima from 3DCart's docs: never ask for more (behaviour above them is UNCONFIRMED).
+MAX_ORDER_PAGE = 300
+MAX_PRODUCT_PAGE = 200
+
+OFFSET_PAST_END = "offset amount exceeds"
+
+REAUTHORISE_HINT = (
+    "Reauthorise Storelink in your 3DCart admin: Modules → REST API → Settings, remove Storelink's "
+    "entry, add it again with Storelink's public key and click Authorize. If the token is new, the "
+    "store sends it to Storelink by itself. If this keeps happening after reauthorising, Storelink's "
+    "app may be missing read/write permission for this area (app scope)."
+)
+
+
+@dataclass(frozen=True)
+class WriteReply:
+    """A PUT's HTTP status and its per-item results (``206``: some items failed)."""
+
+    status_code: int
+    results: tuple[WriteResult, ...]
+
+
+class ThreeDCartClient:
+    """Requests to one store through 3DCart's shared API host."""
+
+    def __init__(
+        self,
+        secure_url: str,
+        token: str,
+        *,
+        options: ConnectorOptions,
+        http: httpx.Client | None = None,
+    ) -> None:
+        private_key = str(options.app_keys.get(PRIVATE_KEY_NAME, "") or "")
+        if not private_key:
+            raise PermanentError(
+                "Storelink's 3DCart app key is not configured on this server (operator setting "
+                f"{PRIVATE_KEY_NAME}).",
+                code="app_key_missing",
+            )
+        if not token:
+            raise AuthError(
+                "This 3DCart channel has no access token yet. " + REAUTHORISE_HINT, code="no_token"
+            )
+        self.secure_url = secure_url
+        self.headers = {
+            "SecureURL": secure_url,
+            "PrivateKey": private_key,
+            "Token": token,
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+        }
+        digest = hashlib.sha256(f"{secure_url}\n{token}".encode()).hexdigest()[:16]
+        self.http = StoreHttp(
+            (options.api_base or DEFAULT_API_BASE).rstrip("/"),
+            platform="threedcart",
+            client=http,
+            timeout=options.timeout,
+            max_retries=options.max_retries,
+            backoff=options.backoff,
+            max_in_flight=options.max_in_flight,
+            rate_per_second=REFILL_PER_SECOND,
+            burst=BUCKET_SIZE,
+            allow_private_hosts=options.allow_private_hosts,
+            secrets=[token, private_key],
+            gate_key=f"threedcart:token:{digest}",
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    def get_list(self, path: str, params: Mapping[str, Any] | None = None, *, what: str) -> list[Any]:
+        """A list endpoint's page; ``[]`` when 3DCart says there is nothing (404) or no more (400)."""
+        response = self._send("GET", path, params=params)
+        if response.status_code == 404:
+            return []
+        if response.status_code == 400 and self._is_offset_past_end(response):
+            return []
+        self._raise_for_status(response, what=what)
+        body = self._json(response, what=what)
+        if not isinstance(body, list):
+            raise ProtocolError(
+                f"3DCart answered the {what} with something that is not a list (HTTP "
+                f"{response.status_code}); Storelink stops rather than skip data.",
+                code="not_a_list",
+                raw=self.http.mask(response.text[:2000]),
+                status_code=response.status_code,
+            )
+        return body
+
+    def iterate_pages(
+        self, path: str, params: Mapping[str, Any], *, limit: int, what: str, start_offset: int = 1
+    ) -> Iterator[tuple[int, list[Any]]]:
+        """``(offset, items)`` per page, 1-based offsets, until a short page, 404 or offset-past-end."""
+        offset = max(1, start_offset)
+        while True:
+            items = self.get_list(path, {**params, "limit": limit, "offset": offset}, what=what)
+            yield offset, items
+            if len(items) < limit:
+                return
+            offset += len(items)
+
+    def count(self, path: str, params: Mapping[str, Any], *, what: str) -> int:
+        """``countonly=1`` → ``{"TotalCount": n}``; 404 means zero."""
+        response = self._send("GET", path, params={**params, "countonly": 1})
+        if response.status_code == 404:
+            return 0
+        self._raise_for_status(response, what=what)
+        body = self._json(response, what=what)
+        if isinstance(body, list) and len(body) == 1:
+            body = body[0]
+        value = None
+        if isinstance(body, Mapping):
+            value = next((v for k, v in body.items() if str(k).lower() == "totalcount"), None)
+        try:
+            return int(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ProtocolError(
+                f"3DCart answered the {what} count without a TotalCount.",
+                code="bad_count",
+                raw=self.http.mask(response.text[:2000]),
+                status_code=response.status_code,
+            ) from None
+
+    def get_one(self, path: str, *, what: str) -> dict[str, Any]:
+        """A single resource; 3DCart wraps it in an array of one. 404 → :class:`PermanentError`."""
+        response = self._send("GET", path)
+        if response.status_code == 404:
+            raise PermanentError(f"3DCart has no {what}.", code="not_found", status_code=404)
+        self._raise_for_status(response, what=what)
+        body = self._json(response, what=what)
+        if isinstance(body, list) and len(body) == 1 and isinstance(body[0], Mapping):
+            return dict(body[0])
+        if isinstance(body, Mapping):
+            return dict(body)
+        raise ProtocolError(
+            f"3DCart answered the {what} with {len(body) if isinstance(body, list) else 'no'} records "
+            "where one was expected.",
+            code="not_one",
+            raw=self.http.mask(response.text[:2000]),
+            status_code=response.status_code,
+        )
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    def put(self, path: str, body: Any, *, what: str) -> WriteReply:
+        """A PUT and its per-item results. 200, 206 and a 400/404 that carries per-item results all
+        come back as a :class:`WriteReply`; a bare 404 is "not found"."""
+        response = self._send("PUT", path, json_body=body)
+        status = response.status_code
+        if status in (401, 403):
+            self._raise_for_status(response, what=what)
+        if status in (400, 404, 409, 422) or 200 <= status < 300:
+            results = self._write_results(response) if response.text.strip() else None
+            if results is not None and not _is_bare_error(results):
+                return WriteReply(status, tuple(results))
+            if 200 <= status < 300:
+                raise ProtocolError(
+                    f"3DCart accepted the {what} but did not say what it updated (HTTP {status}).",
+                    code="no_results",
+                    raw=self.http.mask(response.text[:2000]),
+                    status_code=status,
+                )
+            if status == 404:
+                raise PermanentError(f"3DCart has no {what}.", code="not_found", status_code=404)
+            message = self.http.mask(results[0].message if results else _plain_message(response))
+            raise PermanentError(
+                f"3DCart refused the {what}: {message or f'HTTP {status}'}",
+                code="rejected",
+                raw=self.http.mask(response.text[:2000]),
+                status_code=status,
+            )
+        self._raise_for_status(response, what=what)
+        raise ProtocolError(  # pragma: no cover - _raise_for_status raises for every other status
+            f"3DCart answered the {what} with HTTP {status}.", status_code=status
+        )
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    def _send(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json_body: Any = None
+    ) -> httpx.Response:
+        try:
+            return self.http.request(
+                method,
+                path,
+                params=dict(params) if params else None,
+                json_body=json_body,
+                headers=self.headers,
+            )
+        except TransientError as exc:
+            if exc.status_code == 503:
+                raise RateLimited(
+                    "3DCart is busy (HTTP 503); Storelink will try again shortly.",
+                    retry_after=5.0,
+                    raw=exc.raw,
+                    status_code=503,
+                ) from None
+            raise
+
+    def _raise_for_status(self, response: httpx.Response, *, what: str) -> None:
+        status = response.status_code
+        raw = self.http.mask(response.text[:2000])
+        if status in (401, 403):
+            raise AuthError(
+                f"3DCart refused Storelink's credentials for the {what} (HTTP {status}). " + REAUTHORISE_HINT,
+                code="unauthorised",
+                raw=raw,
+                status_code=status,
+            )
+        if status == 429:  # StoreHttp raises these itself; kept for completeness
+            raise RateLimited("3DCart is rate limiting Storelink.", retry_after=1.0, raw=raw, status_code=429)
+        if status >= 500:
+            raise TransientError(
+                f"3DCart had an internal error (HTTP {status}).", raw=raw, status_code=status
+            )
+        if status >= 400:
+            message = self.http.mask(_plain_message(response))
+            raise PermanentError(
+                f"3DCart refused the {what} (HTTP {status}){': ' + message if message else ''}.",
+                code="rejected",
+                raw=raw,
+                status_code=status,
+            )
+        if status >= 300:
+            raise ProtocolError(
+                f"3DCart redirected the {what} (HTTP {status}); check the API address.",
+                code="redirect",
+                raw=raw,
+                status_code=status,
+            )
+
+    def _json(self, response: httpx.Response, *, what: str) -> Any:
+        if not response.text.strip():
+            raise ProtocolError(
+                f"3DCart answered the {what} with an empty body (HTTP {response.status_code}).",
+                code="empty",
+                status_code=response.status_code,
+            )
+        return self.http.json(response, what=what)
+
+    def _write_results(self, response: httpx.Response) -> list[WriteResult] | None:
+        try:
+            return parse_write_results(self.http.json(response, what="update"))
+        except (ValueError, ProtocolError):
+            if 200 <= response.status_code < 300:
+                raise ProtocolError(
+                    f"3DCart answered an update with something Storelink cannot read "
+                    f"(HTTP {response.status_code}).",
+                    code="bad_write_reply",
+                    raw=self.http.mask(response.text[:2000]),
+                    status_code=response.status_code,
+                ) from None
+            return None
+
+    @staticmethod
+    def _is_offset_past_end(response: httpx.Response) -> bool:
+        return OFFSET_PAST_END in response.text.lower()
+
+
+def _is_bare_error(results: list[WriteResult]) -> bool:
+    """``[{"Key": "Error", ...}]``: the whole request failed, not one item."""
+    return bool(results) and all(result.key.lower() == "error" for result in results)
+
+
+def _plain_message(response: httpx.Response) -> str:
+    """The ``Message`` of a 3DCart error body (array or object), else nothing."""
+    try:
+        from connectors.http import parse_json_lenient
+
+        body = parse_json_lenient(response.text)
+    except ValueError:
+        return ""
+    if isinstance(body, list) and body and isinstance(body[0], Mapping):
+        body = body[0]
+    if isinstance(body, Mapping):
+        for key, value in body.items():
+            if str(key).lower() == "message" and value:
+                return str(value)[:300]
+    return ""
