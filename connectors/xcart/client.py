@@ -31,7 +31,9 @@ ADMIN_SCRIPT = "admin.php"
 ADDON_KEY_HELP = "copy 'API key (read/write)' from My addons > REST API"
 BUILTIN_TOKEN_HELP = "copy the read/write API token from Settings > API in your X-Cart admin"
 #: What PHP prints before a JSON body when a store runs with display_errors on.
-_PHP_NOISE = re.compile(r"^\s*(<br\s*/?>|<b>)?\s*(Notice|Warning|Deprecated|Strict Standards)\b", re.I)
+_PHP_NOISE = re.compile(
+    r"^(?:\s|<br\s*/?>|<b>)*(?:PHP )?(?:Notice|Warning|Deprecated|Strict Standards)\b", re.I
+)
 _HTTP_DATE = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT")
 
 
@@ -141,6 +143,12 @@ def _raw(http: StoreHttp, response: httpx.Response) -> str:
     return http.mask("\n".join(lines))
 
 
+def _forget_cookies(http: StoreHttp) -> None:
+    """Every X-Cart reply sets an ``xid`` session cookie; sending it back would tie our calls to an
+    X-Cart session (and its locks), so each call starts without one."""
+    http.client.cookies.clear()
+
+
 def _build_http(
     base_url: str, secrets: Iterable[str], options: ConnectorOptions, client: httpx.Client | None
 ) -> StoreHttp:
@@ -189,6 +197,7 @@ class AddonClient:
     def get(self, path: str, *, schema: str | None = None, cnd: Sequence[tuple[str, Any]] = ()) -> Reply:
         """Read ``_path`` (``order``, ``order/12`` …); ``cnd`` are ``(_cnd[...] name, value)`` pairs."""
         response = self.http.request("GET", self.admin_url, params=self._query(path, schema, cnd))
+        _forget_cookies(self.http)
         reply = self._reply(response, write=False, what=f"read of {path}")
         self.key_reads = True
         return reply
@@ -210,6 +219,7 @@ class AddonClient:
             headers={"Content-Type": "application/x-www-form-urlencoded"},
             idempotent=idempotent,
         )
+        _forget_cookies(self.http)
         return self._reply(response, write=True, what=f"update of {path}")
 
     def _reply(self, response: httpx.Response, *, write: bool, what: str) -> Reply:
@@ -321,6 +331,7 @@ class BuiltinClient:
             params=[(name, str(value)) for name, value in params],
             headers=self._headers,
         )
+        _forget_cookies(self.http)
         if missing_ok and response.status_code == 404:
             return Reply(None, store_time_from(response), None)
         return self._reply(response, write=False, what=f"read of /api/{path}")
@@ -332,6 +343,7 @@ class BuiltinClient:
             content=json.dumps(body, default=_json_default).encode(),
             headers={**self._headers, "Content-Type": "application/json"},
         )
+        _forget_cookies(self.http)
         if missing_ok and response.status_code == 404:
             return Reply(None, store_time_from(response), None)
         return self._reply(response, write=True, what=f"update of /api/{path}")
