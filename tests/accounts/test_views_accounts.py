@@ -9,12 +9,11 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from accounts.models import Account, ApiKey, Membership, Role, User
-from accounts.services import create_api_key, sign_up
+from accounts.services import create_api_key
 from accounts.views import NEW_KEY_SESSION
+from tests.factories import PASSWORD, member_of
 
 pytestmark = pytest.mark.django_db
-
-PASSWORD = "correct-horse-battery-9"
 
 
 def signup_form(**overrides: str) -> dict[str, str]:
@@ -36,17 +35,22 @@ def _fresh_login_throttle():
     cache.clear()
 
 
-@pytest.fixture
-def alice(client):
-    user, _account = sign_up(email="alice@example.com", password=PASSWORD, account_name="Alice's Shop")
-    client.force_login(user)
-    return user
+@pytest.fixture(autouse=True)
+def _ui_test_settings(settings):
+    """Pages link static files and tests run without ``collectstatic``: no manifest storage.
+    A fast password hasher keeps the many sign-ups and logins of these tests quick."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 @pytest.fixture
-def bob():
-    user, _account = sign_up(email="bob@example.com", password=PASSWORD, account_name="Bob's Bikes")
-    return user
+def alice(alice, client):
+    """Alice (the shared tenant fixture), signed in."""
+    client.force_login(alice.user)
+    return alice
 
 
 def test_sign_up_creates_the_account_with_the_user_as_owner_and_logs_in(client):
@@ -160,7 +164,7 @@ def test_api_key_name_error_is_next_to_the_field(client, alice):
 
 
 def test_revoke_api_key(client, alice):
-    key, _plaintext = create_api_key(alice.memberships.get().account, actor=alice, name="ERP")
+    key, _plaintext = create_api_key(alice.account, actor=alice.user, name="ERP")
     response = client.post(reverse("api_key_revoke", args=[key.pk]))
     assert response.status_code == 302
     key.refresh_from_db()
@@ -169,7 +173,7 @@ def test_revoke_api_key(client, alice):
 
 
 def test_another_accounts_api_key_is_404_and_stays_active(client, alice, bob):
-    theirs, _plaintext = create_api_key(bob.memberships.get().account, actor=bob, name="Bob's ERP")
+    theirs, _plaintext = create_api_key(bob.account, actor=bob.user, name="Bob's ERP")
 
     assert client.post(reverse("api_key_revoke", args=[theirs.pk])).status_code == 404
     assert client.post(reverse("api_key_revoke", args=[uuid.uuid4()])).status_code == 404
@@ -179,9 +183,8 @@ def test_another_accounts_api_key_is_404_and_stays_active(client, alice, bob):
 
 
 def test_member_can_see_keys_but_not_create_or_revoke(client, bob):
-    key, _plaintext = create_api_key(bob.memberships.get().account, actor=bob, name="ERP")
-    member = User.objects.create_user(email="mo@example.com", password=PASSWORD)
-    Membership.objects.create(account=bob.memberships.get().account, user=member, role=Role.MEMBER)
+    key, _plaintext = create_api_key(bob.account, actor=bob.user, name="ERP")
+    member = member_of(bob.account, Role.MEMBER)
     client.force_login(member)
 
     page = client.get(reverse("api_keys")).content.decode()

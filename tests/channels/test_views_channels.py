@@ -12,93 +12,45 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from accounts.models import Membership, Role, User
-from accounts.services import sign_up
+from accounts.models import Role
 from channels import services
 from channels import views as channel_views
 from channels.models import ChannelEvent, ConnectionState, SalesChannel
 from connectors.base import StoreFacts, StoreStatus
 from connectors.errors import AuthError
+from tests.factories import OPENCART_SECRET, SalesChannelFactory, member_of
 
 pytestmark = pytest.mark.django_db
 
-PASSWORD = "correct-horse-battery-9"
-SECRET_KEY_VALUE = "SeCrEtKeY0123456789abcdefSECRET"
-OPENCART_FACTS = {
-    "platform_version": "3.0.3.8",
-    "base_currency": "EUR",
-    "timezone": "Europe/Berlin",
-    "prices_include_tax": None,
-    "order_statuses": [
-        {"code": "1", "name": "Pending"},
-        {"code": "2", "name": "Processing"},
-        {"code": "3", "name": "Shipped"},
-        {"code": "5", "name": "Complete"},
-    ],
-    "currencies": ["EUR", "GBP"],
-    "can_read": True,
-    "can_write": True,
-    "warnings": [],
-    "details": {},
-}
+SECRET_KEY_VALUE = OPENCART_SECRET
 
 
-def make_owner(email: str, shop: str) -> User:
-    user, _account = sign_up(email=email, password=PASSWORD, account_name=shop)
-    return user
-
-
-def add_member(owner: User, email: str, role: str) -> User:
-    user = User.objects.create_user(email=email, password=PASSWORD)
-    account = owner.memberships.get().account
-    Membership.objects.create(account=account, user=user, role=role)
-    return user
-
-
-def make_channel(owner: User, name: str = "Main shop", **overrides: object) -> SalesChannel:
-    account = owner.memberships.get().account
-    values: dict[str, object] = {
-        "account": account,
-        "platform": "opencart",
-        "name": name,
-        "store_url": "https://shop.example.com",
-        "connection_state": ConnectionState.OK,
-        "credentials": {"api_username": "Storelink", "api_key": SECRET_KEY_VALUE},
-        "settings": {
-            "version_family": "auto",
-            "currency": "EUR",
-            "use_store_tax_settings": True,
-            "prices_include_tax": False,
-            "use_options": True,
-            "processed_status": "3",
-            "import_statuses": ["1", "2"],
-            "order_lookback_days": 7,
-            "order_interval_minutes": 5,
-            "stock_sync": True,
-            "price_sync": False,
-        },
-        "store_facts": OPENCART_FACTS,
+@pytest.fixture(autouse=True)
+def _ui_test_settings(settings):
+    """Pages link static files and tests run without ``collectstatic``: no manifest storage.
+    A fast password hasher keeps the many sign-ups and logins of these tests quick."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
-    values.update(overrides)
-    return SalesChannel.objects.create(**values)
 
 
 @pytest.fixture
-def alice(client):
-    user = make_owner("alice@example.com", "Alice's Shop")
-    client.force_login(user)
-    return user
+def alice(alice, client):
+    """Alice (the shared tenant fixture), signed in."""
+    client.force_login(alice.user)
+    return alice
 
 
 @pytest.fixture
-def bob():
-    return make_owner("bob@example.com", "Bob's Bikes")
+def private_hosts(allow_private_hosts):
+    return allow_private_hosts
 
 
-@pytest.fixture
-def private_hosts(settings):
-    settings.ALLOW_PRIVATE_STORE_HOSTS = True
-    return settings
+def make_channel(tenant, name: str = "Main shop", **overrides: object) -> SalesChannel:
+    overrides.setdefault("store_url", "https://shop.example.com")
+    return SalesChannelFactory(account=tenant.account, name=name, **overrides)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -504,7 +456,7 @@ def test_anonymous_visitors_are_sent_to_log_in(client, bob, method, name):
 
 @pytest.fixture
 def member_client(client, bob):
-    member = add_member(bob, "mia@example.com", Role.MEMBER)
+    member = member_of(bob.account, Role.MEMBER)
     client.force_login(member)
     return client
 
@@ -552,7 +504,7 @@ def test_member_can_toggle(member_client, bob):
 
 
 def test_admin_may_reauthorise_and_remove(client, bob):
-    admin = add_member(bob, "ada@example.com", Role.ADMIN)
+    admin = member_of(bob.account, Role.ADMIN)
     client.force_login(admin)
     channel = make_channel(bob)
     assert client.get(reverse("channels:reauthorise", args=[channel.pk])).status_code == 200

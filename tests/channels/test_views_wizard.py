@@ -6,17 +6,16 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from accounts.models import Membership, Role, User
-from accounts.services import sign_up
+from accounts.models import Role
 from channels import services
 from channels.models import ChannelEvent, ConnectionState, SalesChannel
 from channels.views import WIZARD_SESSION
 from connectors.base import StoreFacts, StoreStatus
 from connectors.errors import AuthError, TransientError
+from tests.factories import member_of
 
 pytestmark = pytest.mark.django_db
 
-PASSWORD = "correct-horse-battery-9"
 OPENCART_KEY = "K3yFromOpenCartAdmin0123456789abcdef"
 FACTS = StoreFacts(
     platform_version="4.0.2.3",
@@ -34,14 +33,25 @@ FACTS = StoreFacts(
 )
 
 
+@pytest.fixture(autouse=True)
+def _ui_test_settings(settings):
+    """Pages link static files and tests run without ``collectstatic``: no manifest storage.
+    A fast password hasher keeps the many sign-ups and logins of these tests quick."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
 @pytest.fixture
-def owner(client, settings):
+def owner(client, settings, alice):
+    """Alice, owner of her account, signed in; the deployment allows loopback stores."""
     settings.ALLOW_PRIVATE_STORE_HOSTS = True
     settings.STORE_EGRESS_IPS = ["203.0.113.7", "203.0.113.8"]
     settings.THREEDCART_PUBLIC_KEY = "pub-3dcart-app-key-0001"
-    user, _account = sign_up(email="olga@example.com", password=PASSWORD, account_name="Olga's Outfitters")
-    client.force_login(user)
-    return user
+    client.force_login(alice.user)
+    return alice
 
 
 @pytest.fixture
@@ -261,7 +271,7 @@ def test_invalid_settings_save_nothing(client, owner, store_calls):
 
 
 def test_duplicate_name_is_refused_at_the_name_step(client, owner):
-    account = owner.memberships.get().account
+    account = owner.account
     SalesChannel.objects.create(
         account=account, platform="xcart", name="UK web shop", store_url="https://a.example"
     )
@@ -388,8 +398,7 @@ def test_threedcart_step_shows_public_key_and_callback_and_can_wait_for_the_stor
 
 
 def test_members_cannot_add_channels(client, owner):
-    member = User.objects.create_user(email="max@example.com", password=PASSWORD)
-    Membership.objects.create(account=owner.memberships.get().account, user=member, role=Role.MEMBER)
+    member = member_of(owner.account, Role.MEMBER)
     client.force_login(member)
     for url in (
         reverse("channels:add"),
