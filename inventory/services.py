@@ -1,0 +1,955 @@
+"""Stock and prices: the product master, listings matched by SKU, and pushes of what changed.
+
+Business rules live here and nowhere else (views, API views, admin and tasks call these):
+
+- :func:`upsert_products` is the one writer of the product master, for one product from a form or
+  10,000 from a warehouse in one API call: every item is validated first, nothing is saved when
+  any item is invalid, and the write is a constant number of queries whatever the size.
+- :func:`refresh_listings` reads a channel's listings and matches them to products by SKU.
+- :func:`reserved_by_sku` and :func:`available_quantity` are the only place availability is
+  computed: on hand − units in unshipped orders on all the account's channels − the listing's
+  buffer, clamped to [0, max quantity].
+- :func:`push_stock_for_channel` / :func:`push_prices_for_channel` send only listings whose
+  computed value differs from the last successful push, in the store's batch sizes, and record a
+  result per item; a refused item keeps differing and goes again next run.
+
+Product changes ask the sync engine for stock / price jobs *after* the transaction commits, so a
+worker never reads the master before the change is visible (or after it was rolled back).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings as django_settings
+from django.db import transaction
+from django.db.models import Exists, Max, OuterRef, Q, Subquery
+from django.utils import timezone
+
+from accounts.models import Account, ApiKey, Role
+from accounts.tenancy import Actor, actor_user, require_actor_role
+from channels.models import SalesChannel, SyncJob, SyncRun
+from channels.sync import heartbeat, request_job
+from connectors.base import Connector, PriceUpdate, PushResult, StockUpdate
+from connectors.base import Listing as StoreListing
+from connectors.errors import PermanentError, ProtocolError
+from inventory.models import PRICE_PLACES, SKU_MAX_LENGTH, InventoryEvent, Listing, Product
+
+log = logging.getLogger("storelink.inventory")
+
+#: One bulk upsert call accepts at most this many items (the API's documented limit).
+MAX_BULK_ITEMS = 10_000
+MAX_QUANTITY = 1_000_000_000
+MAX_PRICE = Decimal("9999999999.9999")
+MAX_TAX_RATE = Decimal("100")
+DEFAULT_RECONCILE_MINUTES = 55
+_PRICE_QUANTUM = Decimal(1).scaleb(-PRICE_PLACES)
+
+#: ISO 4217 currencies whose minor unit is not 1/100 (everything else rounds to cents).
+_ZERO_DECIMAL_CURRENCIES = frozenset(
+    [
+        "BIF",
+        "CLP",
+        "DJF",
+        "GNF",
+        "ISK",
+        "JPY",
+        "KMF",
+        "KRW",
+        "PYG",
+        "RWF",
+        "UGX",
+        "VND",
+        "VUV",
+        "XAF",
+        "XOF",
+        "XPF",
+    ]
+)
+_THREE_DECIMAL_CURRENCIES = frozenset(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"])
+_CURRENCY_PLACES: dict[str, int] = dict.fromkeys(_ZERO_DECIMAL_CURRENCIES, 0) | dict.fromkeys(
+    _THREE_DECIMAL_CURRENCIES, 3
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# Availability and channel prices: pure arithmetic, the one place it is written
+# --------------------------------------------------------------------------------------------------
+
+
+def available_quantity(on_hand: int, reserved: int, buffer: int, max_quantity: int | None) -> int:
+    """What one channel may offer: on hand − reserved − buffer, never below 0 nor above max.
+
+    Overselling is worse than underselling: when the seller is already short (reserved > on hand)
+    every channel shows 0 rather than a negative number a store would reject or misread.
+    """
+    value = max(0, on_hand - max(0, reserved) - max(0, buffer))
+    if max_quantity is not None:
+        value = min(value, max(0, max_quantity))
+    return value
+
+
+def currency_places(currency: str) -> int:
+    return _CURRENCY_PLACES.get((currency or "").upper(), 2)
+
+
+def channel_price(
+    net_price: Decimal,
+    *,
+    tax_rate: Decimal,
+    include_tax: bool,
+    currency: str,
+    multiplier: Decimal = Decimal("1"),
+    offset: Decimal = Decimal("0"),
+) -> Decimal:
+    """The price one channel shows: net or gross per its tax setting, then the listing's price rule.
+
+    Order matters and is fixed: tax first (the rate belongs to the product), then the rule
+    (a markup or an exchange rate multiplies, a fixed surcharge in the channel's currency adds),
+    rounded half-up once, at the end, to the currency's minor unit; never below zero.
+    """
+    price = Decimal(net_price)
+    if include_tax and tax_rate:
+        price = price * (Decimal(1) + Decimal(tax_rate) / Decimal(100))
+    price = price * Decimal(multiplier) + Decimal(offset)
+    quantum = Decimal(1).scaleb(-currency_places(currency))
+    return max(Decimal(0), price).quantize(quantum, rounding=ROUND_HALF_UP)
+
+
+def _channel_flag(channel: SalesChannel, name: str, default: bool) -> bool:
+    value = (channel.settings or {}).get(name, default)
+    return value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def stock_sync_enabled(channel: SalesChannel) -> bool:
+    return _channel_flag(channel, "stock_sync", True)
+
+
+def price_sync_enabled(channel: SalesChannel) -> bool:
+    return _channel_flag(channel, "price_sync", False)
+
+
+def reserved_by_sku(account: Account | Any, skus: Iterable[str] | None = None) -> dict[str, int]:
+    """Units sold but not yet shipped, per SKU, over every live channel of the account.
+
+    The one place reservations are computed. Orders are read through the app registry (never an
+    import) so inventory does not depend on the orders app's import order; without that app's
+    models nothing is reserved. An order is open while its store status is one the seller imports
+    for that channel and not the channel's processed ("shipped") status: a store that cancels,
+    refunds or ships the order moves it out, and the download updates the status. An open order's
+    line reserves its quantity minus what pending or confirmed shipments already cover (a
+    shipment without lines covers the whole order). Orders held for an unmapped status reserve:
+    selling what may already be sold is the worse mistake.
+    """
+    try:
+        order_model = apps.get_model("orders", "Order")
+        line_model = apps.get_model("orders", "OrderLine")
+    except LookupError:
+        return {}
+    account_id = getattr(account, "pk", account)
+    open_orders = _open_orders_filter(account_id)
+    if open_orders is None:
+        return {}
+    wanted: list[str] | None = None
+    if skus is not None:
+        wanted = sorted({sku for sku in skus if sku})
+        if not wanted:
+            return {}
+    orders = order_model.objects.filter(account_id=account_id).filter(open_orders)
+    lines = line_model.objects.filter(account_id=account_id, order__in=orders.values("pk"))
+    if wanted is not None:
+        lines = lines.filter(sku__in=wanted)
+    rows = list(lines.values_list("order_id", "external_line_id", "sku", "quantity"))
+    if not rows:
+        return {}
+    shipped = _shipped_units(account_id, {order_id for order_id, *_ in rows})
+    reserved: dict[str, int] = {}
+    for order_id, line_id, sku, quantity in rows:
+        covered = shipped.get(order_id)
+        if covered is _WHOLE_ORDER:
+            continue
+        units = quantity - (covered or {}).get(str(line_id), 0)
+        if units > 0 and sku:
+            reserved[sku] = reserved.get(sku, 0) + units
+    return reserved
+
+
+_WHOLE_ORDER: dict[str, int] = {}
+
+
+def _open_orders_filter(account_id: Any) -> Q | None:
+    """Per channel: imported statuses minus the processed one (channels are few per account)."""
+    condition = Q(held_unmapped_status=True, channel__removed_at__isnull=True)
+    any_channel = False
+    for channel_id, settings in (
+        SalesChannel.objects.live().filter(account_id=account_id).values_list("pk", "settings")
+    ):
+        any_channel = True
+        settings = settings or {}
+        imported = [str(code) for code in settings.get("import_statuses") or []]
+        processed = str(settings.get("processed_status") or "")
+        statuses = [code for code in imported if code != processed]
+        if statuses:
+            condition |= Q(channel_id=channel_id, status_code__in=statuses)
+    return condition if any_channel else None
+
+
+def _shipped_units(account_id: Any, order_ids: set[Any]) -> dict[Any, dict[str, int]]:
+    """Per order, units per external line id that shipments (pending or confirmed) cover."""
+    try:
+        shipment_model = apps.get_model("orders", "Shipment")
+    except LookupError:
+        return {}
+    covered: dict[Any, dict[str, int]] = {}
+    for order_id, lines in shipment_model.objects.filter(
+        account_id=account_id, order_id__in=list(order_ids), state__in=["pending", "confirmed"]
+    ).values_list("order_id", "lines"):
+        if not lines:
+            covered[order_id] = _WHOLE_ORDER
+            continue
+        per_line = covered.setdefault(order_id, {})
+        if per_line is _WHOLE_ORDER:
+            continue
+        for line in lines:
+            key = str(line.get("external_line_id", ""))
+            per_line[key] = per_line.get(key, 0) + int(line.get("quantity") or 0)
+    return covered
+
+
+# --------------------------------------------------------------------------------------------------
+# Product master
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemError:
+    """Why one item of a bulk upsert was refused; ``index`` is its position in the request."""
+
+    index: int
+    sku: str
+    errors: dict[str, list[str]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "sku": self.sku, "errors": self.errors}
+
+
+@dataclass
+class UpsertResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[ItemError] = field(default_factory=list)
+    products: list[Product] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class ProductError(Exception):
+    """A whole request the caller must fix (too many items, not a list ...)."""
+
+
+@dataclass(frozen=True)
+class _CleanItem:
+    sku: str
+    values: dict[str, Any]  # only the fields the caller sent
+
+
+_FIELDS = ("name", "on_hand", "price", "tax_rate")
+
+
+def _clean_sku(value: Any) -> str:
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise ValueError("Enter the SKU as text.")
+    sku = str(value).strip()
+    if not sku:
+        raise ValueError("A SKU is required.")
+    if len(sku) > SKU_MAX_LENGTH:
+        raise ValueError(f"Use at most {SKU_MAX_LENGTH} characters.")
+    if any(ch in sku for ch in "\r\n\t\x00"):
+        raise ValueError("A SKU must be a single line without tabs.")
+    return sku
+
+
+def _clean_quantity(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("Enter a whole number.")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("Enter a whole number.")
+        value = int(value)
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError("Enter a whole number.") from None
+    if number < 0:
+        raise ValueError("On hand cannot be negative.")
+    if number > MAX_QUANTITY:
+        raise ValueError(f"On hand must be at most {MAX_QUANTITY}.")
+    return number
+
+
+def _clean_decimal(value: Any, *, maximum: Decimal, label: str) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError("Enter a number.")
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError("Enter a number.") from None
+    if not number.is_finite():
+        raise ValueError("Enter a number.")
+    if number < 0:
+        raise ValueError(f"{label} cannot be negative.")
+    if number > maximum:
+        raise ValueError(f"{label} must be at most {maximum}.")
+    if number != number.quantize(_PRICE_QUANTUM, rounding=ROUND_HALF_UP):
+        raise ValueError(f"Use at most {PRICE_PLACES} decimal places.")
+    return number.quantize(_PRICE_QUANTUM)
+
+
+def _clean_item(raw: Any) -> tuple[_CleanItem | None, str, dict[str, list[str]]]:
+    """Validate one item; every field's message at once, like a form."""
+    if not isinstance(raw, Mapping):
+        return None, "", {"non_field_errors": ["Each item must be an object with at least a sku."]}
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+    sku = ""
+    try:
+        sku = _clean_sku(raw.get("sku"))
+    except ValueError as exc:
+        errors["sku"] = [str(exc)]
+    if "name" in raw:
+        name = raw.get("name")
+        text = "" if name is None else str(name).strip()
+        if len(text) > 255:
+            errors["name"] = ["Use at most 255 characters."]
+        else:
+            values["name"] = text
+    if "on_hand" in raw:
+        try:
+            values["on_hand"] = _clean_quantity(raw.get("on_hand"))
+        except ValueError as exc:
+            errors["on_hand"] = [str(exc)]
+    if "price" in raw:
+        if raw.get("price") is None or raw.get("price") == "":
+            values["price"] = None
+        else:
+            try:
+                values["price"] = _clean_decimal(raw.get("price"), maximum=MAX_PRICE, label="Price")
+            except ValueError as exc:
+                errors["price"] = [str(exc)]
+    if "tax_rate" in raw:
+        try:
+            values["tax_rate"] = _clean_decimal(raw.get("tax_rate"), maximum=MAX_TAX_RATE, label="Tax rate")
+        except ValueError as exc:
+            errors["tax_rate"] = [str(exc)]
+    unknown = sorted(str(key) for key in raw if key not in ("sku", *_FIELDS))
+    if unknown:
+        errors["non_field_errors"] = [f"Unknown field(s): {', '.join(unknown)}."]
+    if not errors and not values:
+        errors["non_field_errors"] = ["Send at least one of name, on_hand, price, tax_rate."]
+    if errors:
+        return None, sku, errors
+    return _CleanItem(sku=sku, values=values), sku, {}
+
+
+def _audit(account: Account, actor: Actor, action: str, **detail: Any) -> None:
+    InventoryEvent.objects.create(
+        account=account,
+        actor=actor_user(actor),
+        actor_api_key=actor if isinstance(actor, ApiKey) else None,
+        action=action,
+        detail=detail,
+    )
+
+
+def upsert_products(account: Account, items: Sequence[Any], *, actor: Actor) -> UpsertResult:
+    """Create or update products by SKU; all or nothing.
+
+    Items carry ``sku`` plus any of ``name``, ``on_hand``, ``price``, ``tax_rate``: fields left out
+    keep their stored value, so a warehouse can send quantities only. A new product needs
+    ``on_hand`` (creating one at 0 by accident would zero the stores). When any item is invalid the
+    result lists every item's errors and nothing is written. Otherwise the write is one locking
+    read, one ``INSERT … ON CONFLICT DO UPDATE`` for every new or changed row, one ``UPDATE`` that
+    links waiting listings, and one audit row: a constant number of queries for 1 or 10,000 items.
+    """
+    require_actor_role(actor, account, Role.MEMBER, doing="change products")
+    if not isinstance(items, Sequence) or isinstance(items, str | bytes):
+        raise ProductError("Send a list of products.")
+    if len(items) > MAX_BULK_ITEMS:
+        raise ProductError(f"Send at most {MAX_BULK_ITEMS} products per request; this one has {len(items)}.")
+    result = UpsertResult()
+    cleaned: list[_CleanItem] = []
+    first_index: dict[str, int] = {}
+    for index, raw in enumerate(items):
+        item, sku, errors = _clean_item(raw)
+        if item is not None and item.sku in first_index:
+            errors = {"sku": [f"This SKU is already item {first_index[item.sku]} of this request."]}
+            item = None
+        if item is None:
+            result.errors.append(ItemError(index=index, sku=sku, errors=errors))
+            continue
+        first_index[item.sku] = index
+        cleaned.append(item)
+    if result.errors or not cleaned:
+        return result
+
+    now = timezone.now()
+    stock_changed = price_changed = False
+    with transaction.atomic():
+        existing = {
+            product.sku: product
+            for product in Product.objects.select_for_update()
+            .filter(account=account, sku__in=list(first_index))
+            .order_by("sku")  # a fixed lock order: two bulk calls never deadlock
+        }
+        to_write: list[Product] = []
+        new_skus: list[str] = []
+        for item in cleaned:
+            product = existing.get(item.sku)
+            if product is None:
+                if "on_hand" not in item.values:
+                    result.errors.append(
+                        ItemError(
+                            index=first_index[item.sku],
+                            sku=item.sku,
+                            errors={"on_hand": ["A new product needs its quantity on hand."]},
+                        )
+                    )
+                    continue
+                product = Product(
+                    account=account, sku=item.sku, created_at=now, updated_at=now, **item.values
+                )
+                to_write.append(product)
+                new_skus.append(item.sku)
+                result.created += 1
+                stock_changed = True
+                price_changed = price_changed or product.price is not None
+                result.products.append(product)
+                continue
+            changes = {
+                name: value
+                for name, value in item.values.items()
+                if (getattr(product, name) != value or (value is None) != (getattr(product, name) is None))
+            }
+            result.products.append(product)
+            if not changes:
+                result.unchanged += 1
+                continue
+            for name, value in changes.items():
+                setattr(product, name, value)
+            product.updated_at = now
+            to_write.append(product)
+            result.updated += 1
+            stock_changed = stock_changed or "on_hand" in changes
+            price_changed = price_changed or bool({"price", "tax_rate"} & changes.keys())
+        if result.errors:
+            result.created = result.updated = result.unchanged = 0
+            result.products = []
+            return result
+        if to_write:
+            Product.objects.bulk_create(
+                to_write,
+                update_conflicts=True,
+                unique_fields=["account", "sku"],
+                update_fields=["name", "on_hand", "price", "tax_rate", "updated_at"],
+            )
+        if new_skus:
+            _link_listings(account, new_skus)
+        if to_write:
+            _audit(
+                account,
+                actor,
+                "products.upserted",
+                created=result.created,
+                updated=result.updated,
+                unchanged=result.unchanged,
+                skus=[p.sku for p in to_write[:20]],
+            )
+            request_inventory_jobs(account, stock=stock_changed, prices=price_changed)
+    log.info(
+        "inventory.products.upserted account=%s created=%d updated=%d unchanged=%d",
+        account.pk,
+        result.created,
+        result.updated,
+        result.unchanged,
+    )
+    return result
+
+
+def save_product(
+    account: Account, *, actor: Actor, sku: str, product: Product | None = None, **values: Any
+) -> Product:
+    """One product from a form, the admin or an inline edit (same rules as the bulk call).
+
+    Renaming a SKU is not an upsert: the old product is changed in place, its listings re-matched.
+    Raises :class:`ProductValidationError` with field errors.
+    """
+    if product is not None and sku != product.sku:
+        return _rename_product(product, actor=actor, sku=sku, values=values)
+    result = upsert_products(account, [{"sku": sku, **values}], actor=actor)
+    if not result.ok:
+        raise ProductValidationError(result.errors[0].errors)
+    return Product.objects.get(account=account, sku=result.products[0].sku)
+
+
+class ProductValidationError(Exception):
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def _rename_product(product: Product, *, actor: Actor, sku: str, values: dict[str, Any]) -> Product:
+    account = product.account
+    require_actor_role(actor, account, Role.MEMBER, doing="change products")
+    item, _sku, errors = _clean_item({"sku": sku, **values} if values else {"sku": sku, "name": product.name})
+    if item is None:
+        raise ProductValidationError(errors)
+    with transaction.atomic():
+        if Product.objects.filter(account=account, sku=item.sku).exclude(pk=product.pk).exists():
+            raise ProductValidationError({"sku": ["Another product already has this SKU."]})
+        fresh = Product.objects.select_for_update().get(pk=product.pk)
+        old_sku = fresh.sku
+        fresh.sku = item.sku
+        for name, value in item.values.items():
+            setattr(fresh, name, value)
+        fresh.updated_at = timezone.now()
+        fresh.save()
+        Listing.objects.filter(account=account, product=fresh).update(product=None)
+        _link_listings(account, [fresh.sku])
+        _audit(account, actor, "product.renamed", sku_from=old_sku, sku_to=fresh.sku)
+        request_inventory_jobs(account, stock=True, prices=fresh.price is not None)
+    return fresh
+
+
+def delete_product(product: Product, *, actor: Actor) -> None:
+    """Remove a SKU from the master; its listings stay (unmatched) and are no longer pushed."""
+    require_actor_role(actor, product.account, Role.MEMBER, doing="delete products")
+    with transaction.atomic():
+        _audit(product.account, actor, "product.deleted", sku=product.sku)
+        product.delete()
+
+
+def _link_listings(account: Account, skus: Sequence[str]) -> int:
+    """Attach waiting (unmatched) listings of these SKUs to their new products, in one UPDATE."""
+    product_id = Product.objects.filter(account_id=OuterRef("account_id"), sku=OuterRef("sku")).values("id")[
+        :1
+    ]
+    return Listing.objects.filter(account=account, product__isnull=True, sku__in=list(skus)).update(
+        product_id=Subquery(product_id)
+    )
+
+
+def request_inventory_jobs(account: Account, *, stock: bool, prices: bool) -> None:
+    """After commit, ask for stock and/or price jobs on every channel of the account that syncs them.
+
+    Registered with ``on_commit`` so the worker reads the committed master; the job itself is
+    cheap when nothing differs (it sends only changed listings), so asking too often costs little.
+    """
+    if not (stock or prices):
+        return
+    account_id = account.pk
+
+    def enqueue() -> None:
+        for channel in SalesChannel.objects.syncable().filter(account_id=account_id):
+            if stock and stock_sync_enabled(channel):
+                request_job(channel, SyncJob.STOCK)
+            if prices and price_sync_enabled(channel):
+                request_job(channel, SyncJob.PRICES)
+
+    transaction.on_commit(enqueue)
+
+
+# --------------------------------------------------------------------------------------------------
+# Listings
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RefreshResult:
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    removed: int = 0
+    matched: int = 0
+    unmatched: int = 0
+    without_sku: int = 0
+    duplicate_skus: list[str] = field(default_factory=list)
+
+
+def refresh_listings(channel: SalesChannel, connector: Connector | None = None) -> RefreshResult:
+    """Read every product and variant of the store and match them to products by SKU.
+
+    Store rows keep the seller's overrides (buffer, max quantity, price rule) across refreshes:
+    only what the store owns is overwritten. A row the store no longer lists is marked removed
+    rather than deleted, so its overrides come back if the SKU does. Items without a SKU cannot be
+    matched and are counted; a SKU the store lists twice keeps its first occurrence and is reported.
+    """
+    own_connector = connector is None
+    if connector is None:
+        from channels.services import connector_for
+
+        connector = connector_for(channel)
+    try:
+        store_listings = connector.list_listings()
+    finally:
+        if own_connector:
+            connector.close()
+    return save_listings(channel, store_listings)
+
+
+def save_listings(channel: SalesChannel, store_listings: Sequence[StoreListing]) -> RefreshResult:
+    """Persist what ``list_listings`` returned (split out so reconcile and tests share it)."""
+    result = RefreshResult(read=len(store_listings))
+    unique: dict[str, StoreListing] = {}
+    duplicates: set[str] = set()
+    for item in store_listings:
+        sku = (item.sku or "").strip()
+        if not sku or len(sku) > SKU_MAX_LENGTH:
+            result.without_sku += 1
+            continue
+        if sku in unique:
+            duplicates.add(sku)
+            continue
+        unique[sku] = item
+    result.duplicate_skus = sorted(duplicates)
+    now = timezone.now()
+    with transaction.atomic():
+        products = dict(
+            Product.objects.filter(account_id=channel.account_id, sku__in=list(unique)).values_list(
+                "sku", "id"
+            )
+        )
+        known = set(
+            Listing.objects.filter(channel=channel, sku__in=list(unique)).values_list("sku", flat=True)
+        )
+        rows = [
+            Listing(
+                account_id=channel.account_id,
+                channel=channel,
+                product_id=products.get(sku),
+                sku=sku,
+                remote_id=str(item.remote_id),
+                remote_variant_id=str(item.remote_variant_id or ""),
+                name=(item.name or "")[:255],
+                store_enabled=item.enabled,
+                store_quantity=item.quantity,
+                store_price=Decimal(item.price).quantize(_PRICE_QUANTUM, rounding=ROUND_HALF_UP),
+                seen_at=now,
+                removed_at=None,
+                created_at=now,
+            )
+            for sku, item in unique.items()
+        ]
+        if rows:
+            Listing.objects.bulk_create(
+                rows,
+                update_conflicts=True,
+                unique_fields=["account", "channel", "sku"],
+                update_fields=[
+                    "product",
+                    "remote_id",
+                    "remote_variant_id",
+                    "name",
+                    "store_enabled",
+                    "store_quantity",
+                    "store_price",
+                    "seen_at",
+                    "removed_at",
+                    "updated_at",
+                ],
+            )
+        result.removed = (
+            Listing.objects.filter(channel=channel, removed_at__isnull=True)
+            .filter(Q(seen_at__lt=now) | Q(seen_at__isnull=True))
+            .update(removed_at=now)
+        )
+    result.created = len(unique) - len(known)
+    result.updated = len(known)
+    result.matched = sum(1 for sku in unique if sku in products)
+    result.unmatched = len(unique) - result.matched
+    log.info(
+        "inventory.listings.refreshed channel=%s read=%d created=%d removed=%d unmatched=%d",
+        channel.pk,
+        result.read,
+        result.created,
+        result.removed,
+        result.unmatched,
+    )
+    return result
+
+
+def products_without_listing(channel: SalesChannel) -> Any:
+    """Products of the account that this channel does not list (the other side of "unmatched")."""
+    listed = Listing.objects.present().filter(channel=channel, product_id=OuterRef("pk"))
+    return Product.objects.filter(account_id=channel.account_id).exclude(Exists(listed))
+
+
+# --------------------------------------------------------------------------------------------------
+# Pushes
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PushSummary:
+    considered: int = 0
+    sent: int = 0
+    ok: int = 0
+    failed: int = 0
+    unchanged: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _pushable(channel: SalesChannel) -> Any:
+    return (
+        Listing.objects.present()
+        .filter(channel=channel, product__isnull=False)
+        .select_related("product")
+        .order_by("sku")
+    )
+
+
+def planned_stock(channel: SalesChannel) -> tuple[list[tuple[Listing, int]], int]:
+    """(listing, quantity to send) for every listing whose computed quantity differs, and the total.
+
+    The baseline is the last value the store is known to hold: our last successful push, unless
+    listings were re-read since (the reconcile), in which case what the store said wins, so an
+    edit made on the store behind our back, or the store's own decrement on a sale, is corrected.
+    A push that failed changes neither, so the item keeps differing and goes again next run.
+    """
+    listings = list(_pushable(channel))
+    reserved = reserved_by_sku(channel.account_id, [listing.sku for listing in listings])
+    changed: list[tuple[Listing, int]] = []
+    for listing in listings:
+        value = available_quantity(
+            listing.product.on_hand, reserved.get(listing.sku, 0), listing.buffer, listing.max_quantity
+        )
+        baseline = (
+            listing.store_quantity if listing.store_quantity is not None else listing.last_pushed_quantity
+        )
+        if value != baseline:
+            changed.append((listing, value))
+    return changed, len(listings)
+
+
+def planned_prices(channel: SalesChannel) -> tuple[list[tuple[Listing, Decimal]], int]:
+    """(listing, price to send) for listings whose channel price differs from the store's known one.
+
+    Same baseline rule as :func:`planned_stock`; products without a price are not managed here.
+    """
+    include_tax = _channel_flag(channel, "prices_include_tax", False)
+    currency = str((channel.settings or {}).get("currency") or "")
+    listings = [listing for listing in _pushable(channel) if listing.product.price is not None]
+    changed: list[tuple[Listing, Decimal]] = []
+    for listing in listings:
+        value = channel_price(
+            listing.product.price,
+            tax_rate=listing.product.tax_rate,
+            include_tax=include_tax,
+            currency=currency,
+            multiplier=listing.price_multiplier,
+            offset=listing.price_offset,
+        )
+        baseline = listing.store_price if listing.store_price is not None else listing.last_pushed_price
+        if baseline is None or value != baseline:
+            changed.append((listing, value))
+    return changed, len(listings)
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    size = max(1, int(size or 1))
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _send(
+    plan: Sequence[tuple[Listing, Any]],
+    batch_size: int,
+    push: Callable[[list[Any]], list[PushResult]],
+    make_update: Callable[[Listing, Any], Any],
+    on_ok: Callable[[Listing, Any, Any], None],
+    on_failed: Callable[[Listing, str], None],
+    ok_fields: list[str],
+    failed_fields: list[str],
+    summary: PushSummary,
+    run: SyncRun | None,
+) -> None:
+    """Send ``plan`` batch by batch, saving each batch's results before the next is sent.
+
+    A connector error that stops the whole push (auth, rate limit, timeout) propagates after the
+    batches already done are recorded, so the retry sends only what is still different.
+    ``PermanentError`` for a batch fails that batch's items and the push carries on.
+    """
+    for batch in _chunks(plan, batch_size):
+        updates = [make_update(listing, value) for listing, value in batch]
+        try:
+            results = push(updates)
+        except PermanentError as exc:
+            results = [
+                PushResult(sku=u.sku, remote_id=u.remote_id, ok=False, error=exc.message) for u in updates
+            ]
+        if len(results) != len(updates):
+            raise ProtocolError(
+                f"The store answered {len(results)} results for {len(updates)} updates.", code="result_count"
+            )
+        now = timezone.now()
+        ok_rows: list[Listing] = []
+        failed_rows: list[Listing] = []
+        for (listing, value), outcome in zip(batch, results, strict=True):
+            if outcome.ok:
+                on_ok(listing, value, now)
+                ok_rows.append(listing)
+            else:
+                on_failed(listing, outcome.error or "The store refused this update.")
+                failed_rows.append(listing)
+                if len(summary.errors) < 20:
+                    summary.errors.append(f"{listing.sku}: {outcome.error}")
+        with transaction.atomic():
+            if ok_rows:
+                Listing.objects.bulk_update(ok_rows, ok_fields)
+            if failed_rows:
+                Listing.objects.bulk_update(failed_rows, failed_fields)
+        summary.sent += len(updates)
+        summary.ok += len(ok_rows)
+        summary.failed += len(failed_rows)
+        _record_progress(run, summary)
+
+
+def _record_progress(run: SyncRun | None, summary: PushSummary) -> None:
+    """Keep the run's counts current and renew its lease, once per batch (a long push advances
+    visibly, and a push that lost its lease to another worker stops instead of racing it)."""
+    if run is None:
+        return
+    run.fetched = summary.considered
+    run.updated = summary.ok
+    run.failed = summary.failed
+    run.unchanged = summary.unchanged
+    heartbeat(run)
+
+
+def push_stock_for_channel(
+    channel: SalesChannel, connector: Connector, run: SyncRun | None = None
+) -> PushSummary:
+    """Send the available quantity of every listing whose value changed, in the store's batches."""
+    summary = PushSummary()
+    if not stock_sync_enabled(channel):
+        _record_progress(run, summary)
+        return summary
+    plan, considered = planned_stock(channel)
+    summary.considered = considered
+    summary.unchanged = considered - len(plan)
+
+    def on_ok(listing: Listing, value: int, now: Any) -> None:
+        listing.last_pushed_quantity = value
+        listing.store_quantity = value
+        listing.last_pushed_at = now
+        listing.last_error = ""
+
+    def on_failed(listing: Listing, error: str) -> None:
+        listing.last_error = error[:2000]
+
+    _send(
+        plan,
+        connector.capabilities.stock_batch_size,
+        connector.push_stock,
+        lambda listing, value: StockUpdate(
+            sku=listing.sku,
+            remote_id=listing.remote_id,
+            quantity=value,
+            remote_variant_id=listing.remote_variant_id,
+        ),
+        on_ok,
+        on_failed,
+        ["last_pushed_quantity", "store_quantity", "last_pushed_at", "last_error"],
+        ["last_error"],
+        summary,
+        run,
+    )
+    log.info(
+        "inventory.stock.pushed channel=%s considered=%d sent=%d ok=%d failed=%d",
+        channel.pk,
+        summary.considered,
+        summary.sent,
+        summary.ok,
+        summary.failed,
+    )
+    return summary
+
+
+def push_prices_for_channel(
+    channel: SalesChannel, connector: Connector, run: SyncRun | None = None
+) -> PushSummary:
+    """Send the channel price of every listing whose price changed, in the store's batches."""
+    summary = PushSummary()
+    if not price_sync_enabled(channel):
+        _record_progress(run, summary)
+        return summary
+    plan, considered = planned_prices(channel)
+    summary.considered = considered
+    summary.unchanged = considered - len(plan)
+
+    def on_ok(listing: Listing, value: Decimal, now: Any) -> None:
+        listing.last_pushed_price = value
+        listing.store_price = value
+        listing.last_price_pushed_at = now
+        listing.last_price_error = ""
+
+    def on_failed(listing: Listing, error: str) -> None:
+        listing.last_price_error = error[:2000]
+
+    _send(
+        plan,
+        connector.capabilities.price_batch_size,
+        connector.push_prices,
+        lambda listing, value: PriceUpdate(
+            sku=listing.sku,
+            remote_id=listing.remote_id,
+            price=value,
+            remote_variant_id=listing.remote_variant_id,
+        ),
+        on_ok,
+        on_failed,
+        ["last_pushed_price", "store_price", "last_price_pushed_at", "last_price_error"],
+        ["last_price_error"],
+        summary,
+        run,
+    )
+    log.info(
+        "inventory.prices.pushed channel=%s considered=%d sent=%d ok=%d failed=%d",
+        channel.pk,
+        summary.considered,
+        summary.sent,
+        summary.ok,
+        summary.failed,
+    )
+    return summary
+
+
+def listings_stale(channel: SalesChannel, *, now: datetime | None = None) -> bool:
+    """Whether the channel's listings are due to be re-read: never read, or not since the
+    reconcile interval (``INVENTORY_RECONCILE_MINUTES``, default 55, so the hourly reconcile
+    always finds them stale and re-reads)."""
+    minutes = int(getattr(django_settings, "INVENTORY_RECONCILE_MINUTES", DEFAULT_RECONCILE_MINUTES))
+    last = Listing.objects.filter(channel=channel).aggregate(last=Max("seen_at"))["last"]
+    return last is None or last < (now or timezone.now()) - timedelta(minutes=minutes)
+
+
+def sync_stock(channel: SalesChannel, connector: Connector, run: SyncRun | None = None) -> PushSummary:
+    """The stock job: re-read listings when stale (first run, hourly reconcile), push what differs."""
+    if listings_stale(channel):
+        refresh_listings(channel, connector)
+    return push_stock_for_channel(channel, connector, run)
+
+
+def sync_prices(channel: SalesChannel, connector: Connector, run: SyncRun | None = None) -> PushSummary:
+    """The price job: the same, for prices."""
+    if listings_stale(channel):
+        refresh_listings(channel, connector)
+    return push_prices_for_channel(channel, connector, run)
