@@ -1,12 +1,25 @@
-"""The OpenCart connector (skeleton: operations are filled in by the connectors issue)."""
+"""The OpenCart connector: OpenCart's own core API where it works, the Storelink store bridge for the rest.
+
+No OpenCart version lets its core API list orders or change stock and prices (reference §1), so
+orders, listings, stock, prices, store facts and order history are read and written through the
+bridge (``storelink-bridge.php`` on the store, client in ``bridge_client.py``). The core API is used
+for what it does well: proving the API user works and adding the order-history entry that confirms a
+shipment — that path runs OpenCart's own events, so the customer gets OpenCart's own e-mail. Only
+3.0.0.0–3.0.2.0, whose core login is broken, confirm shipments through the bridge.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import html
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+import httpx
 
 from connectors.base import (
     Capabilities,
     Connector,
+    ConnectorOptions,
     Listing,
     OrderPage,
     PriceUpdate,
@@ -15,8 +28,69 @@ from connectors.base import (
     ShipmentResult,
     StockUpdate,
     StoreFacts,
+    StoreStatus,
 )
+from connectors.base import Order as CanonicalOrder
+from connectors.errors import ConnectorError, PermanentError, ProtocolError, RateLimited
+from connectors.http import StoreHttp
 from connectors.opencart import fields
+from connectors.opencart.client import (
+    CoreCheck,
+    CoreLoginBroken,
+    OpenCartCoreClient,
+    comment_mentions,
+    shipment_comment,
+)
+from connectors.opencart.versions import AUTO, TRAITS, family_for_version, normalise_family
+
+OPEN_API_VERSION = "4.0.0.0"
+
+
+class BridgeInfoLike(Protocol):
+    """The fields of ``bridge_client.BridgeInfo`` this connector reads."""
+
+    bridge_version: str
+    opencart_version: str
+    schema_family: str
+    currency: str
+    currencies: Sequence[str]
+    prices_include_tax: bool
+    timezone: str
+    languages: Sequence[Any]
+    stores: Sequence[Any]
+
+
+class BridgeApi(Protocol):
+    """The store bridge's client as the connector uses it (``connectors/opencart/bridge_client.py``).
+
+    Declared here so the connector depends on the interface, not on the module, and tests can stand
+    an in-process fake in for it.
+    """
+
+    def info(self) -> BridgeInfoLike: ...
+
+    def statuses(self) -> tuple[StoreStatus, ...]: ...
+
+    def fetch_orders(
+        self,
+        checkpoint: str | None,
+        *,
+        lookback_days: int,
+        import_statuses: Sequence[str],
+        page_size: int = 100,
+    ) -> Iterator[OrderPage]: ...
+
+    def get_order(self, order_id: str) -> CanonicalOrder | None: ...
+
+    def history(self, order_id: str) -> list[dict[str, Any]]: ...
+
+    def list_listings(self, *, use_options: bool = True) -> list[Listing]: ...
+
+    def push_stock(self, updates: Sequence[StockUpdate]) -> list[PushResult]: ...
+
+    def push_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]: ...
+
+    def add_history(self, order_id: str, order_status_id: str, comment: str, notify: bool) -> None: ...
 
 
 class OpenCartConnector(Connector):
@@ -27,22 +101,301 @@ class OpenCartConnector(Connector):
     store_url_help = fields.STORE_URL_HELP
     credential_fields = fields.CREDENTIAL_FIELDS
     settings_fields = fields.SETTINGS_FIELDS
-    capabilities = Capabilities()
+    capabilities = Capabilities(
+        partial_shipment=False,  # OpenCart has no shipment lines: one history entry per order
+        multiple_tracking_numbers=True,  # several numbers fit in one history comment
+        variants=True,  # option values (2.x/3.x) and variant products (4.x) through the bridge
+        stock_batch_size=100,
+        price_batch_size=100,
+        tax_inclusive_prices=True,
+        order_page_size=100,
+    )
+
+    def __init__(
+        self,
+        store_url: str,
+        credentials: Mapping[str, Any],
+        settings: Mapping[str, Any],
+        *,
+        http: httpx.Client | None = None,
+        options: ConnectorOptions | None = None,
+        bridge: BridgeApi | None = None,
+    ) -> None:
+        super().__init__(store_url, credentials, settings, http=http, options=options)
+        self.api_username = str(self.credentials.get("api_username") or "Default")
+        self.api_key = str(self.credentials.get("api_key") or "")
+        self._store_http: StoreHttp | None = None
+        self._bridge = bridge
+        self._core: OpenCartCoreClient | None = None
+        self._info: BridgeInfoLike | None = None
+        self._family: str | None = None
+        self._core_unusable = False
+
+    # -- plumbing -----------------------------------------------------------------------------------
+
+    @property
+    def store_http(self) -> StoreHttp:
+        """One StoreHttp (one gate, one connection pool) shared by the core client and the bridge."""
+        if self._store_http is None:
+            opts = self.options
+            self._store_http = StoreHttp(
+                self.store_url,
+                platform=self.platform,
+                client=self.http,
+                timeout=opts.timeout,
+                max_retries=opts.max_retries,
+                backoff=opts.backoff,
+                max_in_flight=opts.max_in_flight,
+                allow_private_hosts=opts.allow_private_hosts,
+                secrets=self.secret_values(self.credentials),
+            )
+        return self._store_http
+
+    @property
+    def bridge(self) -> BridgeApi:
+        if self._bridge is None:
+            from connectors.opencart.bridge_client import BridgeClient  # built in parallel; lazily
+
+            self._bridge = BridgeClient(self.store_http, self.api_username, self.api_key)
+        return self._bridge
+
+    def _bridge_info(self) -> BridgeInfoLike:
+        if self._info is None:
+            self._info = self.bridge.info()
+        return self._info
+
+    def family(self) -> str:
+        """The core-API family: the seller's choice, else the bridge's reported version, else probing."""
+        if self._family is None:
+            chosen = normalise_family(str(self.settings.get("version_family") or AUTO))
+            if chosen == AUTO:
+                try:
+                    chosen = family_for_version(self._bridge_info().opencart_version)
+                except (ConnectorError, ValueError):
+                    chosen = AUTO  # the core client probes the store (reference §13)
+            self._family = chosen
+        return self._family
+
+    @property
+    def core(self) -> OpenCartCoreClient:
+        if self._core is None:
+            info = self._info
+            self._core = OpenCartCoreClient(
+                self.store_http,
+                self.family(),
+                self.api_username,
+                self.api_key,
+                version=info.opencart_version if info else "",
+                currency=str(self.settings.get("currency") or (info.currency if info else "") or "USD"),
+            )
+        return self._core
+
+    def close(self) -> None:
+        closer = getattr(self._bridge, "close", None)
+        if callable(closer):
+            closer()
+        if self._store_http is not None:
+            self._store_http.close()
+
+    # -- test connection ----------------------------------------------------------------------------
 
     def test_connection(self) -> StoreFacts:
-        raise NotImplementedError
+        """Check both halves — the core API user and the bridge file — and say which one is missing.
+
+        Neither check writes: the bridge only reads, and the core check adds history to order 0,
+        which every OpenCart answers with "order not found" once the login, the token and the IP
+        allow-list all passed.
+        """
+        info: BridgeInfoLike | None = None
+        statuses: tuple[StoreStatus, ...] = ()
+        bridge_error: ConnectorError | None = None
+        try:
+            info = self._bridge_info()
+            statuses = tuple(self.bridge.statuses())
+        except ConnectorError as exc:
+            bridge_error = exc
+
+        core_check: CoreCheck | None = None
+        core_error: ConnectorError | None = None
+        try:
+            core_check = self.core.check_connection()
+        except CoreLoginBroken as exc:
+            core_error = exc
+            self._core_unusable = True
+        except ConnectorError as exc:
+            core_error = exc
+
+        if core_error is not None and not isinstance(core_error, CoreLoginBroken):
+            if bridge_error is not None and not _same_problem(core_error, bridge_error):
+                raise _restate(
+                    core_error,
+                    f"OpenCart's API: {core_error.message} The store bridge: {bridge_error.message}",
+                )
+            raise _restate(core_error, f"OpenCart's API: {core_error.message}")
+        if bridge_error is not None:
+            works = "OpenCart's API login works, but the store bridge" if core_check else "The store bridge"
+            raise _restate(bridge_error, f"{works}: {bridge_error.message}")
+        assert info is not None
+        return self._facts(info, statuses, core_check, core_error)
+
+    def _facts(
+        self,
+        info: BridgeInfoLike,
+        statuses: tuple[StoreStatus, ...],
+        core_check: CoreCheck | None,
+        core_error: ConnectorError | None,
+    ) -> StoreFacts:
+        warnings: list[str] = list(core_check.warnings if core_check else ())
+        if isinstance(core_error, CoreLoginBroken):
+            warnings.append(
+                "OpenCart 3.0.0.0–3.0.2.0 cannot log in to its own API (a known OpenCart bug), so "
+                "Storelink confirms shipments through the store bridge. Upgrading to 3.0.3 or later "
+                "restores OpenCart's own order-update e-mails through the API."
+            )
+        if info.opencart_version == OPEN_API_VERSION and not any("4.0.0.0" in w for w in warnings):
+            warnings.append(
+                "This store runs OpenCart 4.0.0.0, whose API accepts calls without logging in: anyone "
+                "can change your orders through it. Upgrade to OpenCart 4.0.2.x or later."
+            )
+        chosen = normalise_family(str(self.settings.get("version_family") or AUTO))
+        try:
+            reported = family_for_version(info.opencart_version)
+        except ValueError:
+            reported = ""
+        if chosen != AUTO and reported and chosen != reported:
+            warnings.append(
+                f"The channel is set to {TRAITS[chosen].label}, but the store reports OpenCart "
+                f"{info.opencart_version} ({TRAITS[reported].label}). Choose 'Detect automatically' "
+                "or the store's version in the channel settings."
+            )
+        family = self._core.family if self._core else (reported or chosen)
+        details: dict[str, Any] = {
+            "opencart_version": info.opencart_version,
+            "family": family,
+            "bridge_version": info.bridge_version,
+            "schema_family": info.schema_family,
+            "languages": list(info.languages),
+            "stores": list(info.stores),
+            "core_api": "ok" if core_check else "unavailable: shipments are confirmed through the bridge",
+        }
+        if core_check and core_check.evidence:
+            details["detected_by"] = core_check.evidence
+        return StoreFacts(
+            platform_version=f"OpenCart {info.opencart_version}",
+            base_currency=info.currency,
+            timezone=info.timezone or "UTC",
+            prices_include_tax=bool(info.prices_include_tax),
+            order_statuses=statuses,
+            currencies=tuple(info.currencies),
+            can_read=True,
+            can_write=True,
+            warnings=tuple(warnings),
+            details=details,
+        )
+
+    # -- orders ------------------------------------------------------------------------------------
 
     def fetch_orders(self, checkpoint: str | None) -> Iterator[OrderPage]:
-        raise NotImplementedError
+        """Pages from the bridge, which reads OpenCart's order tables (the core API cannot list orders)."""
+        yield from self.bridge.fetch_orders(
+            checkpoint,
+            lookback_days=int(self.settings.get("order_lookback_days") or 7),
+            import_statuses=[str(code) for code in (self.settings.get("import_statuses") or [])],
+            page_size=self.capabilities.order_page_size,
+        )
+
+    # -- shipments ---------------------------------------------------------------------------------
 
     def confirm_shipment(self, shipment: ShipmentRequest) -> ShipmentResult:
-        raise NotImplementedError
+        """Add one history entry (processed status + carrier and tracking numbers), at most once.
+
+        The order's history is read first: a retry after a lost reply, or a second confirmation of the
+        same parcel, finds its own entry (same status, same tracking number, compared after undoing
+        OpenCart's HTML escaping) and writes nothing — so the customer is not e-mailed twice.
+        """
+        order_id = str(shipment.order_external_id).strip()
+        status = str(shipment.processed_status or self.settings.get("processed_status") or "").strip()
+        if not status:
+            raise PermanentError(
+                "No processed order status is set for this channel: choose one in its settings.",
+                code="no_processed_status",
+            )
+        numbers = list(dict.fromkeys(n.strip() for n in shipment.tracking_numbers if n and n.strip()))
+        rows = [row for row in self.bridge.history(order_id) if _same_status(row, status)]
+        if numbers:
+            missing = [n for n in numbers if not any(comment_mentions(_comment(row), n) for row in rows)]
+        else:
+            missing = [] if rows else ["(no tracking number)"]
+        if not missing:
+            return ShipmentResult(
+                store_reference=f"order {order_id}",
+                tracking_sent=tuple(numbers),
+                warnings=("Already confirmed on the store; nothing was sent again.",),
+            )
+        to_send = [n for n in missing if n in numbers]
+        comment = shipment_comment(to_send, shipment.carrier, shipment.service)
+        self._add_history(order_id, status, comment, shipment.notify_customer)
+        return ShipmentResult(store_reference=f"order {order_id}", tracking_sent=tuple(to_send))
+
+    def _add_history(self, order_id: str, status: str, comment: str, notify: bool) -> None:
+        if not self._core_unusable and self.family() != "3.0.0":
+            try:
+                self.core.add_history(order_id, status, comment, notify=notify)
+                return
+            except CoreLoginBroken:
+                self._core_unusable = True
+        self.bridge.add_history(order_id, status, comment, notify)
+
+    # -- listings, stock, prices -------------------------------------------------------------------
 
     def list_listings(self) -> list[Listing]:
-        raise NotImplementedError
+        return list(self.bridge.list_listings(use_options=bool(self.settings.get("use_options", True))))
 
     def push_stock(self, updates: Sequence[StockUpdate]) -> list[PushResult]:
-        raise NotImplementedError
+        return _in_batches(updates, self.capabilities.stock_batch_size, self.bridge.push_stock, "stock")
 
     def push_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
-        raise NotImplementedError
+        return _in_batches(updates, self.capabilities.price_batch_size, self.bridge.push_prices, "price")
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------------
+
+
+def _in_batches(updates: Sequence[Any], size: int, push: Any, what: str) -> list[PushResult]:
+    results: list[PushResult] = []
+    for start in range(0, len(updates), size):
+        batch = list(updates[start : start + size])
+        answered = list(push(batch))
+        if len(answered) != len(batch):
+            raise ProtocolError(
+                f"The store bridge answered {len(answered)} results for {len(batch)} {what} updates.",
+                code="short_batch",
+            )
+        results.extend(answered)
+    return results
+
+
+def _comment(row: Mapping[str, Any]) -> str:
+    return html.unescape(str(row.get("comment") or ""))
+
+
+def _same_status(row: Mapping[str, Any], status: str) -> bool:
+    value = str(row.get("order_status_id", "")).strip()
+    try:
+        return int(value) == int(status)
+    except ValueError:
+        return value == status
+
+
+def _same_problem(first: ConnectorError, second: ConnectorError) -> bool:
+    return type(first) is type(second) and first.code == second.code
+
+
+def _restate(error: ConnectorError, message: str) -> ConnectorError:
+    """The same kind of error (so workers react the same way) with a message naming the failing part."""
+    common = {"code": error.code, "raw": error.raw, "status_code": error.status_code}
+    if isinstance(error, RateLimited):
+        return RateLimited(message, retry_after=error.retry_after, **common)  # type: ignore[arg-type]
+    return type(error)(message, **common)  # type: ignore[arg-type]
