@@ -1,0 +1,644 @@
+"""Order download and shipment confirmation: the business rules of the orders half of the sync.
+
+``download_orders`` and ``confirm_pending_shipments`` have the ``work(channel, connector, run)``
+signature of :func:`channels.sync.run_channel_job`, which owns leases, SyncRuns and error
+handling; they only move data. ``record_shipment`` and ``retry_shipment`` are the seller- and
+warehouse-facing actions (actor as keyword, one transaction, the job enqueued on commit).
+
+Downloads write pages in bulk with a constant number of queries per page: one select of the page's
+existing orders, one of known SKUs, one insert of new orders, one update of changed orders, one
+delete and one insert of their lines, one checkpoint update. An order whose content hash and flags
+are unchanged is not written at all, so a re-sync of an unchanged store writes nothing but the
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.apps import apps
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import ApiKey, Role
+from accounts.tenancy import Actor, actor_user, require_actor_role
+from channels import sync
+from channels.models import ChannelSchedule, SalesChannel, SyncJob, SyncRun
+from connectors import base
+from connectors.errors import AuthError, PermanentError, ProtocolError, RateLimited, TransientError
+from orders.models import Order, OrderLine, Shipment, ShipmentState
+
+log = logging.getLogger("storelink.orders")
+
+CENT = Decimal("0.01")
+#: Fields a download may change on an existing order (everything but identity and created_at).
+ORDER_UPDATE_FIELDS = (
+    "number",
+    "placed_at",
+    "store_updated_at",
+    "status_code",
+    "status_name",
+    "currency",
+    "subtotal",
+    "shipping",
+    "tax",
+    "discount",
+    "total",
+    "prices_include_tax",
+    "customer_name",
+    "customer_email",
+    "billing_address",
+    "shipping_address",
+    "shipping_method",
+    "raw",
+    "total_mismatch",
+    "unknown_sku",
+    "held_unmapped_status",
+    "content_hash",
+    "updated_at",
+)
+MAX_TRACKING_NUMBERS = 20
+#: Shipment confirmations: attempts before a transient failure becomes "failed" for the seller.
+MAX_SHIPMENT_ATTEMPTS = 8
+SHIPMENT_RETRY_BASE_SECONDS = 30.0
+SHIPMENT_RETRY_MAX_SECONDS = 3600.0
+#: How long one worker owns a shipment it is confirming (a crashed worker's claim runs out).
+SHIPMENT_CLAIM_SECONDS = 300
+SHIPMENTS_PER_RUN = 500
+
+
+# --------------------------------------------------------------------------------------------------
+# Download
+# --------------------------------------------------------------------------------------------------
+
+
+def order_content_hash(order: base.Order) -> str:
+    """Fingerprint of everything we store and show of an order (not ``raw``, not ``updated_at``:
+    a store touching an order without changing it must not cause a write)."""
+    content = {
+        "number": order.number,
+        "placed_at": order.placed_at.isoformat(),
+        "status": [order.status_code, order.status_name],
+        "currency": order.currency,
+        "money": [str(v) for v in (order.subtotal, order.shipping, order.tax, order.discount, order.total)],
+        "pit": order.prices_include_tax,
+        "customer": [order.customer_name, order.customer_email],
+        "billing": asdict(order.billing_address),
+        "shipping_address": asdict(order.shipping_address),
+        "shipping_method": order.shipping_method,
+        "lines": [
+            [
+                line.external_line_id,
+                line.sku,
+                line.name,
+                line.quantity,
+                str(line.unit_price),
+                str(line.tax),
+                str(line.line_total),
+                [list(option) for option in line.options],
+            ]
+            for line in order.lines
+        ],
+    }
+    encoded = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def totals_mismatch(order: base.Order) -> bool:
+    """Lines + shipping + tax − discount ≠ total, to the cent (tax not added when prices include it)."""
+    return order.computed_total.quantize(CENT) != order.total.quantize(CENT)
+
+
+def _plain_json(value: Any) -> Any:
+    """The store's raw payload as plain JSON (Decimals and datetimes as strings)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+@dataclass
+class _StatusRules:
+    """Which store statuses are *known*: the ones the store reported when it was connected (or
+    last tested), the ones the seller imports, and the processed status.
+
+    Connectors already return only orders in the statuses the seller chose (each platform filters
+    in its own terms), so every order they return is stored. One whose status is none of the
+    known ones is a status that appeared on the store since: it is held and the seller told,
+    never guessed into a mapping.
+    """
+
+    known: frozenset[str]
+
+    @classmethod
+    def for_channel(cls, channel: SalesChannel) -> _StatusRules:
+        settings = channel.settings or {}
+        known = {str(s.get("code")) for s in (channel.store_facts or {}).get("order_statuses") or []}
+        known |= {str(code) for code in settings.get("import_statuses") or []}
+        if settings.get("processed_status"):
+            known.add(str(settings["processed_status"]))
+        return cls(frozenset(known))
+
+    def is_unknown(self, code: str) -> bool:
+        return bool(self.known) and str(code) not in self.known
+
+
+@dataclass
+class PageResult:
+    fetched: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    held_statuses: Counter[str] = field(default_factory=Counter)
+
+
+def _product_model() -> Any | None:
+    """The inventory app's Product model, if that app has landed (it is built in parallel)."""
+    try:
+        return apps.get_model("inventory", "Product")
+    except LookupError:
+        return None
+
+
+def _known_skus(account_id: Any, skus: set[str]) -> set[str] | None:
+    """Which of ``skus`` the account's product master knows; ``None`` when there is no master."""
+    product = _product_model()
+    if product is None or not skus:
+        return None if product is None else set()
+    return set(product.objects.filter(account_id=account_id, sku__in=skus).values_list("sku", flat=True))
+
+
+def _order_row(channel: SalesChannel, order: base.Order, now: datetime, **flags: bool) -> Order:
+    return Order(
+        account_id=channel.account_id,
+        channel_id=channel.pk,
+        external_id=order.external_id,
+        number=order.number,
+        placed_at=order.placed_at,
+        store_updated_at=order.updated_at,
+        status_code=order.status_code,
+        status_name=order.status_name,
+        currency=order.currency,
+        subtotal=order.subtotal,
+        shipping=order.shipping,
+        tax=order.tax,
+        discount=order.discount,
+        total=order.total,
+        prices_include_tax=order.prices_include_tax,
+        customer_name=order.customer_name[:255],
+        customer_email=order.customer_email[:255],
+        billing_address=asdict(order.billing_address),
+        shipping_address=asdict(order.shipping_address),
+        shipping_method=order.shipping_method[:255],
+        raw=_plain_json(dict(order.raw)),
+        content_hash=order_content_hash(order),
+        created_at=now,
+        updated_at=now,
+        **flags,
+    )
+
+
+def _line_rows(account_id: Any, order_id: Any, lines: Sequence[base.OrderLine]) -> list[OrderLine]:
+    return [
+        OrderLine(
+            account_id=account_id,
+            order_id=order_id,
+            position=position,
+            external_line_id=line.external_line_id,
+            sku=line.sku,
+            name=line.name[:255],
+            options=[list(option) for option in line.options],
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            tax=line.tax,
+            line_total=line.line_total,
+        )
+        for position, line in enumerate(lines)
+    ]
+
+
+def upsert_orders(channel: SalesChannel, orders: Sequence[base.Order]) -> PageResult:
+    """Write one page of orders in bulk (call inside a transaction); see the module docstring."""
+    result = PageResult(fetched=len(orders))
+    # A page listing the same order twice (a store re-sorting while we page) keeps the last copy.
+    latest: dict[str, base.Order] = {order.external_id: order for order in orders}
+    if not latest:
+        return result
+    existing = {
+        row["external_id"]: row
+        for row in Order.objects.filter(
+            account_id=channel.account_id, channel_id=channel.pk, external_id__in=list(latest)
+        ).values("id", "external_id", "content_hash", "total_mismatch", "unknown_sku", "held_unmapped_status")
+    }
+    page_skus = {line.sku for order in latest.values() for line in order.lines if line.sku}
+    known_skus = _known_skus(channel.account_id, page_skus)
+    rules = _StatusRules.for_channel(channel)
+    now = timezone.now()
+    new_orders: list[Order] = []
+    changed_orders: list[Order] = []
+    lines: list[OrderLine] = []
+    for external_id, order in latest.items():
+        flags = {
+            "total_mismatch": totals_mismatch(order),
+            "unknown_sku": known_skus is not None
+            and any(not line.sku or line.sku not in known_skus for line in order.lines),
+            "held_unmapped_status": rules.is_unknown(order.status_code),
+        }
+        current = existing.get(external_id)
+        if current is None:
+            row = _order_row(channel, order, now, **flags)
+            new_orders.append(row)
+            lines += _line_rows(channel.account_id, row.id, order.lines)
+            result.created += 1
+        elif current["content_hash"] == order_content_hash(order) and all(
+            current[name] == value for name, value in flags.items()
+        ):
+            result.unchanged += 1
+            continue
+        else:
+            row = _order_row(channel, order, now, **flags)
+            row.id = current["id"]
+            changed_orders.append(row)
+            lines += _line_rows(channel.account_id, row.id, order.lines)
+            result.updated += 1
+        if flags["held_unmapped_status"]:
+            result.held_statuses[f"{order.status_name or order.status_code} ({order.status_code})"] += 1
+    if new_orders:
+        Order.objects.bulk_create(new_orders)
+    if changed_orders:
+        Order.objects.bulk_update(changed_orders, ORDER_UPDATE_FIELDS)
+        OrderLine.objects.filter(order_id__in=[row.id for row in changed_orders]).delete()
+    if lines:
+        OrderLine.objects.bulk_create(lines)
+    return result
+
+
+def download_orders(
+    channel: SalesChannel, connector: base.Connector, run: SyncRun | None = None
+) -> PageResult:
+    """Fetch every order changed since the channel's checkpoint, page by page.
+
+    Each page and the checkpoint that follows it are committed together, so a crash repeats at
+    most one page (and repeating it writes nothing). Orders held for an unmapped store status
+    are reported in the run's error text, which the seller sees on the channel page.
+    """
+    stored = ChannelSchedule.objects.filter(pk=channel.pk).values_list("orders_checkpoint", flat=True)
+    if not stored:
+        sync.ensure_schedules([channel])
+    checkpoint = stored[0] if stored else None
+    total = PageResult()
+    for page in connector.fetch_orders(checkpoint):
+        with transaction.atomic():
+            result = upsert_orders(channel, page.orders)
+            if page.checkpoint != checkpoint:
+                ChannelSchedule.objects.filter(pk=channel.pk).update(orders_checkpoint=page.checkpoint)
+                checkpoint = page.checkpoint
+            if run is not None:
+                run.fetched += result.fetched
+                run.created += result.created
+                run.updated += result.updated
+                run.unchanged += result.unchanged + result.skipped
+                sync.heartbeat(run)
+        total.fetched += result.fetched
+        total.created += result.created
+        total.updated += result.updated
+        total.unchanged += result.unchanged
+        total.skipped += result.skipped
+        total.held_statuses.update(result.held_statuses)
+    if total.held_statuses:
+        held = sum(total.held_statuses.values())
+        statuses = ", ".join(sorted(total.held_statuses))
+        warning = (
+            f"{held} order(s) held: the store status {statuses} is not one you import or that the "
+            "store reported when you connected it. Check “Order statuses to import” in the channel "
+            "settings; held orders are flagged on the orders page."
+        )
+        log.warning("orders.download.held channel=%s count=%d", channel.pk, held)
+        if run is not None:
+            run.error = warning
+    log.info(
+        "orders.download.done channel=%s fetched=%d created=%d updated=%d unchanged=%d",
+        channel.pk,
+        total.fetched,
+        total.created,
+        total.updated,
+        total.unchanged,
+    )
+    return total
+
+
+# --------------------------------------------------------------------------------------------------
+# Shipments
+# --------------------------------------------------------------------------------------------------
+
+
+class ShipmentError(ValidationError):
+    """Something the caller can fix; ``message_dict`` maps field names to messages."""
+
+
+def _shipment_error(field_name: str, message: str) -> ShipmentError:
+    return ShipmentError({field_name: [message]})
+
+
+def shipped_quantities(order: Order, *, exclude: Shipment | None = None) -> dict[str, int]:
+    """Units per external line id already in pending or confirmed shipments of ``order``."""
+    shipments = Shipment.objects.filter(
+        order=order, state__in=[ShipmentState.PENDING, ShipmentState.CONFIRMED]
+    ).values_list("id", "lines")
+    shipped: dict[str, int] = defaultdict(int)
+    for shipment_id, lines in shipments:
+        if exclude is not None and shipment_id == exclude.pk:
+            continue
+        for line in lines or []:
+            shipped[str(line["external_line_id"])] += int(line["quantity"])
+    return dict(shipped)
+
+
+def unshipped_quantities(order: Order, *, exclude: Shipment | None = None) -> dict[str, int]:
+    """Units per external line id not yet in any pending or confirmed shipment."""
+    shipped = shipped_quantities(order, exclude=exclude)
+    remaining: dict[str, int] = defaultdict(int)
+    for line in order.lines.all():
+        remaining[line.external_line_id] += line.quantity
+    return {key: qty - shipped.get(key, 0) for key, qty in remaining.items()}
+
+
+def _clean_tracking(tracking_numbers: Iterable[str] | str | None) -> list[str]:
+    if isinstance(tracking_numbers, str):
+        tracking_numbers = tracking_numbers.replace(",", "\n").splitlines()
+    cleaned: list[str] = []
+    for value in tracking_numbers or []:
+        text = str(value).strip()
+        if not text:
+            continue
+        if len(text) > 100 or any(ch in text for ch in "\r\n\x00"):
+            raise _shipment_error(
+                "tracking_numbers", "A tracking number must be one line of at most 100 characters."
+            )
+        if text not in cleaned:
+            cleaned.append(text)
+    if not cleaned:
+        raise _shipment_error("tracking_numbers", "Enter at least one tracking number.")
+    if len(cleaned) > MAX_TRACKING_NUMBERS:
+        raise _shipment_error("tracking_numbers", f"Enter at most {MAX_TRACKING_NUMBERS} tracking numbers.")
+    return cleaned
+
+
+def _clean_lines(
+    order: Order, lines: Iterable[Mapping[str, Any]] | None, remaining: Mapping[str, int]
+) -> list[dict]:
+    """Requested lines checked against what is still unshipped; empty means everything left."""
+    requested: dict[str, int] = defaultdict(int)
+    for item in lines or []:
+        line_id = str(item.get("external_line_id", "")).strip()
+        try:
+            quantity = int(item.get("quantity", 0))
+        except (TypeError, ValueError):
+            raise _shipment_error("lines", f"Quantity for line {line_id} must be a whole number.") from None
+        if quantity == 0:
+            continue
+        if quantity < 0:
+            raise _shipment_error("lines", f"Quantity for line {line_id} cannot be negative.")
+        if line_id not in remaining:
+            raise _shipment_error("lines", f"Order {order.number} has no line {line_id!r}.")
+        requested[line_id] += quantity
+    if not requested and lines:
+        raise _shipment_error("lines", "Choose at least one line to ship.")
+    if not requested:
+        requested = {key: qty for key, qty in remaining.items() if qty > 0}
+        if not requested:
+            raise _shipment_error("lines", f"Everything in order {order.number} has already been shipped.")
+    for line_id, quantity in requested.items():
+        if quantity > remaining[line_id]:
+            raise _shipment_error(
+                "lines",
+                f"Line {line_id} has only {max(0, remaining[line_id])} unit(s) left to ship; "
+                f"you entered {quantity}.",
+            )
+    return [{"external_line_id": key, "quantity": qty} for key, qty in requested.items()]
+
+
+def record_shipment(
+    order: Order,
+    *,
+    actor: Actor,
+    tracking_numbers: Iterable[str] | str,
+    carrier: str = "",
+    service: str = "",
+    lines: Iterable[Mapping[str, Any]] | None = None,
+    idempotency_key: str | None = None,
+) -> tuple[Shipment, bool]:
+    """Record a shipment and have it confirmed to the store; returns (shipment, created).
+
+    The same ``idempotency_key`` answers the shipment it first created (no duplicate), so a
+    warehouse system can safely repeat a POST that timed out. The order row is locked while the
+    quantities are checked, so two concurrent shipments cannot both ship the last unit.
+    """
+    require_actor_role(actor, order.account, Role.MEMBER, doing="record shipments")
+    key = (idempotency_key or "").strip() or None
+    if key is not None and len(key) > 255:
+        raise _shipment_error("idempotency_key", "The idempotency key must be at most 255 characters.")
+    if key is not None:
+        existing = _by_idempotency_key(order.account_id, key, order)
+        if existing is not None:
+            return existing, False
+    if order.channel.is_removed:
+        raise _shipment_error(
+            "__all__", "This order's channel has been removed; the store cannot be updated."
+        )
+    numbers = _clean_tracking(tracking_numbers)
+    carrier = (carrier or "").strip()[:100]
+    service = (service or "").strip()[:100]
+    lines = list(lines or [])
+    try:
+        with transaction.atomic():
+            locked = Order.objects.select_for_update().get(pk=order.pk)
+            remaining = unshipped_quantities(locked)
+            cleaned_lines = _clean_lines(locked, lines, remaining)
+            left_after = sum(remaining.values()) - sum(line["quantity"] for line in cleaned_lines)
+            shipment = Shipment.objects.create(
+                account_id=order.account_id,
+                order=locked,
+                channel_id=order.channel_id,
+                carrier=carrier,
+                service=service,
+                tracking_numbers=numbers,
+                lines=cleaned_lines,
+                is_partial=left_after > 0,
+                idempotency_key=key,
+                created_by=actor_user(actor),
+                created_by_api_key=actor if isinstance(actor, ApiKey) else None,
+            )
+            sync.request_job(order.channel, SyncJob.SHIPMENTS)
+    except IntegrityError:
+        # Two requests with the same key raced; the other one won and created the shipment.
+        existing = _by_idempotency_key(order.account_id, key, order) if key else None
+        if existing is None:
+            raise
+        return existing, False
+    log.info("orders.shipment.recorded shipment=%s order=%s", shipment.pk, order.pk)
+    return shipment, True
+
+
+def _by_idempotency_key(account_id: Any, key: str, order: Order) -> Shipment | None:
+    existing = Shipment.objects.filter(account_id=account_id, idempotency_key=key).first()
+    if existing is not None and existing.order_id != order.pk:
+        raise _shipment_error("idempotency_key", "This idempotency key was already used for another order.")
+    return existing
+
+
+def retry_shipment(shipment: Shipment, *, actor: Actor) -> Shipment:
+    """Send a failed shipment to the store again (the seller fixed the cause, or wants another go)."""
+    require_actor_role(actor, shipment.account, Role.MEMBER, doing="retry shipments")
+    if shipment.state == ShipmentState.CONFIRMED:
+        raise _shipment_error("__all__", "This shipment is already confirmed on the store.")
+    with transaction.atomic():
+        fresh = Shipment.objects.select_for_update().get(pk=shipment.pk)
+        if fresh.state == ShipmentState.FAILED:
+            remaining = unshipped_quantities(fresh.order, exclude=fresh)
+            for line in fresh.lines:
+                if int(line["quantity"]) > remaining.get(str(line["external_line_id"]), 0):
+                    raise _shipment_error(
+                        "lines",
+                        "Other shipments have since covered these lines; record a new shipment instead.",
+                    )
+        Shipment.objects.filter(pk=fresh.pk).update(
+            state=ShipmentState.PENDING, attempts=0, next_attempt_at=None, claimed_until=None
+        )
+        sync.request_job(fresh.channel, SyncJob.SHIPMENTS)
+    fresh.refresh_from_db()
+    log.info("orders.shipment.retry shipment=%s", fresh.pk)
+    return fresh
+
+
+def _backoff(attempts: int, exc: Exception) -> timedelta:
+    if isinstance(exc, RateLimited):
+        return timedelta(seconds=max(1.0, exc.retry_after))
+    seconds = min(SHIPMENT_RETRY_MAX_SECONDS, SHIPMENT_RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    return timedelta(seconds=seconds * random.uniform(0.8, 1.2))
+
+
+def shipment_request(shipment: Shipment, channel: SalesChannel) -> base.ShipmentRequest:
+    return base.ShipmentRequest(
+        order_external_id=shipment.order.external_id,
+        tracking_numbers=tuple(shipment.tracking_numbers),
+        carrier=shipment.carrier,
+        service=shipment.service,
+        lines=tuple(
+            base.ShipmentLine(external_line_id=str(line["external_line_id"]), quantity=int(line["quantity"]))
+            for line in shipment.lines
+        ),
+        shipped_at=shipment.created_at,
+        processed_status=str((channel.settings or {}).get("processed_status") or ""),
+        is_partial=shipment.is_partial,
+    )
+
+
+def _claim(shipment: Shipment, now: datetime) -> bool:
+    """Own the shipment for one confirmation attempt; ``False`` when someone else has it."""
+    return bool(
+        Shipment.objects.filter(pk=shipment.pk, state=ShipmentState.PENDING)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .update(claimed_until=now + timedelta(seconds=SHIPMENT_CLAIM_SECONDS), attempts=F("attempts") + 1)
+    )
+
+
+def confirm_pending_shipments(
+    channel: SalesChannel, connector: base.Connector, run: SyncRun | None = None
+) -> dict[str, int]:
+    """Confirm each due pending shipment of ``channel`` on the store, exactly once each.
+
+    Transient store errors (timeouts, 5xx, rate limits, replies we could not read — the write may
+    or may not have landed, and connectors make confirmation safe to repeat) put the shipment back
+    with a back-off and make the job due again then; permanent ones fail the shipment with the
+    store's message for the seller to fix and retry. ``AuthError`` stops the job (the channel
+    needs reauthorising); the shipment stays pending and is confirmed after reauthorisation.
+    """
+    now = timezone.now()
+    due = list(
+        Shipment.objects.filter(channel=channel, state=ShipmentState.PENDING)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .select_related("order")
+        .order_by("created_at")[:SHIPMENTS_PER_RUN]
+    )
+    counts = {"confirmed": 0, "retrying": 0, "failed": 0}
+    next_retry: datetime | None = None
+    for shipment in due:
+        now = timezone.now()
+        if not _claim(shipment, now):
+            continue
+        attempts = shipment.attempts + 1
+        if run is not None:
+            run.fetched += 1
+        try:
+            result = connector.confirm_shipment(shipment_request(shipment, channel))
+        except AuthError:
+            Shipment.objects.filter(pk=shipment.pk).update(
+                claimed_until=None,
+                attempts=F("attempts") - 1,
+                last_error="Paused: the channel needs reauthorising.",
+            )
+            raise
+        except (RateLimited, TransientError, ProtocolError) as exc:
+            if attempts >= MAX_SHIPMENT_ATTEMPTS:
+                Shipment.objects.filter(pk=shipment.pk).update(
+                    state=ShipmentState.FAILED,
+                    claimed_until=None,
+                    last_error=f"Gave up after {attempts} attempts: {exc.message}",
+                )
+                counts["failed"] += 1
+            else:
+                retry_at = timezone.now() + _backoff(attempts, exc)
+                Shipment.objects.filter(pk=shipment.pk).update(
+                    claimed_until=None, next_attempt_at=retry_at, last_error=exc.message
+                )
+                next_retry = min(next_retry, retry_at) if next_retry else retry_at
+                counts["retrying"] += 1
+            if run is not None:
+                run.failed += 1
+            log.info("orders.shipment.retry_later shipment=%s code=%s", shipment.pk, exc.code)
+        except PermanentError as exc:
+            Shipment.objects.filter(pk=shipment.pk).update(
+                state=ShipmentState.FAILED, claimed_until=None, last_error=exc.message
+            )
+            counts["failed"] += 1
+            if run is not None:
+                run.failed += 1
+            log.warning("orders.shipment.failed shipment=%s code=%s", shipment.pk, exc.code)
+        else:
+            Shipment.objects.filter(pk=shipment.pk).update(
+                state=ShipmentState.CONFIRMED,
+                claimed_until=None,
+                confirmed_at=timezone.now(),
+                next_attempt_at=None,
+                store_reference=(result.store_reference or "")[:255],
+                last_error="; ".join(result.warnings),
+            )
+            counts["confirmed"] += 1
+            if run is not None:
+                run.updated += 1
+            log.info("orders.shipment.confirmed shipment=%s", shipment.pk)
+        if run is not None:
+            sync.heartbeat(run)
+    if next_retry is not None:
+        sync.mark_due(channel, SyncJob.SHIPMENTS, next_retry)
+    if run is not None and (counts["retrying"] or counts["failed"]):
+        parts = []
+        if counts["retrying"]:
+            parts.append(
+                f"{counts['retrying']} shipment(s) will be retried (the store did not answer properly)"
+            )
+        if counts["failed"]:
+            parts.append(f"{counts['failed']} shipment(s) failed; see the order page")
+        run.error = "; ".join(parts) + "."
+    return counts

@@ -1,0 +1,160 @@
+"""Order download against a sandbox store over loopback, on the real database."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from channels import sync
+from channels.models import ChannelSchedule, SyncRun, SyncState
+from channels.services import connector_for
+from orders import services
+from orders.models import Order, OrderLine
+from tests.orders.factories import channel_for_store, make_owner, sandbox_store
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice():
+    return make_owner("alice@example.com", "Alice's Shop")[1]
+
+
+def run_download(channel):
+    return sync.run_channel_job(channel.pk, "orders", services.download_orders)
+
+
+def test_orders_arrive_with_lines_and_checkpoint(alice):
+    with sandbox_store("xcart", orders=30) as (app, _server):
+        channel = channel_for_store(alice, app)
+        run = run_download(channel)
+        assert run is not None
+        assert run.state == SyncState.SUCCEEDED, run.error
+        stored = Order.objects.filter(channel=channel)
+        assert stored.count() == app.order_count()
+        assert run.created == stored.count()
+        assert run.fetched >= run.created
+        assert OrderLine.objects.filter(order__channel=channel).count() >= stored.count()
+        order = stored.first()
+        assert order.account_id == alice.pk
+        assert order.placed_at.tzinfo is not None
+        assert order.content_hash
+        assert order.raw
+        assert ChannelSchedule.objects.get(pk=channel.pk).orders_checkpoint
+
+
+def test_resync_of_unchanged_store_writes_nothing(alice):
+    with sandbox_store("xcart", orders=25) as (app, _server):
+        channel = channel_for_store(alice, app)
+        run_download(channel)
+        before = {o.pk: (o.updated_at, o.content_hash) for o in Order.objects.all()}
+        line_ids = set(OrderLine.objects.values_list("pk", flat=True))
+        connector = connector_for(channel)
+        with CaptureQueriesContext(connection) as queries:
+            result = services.download_orders(channel, connector)
+        connector.close()
+        writes = [
+            q["sql"]
+            for q in queries.captured_queries
+            if q["sql"].lstrip().upper().startswith(("INSERT", "DELETE", "UPDATE"))
+        ]
+        # at most the checkpoint moves (the store's clock advanced); no order or line is written
+        assert all('"channels_channelschedule"' in sql and "orders_checkpoint" in sql for sql in writes), (
+            writes
+        )
+        assert result.created == 0
+        assert result.updated == 0
+        assert result.unchanged == result.fetched > 0
+        assert {o.pk: (o.updated_at, o.content_hash) for o in Order.objects.all()} == before
+        assert set(OrderLine.objects.values_list("pk", flat=True)) == line_ids
+
+
+def test_queries_per_page_are_constant(alice):
+    """Pages of 50 orders and pages of 1 order cost the same number of queries."""
+    with sandbox_store("xcart", orders=120) as (app, _server):
+        channel = channel_for_store(alice, app)
+        connector = connector_for(channel)
+        pages = list(connector.fetch_orders(None))
+        connector.close()
+        assert len(pages) >= 2
+        big = max(pages, key=lambda page: len(page.orders))
+        assert len(big.orders) > 10
+        with CaptureQueriesContext(connection) as first:
+            services.upsert_orders(channel, big.orders)
+        small = big.orders[:1]
+        Order.objects.all().delete()
+        with CaptureQueriesContext(connection) as second:
+            services.upsert_orders(channel, small)
+        assert len(first) == len(second) <= 6
+        # changed orders: still the same number of statements however many changed
+        Order.objects.update(content_hash="stale")
+        with CaptureQueriesContext(connection) as third:
+            result = services.upsert_orders(channel, big.orders)
+        assert result.updated == 1
+        assert result.created == len(big.orders) - 1
+        assert len(third) <= 7
+
+
+def test_status_change_on_store_updates_order(alice):
+    with sandbox_store("xcart", orders=10) as (app, _server):
+        channel = channel_for_store(alice, app)
+        run_download(channel)
+        order = Order.objects.filter(channel=channel).order_by("placed_at").last()
+        assert order.status_code != "WND"
+        with app.lock:
+            cancelled = app.db.execute("SELECT id FROM status_shipping WHERE code = 'WND'").fetchone()[0]
+            app.db.execute(
+                "UPDATE orders SET shipping_status_id = ? WHERE order_id = ?",
+                (cancelled, int(order.external_id)),
+            )
+        ChannelSchedule.objects.filter(pk=channel.pk).update(orders_checkpoint=None)
+        run = run_download(channel)
+        assert run.updated == 1
+        order.refresh_from_db()
+        assert order.status_code == "WND"
+        assert "Will not deliver" in order.status_name
+        assert not order.held_unmapped_status
+        assert order.raw  # the new payload is kept
+        assert run.state == SyncState.SUCCEEDED
+
+
+def test_totals_mismatch_and_unknown_status_are_flagged(alice):
+    from dataclasses import replace
+
+    with sandbox_store("xcart", orders=6) as (app, _server):
+        channel = channel_for_store(alice, app)
+        connector = connector_for(channel)
+        orders = [order for page in connector.fetch_orders(None) for order in page.orders]
+        connector.close()
+        good = orders[0]
+        assert not services.totals_mismatch(good)
+        off_by_a_cent = replace(orders[1], total=orders[1].total + Decimal("0.01"))
+        unknown_status = replace(orders[2], status_code="ZZ", status_name="Mystery")
+        result = services.upsert_orders(channel, [good, off_by_a_cent, unknown_status])
+        assert result.created == 3
+        assert result.held_statuses == {"Mystery (ZZ)": 1}
+        flags = {o.external_id: o for o in Order.objects.all()}
+        assert flags[good.external_id].total_mismatch is False
+        assert flags[off_by_a_cent.external_id].total_mismatch is True
+        assert flags[unknown_status.external_id].held_unmapped_status is True
+
+
+def test_held_orders_are_reported_on_the_run(alice):
+    with sandbox_store("xcart", orders=8) as (app, _server):
+        channel = channel_for_store(alice, app)
+        # as if the store had reported no shipping statuses when it was connected
+        channel.store_facts = {**channel.store_facts, "order_statuses": [{"code": "P", "name": "Paid"}]}
+        channel.settings = {**channel.settings, "processed_status": "S"}
+        channel.save()
+        run = run_download(channel)
+        held = Order.objects.filter(channel=channel, held_unmapped_status=True)
+        assert held.exists()
+        assert not Order.objects.filter(
+            channel=channel, status_code__in=["P", "S"], held_unmapped_status=True
+        )
+        assert run.state == SyncState.SUCCEEDED
+        assert "held" in run.error
+        assert SyncRun.objects.get(pk=run.pk).error == run.error
