@@ -486,11 +486,12 @@ def builtin_connector(**settings: Any) -> XCartConnector:
 
 
 def test_builtin_fetch_orders_request_shape_and_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("connectors.xcart.connector.time.time", lambda: STORE_EPOCH + 30)
+    june = 1717243200  # the fixture order was placed 2024-06-01 09:00; the store says it is 12:00
+    monkeypatch.setattr("connectors.xcart.connector.time.time", lambda: june - 40)
     with respx.mock() as router:
         route = router.get(f"{STORE}/api/orders").mock(
             return_value=httpx.Response(
-                200, json=[fixture("builtin_order.json")], headers={"Date": STORE_DATE}
+                200, json=[fixture("builtin_order.json")], headers={"Date": "Sat, 01 Jun 2024 12:00:00 GMT"}
             )
         )
         (page,) = list(builtin_connector().fetch_orders(None))
@@ -506,7 +507,7 @@ def test_builtin_fetch_orders_request_shape_and_mapping(monkeypatch: pytest.Monk
     assert order.prices_include_tax is True
     assert order.tax == Decimal("9.47")
     assert order.computed_total == order.total == Decimal("62.10")
-    assert json.loads(page.checkpoint)["since"] == STORE_EPOCH
+    assert json.loads(page.checkpoint)["since"] == june
 
 
 def test_builtin_confirm_sets_the_status_and_warns_about_tracking() -> None:
