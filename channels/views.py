@@ -235,7 +235,14 @@ def channel_reauthorise(request: HttpRequest, channel_id: Any) -> HttpResponse:
     channel = channel_for_request(request, channel_id)
     require_role(request, Role.ADMIN)
     data = request.POST if request.method == "POST" else None
-    form = ReauthoriseForm(channel.platform, data, initial={"store_url": channel.store_url})
+    # Non-secret credentials (OpenCart's API username) are shown as stored; secrets never are.
+    initial = {
+        spec.name: (channel.credentials or {}).get(spec.name, spec.default)
+        for spec in CONNECTORS[channel.platform].credential_fields
+        if not spec.secret
+    }
+    initial["store_url"] = channel.store_url
+    form = ReauthoriseForm(channel.platform, data, initial=initial)
     connection_error = ""
     if request.method == "POST" and form.is_valid():
         try:
