@@ -11,15 +11,18 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.utils import timezone
 
 from channels import services
 from channels.models import ConnectionState, SalesChannel
 from connectors.sandbox.core import SandboxServer
 from connectors.sandbox.opencart import OpenCartSandbox
+from tests.factories import SalesChannelFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -157,6 +160,26 @@ def test_channel_lifecycle_in_a_real_browser(page, live_server, opencart_store):
     channel.refresh_from_db()
     assert channel.connection_state == ConnectionState.OK
 
+    # two more of the seller's stores, so the screenshot shows every platform and state
+    SalesChannelFactory(
+        account=channel.account,
+        platform="xcart",
+        name="US outlet",
+        store_url="https://outlet.example.com",
+        enabled=False,
+        credentials={"api_key": "xcart-key-for-the-screenshot"},
+        last_sync_at=timezone.now() - timedelta(hours=3),
+    )
+    SalesChannelFactory(
+        account=channel.account,
+        platform="threedcart",
+        name="Gift shop",
+        store_url="https://gifts.3dcartstores.com",
+        connection_state=ConnectionState.PENDING,
+        credentials={"access_token": ""},
+    )
+    page.reload()
+    expect(page.locator("#channel-table tbody tr")).to_have_count(3)
     for target in SCREENSHOT_TARGETS:
         target.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(target), full_page=True)
@@ -167,7 +190,9 @@ def test_channel_lifecycle_in_a_real_browser(page, live_server, opencart_store):
     page.get_by_role("link", name="Remove account").click()
     expect(page.get_by_text("makes a new channel", exact=False)).to_be_visible()
     page.get_by_role("button", name="Remove account").click()
-    expect(page.get_by_text("No sales channels yet")).to_be_visible()
+    expect(page.get_by_text("was removed. Its orders stay in Storelink.")).to_be_visible()
+    expect(page.locator(f"#channel-{channel.pk}")).to_have_count(0)
+    expect(page.locator("#channel-table tbody tr")).to_have_count(2)
     channel.refresh_from_db()
     assert channel.removed_at is not None
     assert channel.credentials == {}
