@@ -127,6 +127,12 @@ class BridgeClient:
 
     # -- transport -----------------------------------------------------------------------------------
 
+    def call(
+        self, method: str, action: str, params: Mapping[str, Any] | None = None, body: Any = None
+    ) -> dict[str, Any]:
+        """The bridge's raw JSON reply to one action (diagnostics, and tests comparing replies)."""
+        return self._call(method, action, params, body)
+
     def _call(
         self,
         method: str,
