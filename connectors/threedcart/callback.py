@@ -77,6 +77,11 @@ class CallbackEvent:
     timestamp: datetime
 
     @property
+    def secure_url(self) -> str:
+        """The same as ``store_url``: what 3DCart calls it and what the ``SecureURL`` header takes."""
+        return self.store_url
+
+    @property
     def authorised(self) -> bool:
         return self.action == "AUTHORIZE"
 
@@ -119,14 +124,23 @@ def store_key(url: str) -> str:
 
 
 def parse_callback(
-    payload: Mapping[str, Any], *, options: ConnectorOptions | None = None, public_key: str | None = None
+    payload: Mapping[str, Any] | bytes | str,
+    *,
+    options: ConnectorOptions | None = None,
+    public_key: str | None = None,
 ) -> CallbackEvent:
     """Validate a callback body (a dict from a form or JSON; list values as in a QueryDict are fine).
 
+    A raw body (bytes or text) is accepted too: JSON when it looks like JSON, else form-encoded.
     The expected public key comes from ``public_key`` or from
     ``options.app_keys["threedcart_public_key"]``. Member names are matched case-insensitively.
     Raises a :class:`CallbackError` subclass; never returns an unverified event.
     """
+    if isinstance(payload, (bytes, str)):
+        text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+        looks_json = text.lstrip("\ufeff \r\n\t").startswith(("{", "["))
+        content_type = "application/json" if looks_json else "application/x-www-form-urlencoded"
+        return parse_callback_body(text, content_type, options=options, public_key=public_key)
     expected = (
         public_key if public_key is not None else (options.app_keys.get(PUBLIC_KEY_NAME) if options else "")
     )
