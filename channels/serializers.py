@@ -39,6 +39,8 @@ def _field_for(spec: FieldSpec, *, for_update: bool = False) -> serializers.Fiel
     extra: dict[str, Any] = {"max_length": spec.max_length, "allow_blank": not common["required"]}
     if spec.kind == "secret":
         extra |= {"write_only": True, "style": {"input_type": "password"}}
+    if spec.pattern:
+        return serializers.RegexField(rf"^(?:{spec.pattern})$", **common, **extra)
     return serializers.CharField(**common, **extra)
 
 
@@ -121,10 +123,15 @@ class ChannelSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+STORE_URL_PATTERN = r"^https?://[^\s/@]+(/\S*)?$"
+
+
 class ChannelCreateSerializer(serializers.Serializer):
     platform = serializers.ChoiceField(choices=PLATFORM_CHOICES)
     name = serializers.CharField(max_length=100)
-    store_url = serializers.CharField(max_length=500, help_text="The store's address, https://…")
+    store_url = serializers.RegexField(
+        STORE_URL_PATTERN, max_length=500, help_text="The store's address, https://… (checked again on save)."
+    )
     credentials = CredentialsField(required=False, default=dict)
     settings = SettingsField(required=False, default=dict)
 
@@ -135,7 +142,7 @@ class ChannelUpdateSerializer(serializers.Serializer):
 
 
 class ChannelReauthoriseSerializer(serializers.Serializer):
-    store_url = serializers.CharField(max_length=500, required=False)
+    store_url = serializers.RegexField(STORE_URL_PATTERN, max_length=500, required=False)
     credentials = CredentialsField(
         required=False, default=dict, help_text="A secret left out keeps the stored value."
     )
