@@ -118,10 +118,11 @@ def retry_countdown(exc: BaseException, retries: int) -> float:
 # --------------------------------------------------------------------------------------------------
 
 
-def ensure_schedules(channels: Iterable[SalesChannel]) -> None:
+def ensure_schedules(channels: Iterable[SalesChannel], orders_due_at: datetime | None = None) -> None:
     """Create missing schedule rows (orders due at once); one query, safe under concurrency."""
+    due = orders_due_at or timezone.now()
     rows = [
-        ChannelSchedule(channel_id=channel.pk, account_id=channel.account_id, orders_due_at=timezone.now())
+        ChannelSchedule(channel_id=channel.pk, account_id=channel.account_id, orders_due_at=due)
         for channel in channels
     ]
     if rows:
@@ -178,7 +179,7 @@ def dispatch_due_jobs(now: datetime | None = None) -> list[tuple[str, str]]:
         return []
     by_id = {channel.pk: channel for channel in channels}
     known = set(ChannelSchedule.objects.filter(pk__in=by_id).values_list("pk", flat=True))
-    ensure_schedules(channel for channel in channels if channel.pk not in known)
+    ensure_schedules((channel for channel in channels if channel.pk not in known), orders_due_at=now)
     due_filter = Q()
     for field in DUE_FIELDS.values():
         due_filter |= Q(**{f"{field}__lte": now})

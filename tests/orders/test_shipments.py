@@ -102,7 +102,10 @@ def test_partial_shipments_and_quantity_checks(alice):
         lines = list(order.lines.all())
         first = lines[0]
         part, _ = services.record_shipment(
-            order, actor=user, tracking_numbers="P-1", lines=[{"external_line_id": first.external_line_id, "quantity": 1}]
+            order,
+            actor=user,
+            tracking_numbers="P-1",
+            lines=[{"external_line_id": first.external_line_id, "quantity": 1}],
         )
         assert part.is_partial
         assert part.lines == [{"external_line_id": first.external_line_id, "quantity": 1}]
@@ -132,7 +135,9 @@ def test_idempotency_key_returns_the_same_shipment(alice):
         channel = channel_for_store(account, app)
         download(channel)
         order, other = list(Order.objects.filter(channel=channel)[:2])
-        first, created = services.record_shipment(order, actor=user, tracking_numbers=["K-1"], idempotency_key="wh-1")
+        first, created = services.record_shipment(
+            order, actor=user, tracking_numbers=["K-1"], idempotency_key="wh-1"
+        )
         again, created_again = services.record_shipment(
             order, actor=user, tracking_numbers=["K-1"], idempotency_key="wh-1"
         )
@@ -155,7 +160,7 @@ def test_idempotency_key_returns_the_same_shipment(alice):
 
 
 def test_outsider_cannot_record_shipment(alice):
-    user, account = alice
+    _user, account = alice
     with sandbox_store("xcart", orders=3) as (app, _server):
         channel = channel_for_store(account, app)
         download(channel)

@@ -1,0 +1,354 @@
+"""The sync engine core: leases, the dispatcher, SyncRuns, error handling, credential health."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.utils import timezone
+
+from accounts.models import Membership, Role, User
+from channels import sync
+from channels.models import ChannelSchedule, ConnectionState, JobLease, SalesChannel, SyncRun, SyncState
+from connectors.errors import PermanentError, ProtocolError, RateLimited, TransientError
+from orders import services as order_services
+from tests.orders.factories import channel_for_store, make_owner, sandbox_store
+
+
+@pytest.fixture(autouse=True)
+def _settings(settings):
+    settings.ALLOW_PRIVATE_STORE_HOSTS = True
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Jobs the engine put on the broker (recorded instead of sent)."""
+    jobs: list[tuple[str, str]] = []
+    monkeypatch.setattr(sync, "send_job", lambda channel_id, job: jobs.append((str(channel_id), str(job))))
+    return jobs
+
+
+@pytest.fixture
+def store():
+    with sandbox_store("xcart", orders=8) as (app, _server):
+        yield app
+
+
+@pytest.fixture
+def owner(db):
+    return make_owner("alice@example.com", "Alice's Shop")
+
+
+@pytest.fixture
+def channel(owner, store):
+    return channel_for_store(owner[1], store)
+
+
+def noop(channel, connector, run):
+    run.fetched = 3
+
+
+def failing(exc):
+    def work(channel, connector, run):
+        raise exc
+
+    return work
+
+
+pytestmark = pytest.mark.django_db
+
+
+# -- leases ----------------------------------------------------------------------------------------
+
+
+def test_lease_is_exclusive_until_it_expires(channel):
+    assert sync.claim_lease(channel, "orders", "run-a", 60)
+    assert not sync.claim_lease(channel, "orders", "run-b", 60)
+    assert sync.claim_lease(channel, "shipments", "run-c", 60)  # another job kind is independent
+    JobLease.objects.filter(channel=channel, job="orders").update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert sync.claim_lease(channel, "orders", "run-b", 60)
+    assert JobLease.objects.get(channel=channel, job="orders").holder == "run-b"
+
+
+def test_run_skips_when_lease_held_and_takes_over_after_expiry(channel):
+    assert sync.claim_lease(channel, "orders", "crashed-worker", 60)
+    assert sync.run_channel_job(channel.pk, "orders", noop) is None
+    assert not SyncRun.objects.filter(job="orders").exists()
+    # the crashed worker never releases; once its lease expires the next run takes over
+    JobLease.objects.filter(channel=channel, job="orders").update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    run = sync.run_channel_job(channel.pk, "orders", noop)
+    assert run.state == SyncState.SUCCEEDED
+    assert run.fetched == 3
+    lease = JobLease.objects.get(channel=channel, job="orders")
+    assert lease.holder == ""  # released after the run
+
+
+def test_busy_event_job_is_kept_due(channel):
+    assert sync.claim_lease(channel, "stock", "someone", 60)
+    assert sync.run_channel_job(channel.pk, "stock", noop) is None
+    assert ChannelSchedule.objects.get(pk=channel.pk).stock_due_at is not None
+
+
+def test_heartbeat_detects_lost_lease(channel):
+    def slow(channel, connector, run):
+        JobLease.objects.filter(channel=channel, job="orders").update(holder="another-run")
+        sync.heartbeat(run)
+
+    run = sync.run_channel_job(channel.pk, "orders", slow)
+    assert run.state == SyncState.FAILED
+    assert "took over" in run.error
+    assert JobLease.objects.get(channel=channel, job="orders").holder == "another-run"
+
+
+# -- runs and errors -------------------------------------------------------------------------------
+
+
+def test_not_syncable_channels_do_not_run(channel):
+    SalesChannel.objects.filter(pk=channel.pk).update(enabled=False)
+    assert sync.run_channel_job(channel.pk, "orders", noop) is None
+    SalesChannel.objects.filter(pk=channel.pk).update(
+        enabled=True, connection_state=ConnectionState.NEEDS_REAUTH
+    )
+    assert sync.run_channel_job(channel.pk, "orders", noop) is None
+    SalesChannel.objects.filter(pk=channel.pk).update(
+        connection_state=ConnectionState.OK, removed_at=timezone.now()
+    )
+    assert sync.run_channel_job(channel.pk, "orders", noop) is None
+    assert SyncRun.objects.count() == 0
+
+
+def test_success_records_counts_and_channel_health(channel):
+    SalesChannel.objects.filter(pk=channel.pk).update(
+        connection_state=ConnectionState.ERROR, last_error="old"
+    )
+    run = sync.run_channel_job(channel.pk, "orders", noop)
+    stored = SyncRun.objects.get(pk=run.pk)
+    assert stored.state == SyncState.SUCCEEDED
+    assert stored.fetched == 3
+    assert stored.finished_at >= stored.started_at
+    channel.refresh_from_db()
+    assert channel.connection_state == ConnectionState.OK
+    assert channel.last_error == ""
+    assert channel.last_success_at is not None
+
+
+def test_auth_error_pauses_channel_and_mails_admins_once(
+    owner, channel, store, django_capture_on_commit_callbacks
+):
+    _user, account = owner
+    admin = User.objects.create_user(email="admin@example.com", password="x-correct-horse-9")
+    member = User.objects.create_user(email="member@example.com", password="x-correct-horse-9")
+    Membership.objects.create(account=account, user=admin, role=Role.ADMIN)
+    Membership.objects.create(account=account, user=member, role=Role.MEMBER)
+    store.faults.update({"expired_token": True})
+    with django_capture_on_commit_callbacks(execute=True):
+        run = sync.run_channel_job(channel.pk, "orders", order_services.download_orders)
+    assert run.state == SyncState.FAILED
+    assert run.error
+    channel.refresh_from_db()
+    assert channel.connection_state == ConnectionState.NEEDS_REAUTH
+    assert len(mail.outbox) == 1
+    assert sorted(mail.outbox[0].to) == ["admin@example.com", "alice@example.com"]
+    assert f"/channels/{channel.pk}/reauthorise/" in mail.outbox[0].body
+    # paused: the dispatcher skips it and a queued job does nothing
+    ChannelSchedule.objects.filter(pk=channel.pk).update(orders_due_at=timezone.now())
+    assert sync.dispatch_due_jobs() == []
+    assert sync.run_channel_job(channel.pk, "orders", noop) is None
+    # a second AuthError on an already paused channel does not mail again
+    with django_capture_on_commit_callbacks(execute=True):
+        sync.pause_for_reauth(channel, "still wrong")
+    assert len(mail.outbox) == 1
+
+
+def test_reauthorising_resumes_jobs(owner, channel, store):
+    from channels import services as channel_services
+
+    store.faults.update({"expired_token": True})
+    sync.run_channel_job(channel.pk, "orders", order_services.download_orders)
+    channel.refresh_from_db()
+    assert channel.connection_state == ConnectionState.NEEDS_REAUTH
+    store.faults.update({"expired_token": False})
+    channel_services.reauthorise_channel(channel, actor=owner[0], credentials=store.connector_credentials())
+    run = sync.run_channel_job(channel.pk, "orders", order_services.download_orders)
+    assert run.state == SyncState.SUCCEEDED
+    assert run.created == store.order_count()
+
+
+@pytest.mark.parametrize("exc", [TransientError("store timed out"), RateLimited("slow down", retry_after=7)])
+def test_transient_errors_fail_the_run_and_are_raised_for_retry(channel, exc):
+    with pytest.raises(type(exc)):
+        sync.run_channel_job(channel.pk, "orders", failing(exc))
+    run = SyncRun.objects.get()
+    assert run.state == SyncState.FAILED
+    assert exc.message in run.error
+    assert JobLease.objects.get(channel=channel, job="orders").holder == ""
+
+
+def test_protocol_error_keeps_masked_raw_reply(channel):
+    secret = channel.credentials["api_key"]
+    exc = ProtocolError("The store sent HTML.", raw=f"<html>key={secret} api_key: {secret}</html>")
+    run = sync.run_channel_job(channel.pk, "orders", failing(exc))
+    assert run.state == SyncState.FAILED
+    assert run.error.startswith("The store sent HTML.")
+    assert "Store reply" in run.error
+    assert secret not in run.error
+    channel.refresh_from_db()
+    assert channel.last_error == "The store sent HTML."
+
+
+def test_permanent_error_fails_run_without_raising(channel):
+    run = sync.run_channel_job(channel.pk, "orders", failing(PermanentError("Order cannot be read.")))
+    assert run.state == SyncState.FAILED
+    assert run.error == "Order cannot be read."
+
+
+def test_run_job_task_retries_with_store_retry_after(channel):
+    retried: dict = {}
+
+    class Retry(Exception):
+        pass
+
+    def retry(exc, countdown):
+        retried.update(exc=exc, countdown=countdown)
+        return Retry()
+
+    task = SimpleNamespace(request=SimpleNamespace(retries=0), max_retries=3, retry=retry)
+    with pytest.raises(Retry):
+        sync.run_job_task(task, str(channel.pk), "orders", failing(RateLimited("busy", retry_after=42)))
+    assert retried["countdown"] == 42
+    with pytest.raises(Retry):
+        sync.run_job_task(task, str(channel.pk), "orders", failing(TransientError("502")))
+    assert 4 <= retried["countdown"] <= 6
+    task.request.retries = 3  # budget spent: give up quietly, the schedule runs it again later
+    assert sync.run_job_task(task, str(channel.pk), "orders", failing(TransientError("502"))) is None
+    assert sync.retry_countdown(TransientError("x"), 10) <= sync.RETRY_MAX_SECONDS * 1.2
+
+
+# -- scheduling ------------------------------------------------------------------------------------
+
+
+def test_dispatcher_enqueues_due_orders_once_and_reschedules_by_interval(channel, sent):
+    channel.settings = {**channel.settings, "order_interval_minutes": 3}
+    channel.save()
+    before = timezone.now()
+    assert sync.dispatch_due_jobs() == [(str(channel.pk), "orders")]
+    assert sent == [(str(channel.pk), "orders")]
+    schedule = ChannelSchedule.objects.get(pk=channel.pk)
+    assert before + timedelta(minutes=3) <= schedule.orders_due_at <= timezone.now() + timedelta(minutes=3)
+    assert sync.dispatch_due_jobs() == []
+    assert len(sent) == 1
+
+
+def test_order_interval_defaults_and_floor(channel):
+    channel.settings = {}
+    assert sync.order_interval(channel) == timedelta(minutes=5)
+    channel.settings = {"order_interval_minutes": 0}
+    assert sync.order_interval(channel) == timedelta(minutes=1)
+
+
+def test_dispatcher_skips_disabled_channels_and_sends_event_jobs(channel, sent):
+    sync.ensure_schedules([channel])
+    ChannelSchedule.objects.filter(pk=channel.pk).update(
+        orders_due_at=timezone.now() + timedelta(minutes=5), shipments_due_at=timezone.now()
+    )
+    SalesChannel.objects.filter(pk=channel.pk).update(enabled=False)
+    assert sync.dispatch_due_jobs() == []
+    SalesChannel.objects.filter(pk=channel.pk).update(enabled=True)
+    assert sync.dispatch_due_jobs() == [(str(channel.pk), "shipments")]
+    assert ChannelSchedule.objects.get(pk=channel.pk).shipments_due_at is None
+
+
+def test_request_job_sends_only_after_commit(channel, sent, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        sync.request_job(channel, "stock")
+        assert sent == []
+    assert sent == [(str(channel.pk), "stock")]
+    with pytest.raises(ValueError, match="unknown job"):
+        sync.request_job(channel, "coffee")
+
+
+def test_sync_now_enqueues_jobs_and_restarts_order_clock(channel, sent, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs = sync.sync_now(channel)
+    assert jobs == ["orders", "shipments", "stock", "prices"]  # the sandbox channel syncs stock and prices
+    assert [job for _, job in sent] == jobs
+    assert ChannelSchedule.objects.get(pk=channel.pk).orders_due_at > timezone.now()
+
+
+def test_sweeper_fails_dead_runs_and_makes_their_job_due(channel):
+    sync.ensure_schedules([channel])
+    ChannelSchedule.objects.filter(pk=channel.pk).update(orders_due_at=timezone.now() + timedelta(hours=1))
+    dead = SyncRun.objects.create(
+        account=channel.account,
+        channel=channel,
+        job="orders",
+        state=SyncState.RUNNING,
+        started_at=timezone.now() - timedelta(minutes=20),
+    )
+    alive = SyncRun.objects.create(
+        account=channel.account,
+        channel=channel,
+        job="shipments",
+        state=SyncState.RUNNING,
+        started_at=timezone.now() - timedelta(minutes=20),
+    )
+    assert sync.claim_lease(channel, "shipments", str(alive.pk), 600)
+    assert sync.sweep_stale_runs() == 1
+    dead.refresh_from_db()
+    alive.refresh_from_db()
+    assert dead.state == SyncState.FAILED
+    assert "stopped" in dead.error
+    assert alive.state == SyncState.RUNNING
+    assert ChannelSchedule.objects.get(pk=channel.pk).orders_due_at <= timezone.now()
+
+
+def test_reconcile_makes_stock_and_prices_due(channel):
+    assert sync.reconcile_inventory() == 2
+    schedule = ChannelSchedule.objects.get(pk=channel.pk)
+    assert schedule.stock_due_at is not None
+    assert schedule.prices_due_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_dispatchers_at_once_do_not_double_enqueue(channel, monkeypatch):
+    """Two beat processes tick at the same moment: each due job is enqueued exactly once."""
+    sent: list[tuple[str, str]] = []
+    lock = threading.Lock()
+
+    def record(channel_id, job):
+        with lock:
+            sent.append((str(channel_id), str(job)))
+
+    monkeypatch.setattr(sync, "send_job", record)
+    sync.ensure_schedules([channel])
+    due = timezone.now() - timedelta(seconds=1)
+    for _ in range(5):
+        ChannelSchedule.objects.filter(pk=channel.pk).update(
+            orders_due_at=due, shipments_due_at=due, stock_due_at=due, prices_due_at=due
+        )
+        barrier = threading.Barrier(2)
+
+        def tick(barrier=barrier):
+            try:
+                barrier.wait(timeout=5)
+                sync.dispatch_due_jobs()
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=tick) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=10)
+    assert sorted(sent) == sorted(
+        [(str(channel.pk), job) for job in ("orders", "shipments", "stock", "prices")] * 5
+    )
