@@ -88,7 +88,13 @@ def api_keys(request: HttpRequest) -> HttpResponse:
     new_key = request.session.pop(NEW_KEY_SESSION, None)
     keys = account.api_keys.select_related("created_by").order_by("revoked_at", "-created_at")
     context = page_context(
-        request, nav="api_keys", form=form, keys=keys, new_key=new_key, can_manage=can_manage
+        request,
+        nav="api_keys",
+        form=form,
+        keys=keys,
+        new_key=new_key,
+        can_manage=can_manage,
+        key_prefix=services.API_KEY_PREFIX,
     )
     response = render(request, "accounts/api_keys.html", context)
     if new_key:

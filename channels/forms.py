@@ -108,6 +108,22 @@ def form_field_for_spec(
     ``current`` is the value already saved (or the spec default) so a value the store stopped
     reporting stays visible. Secrets are write-only: a PasswordInput that never renders its value.
     """
+    field = _form_field_for_spec(spec, facts=facts, current=current, secret_required=secret_required)
+    # Yes/no selects and fields with a default always hold a value: neither "*" nor "(optional)".
+    if spec.kind == "bool" or spec.default is not None:
+        field.requirement_hint = "none"
+    else:
+        field.requirement_hint = "required" if field.required else "optional"
+    return field
+
+
+def _form_field_for_spec(
+    spec: FieldSpec,
+    *,
+    facts: Mapping[str, Any] | None,
+    current: Any,
+    secret_required: bool | None,
+) -> forms.Field:
     facts = facts or {}
     required = spec.required and spec.default is None
     common: dict[str, Any] = {"label": spec.label, "help_text": spec.help_text}

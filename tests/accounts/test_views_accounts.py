@@ -151,7 +151,7 @@ def test_api_key_is_shown_once_then_only_its_prefix(client, alice):
 
     second = client.get(reverse("api_keys")).content.decode()
     assert plaintext not in second
-    assert f"{key.prefix}…" in second
+    assert f"sl_{key.prefix}_…" in second
     assert "Warehouse WMS" in second
     assert "Never" in second  # last used
 
