@@ -11,7 +11,10 @@ from connectors.common_fields import (
 )
 
 STORE_URL_LABEL = "Website end point"
-STORE_URL_HELP = "Your store's address, e.g. https://shop.example.com/ (where admin.php lives)."
+STORE_URL_HELP = (
+    "Your store's address, e.g. https://shop.example.com/ (where admin.php lives). If your store "
+    "renamed its admin script, paste the full admin address instead, e.g. https://shop.example.com/myadmin.php."
+)
 
 CREDENTIAL_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec(
@@ -38,7 +41,10 @@ SETTINGS_FIELDS: tuple[FieldSpec, ...] = (
             ("builtin", "Built-in API (5.5+)"),
         ),
         default="auto",
-        help_text="Leave on 'Detect automatically' unless the connection test guessed wrong.",
+        help_text=(
+            "Leave on 'Detect automatically': Storelink tries X-Cart 5.5's built-in API first, then the "
+            "REST API add-on of X-Cart 5.0–5.4."
+        ),
     ),
     currency_field("The currency your X-Cart store sells in."),
     FieldSpec(
@@ -73,11 +79,13 @@ SETTINGS_FIELDS: tuple[FieldSpec, ...] = (
         help_text="Enter the name that is used for the shipping surcharge in orders.",
     ),
     processed_status_field(
-        "What shipping status Storelink should give orders when they have been shipped ('S' = Shipped).",
+        "The shipping status Storelink gives an order once it has been shipped ('S' = Shipped). Pick one "
+        "of your store's shipping statuses; X-Cart e-mails the customer when an order becomes Shipped.",
         default="S",
     ),
     import_statuses_field(
-        "Orders whose payment status is one of these are downloaded ('P' = Paid, 'A' = Authorized).",
+        "Orders whose payment status is one of these are downloaded ('P' = Paid, 'A' = Authorized). "
+        "These are payment statuses, not shipping statuses.",
         default=["P", "A"],
     ),
     *SYNC_FIELDS,
