@@ -226,6 +226,9 @@ class OpenCartConnector(Connector):
             core_error = exc
 
         if core_error is not None and not isinstance(core_error, CoreLoginBroken):
+            mismatch = self._family_mismatch(info)
+            if mismatch:
+                core_error = _restate(core_error, f"{core_error.message} {mismatch}")
             if bridge_error is not None and not _same_problem(core_error, bridge_error):
                 raise _restate(
                     core_error,
@@ -257,17 +260,11 @@ class OpenCartConnector(Connector):
                 "This store runs OpenCart 4.0.0.0, whose API accepts calls without logging in: anyone "
                 "can change your orders through it. Upgrade to OpenCart 4.0.2.x or later."
             )
+        mismatch = self._family_mismatch(info)
+        if mismatch:
+            warnings.append(mismatch)
+        reported = _family_of(info)
         chosen = normalise_family(str(self.settings.get("version_family") or AUTO))
-        try:
-            reported = family_for_version(info.opencart_version)
-        except ValueError:
-            reported = ""
-        if chosen != AUTO and reported and chosen != reported:
-            warnings.append(
-                f"The channel is set to {TRAITS[chosen].label}, but the store reports OpenCart "
-                f"{info.opencart_version} ({TRAITS[reported].label}). Choose 'Detect automatically' "
-                "or the store's version in the channel settings."
-            )
         family = self._core.family if self._core else (reported or chosen)
         details: dict[str, Any] = {
             "opencart_version": info.opencart_version,
@@ -291,6 +288,18 @@ class OpenCartConnector(Connector):
             can_write=True,
             warnings=tuple(warnings),
             details=details,
+        )
+
+    def _family_mismatch(self, info: BridgeInfoLike | None) -> str:
+        """A sentence for the seller when the version setting contradicts what the store reports."""
+        chosen = normalise_family(str(self.settings.get("version_family") or AUTO))
+        reported = _family_of(info)
+        if not reported or chosen in (AUTO, reported):
+            return ""
+        return (
+            f"The channel is set to {TRAITS[chosen].label}, but the store reports OpenCart "
+            f"{info.opencart_version if info else ''} ({TRAITS[reported].label}). Choose 'Detect "
+            "automatically' or the store's version in the channel settings."
         )
 
     # -- orders ------------------------------------------------------------------------------------
@@ -361,6 +370,15 @@ class OpenCartConnector(Connector):
 # --------------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------------
+
+
+def _family_of(info: BridgeInfoLike | None) -> str:
+    if info is None:
+        return ""
+    try:
+        return family_for_version(info.opencart_version)
+    except ValueError:
+        return ""
 
 
 def _in_batches(updates: Sequence[Any], size: int, push: Any, what: str) -> list[PushResult]:
