@@ -25,8 +25,10 @@ MAX_CALLBACK_BYTES = 16 * 1024
 def threedcart_callback(request: HttpRequest) -> JsonResponse:
     if len(request.body) > MAX_CALLBACK_BYTES:
         return JsonResponse({"message": "Callback body too large."}, status=413)
+    form_types = ("application/x-www-form-urlencoded", "multipart/form-data")
+    body = request.POST if request.content_type in form_types else request.body
     try:
-        changed = apply_threedcart_callback(request.body)
+        changed = apply_threedcart_callback(body)
     except CallbackRefused as exc:
         log.warning("threedcart.callback.refused client=%s reason=%s", request.META.get("REMOTE_ADDR"), exc)
         return JsonResponse({"message": "Callback refused."}, status=403)

@@ -34,6 +34,8 @@ from connectors.base import Connector, ConnectorOptions, FieldErrors, FieldSpec,
 from connectors.errors import AuthError, ConnectorError, PermanentError
 from connectors.http import check_store_url
 from connectors.registry import CONNECTORS, build_connector, connector_class
+from connectors.threedcart.client import PRIVATE_KEY_NAME as THREEDCART_PRIVATE_KEY_NAME
+from connectors.threedcart.client import PUBLIC_KEY_NAME as THREEDCART_PUBLIC_KEY_NAME
 
 log = logging.getLogger("storelink.channels")
 
@@ -78,8 +80,8 @@ def connector_options() -> ConnectorOptions:
         max_retries=django_settings.STORE_HTTP_MAX_RETRIES,
         max_in_flight=django_settings.STORE_HTTP_MAX_IN_FLIGHT,
         app_keys={
-            "public_key": django_settings.THREEDCART_PUBLIC_KEY,
-            "private_key": django_settings.THREEDCART_PRIVATE_KEY,
+            THREEDCART_PUBLIC_KEY_NAME: django_settings.THREEDCART_PUBLIC_KEY,
+            THREEDCART_PRIVATE_KEY_NAME: django_settings.THREEDCART_PRIVATE_KEY,
         },
         api_base=django_settings.THREEDCART_API_BASE,
     )
@@ -548,18 +550,6 @@ def mark_needs_reauth(channel: SalesChannel, reason: str, *, actor: Actor = None
 # --------------------------------------------------------------------------------------------------
 
 
-def _store_key(url: str) -> str:
-    """Host (without ``www.``) and path, lower-cased: 3DCart's SecureURL vs what the seller typed."""
-    text = (url or "").strip()
-    if "://" not in text:
-        text = "https://" + text
-    parts = urlsplit(text)
-    host = (parts.hostname or "").lower()
-    host = host.removeprefix("www.")
-    port = f":{parts.port}" if parts.port else ""
-    return f"{host}{port}{parts.path.rstrip('/').lower()}"
-
-
 class CallbackRefused(Exception):
     """A callback we must not act on (wrong public key, malformed body); answered with 403."""
 
@@ -580,13 +570,16 @@ def apply_threedcart_callback(body: bytes | str | Mapping[str, Any]) -> list[Sal
         raise CallbackRefused("3DCart is not configured on this Storelink (THREEDCART_PUBLIC_KEY).")
     try:
         event = threedcart_callback.parse_callback(body, public_key=public_key)
-    except (ValueError, ConnectorError) as exc:
-        raise CallbackRefused(str(exc)) from None
-    key = _store_key(event.secure_url)
+    except threedcart_callback.CallbackError as exc:
+        raise CallbackRefused(exc.message) from None
+    key = event.store_key
+    # Few 3DCart channels share a host name; match in Python on the same normalisation 3DCart uses.
     candidates = [
         channel
-        for channel in SalesChannel.objects.live().filter(platform="threedcart").select_related("account")
-        if _store_key(channel.store_url) == key
+        for channel in SalesChannel.objects.live()
+        .filter(platform="threedcart", store_url__icontains=key)
+        .select_related("account")
+        if threedcart_callback.store_key(channel.store_url) == key
     ]
     changed: list[SalesChannel] = []
     if event.action == "AUTHORIZE":
@@ -602,7 +595,7 @@ def apply_threedcart_callback(body: bytes | str | Mapping[str, Any]) -> list[Sal
             with transaction.atomic():
                 fresh = _locked(channel)
                 fresh.credentials = {**(fresh.credentials or {}), "access_token": event.token}
-                fresh.store_url = event.secure_url.rstrip("/") or fresh.store_url
+                fresh.store_url = event.store_url  # exactly what 3DCart's API expects as SecureURL
                 fresh.connection_state = ConnectionState.OK
                 fresh.last_error = ""
                 fresh.save(
