@@ -22,6 +22,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -96,10 +97,14 @@ def platform_or_404(key: str) -> PlatformInfo:
 # --------------------------------------------------------------------------------------------------
 
 
+def channels_for_request(request: HttpRequest) -> QuerySet[SalesChannel]:
+    """The only way these views see channels: the live ones of the request's own account."""
+    return SalesChannel.objects.live().for_account(account_for(request))
+
+
 def channel_for_request(request: HttpRequest, channel_id: Any) -> SalesChannel:
     """The request's own live channel, or 404 — for another account's id as much as a wrong one."""
-    account = account_for(request)
-    return get_object_or_404(SalesChannel.objects.live().for_account(account), pk=channel_id)
+    return get_object_or_404(channels_for_request(request), pk=channel_id)
 
 
 def page_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
@@ -137,8 +142,7 @@ def is_htmx(request: HttpRequest) -> bool:
 @login_required
 @require_GET
 def channel_list(request: HttpRequest) -> HttpResponse:
-    account = account_for(request)
-    channels = SalesChannel.objects.live().for_account(account).order_by("name")
+    channels = channels_for_request(request).order_by("name")
     rows = [{"channel": channel, "platform": PLATFORMS.get(channel.platform)} for channel in channels]
     return render(request, "channels/list.html", page_context(request, rows=rows))
 
@@ -407,8 +411,7 @@ def wizard_name(request: HttpRequest, platform: str) -> HttpResponse:
     form = ChannelNameForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         name = form.cleaned_data["name"]
-        account = account_for(request)
-        if SalesChannel.objects.live().for_account(account).filter(name__iexact=name).exists():
+        if channels_for_request(request).filter(name__iexact=name).exists():
             form.add_error("name", "You already have a channel with this name.")
         else:
             wizard.start(platform, name)

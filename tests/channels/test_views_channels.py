@@ -378,6 +378,27 @@ def test_reauthorise_refuses_hostile_store_urls(client, alice, settings, monkeyp
     assert channel.store_url == "https://shop.example.com"
 
 
+def test_no_ui_page_or_log_line_shows_a_stored_credential(client, alice, caplog):
+    channel = make_channel(alice, connection_state=ConnectionState.NEEDS_REAUTH)
+    caplog.set_level("DEBUG")
+    pages = [
+        reverse("channels:list"),
+        reverse("channels:detail", args=[channel.pk]),
+        reverse("channels:reauthorise", args=[channel.pk]),
+        reverse("channels:remove", args=[channel.pk]),
+        reverse("channels:state", args=[channel.pk]),
+        reverse("channels:add"),
+        reverse("api_keys"),
+    ]
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert SECRET_KEY_VALUE not in response.content.decode(), url
+    client.post(reverse("channels:toggle", args=[channel.pk]), {"enabled": "no"})
+    client.post(reverse("channels:detail", args=[channel.pk]), {"name": ""})
+    assert SECRET_KEY_VALUE not in caplog.text
+
+
 # --------------------------------------------------------------------------------------------------
 # Bridge download
 # --------------------------------------------------------------------------------------------------
