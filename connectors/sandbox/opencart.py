@@ -905,7 +905,10 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
             for sql, params in insert_statements(rows, self.prefix):
                 db.execute(sql, params)
 
-    def seed(self, products: int, orders: int, days: int, rng_seed: int = 0) -> None:
+    def seed(
+        self, products: int, orders: int, days: int, rng_seed: int = 0, *, now_local: datetime | None = None
+    ) -> None:
+        """Replace catalogue and orders; ``now_local`` (store time) pins the dates for comparisons."""
         with self.lock:
             for table in (
                 "product",
@@ -920,7 +923,7 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
                 "order_history",
             ) + (("product_code",) if self.schema == "4.1" else ()):
                 self.db.execute(f"DELETE FROM {self.t(table)}")
-            self._insert(seed_rows(self.family, products, orders, days, rng_seed, self.store_now()))
+            self._insert(seed_rows(self.family, products, orders, days, rng_seed, now_local or self.store_now()))
 
     def store_now(self) -> datetime:
         zone = ZoneInfo(store_timezone(self.family))
