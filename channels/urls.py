@@ -18,6 +18,7 @@ urlpatterns = [
     path("channels/<uuid:channel_id>/toggle/", views.channel_toggle, name="toggle"),
     path("channels/<uuid:channel_id>/state/", views.channel_state, name="state"),
     path("channels/<uuid:channel_id>/test/", views.channel_test, name="test"),
+    path("channels/<uuid:channel_id>/sync/", views.channel_sync_now, name="sync_now"),
     path("channels/<uuid:channel_id>/reauthorise/", views.channel_reauthorise, name="reauthorise"),
     path("channels/<uuid:channel_id>/remove/", views.channel_remove, name="remove"),
 ]

@@ -30,10 +30,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import Role
 from accounts.tenancy import account_for, actor_for, current_membership, has_role, require_role
-from channels import services
+from channels import services, sync
 from channels.fields import CredentialsUnreadable, decrypt_json, encrypt_json
 from channels.forms import ChannelNameForm, ConnectionForm, ReauthoriseForm, SettingsForm, facts_as_dict
-from channels.models import SalesChannel
+from channels.models import ConnectionState, SalesChannel, SyncJob
 from connectors.base import FieldErrors
 from connectors.errors import ConnectorError
 from connectors.registry import CONNECTORS
@@ -210,6 +210,22 @@ def channel_detail(request: HttpRequest, channel_id: Any) -> HttpResponse:
     runs = channel.sync_runs.order_by("-created_at")[:25]
     context = channel_context(request, channel, form=form, runs=runs, can_edit_settings=can_edit_settings)
     return render(request, "channels/detail.html", context)
+
+
+@login_required
+@require_POST
+def channel_sync_now(request: HttpRequest, channel_id: Any) -> HttpResponse:
+    """The seller's "sync now": enqueue the channel's jobs at once (after this request commits)."""
+    channel = channel_for_request(request, channel_id)
+    if not channel.enabled:
+        messages.error(request, "This channel is disabled: switch it to Yes to sync it.")
+    elif channel.connection_state not in (ConnectionState.OK, ConnectionState.ERROR):
+        messages.error(request, "This channel is not connected yet: reauthorise it first.")
+    else:
+        jobs = sync.sync_now(channel)
+        labels = ", ".join(str(SyncJob(job).label).lower() for job in jobs)
+        messages.success(request, f"Sync started: {labels}. Runs appear below as they finish.")
+    return redirect("channels:detail", channel.pk)
 
 
 @login_required

@@ -13,7 +13,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import Role
-from channels import services
+from channels import services, sync
 from channels import views as channel_views
 from channels.models import ChannelEvent, ConnectionState, SalesChannel
 from connectors.base import StoreFacts, StoreStatus
@@ -252,6 +252,39 @@ def test_test_connection_button_records_needs_reauth(client, alice, monkeypatch)
     assert channel.sync_runs.count() == 1
 
 
+def test_sync_now_enqueues_the_channels_jobs_after_commit(
+    client, alice, monkeypatch, django_capture_on_commit_callbacks
+):
+    channel = make_channel(alice)
+    sent = []
+    monkeypatch.setattr(sync, "send_job", lambda channel_id, job: sent.append((str(channel_id), job)))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("channels:sync_now", args=[channel.pk]), follow=True)
+
+    assert "Sync started: orders, shipments, stock." in response.content.decode()
+    assert sent == [(str(channel.pk), "orders"), (str(channel.pk), "shipments"), (str(channel.pk), "stock")]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"enabled": False}, "switch it to Yes"),
+        ({"connection_state": ConnectionState.NEEDS_REAUTH}, "reauthorise it first"),
+    ],
+)
+def test_sync_now_refuses_paused_channels(
+    client, alice, monkeypatch, django_capture_on_commit_callbacks, overrides, message
+):
+    channel = make_channel(alice, **overrides)
+    sent = []
+    monkeypatch.setattr(sync, "send_job", lambda channel_id, job: sent.append(job))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("channels:sync_now", args=[channel.pk]), follow=True)
+    assert message in response.content.decode()
+    assert sent == []
+
+
 # --------------------------------------------------------------------------------------------------
 # Remove and reauthorise
 # --------------------------------------------------------------------------------------------------
@@ -432,6 +465,7 @@ CHANNEL_URLS = [
     ("post", "channels:toggle"),
     ("get", "channels:state"),
     ("post", "channels:test"),
+    ("post", "channels:sync_now"),
     ("get", "channels:reauthorise"),
     ("post", "channels:reauthorise"),
     ("get", "channels:remove"),
