@@ -321,7 +321,7 @@ class OpenCartCoreClient:
             response = self.http.request(
                 "POST",
                 ENTRY_POINT,
-                params={"route": history_route("4.0", self.version)},
+                params={"route": traits("4.0").history_route},  # '|' is understood by every 4.0.x
                 data={"order_id": "0", "order_status_id": "0", "comment": "", "notify": "0", "override": "0"},
                 idempotent=True,
             )

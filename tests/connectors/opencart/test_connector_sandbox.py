@@ -1,0 +1,215 @@
+"""OpenCartConnector end to end over loopback: the sandbox store (core API + bridge) per family.
+
+Effects are checked from the store's side (its tables), and the path each write took is checked
+from the requests the connector sent: core API (``index.php``) on every family whose API works,
+the bridge on 3.0.0–3.0.2.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from connectors.base import ConnectorOptions, ShipmentRequest
+from connectors.errors import AuthError, PermanentError, ProtocolError, RateLimited, TransientError
+from connectors.opencart.connector import OpenCartConnector
+from connectors.sandbox.core import SandboxServer
+from connectors.sandbox.opencart import OpenCartSandbox
+
+T = TypeVar("T")
+FAMILIES = ["2.1", "2.3", "3.0.0", "3.0.3", "4.0", "4.1"]
+TRACKING = "1Z999AA10123456784"
+
+
+class Running:
+    def __init__(self, family: str, **options: Any) -> None:
+        self.app = OpenCartSandbox(family=family, **options)
+        self.app.seed(6, 12, 5, 3)
+        if family == "2.1":
+            # 2.1 checks the IP list of Settings > Option > API User: point it at Storelink's user.
+            self.app.db.execute(
+                f"UPDATE {self.app.t('setting')} SET value = '2' WHERE `key` = 'config_api_id'"
+            )
+        self.server = SandboxServer(self.app).start()
+        self.sent: list[httpx.Request] = []
+        self.client = httpx.Client(timeout=5, event_hooks={"request": [self.sent.append]})
+
+    def connector(self, *, timeout: float = 5.0, **overrides: Any) -> OpenCartConnector:
+        credentials = self.app.connector_credentials() | overrides.pop("credentials", {})
+        settings = self.app.connector_settings() | overrides
+        return OpenCartConnector(
+            self.app.connector_store_url(),
+            credentials,
+            settings,
+            http=self.client,
+            options=ConnectorOptions(allow_private_hosts=True, timeout=timeout, max_retries=2, backoff=0.01),
+        )
+
+    def paths_of_writes(self) -> list[str]:
+        return [r.url.path for r in self.sent if r.method == "POST" and b"order_status_id=0" not in r.content]
+
+    def first_order(self) -> str:
+        rows = self.app.query(f"SELECT order_id FROM {self.app.t('order')} WHERE order_status_id = 1 LIMIT 1")
+        return str(rows[0]["order_id"])
+
+    def close(self) -> None:
+        self.client.close()
+        self.server.stop()
+
+
+@pytest.fixture(params=FAMILIES)
+def running(request: pytest.FixtureRequest) -> Iterator[Running]:
+    store = Running(request.param)
+    yield store
+    store.close()
+
+
+def test_connection_reports_facts_and_changes_nothing(running: Running) -> None:
+    facts = running.connector().test_connection()
+    assert facts.platform_version.startswith("OpenCart ")
+    assert facts.base_currency == "USD"
+    assert {"1", "3"} <= {status.code for status in facts.order_statuses}
+    assert running.app.writes() == []
+    expected_core = "ok" if running.app.family != "3.0.0" else "unavailable"
+    assert facts.details["core_api"].startswith(expected_core)
+
+
+def test_auto_detection_agrees_with_the_store(running: Running) -> None:
+    facts = running.connector(version_family="auto").test_connection()
+    assert facts.details["family"] == {"2.3": "2.2"}.get(running.app.family, running.app.family)
+
+
+def test_shipment_is_confirmed_once_through_the_right_half(running: Running) -> None:
+    order_id = running.first_order()
+    connector = running.connector()
+    request = ShipmentRequest(
+        order_external_id=order_id, tracking_numbers=(TRACKING,), carrier="UPS", processed_status="3"
+    )
+    connector.confirm_shipment(request)
+    assert TRACKING in running.app.tracking_numbers(order_id)
+    assert running.app.order_status(order_id) == "3"
+    writes = running.app.writes()
+    assert [w["kind"] for w in writes] == ["history", "status"]
+    assert writes[0]["value"] == f"Shipped with UPS.\nTracking number: {TRACKING}"
+    via = "/storelink-bridge.php" if running.app.family == "3.0.0" else "/index.php"
+    assert via in running.paths_of_writes()
+    connector.confirm_shipment(request)
+    assert running.app.writes() == writes, "a second confirmation wrote to the store"
+
+
+def test_special_characters_survive_the_round_trip(running: Running) -> None:
+    order_id = running.first_order()
+    request = ShipmentRequest(
+        order_external_id=order_id,
+        tracking_numbers=("JJD0099&<1>",),
+        carrier='DHL "Express" ~ Zürich',
+        processed_status="3",
+    )
+    connector = running.connector()
+    connector.confirm_shipment(request)
+    stored = running.app.history_comments(order_id)[-1]
+    assert stored == 'Shipped with DHL "Express" ~ Zürich.\nTracking number: JJD0099&<1>'
+    connector.confirm_shipment(request)
+    assert running.app.history_comments(order_id).count(stored) == 1
+
+
+def _with_retries(operation: Callable[[], T], attempts: int = 30) -> T:
+    for attempt in range(attempts):
+        try:
+            return operation()
+        except (TransientError, ProtocolError, RateLimited):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.01)
+    raise AssertionError("unreachable")
+
+
+def test_faults_never_double_a_shipment(running: Running) -> None:
+    order_id = running.first_order()
+    running.app.faults.update(
+        {
+            "error_rate": 0.3,
+            "kinds": ["500", "timeout", "garbage", "truncated"],
+            "timeout_seconds": 0.2,
+            "seed": 5,
+        }
+    )
+    connector = running.connector(timeout=0.5)
+    request = ShipmentRequest(
+        order_external_id=order_id, tracking_numbers=("TRACK-FAULTS-1",), processed_status="3"
+    )
+    _with_retries(lambda: connector.confirm_shipment(request))
+    _with_retries(lambda: connector.confirm_shipment(request))
+    running.app.faults.update({"error_rate": 0.0})
+    assert running.app.tracking_numbers(order_id).count("TRACK-FAULTS-1") == 1
+    assert running.app.order_status(order_id) == "3"
+
+
+# --------------------------------------------------------------------------------------------------
+# What test_connection tells the seller
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", ["2.3", "3.0.3", "4.1"])
+def test_bridge_not_uploaded(family: str) -> None:
+    store = Running(family, bridge_installed=False)
+    try:
+        with pytest.raises(PermanentError) as caught:
+            store.connector().test_connection()
+        assert caught.value.code == "bridge_missing"
+        assert str(caught.value).startswith("OpenCart's API login works, but the store bridge: ")
+        assert "storelink-bridge.php" in str(caught.value)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("family", ["2.3", "3.0.3", "4.0", "4.1"])
+def test_wrong_key(family: str) -> None:
+    store = Running(family)
+    try:
+        with pytest.raises(AuthError) as caught:
+            store.connector(credentials={"api_key": "f" * 64}).test_connection()
+        assert caught.value.code in ("bad_key", "signature_rejected")
+        assert "The store bridge:" in str(caught.value)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("family", ["3.0.3", "4.0"])
+def test_ip_not_allowed_names_the_callers_ip(family: str) -> None:
+    store = Running(family)
+    try:
+        with pytest.raises(AuthError) as caught:
+            store.connector(credentials={"api_username": "Elsewhere"}).test_connection()
+        assert caught.value.code == "ip_not_allowed"
+        assert "OpenCart refused the IP 127.0.0.1: add it to System > Users > API > IP addresses" in str(
+            caught.value
+        )
+    finally:
+        store.close()
+
+
+def test_41_clock_skew_is_named() -> None:
+    store = Running("4.1")
+    try:
+        store.app.faults.clock_skew_seconds = 1800
+        with pytest.raises(AuthError) as caught:
+            store.connector().test_connection()
+        assert caught.value.code == "clock_skew"
+        assert "clock" in str(caught.value)
+    finally:
+        store.close()
+
+
+def test_4000_open_api_warning() -> None:
+    store = Running("4.0")
+    try:
+        store.app.opencart_version = "4.0.0.0"  # what the core routes behave as
+        facts = store.connector().test_connection()
+        assert any("without logging in" in warning for warning in facts.warnings)
+    finally:
+        store.close()
