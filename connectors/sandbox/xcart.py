@@ -86,6 +86,7 @@ CREATE TABLE IF NOT EXISTS orders (
 CREATE TABLE IF NOT EXISTS order_items (
     item_id INTEGER PRIMARY KEY, order_id INT, product_id INT, sku TEXT, name TEXT, price TEXT,
     amount INT, attributes TEXT);
+CREATE TABLE IF NOT EXISTS config (name TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS tracking (
     tracking_id INTEGER PRIMARY KEY, order_id INT, value TEXT, creation_date INT);
 """
@@ -184,8 +185,8 @@ class XCartSandbox(SandboxApp):
         self.flavour = flavour
         self.admin_script = admin_script
         self.currency = currency
-        self.rw_key = "xcrw-" + secrets.token_hex(12)
-        self.read_key = "xcro-" + secrets.token_hex(12)
+        self.rw_key = ""  # set by create_schema from the store's own config table
+        self.read_key = ""
         self.status_renames: list[tuple[str, str]] = []
         self._seeded_days = 7
         super().__init__(db_path=db_path, faults=faults)
@@ -204,6 +205,14 @@ class XCartSandbox(SandboxApp):
                     self.db.execute(
                         "INSERT INTO status_payment VALUES (?,?,?,?)", (index, code, name, position)
                     )
+            # the keys live in the store, so a file-backed sandbox keeps them across restarts
+            for name, prefix in (("rw_key", "xcrw-"), ("read_key", "xcro-")):
+                self.db.execute(
+                    "INSERT OR IGNORE INTO config (name, value) VALUES (?, ?)",
+                    (name, prefix + secrets.token_hex(12)),
+                )
+            keys = dict(self.db.execute("SELECT name, value FROM config").fetchall())
+            self.rw_key, self.read_key = keys["rw_key"], keys["read_key"]
 
     def seed(self, products: int, orders: int, days: int, rng_seed: int = 0) -> None:
         """``products`` products (every third with three size variants) and ``orders`` placed orders

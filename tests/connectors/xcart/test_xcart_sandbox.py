@@ -393,3 +393,12 @@ def test_store_clock_skew_moves_the_checkpoint_with_the_store() -> None:
     assert checkpoint is not None
     since = json.loads(checkpoint)["since"]
     assert abs(since - (time.time() - 7200)) < 60
+
+
+def test_a_file_backed_store_keeps_its_keys_and_data(tmp_path: Any) -> None:
+    path = str(tmp_path / "xcart.db")
+    first = XCartSandbox(db_path=path)
+    first.seed(3, 4, 2, 1)
+    second = XCartSandbox(db_path=path)
+    assert (second.rw_key, second.read_key) == (first.rw_key, first.read_key)
+    assert second.order_count() == first.order_count()
