@@ -402,29 +402,26 @@ class ThreeDCartConnector(Connector):
         items = [i for i in (_get(order, "OrderItemList") or []) if isinstance(i, Mapping)]
         warnings: list[str] = []
         base = self._shipments_for_lines(shipment, shipments, items, warnings)
-        assigned = self._assign_codes(codes, base)
-        targets = self._shipments_to_write(shipment, base, shipments, assigned, codes, target_status)
+        plan = self._plan_shipments(shipment, base, shipments, codes, target_status)
 
         method = sanitise_method_name(" ".join(p for p in (shipment.carrier, shipment.service) if p))
         shipped_on = utc_to_local(shipment.shipped_at or datetime.now(UTC), self.zone).strftime(
             SHIPPED_DATE_FORMAT
         )
         written: list[str] = []
-        for row in targets:
+        for row, row_codes in plan:
             sid = str(_get(row, "ShipmentID", "0"))
             existing = split_tracking_codes(_get(row, "ShipmentTrackingCode"))
-            joined = join_tracking_codes([*existing, *assigned.get(sid, [])])
+            joined = join_tracking_codes([*existing, *row_codes])
             if len(joined) > TRACKING_CODE_MAX:
                 raise PermanentError(
                     f"3DCart keeps at most {TRACKING_CODE_MAX} characters of tracking per shipment; "
                     f"'{joined}' is too long.",
                     code="tracking_too_long",
                 )
-            body: dict[str, Any] = {
-                "ShipmentID": _as_id(sid),
-                "ShipmentTrackingCode": joined,
-                "ShipmentOrderStatus": int(target_status),
-            }
+            body: dict[str, Any] = {"ShipmentID": _as_id(sid), "ShipmentOrderStatus": int(target_status)}
+            if joined != join_tracking_codes(existing):
+                body["ShipmentTrackingCode"] = joined
             if method:
                 body["ShipmentMethodName"] = method
             if not str(_get(row, "ShipmentShippedDate", "") or "").strip():
@@ -516,45 +513,47 @@ class ThreeDCartConnector(Connector):
         return selected
 
     @staticmethod
-    def _assign_codes(codes: list[str], base: list[Mapping[str, Any]]) -> dict[str, list[str]]:
-        """One code per shipment when the counts match, otherwise every code on each shipment."""
-        ids = [str(_get(row, "ShipmentID")) for row in base]
-        if len(codes) == len(ids) > 1:
-            return {sid: [code] for sid, code in zip(ids, codes, strict=True)}
-        return {sid: list(codes) for sid in ids}
-
-    @staticmethod
-    def _shipments_to_write(
+    def _plan_shipments(
         shipment: ShipmentRequest,
         base: list[Mapping[str, Any]],
         shipments: list[Mapping[str, Any]],
-        assigned: Mapping[str, list[str]],
         codes: list[str],
         target_status: str,
-    ) -> list[Mapping[str, Any]]:
-        """Shipments that still lack their tracking or status (none on a repeated confirmation).
+    ) -> list[tuple[Mapping[str, Any], list[str]]]:
+        """Which shipments to write and which tracking codes each gets; empty when all is there.
 
-        For a whole-order confirmation, shipments already marked shipped (an earlier partial
-        shipment) keep their own tracking; if every shipment is shipped and a code is still
-        nowhere on the order, it is added to the last shipment.
+        - As many codes as shipments (and more than one): one code per shipment, in order.
+        - Otherwise the codes not yet anywhere on the order go on the first shipment written, and
+          the other shipments only get the shipped status — a code is never put on the order twice,
+          also when a retry finds an earlier attempt half done.
+        - A whole-order confirmation leaves shipments already marked shipped (an earlier partial
+          shipment) alone; if all are shipped and a code is still missing, the last one gets it.
         """
-
-        def needs_write(row: Mapping[str, Any]) -> bool:
-            have = set(split_tracking_codes(_get(row, "ShipmentTrackingCode")))
-            want = set(assigned.get(str(_get(row, "ShipmentID")), []))
-            return not want <= have or str(_get(row, "ShipmentOrderStatus", "")).strip() != target_status
-
-        if shipment.lines:
-            return [row for row in base if needs_write(row)]
-        unshipped = [row for row in base if not _is_shipped(row, target_status)]
-        if unshipped:
-            return [row for row in unshipped if needs_write(row)]
         everywhere = {
             code for row in shipments for code in split_tracking_codes(_get(row, "ShipmentTrackingCode"))
         }
-        if set(codes) <= everywhere:
-            return []
-        return [base[-1]]
+        if shipment.lines:
+            candidates = list(base)
+        else:
+            candidates = [row for row in base if not _is_shipped(row, target_status)]
+            if not candidates:
+                if set(codes) <= everywhere:
+                    return []
+                candidates = [base[-1]]
+        ids = [str(_get(row, "ShipmentID")) for row in base]
+        if len(codes) == len(ids) > 1:
+            assigned = {sid: [code] for sid, code in zip(ids, codes, strict=True)}
+        else:
+            missing = [code for code in codes if code not in everywhere]
+            assigned = {str(_get(candidates[0], "ShipmentID")): missing}
+        plan = []
+        for row in candidates:
+            want = assigned.get(str(_get(row, "ShipmentID")), [])
+            have = set(split_tracking_codes(_get(row, "ShipmentTrackingCode")))
+            status = str(_get(row, "ShipmentOrderStatus", "")).strip()
+            if not set(want) <= have or status != target_status:
+                plan.append((row, want))
+        return plan
 
     @staticmethod
     def _require_ok(reply: WriteReply, what: str) -> None:
@@ -713,9 +712,8 @@ class ThreeDCartConnector(Connector):
 
 
 def _is_shipped(row: Mapping[str, Any], target_status: str) -> bool:
-    return bool(split_tracking_codes(_get(row, "ShipmentTrackingCode"))) and (
-        str(_get(row, "ShipmentOrderStatus", "")).strip() == target_status
-    )
+    """A shipment already carrying the processed status (with or without its own tracking code)."""
+    return str(_get(row, "ShipmentOrderStatus", "")).strip() == target_status
 
 
 def _as_id(value: Any) -> Any:
