@@ -119,7 +119,12 @@ TEMPLATES = [
 # Database and cache
 # --------------------------------------------------------------------------------------------------
 
-DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'storelink.sqlite3'}")}
+# An empty DATABASE_URL (a blank line in an .env file) means "not set", not "no database".
+DATABASES = {
+    "default": environ.Env.db_url_config(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'storelink.sqlite3'}"
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker, beat) share the file in the demo: wait for locks instead of
     # failing, and take the write lock at BEGIN so two writers never deadlock on upgrade.

@@ -9,11 +9,14 @@ alternately succeeds and refuses the credentials, so both paths of create/test/r
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -51,7 +54,20 @@ def _live_channel_id(account: Any) -> str:
     return str((channel or SalesChannelFactory(account=account)).pk)
 
 
-def test_api_never_answers_5xx(alice: Any, scripted_store: None, allow_private_hosts: None) -> None:
+@pytest.fixture
+def keep_test_connection() -> Iterator[None]:
+    """Calling the WSGI app directly fires request_finished, which would close the test's database
+    connection mid-transaction; Django's own test client disconnects it the same way."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+def test_api_never_answers_5xx(
+    keep_test_connection: None, alice: Any, scripted_store: None, allow_private_hosts: None
+) -> None:
     _key, plaintext = create_api_key(alice.account, actor=None, name="schemathesis")
     headers = {"Authorization": f"Api-Key {plaintext}"}
     schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())

@@ -306,7 +306,8 @@ def test_connector_for_builds_from_stored_values_and_options(alice, settings) ->
     assert connector.credentials["api_key"] == OPENCART_SECRET
     assert connector.settings["currency"] == "EUR"
     assert connector.options.allow_private_hosts is True
-    assert connector.options.app_keys["private_key"] == "app-private"
+    assert connector.options.app_keys["threedcart_private_key"] == "app-private"
+    assert connector.options.app_keys["threedcart_public_key"] == "app-public"
     assert connector.options.api_base == "http://127.0.0.1:9/"
 
 
