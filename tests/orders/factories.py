@@ -63,3 +63,49 @@ def channel_for_store(
         settings=values,
         store_facts=channel_services.store_facts_to_dict(facts),
     )
+
+
+def make_order(channel: SalesChannel, number: str = "1001", *, lines: int = 2, **fields: Any) -> Any:
+    """An order row (and lines) written directly, for UI and API tests that need no store."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from orders.models import Order, OrderLine
+
+    values: dict[str, Any] = {
+        "account_id": channel.account_id,
+        "channel": channel,
+        "external_id": number,
+        "number": f"#{number}",
+        "placed_at": timezone.now() - timedelta(days=1),
+        "status_code": "2",
+        "status_name": "Processing",
+        "currency": "EUR",
+        "subtotal": Decimal("20.00") * lines,
+        "shipping": Decimal("5.00"),
+        "tax": Decimal("0.00"),
+        "discount": Decimal("0.00"),
+        "total": Decimal("20.00") * lines + Decimal("5.00"),
+        "customer_name": "Carla Customer",
+        "customer_email": "carla@example.com",
+        "raw": {"order_id": number, "secret_note": "raw payload"},
+        "content_hash": "x",
+        **fields,
+    }
+    order = Order.objects.create(**values)
+    for index in range(lines):
+        OrderLine.objects.create(
+            account_id=channel.account_id,
+            order=order,
+            position=index,
+            external_line_id=f"{number}-{index}",
+            sku=f"SKU-{index}",
+            name=f"Item {index}",
+            quantity=2,
+            unit_price=Decimal("10.00"),
+            tax=Decimal("0.00"),
+            line_total=Decimal("20.00"),
+        )
+    return order

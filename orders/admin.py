@@ -1,0 +1,144 @@
+"""Django admin for orders and shipments: filtered by account, raw payloads read-only, and the
+operator actions "retry failed shipments" and "sync now"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from channels import sync
+from orders import services
+from orders.models import Order, OrderLine, Shipment, ShipmentState
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    extra = 0
+    can_delete = False
+    fields = ("external_line_id", "sku", "name", "options", "quantity", "unit_price", "tax", "line_total")
+    readonly_fields = fields
+
+
+class ShipmentInline(admin.TabularInline):
+    model = Shipment
+    extra = 0
+    can_delete = False
+    fields = ("state", "carrier", "tracking_numbers", "lines", "attempts", "last_error", "confirmed_at")
+    readonly_fields = fields
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = (
+        "number",
+        "channel",
+        "account",
+        "placed_at",
+        "status_name",
+        "total",
+        "currency",
+        "flag_list",
+    )
+    list_filter = ("account", "channel", "total_mismatch", "unknown_sku", "held_unmapped_status")
+    search_fields = ("number", "external_id", "customer_email", "customer_name")
+    date_hierarchy = "placed_at"
+    list_select_related = ("channel", "account")
+    inlines = (OrderLineInline, ShipmentInline)
+    actions = ("sync_channels_now",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # Orders mirror the store: editing them here would be overwritten by the next download.
+        return [field.name for field in Order._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="Flags")
+    def flag_list(self, obj: Order) -> str:
+        return ", ".join(obj.flags)
+
+    @admin.action(description="Sync the selected orders' channels now")
+    def sync_channels_now(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        channels = {
+            order.channel for order in queryset.select_related("channel") if not order.channel.is_removed
+        }
+        for channel in channels:
+            sync.sync_now(channel)
+        messages.success(request, f"Sync started on {len(channels)} channel(s).")
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(admin.ModelAdmin):
+    list_display = (
+        "order",
+        "channel",
+        "account",
+        "state",
+        "attempts",
+        "carrier",
+        "created_at",
+        "confirmed_at",
+    )
+    list_filter = ("account", "state", "channel")
+    search_fields = ("order__number", "idempotency_key", "tracking_numbers")
+    list_select_related = ("order", "channel", "account")
+    readonly_fields = (
+        "account",
+        "order",
+        "channel",
+        "lines",
+        "is_partial",
+        "attempts",
+        "last_error",
+        "next_attempt_at",
+        "claimed_until",
+        "idempotency_key",
+        "store_reference",
+        "confirmed_at",
+        "created_by",
+        "created_by_api_key",
+        "created_at",
+        "updated_at",
+    )
+    actions = ("retry_failed",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Retry the selected failed shipments")
+    def retry_failed(self, request: HttpRequest, queryset: QuerySet[Shipment]) -> None:
+        retried = 0
+        for shipment in queryset.filter(state=ShipmentState.FAILED).select_related(
+            "account", "channel", "order"
+        ):
+            services.retry_shipment(shipment, actor=request.user)
+            retried += 1
+        messages.success(request, f"{retried} shipment(s) queued again.")
+
+
+# The sync engine's bookkeeping lives in the channels app; shown here, read-only, for operators.
+@admin.register(sync.ChannelSchedule)
+class ChannelScheduleAdmin(admin.ModelAdmin):
+    list_display = (
+        "channel",
+        "account",
+        "orders_due_at",
+        "shipments_due_at",
+        "stock_due_at",
+        "prices_due_at",
+    )
+    list_filter = ("account",)
+    readonly_fields = ("channel", "account", "orders_checkpoint", "updated_at")
+
+
+@admin.register(sync.JobLease)
+class JobLeaseAdmin(admin.ModelAdmin):
+    list_display = ("channel", "job", "holder", "acquired_at", "expires_at")
+    list_filter = ("account", "job")
+    readonly_fields = ("account", "channel", "job", "holder", "acquired_at", "expires_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

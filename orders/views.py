@@ -1,0 +1,166 @@
+"""Seller UI for orders: the list with filters, the order page with lines, totals and shipments,
+adding a shipment, retrying a failed one, and the channel page's "sync now".
+
+Every row is looked up through the account of the request (another account's id is a 404), and
+every change goes through :mod:`orders.services` or :mod:`channels.sync`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, time
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.models import Role
+from accounts.tenancy import account_for, actor_for, current_membership, has_role, require_role
+from channels import sync
+from channels.models import SalesChannel
+from orders import services
+from orders.forms import OrderFilterForm, ShipmentForm
+from orders.models import Order, Shipment
+
+PAGE_SIZE = 50
+
+
+def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+    return {
+        "account": account_for(request),
+        "membership": current_membership(request),
+        "nav": "orders",
+        "can_ship": has_role(request, Role.MEMBER),
+        **extra,
+    }
+
+
+def _orders_of(request: HttpRequest) -> QuerySet[Order]:
+    return Order.objects.filter(account=account_for(request))
+
+
+def _filtered(queryset: QuerySet[Order], form: OrderFilterForm) -> QuerySet[Order]:
+    if not form.is_valid():
+        return queryset
+    data = form.cleaned_data
+    if data.get("channel"):
+        queryset = queryset.filter(channel_id=data["channel"])
+    if data.get("status"):
+        queryset = queryset.filter(Q(status_code=data["status"]) | Q(status_name__iexact=data["status"]))
+    tz = timezone.get_current_timezone()
+    if data.get("placed_from"):
+        queryset = queryset.filter(placed_at__gte=datetime.combine(data["placed_from"], time.min, tzinfo=tz))
+    if data.get("placed_to"):
+        queryset = queryset.filter(placed_at__lte=datetime.combine(data["placed_to"], time.max, tzinfo=tz))
+    if data.get("flag"):
+        queryset = queryset.filter(**{data["flag"]: True})
+    if data.get("q"):
+        term = data["q"].strip()
+        queryset = queryset.filter(
+            Q(number__icontains=term) | Q(customer_name__icontains=term) | Q(customer_email__icontains=term)
+        )
+    return queryset
+
+
+@login_required
+def order_list(request: HttpRequest) -> HttpResponse:
+    account = account_for(request)
+    channels = [
+        (str(pk), name) for pk, name in SalesChannel.objects.filter(account=account).values_list("pk", "name")
+    ]
+    form = OrderFilterForm(request.GET or None, channels=channels)
+    orders = _filtered(_orders_of(request), form).select_related("channel").order_by("-placed_at", "-id")
+    page = Paginator(orders, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "orders/list.html",
+        _context(request, form=form, page=page, orders=page.object_list, query=query.urlencode()),
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def order_detail(request: HttpRequest, order_id: Any) -> HttpResponse:
+    order = get_object_or_404(_orders_of(request).select_related("channel", "account"), pk=order_id)
+    remaining = services.unshipped_quantities(order)
+    form = ShipmentForm(request.POST or None, order=order, remaining=remaining)
+    if request.method == "POST":
+        require_role(request, Role.MEMBER)
+        if form.is_valid():
+            try:
+                services.record_shipment(
+                    order,
+                    actor=actor_for(request),
+                    tracking_numbers=form.cleaned_data["tracking_numbers"],
+                    carrier=form.cleaned_data.get("carrier", ""),
+                    service=form.cleaned_data.get("service", ""),
+                    lines=form.shipment_lines(),
+                )
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    target = field if field in form.fields else None
+                    for error in errors:
+                        form.add_error(target, error)
+            else:
+                messages.success(request, "Shipment recorded; Storelink is confirming it to the store.")
+                return redirect("orders:detail", order_id=order.pk)
+    lines = list(order.lines.all())
+    lines_total = sum((line.line_total for line in lines), start=order.total * 0)
+    context = _context(
+        request,
+        order=order,
+        lines=lines,
+        lines_total=lines_total,
+        shipments=order.shipments.select_related("created_by", "created_by_api_key").order_by("-created_at"),
+        form=form,
+        anything_left=any(qty > 0 for qty in remaining.values()),
+        raw_payload=json.dumps(order.raw, indent=2, sort_keys=True) if request.user.is_staff else None,
+    )
+    return render(request, "orders/detail.html", context)
+
+
+@login_required
+@require_POST
+def shipment_retry(request: HttpRequest, shipment_id: Any) -> HttpResponse:
+    shipment = get_object_or_404(
+        Shipment.objects.filter(account=account_for(request)).select_related("account", "channel", "order"),
+        pk=shipment_id,
+    )
+    require_role(request, Role.MEMBER)
+    try:
+        services.retry_shipment(shipment, actor=actor_for(request))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Shipment queued again for confirmation.")
+    return redirect("orders:detail", order_id=shipment.order_id)
+
+
+@login_required
+@require_POST
+def channel_sync_now(request: HttpRequest, channel_id: Any) -> HttpResponse:
+    """The channel page's "Sync now" button."""
+    channel = get_object_or_404(
+        SalesChannel.objects.live().filter(account=account_for(request)), pk=channel_id
+    )
+    require_role(request, Role.MEMBER)
+    if not SalesChannel.objects.syncable().filter(pk=channel.pk).exists():
+        messages.error(
+            request,
+            "This channel needs reauthorising before it can sync."
+            if channel.connection_state == "needs_reauth"
+            else "Enable this channel first.",
+        )
+    else:
+        jobs = sync.sync_now(channel)
+        messages.success(request, f"Sync started: {', '.join(jobs)}. Results appear under Sync runs.")
+    return redirect("channels:detail", channel_id=channel.pk)
