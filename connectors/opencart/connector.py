@@ -186,6 +186,7 @@ class OpenCartConnector(Connector):
                 self.api_username,
                 self.api_key,
                 version=info.opencart_version if info else "",
+                language=_api_language(info),
                 currency=str(self.settings.get("currency") or (info.currency if info else "") or "USD"),
             )
         return self._core
@@ -323,6 +324,8 @@ class OpenCartConnector(Connector):
         OpenCart's HTML escaping) and writes nothing — so the customer is not e-mailed twice.
         """
         order_id = str(shipment.order_external_id).strip()
+        if not order_id.isdigit():
+            raise PermanentError(f"'{order_id}' is not an OpenCart order id.", code="order_not_found")
         status = str(shipment.processed_status or self.settings.get("processed_status") or "").strip()
         if not status:
             raise PermanentError(
@@ -370,6 +373,15 @@ class OpenCartConnector(Connector):
 # --------------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------------
+
+
+def _api_language(info: BridgeInfoLike | None) -> str:
+    """``en-gb`` ships with every OpenCart; a store that removed it gets its first installed language
+    (4.0 and 4.1 load the request's language, and 4.1 signs it)."""
+    languages = [str(code) for code in (info.languages if info else ()) if code]
+    if not languages or "en-gb" in languages:
+        return "en-gb"
+    return languages[0]
 
 
 def _family_of(info: BridgeInfoLike | None) -> str:

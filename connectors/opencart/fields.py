@@ -34,7 +34,9 @@ CREDENTIAL_FIELDS: tuple[FieldSpec, ...] = (
         max_length=64,
         help_text=(
             "In your OpenCart admin open System > Users > API (the gear icon > Users > API) and use the "
-            "name of the API user you created for Storelink. OpenCart 2.x calls it 'API Name'."
+            "name of the API user you created for Storelink, exactly as written there. OpenCart 2.x calls "
+            "it 'API Name'; on OpenCart 2.1 also choose this user under System > Settings > Option > API "
+            "User, because 2.1 checks that user's IP addresses."
         ),
     ),
     FieldSpec(
@@ -58,7 +60,11 @@ SETTINGS_FIELDS: tuple[FieldSpec, ...] = (
         kind="choice",
         choices=VERSION_FAMILIES,
         default="auto",
-        help_text="Leave on 'Detect automatically' unless the connection test guessed wrong.",
+        help_text=(
+            "Leave on 'Detect automatically' unless the connection test guessed wrong. OpenCart 3.0.0.0 – "
+            "3.0.2.0 cannot use its own API (an OpenCart bug): Storelink then confirms shipments through "
+            "the bridge file."
+        ),
     ),
     currency_field("Set the correct currency for your site."),
     FieldSpec(
@@ -91,7 +97,7 @@ SETTINGS_FIELDS: tuple[FieldSpec, ...] = (
     ),
     import_statuses_field(
         "Orders in these statuses are downloaded. OpenCart's 'Pending' (1), 'Processing' (2) and "
-        "'Complete' (5) are the usual choices.",
+        "'Processed' (15) are the usual choices.",
         default=["1", "2", "15"],
     ),
     *SYNC_FIELDS,

@@ -409,6 +409,23 @@ def test_no_processed_status_is_refused() -> None:
     assert caught.value.code == "no_processed_status"
 
 
+def test_a_non_numeric_order_id_is_refused_before_any_call(core: CoreApi) -> None:
+    bridge = FakeBridge()
+    with pytest.raises(PermanentError):
+        connector(bridge).confirm_shipment(
+            ShipmentRequest(order_external_id="42 OR 1=1", tracking_numbers=("X1",), processed_status="3")
+        )
+    assert bridge.calls == []
+    assert core.requests == []
+
+
+def test_41_signs_the_stores_language_when_en_gb_is_not_installed(core: CoreApi) -> None:
+    core.on("api/order", httpx.Response(200, json=NOT_FOUND))
+    info = Info(opencart_version="4.1.0.4", schema_family="4.1", languages=("de-de",))
+    connector(FakeBridge(info)).test_connection()
+    assert core.requests[0].url.params["language"] == "de-de"
+
+
 def test_notify_follows_the_request(core: CoreApi) -> None:
     logged_in_30(core, httpx.Response(200, json=HISTORY_OK))
     request = ShipmentRequest(
