@@ -27,16 +27,11 @@ from accounts.models import Role
 from accounts.tenancy import account_for, actor_for, require_role
 from channels import sync
 from channels.models import SalesChannel
+from channels.serializers import ErrorSerializer
 from orders import services
 from orders.models import Order, OrderLine, Shipment
 
 MAX_BULK_SHIPMENTS = 500
-
-
-class ErrorSerializer(serializers.Serializer):
-    message = serializers.CharField()
-    code = serializers.CharField(required=False)
-    errors = serializers.DictField(required=False)
 
 
 ERRORS: dict[int, OpenApiResponse] = {
