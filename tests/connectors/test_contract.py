@@ -1,0 +1,231 @@
+"""One contract suite, every platform: the same assertions against each sandbox store over loopback.
+
+What a seller relies on is checked from the *store's* side (the sandbox's inspection API), not from
+what the connector says it did: all orders arrive across pages, a shipment shows up on the store once,
+stock and prices read back as pushed. The fault run repeats the same work through 5xx, timeouts,
+garbage and truncated replies, retrying the way a worker would, and must end in the same store state
+with no shipment written twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import pytest
+
+from connectors.base import Connector, ConnectorOptions, PriceUpdate, ShipmentRequest, StockUpdate
+from connectors.errors import ProtocolError, RateLimited, TransientError
+from connectors.registry import build_connector
+from connectors.sandbox import SandboxServer, make_sandbox
+
+T = TypeVar("T")
+
+CASES = [
+    pytest.param(("xcart", {"flavour": "addon"}), id="xcart-5.4-addon"),
+    pytest.param(("xcart", {"flavour": "builtin"}), id="xcart-5.5-builtin"),
+    pytest.param(("threedcart", {}), id="threedcart"),
+    pytest.param(("opencart", {"family": "2.3"}), id="opencart-2.3"),
+    pytest.param(("opencart", {"family": "3.0.0"}), id="opencart-3.0.0"),
+    pytest.param(("opencart", {"family": "3.0.3"}), id="opencart-3.0.3"),
+    pytest.param(("opencart", {"family": "4.0"}), id="opencart-4.0"),
+    pytest.param(("opencart", {"family": "4.1"}), id="opencart-4.1"),
+]
+
+SEED_PRODUCTS = 12
+SEED_ORDERS = 75
+SEED_DAYS = 10
+
+
+class Store:
+    """A running sandbox and a connector pointed at it."""
+
+    def __init__(self, platform: str, options: dict[str, Any], *, timeout: float = 10.0) -> None:
+        self.platform = platform
+        self.app = make_sandbox(platform, **options)
+        self.app.seed(SEED_PRODUCTS, SEED_ORDERS, SEED_DAYS, 7)
+        self.server = SandboxServer(self.app).start()
+        self.timeout = timeout
+        self.connector = self.build()
+        self.platform_lacks_tracking = platform == "xcart" and options.get("flavour") == "builtin"
+
+    def build(self, **settings_overrides: Any) -> Connector:
+        settings = self.app.connector_settings() | settings_overrides
+        options = ConnectorOptions(
+            allow_private_hosts=True,
+            timeout=self.timeout,
+            max_retries=2,
+            backoff=0.01,
+            **self.app.connector_options(),
+        )
+        return build_connector(
+            self.platform,
+            self.app.connector_store_url(),
+            self.app.connector_credentials(),
+            settings,
+            options=options,
+        )
+
+    def close(self) -> None:
+        self.connector.close()
+        self.server.stop()
+
+
+@pytest.fixture(params=CASES)
+def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    platform, options = request.param
+    running = Store(platform, options)
+    yield running
+    running.close()
+
+
+def download_all(connector: Connector, checkpoint: str | None = None) -> tuple[list[Any], str | None]:
+    orders: list[Any] = []
+    last = checkpoint
+    for page in connector.fetch_orders(checkpoint):
+        orders.extend(page.orders)
+        last = page.checkpoint
+    return orders, last
+
+
+def with_retries(operation: Callable[[], T], attempts: int = 40) -> T:
+    """Retry like a worker does: transient, rate-limit and protocol errors are tried again."""
+    for attempt in range(attempts):
+        try:
+            return operation()
+        except (TransientError, ProtocolError, RateLimited) as exc:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(min(getattr(exc, "retry_after", 0.0), 0.2))
+    raise AssertionError("unreachable")
+
+
+def test_connect_reports_store_facts(store: Store) -> None:
+    facts = store.connector.test_connection()
+    assert facts.base_currency
+    codes = {status.code for status in facts.order_statuses}
+    assert str(store.app.connector_settings().get("processed_status", "")) in codes or not codes.isdisjoint(
+        set(store.app.connector_settings().get("import_statuses", []))
+    )
+    assert store.app.writes() == [], "test_connection must not change the store"
+
+
+def test_downloads_every_order_once_across_pages(store: Store) -> None:
+    orders, checkpoint = download_all(store.connector)
+    ids = [order.external_id for order in orders]
+    assert len(ids) == len(set(ids)), "an order came twice in one download"
+    assert len(ids) == store.app.order_count()
+    assert checkpoint
+    for order in orders:
+        assert order.placed_at.tzinfo is not None
+        assert order.lines, f"order {order.external_id} has no lines"
+        assert all(isinstance(line.unit_price, Decimal) for line in order.lines)
+
+
+def test_incremental_download_picks_up_a_new_order(store: Store) -> None:
+    _, checkpoint = download_all(store.connector)
+    new_id = store.app.add_order()
+    orders, _ = download_all(store.connector, checkpoint)
+    assert new_id in {order.external_id for order in orders}
+
+
+def _first_order_id(store: Store) -> str:
+    orders, _ = download_all(store.connector)
+    return orders[0].external_id
+
+
+def test_shipment_is_confirmed_on_the_store_once(store: Store) -> None:
+    order_id = _first_order_id(store)
+    processed = str(store.app.connector_settings()["processed_status"])
+    shipment = ShipmentRequest(
+        order_external_id=order_id,
+        tracking_numbers=("1Z999AA10123456784",),
+        carrier="UPS",
+        processed_status=processed,
+    )
+    result = store.connector.confirm_shipment(shipment)
+    if result.tracking_sent:
+        assert "1Z999AA10123456784" in store.app.tracking_numbers(order_id)
+    else:
+        # X-Cart 5.5's built-in API cannot store tracking numbers: the seller must be told so.
+        assert result.warnings, "tracking not sent and the seller not told"
+    assert store.app.order_status(order_id) == processed
+    writes_after_first = store.app.writes()
+    store.connector.confirm_shipment(shipment)
+    assert store.app.writes() == writes_after_first, "confirming the same shipment again wrote to the store"
+
+
+def test_stock_and_price_push_read_back(store: Store) -> None:
+    listings = store.connector.list_listings()
+    assert len({listing.sku for listing in listings}) >= 3
+    chosen = listings[:3]
+    stock = [
+        StockUpdate(
+            sku=item.sku, remote_id=item.remote_id, remote_variant_id=item.remote_variant_id, quantity=40 + i
+        )
+        for i, item in enumerate(chosen)
+    ]
+    prices = [
+        PriceUpdate(
+            sku=item.sku,
+            remote_id=item.remote_id,
+            remote_variant_id=item.remote_variant_id,
+            price=Decimal(f"{19 + i}.95"),
+        )
+        for i, item in enumerate(chosen)
+    ]
+    assert all(result.ok for result in store.connector.push_stock(stock))
+    assert all(result.ok for result in store.connector.push_prices(prices))
+    for update in stock:
+        assert store.app.stock_of(update.sku) == update.quantity
+    for update in prices:
+        assert store.app.price_of(update.sku) == update.price
+    reread = {item.sku: item for item in store.connector.list_listings()}
+    for update in stock:
+        assert reread[update.sku].quantity == update.quantity
+
+
+def test_the_same_work_through_faults_ends_in_the_same_state(store: Store) -> None:
+    clean_orders, _ = download_all(store.connector)
+    store.app.faults.update(
+        {
+            "error_rate": 0.2,
+            "kinds": ["500", "timeout", "garbage", "truncated"],
+            "timeout_seconds": 0.3,
+            "seed": 11,
+        }
+    )
+    store.timeout = 1.0
+    store.connector = store.build()
+    faulty_orders, _ = with_retries(lambda: download_all(store.connector))
+    assert {o.external_id for o in faulty_orders} == {o.external_id for o in clean_orders}
+
+    processed = str(store.app.connector_settings()["processed_status"])
+    order_id = clean_orders[-1].external_id
+    shipment = ShipmentRequest(
+        order_external_id=order_id, tracking_numbers=("TRACK-FAULTS-1",), processed_status=processed
+    )
+    with_retries(lambda: store.connector.confirm_shipment(shipment))
+    with_retries(lambda: store.connector.confirm_shipment(shipment))
+
+    listings = with_retries(store.connector.list_listings)
+    target = listings[0]
+    update = StockUpdate(
+        sku=target.sku, remote_id=target.remote_id, remote_variant_id=target.remote_variant_id, quantity=7
+    )
+    results = with_retries(lambda: store.connector.push_stock([update]))
+    assert results[0].ok
+
+    store.app.faults.update({"error_rate": 0.0})
+    assert store.app.tracking_numbers(order_id).count("TRACK-FAULTS-1") == (
+        0 if store.platform_lacks_tracking else 1
+    )
+    assert store.app.order_status(order_id) == processed
+    assert store.app.stock_of(target.sku) == 7
+    tracking_writes = Counter(
+        (w["key"], str(w["value"])) for w in store.app.writes() if w["kind"] in ("tracking", "history")
+    )
+    assert all(count == 1 for count in tracking_writes.values()), tracking_writes
