@@ -17,7 +17,16 @@ import respx
 
 from connectors.errors import AuthError, PermanentError, ProtocolError, TransientError
 from connectors.http import StoreHttp
-from connectors.opencart.client import CoreLoginBroken, OpenCartCoreClient, OrderNotFound
+from connectors.opencart.client import (
+    CoreLoginBroken,
+    OpenCartCoreClient,
+    OrderNotFound,
+    clock_skew_seconds,
+    comment_mentions,
+    ip_in_text,
+    shipment_comment,
+    tracking_numbers_in_comment,
+)
 
 BASE = "https://shop.example.com"
 KEY = "A" * 64
@@ -389,3 +398,48 @@ def test_order_id_must_be_a_positive_number(store: FakeStore) -> None:
     with pytest.raises(OrderNotFound):
         client("3.0.3").add_history("42; DROP", "3", "x", notify=False)
     assert store.requests == []
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers the connector and the sandbox share
+# --------------------------------------------------------------------------------------------------
+
+
+def test_shipment_comment_and_reading_it_back_after_escaping() -> None:
+    one = shipment_comment(["1Z999AA10123456784"], "UPS", "Ground")
+    assert one == "Shipped with UPS Ground.\nTracking number: 1Z999AA10123456784"
+    several = shipment_comment(["A1", " B2 ", ""], "DHL & Co")
+    assert several == "Shipped with DHL & Co.\nTracking numbers: A1, B2"
+    stored = several.replace("&", "&amp;")  # as OpenCart keeps it
+    assert tracking_numbers_in_comment(stored) == ["A1", "B2"]
+    assert shipment_comment([]) == "Shipped."
+
+
+def test_comment_mentions_matches_whole_numbers_only() -> None:
+    assert comment_mentions("Tracking number: 1Z999", "1Z999")
+    assert comment_mentions("Sent by hand, ref 1Z999.", "1Z999")  # a seller's own wording counts too
+    assert not comment_mentions("Tracking number: 1Z9990", "1Z999")
+    assert comment_mentions("Tracking number: JJD&lt;1&gt;", "JJD<1>")
+    assert not comment_mentions("anything", " ")
+
+
+@pytest.mark.parametrize(
+    ("text", "ip"),
+    [
+        ("Warning: Your IP 203.0.113.7 is not allowed to access this API!", "203.0.113.7"),
+        ("Warnung: Ihre IP 2001:db8::7 ist nicht erlaubt", "2001:db8::7"),
+        ("Warning: Incorrect API Key!", ""),
+        ("Warning: session expired at 10:11:12", ""),
+    ],
+)
+def test_ip_in_text(text: str, ip: str) -> None:
+    assert ip_in_text(text) == ip
+
+
+def test_clock_skew_takes_the_farthest_of_repeated_date_headers() -> None:
+    response = httpx.Response(
+        403,
+        headers=[("Date", formatdate(NOW + 2, usegmt=True)), ("Date", formatdate(NOW - 900, usegmt=True))],
+    )
+    assert clock_skew_seconds(response, NOW) == pytest.approx(-900, abs=1)
+    assert clock_skew_seconds(httpx.Response(403), NOW) is None
