@@ -54,13 +54,13 @@ from connectors.threedcart.mapping import (
     PARTIAL_STATUS,
     SHIPPED_DATE_FORMAT,
     WriteResult,
-    _get,
     format_query_datetime,
     join_tracking_codes,
     json_number,
     local_to_utc,
     map_listings,
     map_order,
+    member,
     order_times,
     parse_money,
     resolve_zone,
@@ -208,11 +208,11 @@ class ThreeDCartConnector(Connector):
         """``GET /StoreSettings`` and ``GET /OrderStatus``: read-only, so nothing changes store-side."""
         store = self._read_store_settings()
         rows = self._read_status_table()
-        standards = _get(store, "StoreStandards") or {}
-        information = _get(store, "StoreInformation") or {}
-        currency = str(_get(standards, "CurrencyCode", "") or "").strip().upper()
+        standards = member(store, "StoreStandards") or {}
+        information = member(store, "StoreInformation") or {}
+        currency = str(member(standards, "CurrencyCode", "") or "").strip().upper()
         configured_zone = str(self.settings.get("timezone") or "America/New_York")
-        store_zone = _get(standards, "StoreTimeZone", "")
+        store_zone = member(standards, "StoreTimeZone", "")
         zone_name, zone_warning = zone_from_store_setting(store_zone, configured_zone)
         warnings = [zone_warning] if zone_warning else []
         configured_currency = str(self.settings.get("currency") or "").upper()
@@ -220,17 +220,17 @@ class ThreeDCartConnector(Connector):
             warnings.append(
                 f"The store sells in {currency} but the channel's currency is {configured_currency}."
             )
-        secure_url = str(_get(information, "StoreSecureURL", "") or "").rstrip("/")
+        secure_url = str(member(information, "StoreSecureURL", "") or "").rstrip("/")
         if secure_url and _host(secure_url) != _host(self.store_url):
             warnings.append(
                 f"3DCart reports the store's secure URL as {secure_url}; the channel uses {self.store_url}."
             )
         statuses = tuple(
-            StoreStatus(code=str(_get(row, "OrderStatusID")), name=name)
+            StoreStatus(code=str(member(row, "OrderStatusID")), name=name)
             for row, name in (
-                (row, str(_get(row, "StatusText") or _get(row, "StatusDefinition") or ""))
+                (row, str(member(row, "StatusText") or member(row, "StatusDefinition") or ""))
                 for row in rows
-                if str(_get(row, "OrderStatusID", "")).strip()
+                if str(member(row, "OrderStatusID", "")).strip()
             )
         ) or tuple(StoreStatus(code, name) for code, name in DEFAULT_STATUS_NAMES.items())
         return StoreFacts(
@@ -244,10 +244,10 @@ class ThreeDCartConnector(Connector):
             can_write=True,
             warnings=tuple(warnings),
             details={
-                "store_name": str(_get(information, "StoreName", "") or ""),
+                "store_name": str(member(information, "StoreName", "") or ""),
                 "secure_url": secure_url,
                 "store_time_zone": str(store_zone or ""),
-                "currency_symbol": str(_get(standards, "CurrencySymbol", "") or ""),
+                "currency_symbol": str(member(standards, "CurrencySymbol", "") or ""),
                 # Reads prove read access only; write scope shows at the first update (401 then).
                 "write_access": "unknown until the first update",
             },
@@ -277,8 +277,8 @@ class ThreeDCartConnector(Connector):
         configured = str(self.settings.get("currency") or "").strip().upper()
         if configured:
             return configured
-        standards = _get(self._read_store_settings(), "StoreStandards") or {}
-        return str(_get(standards, "CurrencyCode", "") or "USD").upper()
+        standards = member(self._read_store_settings(), "StoreStandards") or {}
+        return str(member(standards, "CurrencyCode", "") or "USD").upper()
 
     # -- orders ------------------------------------------------------------------------------------
 
@@ -354,12 +354,12 @@ class ThreeDCartConnector(Connector):
         for raw in items:
             if not isinstance(raw, Mapping):
                 raise ProtocolError("3DCart listed an order that is not an object.", code="bad_order")
-            order_id = str(_get(raw, "OrderID", "")).strip()
+            order_id = str(member(raw, "OrderID", "")).strip()
             times = order_times(raw, zone)
             updated = times.updated_at.isoformat()
             if run.high is None or updated > run.high:
                 run.high = updated
-            status = str(_get(raw, "OrderStatusID", "")).strip()
+            status = str(member(raw, "OrderStatusID", "")).strip()
             if status == NOT_COMPLETED_STATUS or (wanted and status not in wanted):
                 continue
             if state.emitted.get(order_id) == updated:
@@ -387,19 +387,19 @@ class ThreeDCartConnector(Connector):
             )
         codes = [code.strip() for code in shipment.tracking_numbers if code.strip()]
         order = self.client.get_one(f"Orders/{order_id}", what=f"order {order_id}")
-        if str(_get(order, "OrderID", "")).strip() != order_id:
+        if str(member(order, "OrderID", "")).strip() != order_id:
             # The docs call GET /Orders/{id}'s key an invoice number (UNCONFIRMED); never write to
             # an order other than the one asked for.
             raise ProtocolError(
-                f"3DCart answered the request for order {order_id} with order {_get(order, 'OrderID')}.",
+                f"3DCart answered the request for order {order_id} with order {member(order, 'OrderID')}.",
                 code="wrong_order",
             )
-        shipments = [s for s in (_get(order, "ShipmentList") or []) if isinstance(s, Mapping)]
+        shipments = [s for s in (member(order, "ShipmentList") or []) if isinstance(s, Mapping)]
         if not shipments:
             raise PermanentError(
                 f"3DCart order {order_id} has no shipment to put the tracking number on.", code="no_shipment"
             )
-        items = [i for i in (_get(order, "OrderItemList") or []) if isinstance(i, Mapping)]
+        items = [i for i in (member(order, "OrderItemList") or []) if isinstance(i, Mapping)]
         warnings: list[str] = []
         base = self._shipments_for_lines(shipment, shipments, items, warnings)
         plan = self._plan_shipments(shipment, base, shipments, codes, target_status)
@@ -410,8 +410,8 @@ class ThreeDCartConnector(Connector):
         )
         written: list[str] = []
         for row, row_codes in plan:
-            sid = str(_get(row, "ShipmentID", "0"))
-            existing = split_tracking_codes(_get(row, "ShipmentTrackingCode"))
+            sid = str(member(row, "ShipmentID", "0"))
+            existing = split_tracking_codes(member(row, "ShipmentTrackingCode"))
             joined = join_tracking_codes([*existing, *row_codes])
             if len(joined) > TRACKING_CODE_MAX:
                 raise PermanentError(
@@ -424,7 +424,7 @@ class ThreeDCartConnector(Connector):
                 body["ShipmentTrackingCode"] = joined
             if method:
                 body["ShipmentMethodName"] = method
-            if not str(_get(row, "ShipmentShippedDate", "") or "").strip():
+            if not str(member(row, "ShipmentShippedDate", "") or "").strip():
                 body["ShipmentShippedDate"] = shipped_on
             reply = self.client.put(
                 f"Orders/{order_id}/Shipments/{sid}", body, what=f"shipment {sid} of order {order_id}"
@@ -432,10 +432,10 @@ class ThreeDCartConnector(Connector):
             self._require_ok(reply, f"shipment {sid} of order {order_id}")
             written.append(sid)
 
-        shipped_ids = {str(_get(s, "ShipmentID")) for s in shipments if _is_shipped(s, target_status)}
+        shipped_ids = {str(member(s, "ShipmentID")) for s in shipments if _is_shipped(s, target_status)}
         shipped_ids.update(written)
-        all_shipped = all(str(_get(s, "ShipmentID")) in shipped_ids for s in shipments)
-        current = str(_get(order, "OrderStatusID", "")).strip()
+        all_shipped = all(str(member(s, "ShipmentID")) in shipped_ids for s in shipments)
+        current = str(member(order, "OrderStatusID", "")).strip()
         desired = target_status
         if shipment.is_partial or not all_shipped:
             if current == target_status:
@@ -457,7 +457,7 @@ class ThreeDCartConnector(Connector):
                 "3DCart decides by its own settings whether to e-mail the customer; Storelink cannot "
                 "turn that off per shipment."
             )
-        sids = ",".join(str(_get(s, "ShipmentID")) for s in base)
+        sids = ",".join(str(member(s, "ShipmentID")) for s in base)
         return ShipmentResult(
             store_reference=f"{order_id}:{sids}", tracking_sent=tuple(codes), warnings=tuple(warnings)
         )
@@ -472,7 +472,7 @@ class ThreeDCartConnector(Connector):
         """The shipments holding the requested lines (all of them for a whole-order shipment)."""
         if not shipment.lines:
             return shipments
-        by_line = {str(_get(item, "ItemIndexID")): item for item in items}
+        by_line = {str(member(item, "ItemIndexID")): item for item in items}
         wanted_ids: list[str] = []
         for line in shipment.lines:
             item = by_line.get(str(line.external_line_id))
@@ -481,11 +481,11 @@ class ThreeDCartConnector(Connector):
                     f"Order {shipment.order_external_id} has no line {line.external_line_id}.",
                     code="unknown_line",
                 )
-            sid = str(_get(item, "ItemShipmentID", "0"))
+            sid = str(member(item, "ItemShipmentID", "0"))
             if sid not in wanted_ids:
                 wanted_ids.append(sid)
             try:
-                ordered = Decimal(str(_get(item, "ItemQuantity", 0)))
+                ordered = Decimal(str(member(item, "ItemQuantity", 0)))
             except ArithmeticError:
                 ordered = Decimal(0)
             if line.quantity < ordered:
@@ -493,17 +493,18 @@ class ThreeDCartConnector(Connector):
                     f"3DCart records shipments per parcel, not per quantity: line {line.external_line_id} "
                     f"ships {line.quantity} of {ordered.normalize()}."
                 )
-        selected = [s for s in shipments if str(_get(s, "ShipmentID")) in wanted_ids]
+        selected = [s for s in shipments if str(member(s, "ShipmentID")) in wanted_ids]
         if not selected:
             # Lines point at a shipment the order does not list (seen with ShipmentID 0 stores).
             selected = shipments[:1]
         requested = {str(line.external_line_id) for line in shipment.lines}
         for row in selected:
-            sid = str(_get(row, "ShipmentID"))
+            sid = str(member(row, "ShipmentID"))
             others = [
-                str(_get(i, "ItemIndexID"))
+                str(member(i, "ItemIndexID"))
                 for i in items
-                if str(_get(i, "ItemShipmentID", "0")) == sid and str(_get(i, "ItemIndexID")) not in requested
+                if str(member(i, "ItemShipmentID", "0")) == sid
+                and str(member(i, "ItemIndexID")) not in requested
             ]
             if others:
                 warnings.append(
@@ -530,7 +531,7 @@ class ThreeDCartConnector(Connector):
           shipment) alone; if all are shipped and a code is still missing, the last one gets it.
         """
         everywhere = {
-            code for row in shipments for code in split_tracking_codes(_get(row, "ShipmentTrackingCode"))
+            code for row in shipments for code in split_tracking_codes(member(row, "ShipmentTrackingCode"))
         }
         if shipment.lines:
             candidates = list(base)
@@ -540,17 +541,17 @@ class ThreeDCartConnector(Connector):
                 if set(codes) <= everywhere:
                     return []
                 candidates = [base[-1]]
-        ids = [str(_get(row, "ShipmentID")) for row in base]
+        ids = [str(member(row, "ShipmentID")) for row in base]
         if len(codes) == len(ids) > 1:
             assigned = {sid: [code] for sid, code in zip(ids, codes, strict=True)}
         else:
             missing = [code for code in codes if code not in everywhere]
-            assigned = {str(_get(candidates[0], "ShipmentID")): missing}
+            assigned = {str(member(candidates[0], "ShipmentID")): missing}
         plan = []
         for row in candidates:
-            want = assigned.get(str(_get(row, "ShipmentID")), [])
-            have = set(split_tracking_codes(_get(row, "ShipmentTrackingCode")))
-            status = str(_get(row, "ShipmentOrderStatus", "")).strip()
+            want = assigned.get(str(member(row, "ShipmentID")), [])
+            have = set(split_tracking_codes(member(row, "ShipmentTrackingCode")))
+            status = str(member(row, "ShipmentOrderStatus", "")).strip()
             if not set(want) <= have or status != target_status:
                 plan.append((row, want))
         return plan
@@ -579,7 +580,7 @@ class ThreeDCartConnector(Connector):
             for product in products:
                 if not isinstance(product, Mapping):
                     raise ProtocolError("3DCart listed a product that is not an object.", code="bad_product")
-                if _get(product, "AdvancedOptionList") is None:
+                if member(product, "AdvancedOptionList") is None:
                     product = {**product, "AdvancedOptionList": self._advanced_options(product)}
                 listings.extend(map_listings(product))
         if read < expected:
@@ -591,8 +592,8 @@ class ThreeDCartConnector(Connector):
 
     def _advanced_options(self, product: Mapping[str, Any]) -> list[Any]:
         """Variant rows for a product whose listing did not embed them (a lighter reply shape)."""
-        sku_info = _get(product, "SKUInfo") or product
-        catalog_id = str(_get(sku_info, "CatalogID", "")).strip()
+        sku_info = member(product, "SKUInfo") or product
+        catalog_id = str(member(sku_info, "CatalogID", "")).strip()
         rows: list[Any] = []
         for _, page in self.client.iterate_pages(
             f"Products/{catalog_id}/AdvancedOptions", {}, limit=STATUS_PAGE_SIZE, what="variant list"
@@ -713,7 +714,7 @@ class ThreeDCartConnector(Connector):
 
 def _is_shipped(row: Mapping[str, Any], target_status: str) -> bool:
     """A shipment already carrying the processed status (with or without its own tracking code)."""
-    return str(_get(row, "ShipmentOrderStatus", "")).strip() == target_status
+    return str(member(row, "ShipmentOrderStatus", "")).strip() == target_status
 
 
 def _as_id(value: Any) -> Any:

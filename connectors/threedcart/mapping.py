@@ -345,7 +345,7 @@ def variant_code_from_item_options(value: Any) -> str:
     return "-".join(parts)
 
 
-def _get(raw: Mapping[str, Any], name: str, default: Any = None) -> Any:
+def member(raw: Mapping[str, Any], name: str, default: Any = None) -> Any:
     """A member by its PascalCase name, tolerating other casing (ASP.NET serialisers vary)."""
     if name in raw:
         return raw[name]
@@ -358,10 +358,10 @@ def _get(raw: Mapping[str, Any], name: str, default: Any = None) -> Any:
 
 def _money(raw: Mapping[str, Any], name: str, order_id: str) -> Decimal:
     try:
-        return parse_money(_get(raw, name))
+        return parse_money(member(raw, name))
     except ValueError:
         raise ProtocolError(
-            f"3DCart order {order_id} has an unreadable {name}: {_get(raw, name)!r}.",
+            f"3DCart order {order_id} has an unreadable {name}: {member(raw, name)!r}.",
             code="bad_money",
             raw=str(dict(raw))[:2000],
         ) from None
@@ -375,10 +375,10 @@ class OrderTimes:
 
 def order_times(raw: Mapping[str, Any], zone: ZoneInfo) -> OrderTimes:
     """``OrderDate`` and ``LastUpdate`` in UTC; ``LastUpdate`` falls back to ``OrderDate``."""
-    order_id = str(_get(raw, "OrderID", ""))
+    order_id = str(member(raw, "OrderID", ""))
     try:
-        placed = parse_store_datetime(_get(raw, "OrderDate"))
-        updated = parse_store_datetime(_get(raw, "LastUpdate"))
+        placed = parse_store_datetime(member(raw, "OrderDate"))
+        updated = parse_store_datetime(member(raw, "LastUpdate"))
     except ValueError as exc:
         raise ProtocolError(
             f"3DCart order {order_id} has a date Storelink cannot read ({exc}).", code="bad_date"
@@ -392,15 +392,15 @@ def order_times(raw: Mapping[str, Any], zone: ZoneInfo) -> OrderTimes:
 
 def order_number(raw: Mapping[str, Any]) -> str:
     """What the seller sees: ``InvoiceNumberPrefix + InvoiceNumber``, else the ``OrderID``."""
-    invoice = _get(raw, "InvoiceNumber")
+    invoice = member(raw, "InvoiceNumber")
     if invoice in (None, "", 0, "0"):
-        return str(_get(raw, "OrderID", ""))
-    return f"{_get(raw, 'InvoiceNumberPrefix') or ''}{invoice}"
+        return str(member(raw, "OrderID", ""))
+    return f"{member(raw, 'InvoiceNumberPrefix') or ''}{invoice}"
 
 
 def _line(raw_item: Mapping[str, Any], order_id: str, include_option_price: bool) -> OrderLine:
     try:
-        quantity = parse_quantity(_get(raw_item, "ItemQuantity", 0))
+        quantity = parse_quantity(member(raw_item, "ItemQuantity", 0))
     except ValueError:
         raise ProtocolError(
             f"3DCart order {order_id} has a line with an unreadable quantity.", code="bad_quantity"
@@ -408,39 +408,39 @@ def _line(raw_item: Mapping[str, Any], order_id: str, include_option_price: bool
     unit = _money(raw_item, "ItemUnitPrice", order_id)
     if include_option_price:
         unit += _money(raw_item, "ItemOptionPrice", order_id)
-    name, options = split_item_description(_get(raw_item, "ItemDescription"))
+    name, options = split_item_description(member(raw_item, "ItemDescription"))
     whole = int(quantity.to_integral_value(rounding=ROUND_HALF_UP))
     if quantity != whole:
         # Canonical lines count whole units; keep the store's exact quantity visible and in the total.
         options = (*options, ("Quantity", f"{quantity.normalize()}"))
         whole = max(whole, 1)
     return OrderLine(
-        external_line_id=str(_get(raw_item, "ItemIndexID", "")),
-        sku=str(_get(raw_item, "ItemID", "") or "").strip(),
-        name=name or str(_get(raw_item, "ItemID", "") or ""),
+        external_line_id=str(member(raw_item, "ItemIndexID", "")),
+        sku=str(member(raw_item, "ItemID", "") or "").strip(),
+        name=name or str(member(raw_item, "ItemID", "") or ""),
         quantity=whole,
         unit_price=unit,
         line_total=(unit * quantity).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP),
         options=options,
-        remote_product_id=str(_get(raw_item, "CatalogID", "") or ""),
-        remote_variant_id=variant_code_from_item_options(_get(raw_item, "ItemOptions")),
+        remote_product_id=str(member(raw_item, "CatalogID", "") or ""),
+        remote_variant_id=variant_code_from_item_options(member(raw_item, "ItemOptions")),
     )
 
 
 def _address(raw: Mapping[str, Any], prefix: str, phone_key: str, zip_key: str) -> Address:
-    first = str(_get(raw, f"{prefix}FirstName", "") or "").strip()
-    last = str(_get(raw, f"{prefix}LastName", "") or "").strip()
+    first = str(member(raw, f"{prefix}FirstName", "") or "").strip()
+    last = str(member(raw, f"{prefix}LastName", "") or "").strip()
     return Address(
         name=" ".join(part for part in (first, last) if part),
-        company=str(_get(raw, f"{prefix}Company", "") or ""),
-        line1=str(_get(raw, f"{prefix}Address", "") or ""),
-        line2=str(_get(raw, f"{prefix}Address2", "") or ""),
-        city=str(_get(raw, f"{prefix}City", "") or ""),
-        region=str(_get(raw, f"{prefix}State", "") or ""),
-        postcode=str(_get(raw, zip_key, "") or ""),
-        country_code=str(_get(raw, f"{prefix}Country", "") or "").upper()[:2],
-        phone=str(_get(raw, phone_key, "") or ""),
-        email=str(_get(raw, f"{prefix}Email", "") or ""),
+        company=str(member(raw, f"{prefix}Company", "") or ""),
+        line1=str(member(raw, f"{prefix}Address", "") or ""),
+        line2=str(member(raw, f"{prefix}Address2", "") or ""),
+        city=str(member(raw, f"{prefix}City", "") or ""),
+        region=str(member(raw, f"{prefix}State", "") or ""),
+        postcode=str(member(raw, zip_key, "") or ""),
+        country_code=str(member(raw, f"{prefix}Country", "") or "").upper()[:2],
+        phone=str(member(raw, phone_key, "") or ""),
+        email=str(member(raw, f"{prefix}Email", "") or ""),
     )
 
 
@@ -454,11 +454,11 @@ def map_order(
     inside ``SalesTax`` — so each reading is tried and the one that adds up is used. When none
     does, the store's ``OrderAmount`` stays authoritative and the mismatch is logged.
     """
-    order_id = str(_get(raw, "OrderID", "")).strip()
+    order_id = str(member(raw, "OrderID", "")).strip()
     if not order_id:
         raise ProtocolError("3DCart sent an order without an OrderID.", code="bad_order", raw=str(raw)[:2000])
-    items = _get(raw, "OrderItemList") or []
-    shipments = _get(raw, "ShipmentList") or []
+    items = member(raw, "OrderItemList") or []
+    shipments = member(raw, "ShipmentList") or []
     if not isinstance(items, list) or not isinstance(shipments, list):
         raise ProtocolError(
             f"3DCart order {order_id} has malformed item or shipment lists.", code="bad_order"
@@ -490,7 +490,7 @@ def map_order(
         )
     assert chosen is not None
     lines, tax = chosen
-    status_code = str(_get(raw, "OrderStatusID", "")).strip()
+    status_code = str(member(raw, "OrderStatusID", "")).strip()
     first_shipment = shipments[0] if shipments and isinstance(shipments[0], Mapping) else {}
     billing = _address(raw, "Billing", "BillingPhoneNumber", "BillingZipCode")
     shipping_address = _address(first_shipment, "Shipment", "ShipmentPhone", "ShipmentZipCode")
@@ -513,7 +513,7 @@ def map_order(
         customer_name=billing.name,
         billing_address=billing,
         shipping_address=shipping_address,
-        shipping_method=str(_get(first_shipment, "ShipmentMethodName", "") or ""),
+        shipping_method=str(member(first_shipment, "ShipmentMethodName", "") or ""),
         raw=dict(raw),
     )
 
@@ -551,41 +551,41 @@ def map_listings(product: Mapping[str, Any]) -> list[Listing]:
     Variant rows without ``AdvancedOptionSufix`` have no SKU of their own and cannot be matched to
     a product master, so they are left out. Parent stock is a decimal on 3DCart and is floored.
     """
-    sku_info = _get(product, "SKUInfo")
+    sku_info = member(product, "SKUInfo")
     if not isinstance(sku_info, Mapping):
         sku_info = product  # GET /Products/skuinfo returns the SKUInfo members flat
-    catalog_id = str(_get(sku_info, "CatalogID", "") or "").strip()
+    catalog_id = str(member(sku_info, "CatalogID", "") or "").strip()
     if not catalog_id:
         raise ProtocolError("3DCart sent a product without a CatalogID.", code="bad_product")
-    enabled = not bool(_get(product, "Hide", False))
-    name = str(_get(sku_info, "Name", "") or "")
+    enabled = not bool(member(product, "Hide", False))
+    name = str(member(sku_info, "Name", "") or "")
     listings: list[Listing] = []
-    sku = str(_get(sku_info, "SKU", "") or "").strip()
+    sku = str(member(sku_info, "SKU", "") or "").strip()
     try:
         if sku:
             listings.append(
                 Listing(
                     sku=sku,
                     remote_id=catalog_id,
-                    quantity=whole_units(_get(sku_info, "Stock")),
-                    price=parse_money(_get(sku_info, "Price")),
+                    quantity=whole_units(member(sku_info, "Stock")),
+                    price=parse_money(member(sku_info, "Price")),
                     name=name,
                     enabled=enabled,
                 )
             )
-        for option in _get(product, "AdvancedOptionList") or []:
-            suffix = str(_get(option, "AdvancedOptionSufix", "") or "").strip()
-            code = str(_get(option, "AdvancedOptionCode", "") or "").strip()
+        for option in member(product, "AdvancedOptionList") or []:
+            suffix = str(member(option, "AdvancedOptionSufix", "") or "").strip()
+            code = str(member(option, "AdvancedOptionCode", "") or "").strip()
             if not suffix or not code:
                 continue
-            option_name = str(_get(option, "AdvancedOptionName", "") or "")
+            option_name = str(member(option, "AdvancedOptionName", "") or "")
             listings.append(
                 Listing(
                     sku=suffix,
                     remote_id=catalog_id,
                     remote_variant_id=code,
-                    quantity=whole_units(_get(option, "AdvancedOptionStock")),
-                    price=parse_money(_get(option, "AdvancedOptionPrice")),
+                    quantity=whole_units(member(option, "AdvancedOptionStock")),
+                    price=parse_money(member(option, "AdvancedOptionPrice")),
                     name=f"{name} ({option_name})" if option_name else name,
                     enabled=enabled,
                 )
@@ -601,7 +601,7 @@ def status_names_from_table(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]
     """``GET /OrderStatus`` rows as id → the seller's label (``StatusText``, else the definition)."""
     names: dict[str, str] = {}
     for row in rows:
-        code = str(_get(row, "OrderStatusID", "")).strip()
+        code = str(member(row, "OrderStatusID", "")).strip()
         if code:
-            names[code] = str(_get(row, "StatusText") or _get(row, "StatusDefinition") or code)
+            names[code] = str(member(row, "StatusText") or member(row, "StatusDefinition") or code)
     return names

@@ -95,7 +95,8 @@ def test_connection_warns_about_currency_zone_and_url_mismatch(mock: respx.MockR
     settings = fixture("store_settings.json")
     settings["StoreStandards"] |= {"CurrencyCode": "CAD", "StoreTimeZone": "-8"}
     settings["StoreInformation"]["StoreSecureURL"] = "https://other.3dcartstores.com"
-    mock.get(f"{API}/StoreSettings").mock(return_value=httpx.Response(200, json=[settings]))  # array of one
+    # UNCONFIRMED whether StoreSettings is an object or an array of one: both are read.
+    mock.get(f"{API}/StoreSettings").mock(return_value=httpx.Response(200, json=[settings]))
     statuses(mock)
     facts = make_connector().test_connection()
     assert facts.timezone == "America/Los_Angeles"
@@ -346,6 +347,34 @@ def test_one_tracking_number_per_shipment_when_counts_match(mock: respx.MockRout
     make_connector().confirm_shipment(ShipmentRequest("5001", ("1ZA", "1ZB"), processed_status="4"))
     assert json.loads(first.calls.last.request.content)["ShipmentTrackingCode"] == "1ZA"
     assert json.loads(second.calls.last.request.content)["ShipmentTrackingCode"] == "1ZB"
+
+
+def test_one_code_for_two_shipments_goes_on_the_first_and_the_other_is_only_marked_shipped(
+    mock: respx.MockRouter,
+) -> None:
+    mock.get(f"{API}/Orders/5001").mock(return_value=order_reply(two_shipment_order()))
+    first = mock.put(f"{API}/Orders/5001/Shipments/7001").mock(return_value=ok("ShipmentID", 7001))
+    second = mock.put(f"{API}/Orders/5001/Shipments/7002").mock(return_value=ok("ShipmentID", 7002))
+    order_put = mock.put(f"{API}/Orders/5001").mock(return_value=ok("OrderID", 5001))
+    make_connector().confirm_shipment(ShipmentRequest("5001", ("1ZA",), processed_status="4"))
+    assert json.loads(first.calls.last.request.content)["ShipmentTrackingCode"] == "1ZA"
+    assert "ShipmentTrackingCode" not in json.loads(second.calls.last.request.content)
+    assert json.loads(second.calls.last.request.content)["ShipmentOrderStatus"] == 4
+    assert json.loads(order_put.calls.last.request.content) == {"OrderID": 5001, "OrderStatusID": 4}
+
+
+def test_a_retry_after_a_half_done_confirmation_does_not_repeat_the_code(mock: respx.MockRouter) -> None:
+    raw = two_shipment_order()
+    raw["ShipmentList"][0] |= {"ShipmentTrackingCode": "1ZA", "ShipmentOrderStatus": 4}
+    mock.get(f"{API}/Orders/5001").mock(return_value=order_reply(raw))
+    first = mock.put(f"{API}/Orders/5001/Shipments/7001").mock(return_value=ok("ShipmentID", 7001))
+    second = mock.put(f"{API}/Orders/5001/Shipments/7002").mock(return_value=ok("ShipmentID", 7002))
+    mock.put(f"{API}/Orders/5001").mock(return_value=ok("OrderID", 5001))
+    make_connector().confirm_shipment(ShipmentRequest("5001", ("1ZA",), processed_status="4"))
+    assert not first.called
+    body = json.loads(second.calls.last.request.content)
+    assert body["ShipmentOrderStatus"] == 4
+    assert "ShipmentTrackingCode" not in body
 
 
 def test_several_codes_on_one_shipment_are_joined(mock: respx.MockRouter) -> None:
