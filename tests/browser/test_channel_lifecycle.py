@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connections
 from django.utils import timezone
 
 from channels import services
@@ -82,6 +83,9 @@ def page(browser_settings):
             yield page
         finally:
             browser.close()
+            # ORM calls made while Playwright ran may sit in another context's connection; close
+            # them so the test database can be dropped (PostgreSQL refuses while one is open).
+            connections.close_all()
 
 
 def test_channel_lifecycle_in_a_real_browser(page, live_server, opencart_store):
