@@ -35,7 +35,11 @@ SETTINGS_FIELDS: tuple[FieldSpec, ...] = (
         label="Store time zone",
         default="America/New_York",
         max_length=64,
-        help_text="3DCart reports times in the store's own clock; Storelink converts them from this zone.",
+        help_text=(
+            "3DCart reports order times in the store's own clock without a time zone; Storelink "
+            "converts them from this zone (for example America/New_York). Testing the connection "
+            "warns when it does not match the store's setting."
+        ),
     ),
     FieldSpec(
         name="prices_include_tax",

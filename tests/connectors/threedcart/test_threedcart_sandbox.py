@@ -404,3 +404,18 @@ def test_authorize_button_route_posts_the_callback(
     )
     assert reply.json() == {"Result": "Authorized", "PostBackURL": "https://storelink.example/link"}
     assert parse_callback(received[0]["body"], public_key=store.app.public_key).action == "REMOVE"
+
+
+def test_cli_style_string_options_and_a_file_database_keep_keys_and_data(tmp_path: Any) -> None:
+    path = str(tmp_path / "threedcart.db")
+    first = make_sandbox(
+        "threedcart", db_path=path, bucket_size="3", leak_rate="1.5", timezone="Europe/London"
+    )
+    assert isinstance(first, ThreeDCartSandbox)
+    assert (first.bucket_size, first.leak_rate) == (3, 1.5)
+    first.seed(2, 4, 3, 1)
+    again = make_sandbox("threedcart", db_path=path)
+    assert again.connector_credentials() == first.connector_credentials()
+    assert again.connector_store_url() == first.connector_store_url()
+    assert again.order_count() == 4
+    assert again.connector_settings()["order_lookback_days"] >= 5
