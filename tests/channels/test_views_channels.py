@@ -450,6 +450,14 @@ def test_bridge_file_is_served_as_an_attachment(client, alice, tmp_path, monkeyp
     assert b"".join(response.streaming_content) == b"<?php // bridge\n"
 
 
+def test_the_shipped_bridge_file_is_what_sellers_download(client, alice):
+    response = client.get(reverse("channels:opencart_bridge"))
+    body = b"".join(response.streaming_content)
+    assert response["Content-Disposition"] == 'attachment; filename="storelink-bridge.php"'
+    assert body.startswith(b"<?php")
+    assert body == channel_views.BRIDGE_FILE.read_bytes()
+
+
 def test_bridge_download_is_404_when_the_file_is_missing(client, alice, tmp_path, monkeypatch):
     monkeypatch.setattr(channel_views, "BRIDGE_FILE", tmp_path / "missing.php")
     assert client.get(reverse("channels:opencart_bridge")).status_code == 404

@@ -218,6 +218,9 @@ def test_missing_and_malformed_fields_are_reported_next_to_each_field(client, ow
     assert "This field is required." in store_field
     assert "Key has an invalid format." in key_field
     assert 'aria-invalid="true"' in body
+    # the error and the help text are announced with the field
+    assert 'aria-describedby="id_api_key_helptext id_api_key_error"' in body
+    assert 'id="id_api_key_error"' in body
     assert store_calls == []
     assert SalesChannel.objects.count() == 0
 
