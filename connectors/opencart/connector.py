@@ -237,7 +237,15 @@ class OpenCartConnector(Connector):
                 )
             raise _restate(core_error, f"OpenCart's API: {core_error.message}")
         if bridge_error is not None:
-            works = "OpenCart's API login works, but the store bridge" if core_check else "The store bridge"
+            if core_check:
+                works = "OpenCart's API login works, but the store bridge"
+            elif isinstance(core_error, CoreLoginBroken):
+                works = (
+                    "OpenCart 3.0.0.0–3.0.2.0 cannot use its own API, so everything goes through the "
+                    "store bridge, and the store bridge"
+                )
+            else:
+                works = "The store bridge"
             raise _restate(bridge_error, f"{works}: {bridge_error.message}")
         assert info is not None
         return self._facts(info, statuses, core_check, core_error)
