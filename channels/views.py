@@ -277,7 +277,10 @@ def channel_reauthorise(request: HttpRequest, channel_id: Any) -> HttpResponse:
         except (ValidationError, FieldErrors) as exc:
             _add_errors(form, exc)
         else:
-            messages.success(request, f"“{channel.name}” is connected again.")
+            if channel.connection_state == ConnectionState.PENDING:
+                messages.info(request, f"“{channel.name}” was saved and waits for the store's authorisation.")
+            else:
+                messages.success(request, f"“{channel.name}” is connected again.")
             return redirect("channels:list")
     context = channel_context(request, channel, form=form, connection_error=connection_error)
     context.update(_platform_help_context(request))
@@ -519,7 +522,13 @@ def wizard_settings(request: HttpRequest, platform: str) -> HttpResponse:
             _add_errors(form, exc)
         else:
             wizard.clear()
-            messages.success(request, f"“{channel.name}” was added and is enabled.")
+            if channel.connection_state == ConnectionState.PENDING:
+                messages.info(
+                    request,
+                    f"“{channel.name}” was added. It connects as soon as your store authorises Storelink.",
+                )
+            else:
+                messages.success(request, f"“{channel.name}” was added and is enabled.")
             return redirect("channels:list")
     context = _wizard_context(request, 4, platform=info, form=form, wizard=wizard, facts=facts)
     return render(request, "channels/wizard/settings.html", context)

@@ -397,6 +397,9 @@ def test_threedcart_step_shows_public_key_and_callback_and_can_wait_for_the_stor
     assert response.status_code == 302
     channel = SalesChannel.objects.get()
     assert channel.connection_state == ConnectionState.PENDING
+    listing = client.get(response.url).content.decode()
+    assert "connects as soon as your store authorises Storelink" in listing
+    assert "Waiting for authorisation" in listing
     assert channel.settings["import_statuses"] == ["1", "2"]
 
 
