@@ -25,6 +25,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -393,9 +394,15 @@ def _make_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
                 return
             except Exception as exc:  # a bug in a sandbox must look like a store's 500, not hang
                 response = SandboxResponse.text(f"<b>Fatal error</b>: {type(exc).__name__}", 500)
-            self.send_response(response.status, response.reason)
-            headers = {"Content-Length": str(len(response.body)), **response.headers}
-            headers["Content-Length"] = str(len(response.body))
+            # The Date header is the store's clock (skewed when the fault knob says so), like a
+            # real server's; a platform module may set its own.
+            self.send_response_only(response.status, response.reason)
+            headers = {
+                "Server": self.version_string(),
+                "Date": formatdate(server.app.now(), usegmt=True),
+                **response.headers,
+                "Content-Length": str(len(response.body)),
+            }
             for key, value in headers.items():
                 self.send_header(key, value)
             self.end_headers()
