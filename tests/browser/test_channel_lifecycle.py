@@ -18,6 +18,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connections
 from django.utils import timezone
+from playwright.sync_api import expect, sync_playwright
 
 from channels import services
 from channels.models import ConnectionState, SalesChannel
@@ -71,10 +72,9 @@ def opencart_store() -> Iterator[tuple[SandboxServer, OpenCartSandbox]]:
 
 @pytest.fixture
 def page(browser_settings):
-    sync_api = pytest.importorskip("playwright.sync_api")
     executable = shutil.which("chromium")
     assert executable, "Debian's chromium must be installed (make system-deps)"
-    with sync_api.sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 720})
@@ -89,8 +89,6 @@ def page(browser_settings):
 
 
 def test_channel_lifecycle_in_a_real_browser(page, live_server, opencart_store):
-    from playwright.sync_api import expect
-
     server, store = opencart_store
     credentials = store.connector_credentials()
 
