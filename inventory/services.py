@@ -559,10 +559,7 @@ def request_inventory_jobs(account: Account, *, stock: bool, prices: bool) -> No
 
     def enqueue() -> None:
         for channel in SalesChannel.objects.syncable().filter(account_id=account_id):
-            if stock and stock_sync_enabled(channel):
-                request_job(channel, SyncJob.STOCK)
-            if prices and price_sync_enabled(channel):
-                request_job(channel, SyncJob.PRICES)
+            _request_for_channel(channel, stock=stock, prices=prices)
 
     transaction.on_commit(enqueue)
 
@@ -684,6 +681,96 @@ def save_listings(channel: SalesChannel, store_listings: Sequence[StoreListing])
         result.unmatched,
     )
     return result
+
+
+def update_listing_overrides(listing: Listing, *, actor: Actor, **values: Any) -> Listing:
+    """Change a listing's buffer, max quantity or price rule; pushes follow on commit.
+
+    Accepts ``buffer``, ``max_quantity`` (``None`` = no cap), ``price_multiplier``, ``price_offset``.
+    """
+    account = listing.account
+    require_actor_role(actor, account, Role.MEMBER, doing="change listings")
+    allowed = {"buffer", "max_quantity", "price_multiplier", "price_offset"}
+    unknown = set(values) - allowed
+    if unknown:
+        raise ProductValidationError({name: ["This field cannot be changed."] for name in sorted(unknown)})
+    errors: dict[str, list[str]] = {}
+    cleaned: dict[str, Any] = {}
+    for name in ("buffer", "max_quantity"):
+        if name in values:
+            if name == "max_quantity" and values[name] in (None, ""):
+                cleaned[name] = None
+                continue
+            try:
+                cleaned[name] = _clean_quantity(values[name])
+            except ValueError as exc:
+                errors[name] = [str(exc).replace("On hand", "The value")]
+    if "price_multiplier" in values:
+        try:
+            cleaned["price_multiplier"] = _clean_decimal(
+                values["price_multiplier"], maximum=Decimal("1000"), label="The multiplier"
+            )
+        except ValueError as exc:
+            errors["price_multiplier"] = [str(exc)]
+    if "price_offset" in values:
+        try:
+            offset = Decimal(str(values["price_offset"]).strip())
+            if not offset.is_finite() or abs(offset) > MAX_PRICE:
+                raise InvalidOperation
+            cleaned["price_offset"] = offset.quantize(_PRICE_QUANTUM, rounding=ROUND_HALF_UP)
+        except (InvalidOperation, ValueError):
+            errors["price_offset"] = ["Enter an amount."]
+    if errors:
+        raise ProductValidationError(errors)
+    with transaction.atomic():
+        fresh = Listing.objects.select_for_update().select_related("channel").get(pk=listing.pk)
+        changes = {name: value for name, value in cleaned.items() if getattr(fresh, name) != value}
+        if not changes:
+            return fresh
+        for name, value in changes.items():
+            setattr(fresh, name, value)
+        fresh.save(update_fields=[*changes, "updated_at"])
+        _audit(
+            account,
+            actor,
+            "listing.overrides_changed",
+            listing=str(fresh.pk),
+            sku=fresh.sku,
+            fields=sorted(changes),
+        )
+        channel = fresh.channel
+        stock = bool({"buffer", "max_quantity"} & changes.keys())
+        prices = bool({"price_multiplier", "price_offset"} & changes.keys())
+        transaction.on_commit(lambda: _request_for_channel(channel, stock=stock, prices=prices))
+    return fresh
+
+
+def _request_for_channel(channel: SalesChannel, *, stock: bool, prices: bool) -> list[str]:
+    jobs: list[str] = []
+    if not SalesChannel.objects.syncable().filter(pk=channel.pk).exists():
+        return jobs
+    if stock and stock_sync_enabled(channel):
+        request_job(channel, SyncJob.STOCK)
+        jobs.append(str(SyncJob.STOCK))
+    if prices and price_sync_enabled(channel):
+        request_job(channel, SyncJob.PRICES)
+        jobs.append(str(SyncJob.PRICES))
+    return jobs
+
+
+def push_now(channel: SalesChannel, *, actor: Actor) -> list[str]:
+    """The seller's "push now": re-read the channel's listings and push every difference.
+
+    Marking the listings unseen makes the next stock / price job re-read the store first (the same
+    path as the hourly reconcile), so items added on the store and failed items are included.
+    Returns the jobs requested (none when the channel is paused or syncs neither).
+    """
+    require_actor_role(actor, channel.account, Role.MEMBER, doing="push stock and prices")
+    with transaction.atomic():
+        Listing.objects.filter(channel=channel).update(seen_at=None)
+        _audit(channel.account, actor, "channel.push_requested", channel=str(channel.pk))
+        jobs = _request_for_channel(channel, stock=True, prices=True)
+    return jobs
 
 
 def products_without_listing(channel: SalesChannel) -> Any:

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from accounts.models import Account
+from channels import services as channels_services
 from tests.inventory.stores import Store, start_store
 
 
 @pytest.fixture
-def sandbox_settings(settings: Any) -> Any:
-    """Loopback store URLs allowed, quick retries, and no waiting on imaginary back-off."""
+def sandbox_settings(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Loopback store URLs allowed, quick retries, and no waiting on back-off meant for real stores."""
     settings.ALLOW_PRIVATE_STORE_HOSTS = True
     settings.STORE_HTTP_TIMEOUT = 5.0
     settings.STORE_HTTP_MAX_RETRIES = 1
+    real_options = channels_services.connector_options
+    monkeypatch.setattr(
+        channels_services, "connector_options", lambda: dataclasses.replace(real_options(), backoff=0.01)
+    )
     return settings
 
 
@@ -33,3 +39,9 @@ def store_factory(sandbox_settings: Any) -> Iterator[Any]:
     yield make
     for store in started:
         store.server.stop()
+
+
+@pytest.fixture(autouse=True)
+def inventory_urls(settings: Any) -> None:
+    """Serve the inventory pages and API (see :mod:`tests.inventory.urls`)."""
+    settings.ROOT_URLCONF = "tests.inventory.urls"

@@ -73,8 +73,8 @@ def start_store(
         settings.THREEDCART_API_BASE = extra["api_base"]
     keys = extra.get("app_keys") or {}
     if keys:
-        settings.THREEDCART_PUBLIC_KEY = keys.get("public_key", "")
-        settings.THREEDCART_PRIVATE_KEY = keys.get("private_key", "")
+        settings.THREEDCART_PUBLIC_KEY = keys.get("threedcart_public_key") or keys.get("public_key", "")
+        settings.THREEDCART_PRIVATE_KEY = keys.get("threedcart_private_key") or keys.get("private_key", "")
     channel = SalesChannel.objects.create(
         account=account,
         platform=platform,

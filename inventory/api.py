@@ -1,0 +1,330 @@
+"""REST API for products and listings: thin views over :mod:`inventory.services`.
+
+Rows are scoped by :class:`~accounts.api.AccountScopedViewSet` (another account's id is a 404).
+The bulk upsert does not run a DRF serializer per item: 10,000 serializers cost seconds, and the
+service validates every item anyway, returning each item's errors by position. The serializers
+below describe the item for the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+
+from django.db.models import QuerySet
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.api import AccountScopedViewSet
+from accounts.tenancy import account_for, actor_for
+from channels.models import SalesChannel
+from inventory import services
+from inventory.models import Listing, Product
+
+
+class ErrorSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    code = serializers.CharField(required=False)
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Product
+        fields: ClassVar = ["id", "sku", "name", "on_hand", "price", "tax_rate", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class ProductItemSerializer(serializers.Serializer):
+    """One item of a bulk upsert: ``sku`` plus any fields to set (fields left out keep their value)."""
+
+    sku = serializers.CharField(max_length=128)
+    name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    on_hand = serializers.IntegerField(min_value=0, required=False, help_text="Required when the SKU is new.")
+    price = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=4,
+        required=False,
+        allow_null=True,
+        help_text="Net of tax; null means Storelink does not manage this product's price.",
+    )
+    tax_rate = serializers.DecimalField(max_digits=6, decimal_places=3, required=False)
+
+
+class BulkRequestSerializer(serializers.Serializer):
+    items = ProductItemSerializer(many=True, help_text=f"At most {services.MAX_BULK_ITEMS} items.")
+
+
+class ItemErrorSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    sku = serializers.CharField()
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class BulkResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+
+
+class BulkErrorSerializer(ErrorSerializer):
+    errors = ItemErrorSerializer(many=True)
+
+
+class ListingSerializer(serializers.ModelSerializer):
+    channel = serializers.UUIDField(source="channel_id", read_only=True)
+    product = serializers.UUIDField(source="product_id", read_only=True, allow_null=True)
+    available = serializers.SerializerMethodField(help_text="What Storelink would offer on this channel now.")
+
+    class Meta:
+        model = Listing
+        fields: ClassVar = [
+            "id",
+            "channel",
+            "product",
+            "sku",
+            "remote_id",
+            "remote_variant_id",
+            "name",
+            "store_enabled",
+            "store_quantity",
+            "store_price",
+            "available",
+            "last_pushed_quantity",
+            "last_pushed_at",
+            "last_error",
+            "last_pushed_price",
+            "last_price_pushed_at",
+            "last_price_error",
+            "buffer",
+            "max_quantity",
+            "price_multiplier",
+            "price_offset",
+            "seen_at",
+            "removed_at",
+        ]
+        read_only_fields = fields
+
+    def get_available(self, listing: Listing) -> int | None:
+        if listing.product is None:
+            return None
+        reserved = self.context.get("reserved", {})
+        return services.available_quantity(
+            listing.product.on_hand, reserved.get(listing.sku, 0), listing.buffer, listing.max_quantity
+        )
+
+
+class ListingOverridesSerializer(serializers.Serializer):
+    buffer = serializers.IntegerField(min_value=0, max_value=services.MAX_QUANTITY, required=False)
+    max_quantity = serializers.IntegerField(
+        min_value=0, max_value=services.MAX_QUANTITY, required=False, allow_null=True
+    )
+    price_multiplier = serializers.DecimalField(max_digits=10, decimal_places=4, min_value=0, required=False)
+    price_offset = serializers.DecimalField(max_digits=14, decimal_places=4, required=False)
+
+
+class PushRequestSerializer(serializers.Serializer):
+    channel = serializers.UUIDField()
+
+
+class SkuPagination(CursorPagination):
+    ordering = ("sku", "id")
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+ERRORS: dict[int, OpenApiResponse] = {
+    401: OpenApiResponse(ErrorSerializer, description="Missing or invalid API key."),
+    403: OpenApiResponse(ErrorSerializer, description="Your role does not allow this."),
+    404: OpenApiResponse(ErrorSerializer, description="Not found in your account."),
+}
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List products",
+        parameters=[
+            OpenApiParameter("search", str, description="Part of the SKU or name."),
+            OpenApiParameter("sku", str, description="Exact SKU."),
+            OpenApiParameter("updated_since", str, description="ISO 8601 date-time."),
+        ],
+        responses={200: ProductSerializer(many=True), **ERRORS},
+    ),
+    retrieve=extend_schema(summary="Get a product", responses={200: ProductSerializer, **ERRORS}),
+)
+class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScopedViewSet):
+    """The product master (SKU, on hand, net price) of the account."""
+
+    scoped_queryset: ClassVar[QuerySet[Any]] = Product.objects.all()
+    serializer_class = ProductSerializer
+    pagination_class = SkuPagination
+
+    def refine_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.action != "list":
+            return queryset
+        params = self.request.query_params
+        if params.get("sku"):
+            queryset = queryset.filter(sku=params["sku"])
+        if params.get("search"):
+            from django.db.models import Q
+
+            term = params["search"].strip()
+            queryset = queryset.filter(Q(sku__icontains=term) | Q(name__icontains=term))
+        if params.get("updated_since"):
+            since = parse_datetime(params["updated_since"])
+            if since is None:
+                raise exceptions.ValidationError({"updated_since": ["Use an ISO 8601 date-time."]})
+            queryset = queryset.filter(updated_at__gte=since)
+        return queryset
+
+    @extend_schema(
+        summary="Create or update products by SKU (up to 10,000 per call)",
+        description=(
+            'Send a JSON list of items (or `{"items": [...]}`). Each item has `sku` and any of '
+            "`name`, `on_hand`, `price`, `tax_rate`; fields left out keep their stored value, and a "
+            "new SKU needs `on_hand`. All or nothing: when any item is invalid, nothing is saved and "
+            "`errors` lists every invalid item by its position. Stock and price updates to your "
+            "channels start as soon as the change is saved."
+        ),
+        request=BulkRequestSerializer,
+        responses={
+            200: BulkResultSerializer,
+            400: OpenApiResponse(BulkErrorSerializer, description="Invalid items; nothing was saved."),
+            **ERRORS,
+        },
+    )
+    @action(detail=False, methods=["post"], url_path="bulk")
+    def bulk(self, request: Request) -> Response:
+        data = request.data
+        items = data.get("items") if isinstance(data, dict) else data
+        if not isinstance(items, list):
+            return Response(
+                {
+                    "message": "Send a JSON list of products, or an object with an items list.",
+                    "code": "invalid",
+                },
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        try:
+            result = services.upsert_products(account_for(request), items, actor=actor_for(request))
+        except services.ProductError as exc:
+            return Response({"message": str(exc), "code": "invalid"}, status=status.HTTP_400_BAD_REQUEST)
+        if not result.ok:
+            count = len(result.errors)
+            return Response(
+                {
+                    "message": f"{count} item{'s' if count != 1 else ''} not valid; nothing was saved.",
+                    "code": "invalid",
+                    "errors": [error.as_dict() for error in result.errors],
+                },
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response({"created": result.created, "updated": result.updated, "unchanged": result.unchanged})
+
+
+def _channel_of(request: Request, value: Any) -> SalesChannel:
+    """The request's own live channel, or 404 (another account's id is not found)."""
+    try:
+        channel_id = uuid.UUID(str(value))
+    except ValueError:
+        raise exceptions.NotFound("No such channel in your account.") from None
+    channel = SalesChannel.objects.live().filter(account=account_for(request), pk=channel_id).first()
+    if channel is None:
+        raise exceptions.NotFound("No such channel in your account.")
+    return channel
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List listings (products and variants on your channels)",
+        parameters=[
+            OpenApiParameter("channel", str, description="Channel id."),
+            OpenApiParameter("sku", str, description="Exact SKU."),
+            OpenApiParameter(
+                "unmatched", bool, description="Only store items whose SKU is not in your product master."
+            ),
+            OpenApiParameter("include_removed", bool, description="Also items the store no longer lists."),
+        ],
+        responses={200: ListingSerializer(many=True), **ERRORS},
+    ),
+    retrieve=extend_schema(summary="Get a listing", responses={200: ListingSerializer, **ERRORS}),
+)
+class ListingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScopedViewSet):
+    """Listings: what each channel sells, matched to products by SKU, with push results."""
+
+    scoped_queryset: ClassVar[QuerySet[Any]] = Listing.objects.all()
+    serializer_class = ListingSerializer
+    pagination_class = SkuPagination
+    http_method_names: ClassVar[list[str]] = ["get", "post", "patch", "head", "options"]
+
+    def refine_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        queryset = queryset.filter(channel__removed_at__isnull=True).select_related("product")
+        if self.action != "list":
+            return queryset
+        params = self.request.query_params
+        if params.get("channel"):
+            queryset = queryset.filter(channel=_channel_of(self.request, params["channel"]))
+        if params.get("sku"):
+            queryset = queryset.filter(sku=params["sku"])
+        if not _truthy(params.get("include_removed")):
+            queryset = queryset.filter(removed_at__isnull=True)
+        if _truthy(params.get("unmatched")):
+            queryset = queryset.filter(product__isnull=True)
+        return queryset
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        context["reserved"] = getattr(self, "_reserved", {})
+        return context
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        rows = list(page) if page is not None else list(queryset)
+        self._reserved = services.reserved_by_sku(account_for(request), [row.sku for row in rows])
+        serializer = self.get_serializer(rows, many=True)
+        if page is not None:
+            return self.get_paginated_response(serializer.data)
+        return Response(serializer.data)
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        listing = self.get_object()
+        self._reserved = services.reserved_by_sku(account_for(request), [listing.sku])
+        return Response(self.get_serializer(listing).data)
+
+    @extend_schema(
+        summary="Change a listing's overrides (buffer, max quantity, price rule)",
+        request=ListingOverridesSerializer,
+        responses={200: ListingSerializer, 400: ErrorSerializer, **ERRORS},
+    )
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        listing = self.get_object()
+        incoming = ListingOverridesSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        listing = services.update_listing_overrides(
+            listing, actor=actor_for(request), **incoming.validated_data
+        )
+        return self.retrieve(request, pk=pk)
+
+    @extend_schema(
+        summary="Push stock and prices of a channel now",
+        description="Re-reads the channel's listings and pushes every difference (failed items included).",
+        request=PushRequestSerializer,
+        responses={202: None, **ERRORS},
+    )
+    @action(detail=False, methods=["post"], url_path="push")
+    def push(self, request: Request) -> Response:
+        incoming = PushRequestSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        channel = _channel_of(request, incoming.validated_data["channel"])
+        jobs = services.push_now(channel, actor=actor_for(request))
+        return Response({"jobs": jobs}, status=status.HTTP_202_ACCEPTED)
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")

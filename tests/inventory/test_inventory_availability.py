@@ -1,0 +1,151 @@
+"""Availability and channel prices: the arithmetic every push relies on, and reservations by orders."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
+
+from inventory import services
+from tests.factories import SalesChannelFactory
+
+quantities = st.integers(min_value=-1000, max_value=10**9)
+small = st.integers(min_value=0, max_value=10**6)
+
+
+@given(on_hand=quantities, reserved=quantities, buffer=small, max_quantity=st.none() | small)
+def test_available_is_never_negative_never_above_max_and_respects_the_buffer(
+    on_hand: int, reserved: int, buffer: int, max_quantity: int | None
+) -> None:
+    value = services.available_quantity(on_hand, reserved, buffer, max_quantity)
+    assert value >= 0
+    if max_quantity is not None:
+        assert value <= max_quantity
+    # The buffer is always held back: never more than on hand − reserved − buffer is offered.
+    assert value <= max(0, on_hand - max(0, reserved) - buffer)
+    # And nothing more is held back than that: when there is room, exactly that much is offered.
+    expected = max(0, on_hand - max(0, reserved) - buffer)
+    assert value == (expected if max_quantity is None else min(expected, max_quantity))
+
+
+@given(on_hand=small, reserved=small, buffer=small)
+def test_more_buffer_never_offers_more(on_hand: int, reserved: int, buffer: int) -> None:
+    assert services.available_quantity(on_hand, reserved, buffer + 1, None) <= services.available_quantity(
+        on_hand, reserved, buffer, None
+    )
+
+
+def test_available_examples() -> None:
+    assert services.available_quantity(10, 3, 2, None) == 5
+    assert services.available_quantity(10, 3, 2, 4) == 4
+    assert services.available_quantity(3, 5, 0, None) == 0  # oversold: 0, not −2
+    assert services.available_quantity(10, 0, 0, 0) == 0
+
+
+@pytest.mark.parametrize(
+    ("net", "rate", "include_tax", "currency", "multiplier", "offset", "expected"),
+    [
+        ("10.00", "19", False, "EUR", "1", "0", "10.00"),
+        ("8.4034", "19", True, "EUR", "1", "0", "10.00"),
+        ("10.00", "20", True, "GBP", "1.1", "0.50", "13.70"),
+        ("1000", "10", True, "JPY", "1", "0", "1100"),
+        ("10.1234", "0", False, "KWD", "1", "0", "10.123"),
+        ("2.00", "0", False, "USD", "1", "-5", "0.00"),  # never below zero
+        ("0.005", "0", False, "USD", "1", "0", "0.01"),  # half-up, once, at the end
+    ],
+)
+def test_channel_price_net_or_gross_with_rule_and_currency(
+    net: str, rate: str, include_tax: bool, currency: str, multiplier: str, offset: str, expected: str
+) -> None:
+    price = services.channel_price(
+        Decimal(net),
+        tax_rate=Decimal(rate),
+        include_tax=include_tax,
+        currency=currency,
+        multiplier=Decimal(multiplier),
+        offset=Decimal(offset),
+    )
+    assert price == Decimal(expected)
+    assert price.as_tuple().exponent == Decimal(expected).as_tuple().exponent
+
+
+# --------------------------------------------------------------------------------------------------
+# Reservations from the orders app (read through the app registry)
+# --------------------------------------------------------------------------------------------------
+
+
+def _order(
+    channel: Any, external_id: str, status: str, lines: list[tuple[str, str, int]], **extra: Any
+) -> Any:
+    order_model = apps.get_model("orders", "Order")
+    line_model = apps.get_model("orders", "OrderLine")
+    now = timezone.now()
+    order = order_model.objects.create(
+        account_id=channel.account_id,
+        channel=channel,
+        external_id=external_id,
+        number=external_id,
+        placed_at=now,
+        status_code=status,
+        currency="EUR",
+        subtotal=Decimal(0),
+        shipping=Decimal(0),
+        tax=Decimal(0),
+        discount=Decimal(0),
+        total=Decimal(0),
+        content_hash=external_id,
+        **extra,
+    )
+    for line_id, sku, quantity in lines:
+        line_model.objects.create(
+            account_id=channel.account_id,
+            order=order,
+            external_line_id=line_id,
+            sku=sku,
+            quantity=quantity,
+            unit_price=Decimal(1),
+            tax=Decimal(0),
+            line_total=Decimal(quantity),
+        )
+    return order
+
+
+def _shipment(order: Any, lines: list[dict[str, Any]], state: str = "pending") -> None:
+    apps.get_model("orders", "Shipment").objects.create(
+        account_id=order.account_id, order=order, channel_id=order.channel_id, lines=lines, state=state
+    )
+
+
+@pytest.mark.django_db
+def test_reserved_counts_unshipped_units_across_all_channels_of_the_account(alice: Any, bob: Any) -> None:
+    # OpenCart-style settings: import 1 and 2, "3" is the processed (shipped) status.
+    first = SalesChannelFactory(account=alice.account)
+    second = SalesChannelFactory(account=alice.account)
+    removed = SalesChannelFactory(account=alice.account, removed_at=timezone.now())
+    other_tenant = SalesChannelFactory(account=bob.account)
+
+    _order(first, "A1", "1", [("1", "MUG", 2), ("2", "CAP", 1)])
+    _order(second, "B1", "2", [("1", "MUG", 3)])
+    _order(first, "A2", "3", [("1", "MUG", 50)])  # shipped: the store moved it to the processed status
+    _order(first, "A3", "7", [("1", "MUG", 40)])  # cancelled/refunded: a status the seller does not import
+    _order(first, "A4", "7", [("1", "MUG", 4)], held_unmapped_status=True)  # held: reserve, don't guess
+    _order(removed, "R1", "1", [("1", "MUG", 30)])  # a removed channel's orders no longer reserve
+    _order(other_tenant, "X1", "1", [("1", "MUG", 100)])
+
+    partly = _order(first, "A5", "1", [("1", "MUG", 5), ("2", "CAP", 2)])
+    _shipment(partly, [{"external_line_id": "1", "quantity": 3}])  # 2 MUG left to ship
+    whole = _order(second, "B2", "1", [("1", "CAP", 9)])
+    _shipment(whole, [], state="confirmed")  # no lines: the whole order shipped
+    failed = _order(second, "B3", "1", [("1", "CAP", 6)])
+    _shipment(failed, [], state="failed")  # a failed confirmation still has to ship
+
+    reserved = services.reserved_by_sku(alice.account)
+    assert reserved == {"MUG": 2 + 3 + 4 + 2, "CAP": 1 + 2 + 6}
+    assert services.reserved_by_sku(alice.account, ["CAP"]) == {"CAP": 9}
+    assert services.reserved_by_sku(bob.account) == {"MUG": 100}
+    assert services.reserved_by_sku(alice.account, []) == {}
