@@ -33,7 +33,6 @@ import secrets
 import sqlite3
 import string
 from datetime import UTC, datetime, timedelta
-from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -545,18 +544,14 @@ class _Handler41(_Store):
                 [values[name] for name in names],
             )
 
-    def date_header(self) -> dict[str, str]:
-        """The store's own clock in ``Date`` (a skewed sandbox clock shows here, as on a real server)."""
-        return {"Date": formatdate(self.app.now(), usegmt=True)}
-
     def forbidden(self) -> SandboxResponse:
         # 4.1 sets the 403 status but keeps the default text/html content type.
         return SandboxResponse.json(
-            {"error": MSG_41_PERMISSION}, 403, self.date_header(), content_type="text/html; charset=utf-8"
+            {"error": MSG_41_PERMISSION}, 403, content_type="text/html; charset=utf-8"
         )
 
     def json(self, payload: Any) -> SandboxResponse:
-        return SandboxResponse.json(payload, 200, self.date_header())
+        return SandboxResponse.json(payload, 200)
 
 
 def signing_params() -> tuple[str, ...]:
