@@ -48,15 +48,26 @@ migrate: install
 demo: migrate
 	$(BIN)/python manage.py create_demo_seller
 
+# The demo runs on embedded defaults (SQLite, Celery's filesystem broker) with one sandbox store
+# per platform on loopback; the 3DCart sandbox plays the 3DCart API host.
+DEMO_ENV := DEBUG=1 ALLOW_PRIVATE_STORE_HOSTS=1 \
+	THREEDCART_PUBLIC_KEY=demo-public-key THREEDCART_PRIVATE_KEY=demo-private-key \
+	THREEDCART_API_BASE=http://127.0.0.1:8703/3dCartWebAPI/v2
+
 run: install
-	@mkdir -p var
-	DEBUG=1 ALLOW_PRIVATE_STORE_HOSTS=1 $(BIN)/python manage.py migrate --noinput
-	DEBUG=1 ALLOW_PRIVATE_STORE_HOSTS=1 $(BIN)/python manage.py collectstatic --noinput -v0
-	DEBUG=1 ALLOW_PRIVATE_STORE_HOSTS=1 $(BIN)/python manage.py create_demo_seller
+	@mkdir -p var/sandbox
+	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput -v0
+	$(DEMO_ENV) $(BIN)/python manage.py collectstatic --noinput -v0
+	@test -f var/sandbox/opencart.db || $(BIN)/python -m connectors.sandbox seed --platform opencart --option family=4.0 --db var/sandbox/opencart.db --products 30 --orders 40 --days 7
+	@test -f var/sandbox/xcart.db || $(BIN)/python -m connectors.sandbox seed --platform xcart --db var/sandbox/xcart.db --products 30 --orders 40 --days 7
+	@test -f var/sandbox/threedcart.db || $(BIN)/python -m connectors.sandbox seed --platform threedcart --db var/sandbox/threedcart.db --products 30 --orders 40 --days 7 --option public_key=demo-public-key --option private_key=demo-private-key
+	$(DEMO_ENV) $(BIN)/python manage.py create_demo_seller
+	$(DEMO_ENV) $(BIN)/python manage.py connect_demo_stores
 	@echo ""
 	@echo "  Storelink is starting on http://127.0.0.1:8000/  (log in with the demo login above)"
+	@echo "  Sandbox stores: OpenCart :8701, X-Cart :8702, 3DCart :8703. Ctrl-C stops everything."
 	@echo ""
-	PATH="$(CURDIR)/$(BIN):$$PATH" DEBUG=1 ALLOW_PRIVATE_STORE_HOSTS=1 $(BIN)/honcho start -f Procfile
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(DEMO_ENV) $(BIN)/honcho start -f Procfile
 
 test: install system-deps
 	$(BIN)/ruff check .

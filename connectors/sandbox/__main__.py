@@ -17,6 +17,8 @@ import contextlib
 import json
 import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,17 @@ def _options(pairs: list[str]) -> dict[str, Any]:
     return options
 
 
+def _start_order_drip(app: Any, every: float) -> None:
+    """Keep customers "shopping" in the background so a demo shows orders arriving."""
+
+    def drip() -> None:
+        while True:
+            time.sleep(every)
+            app.add_order()
+
+    threading.Thread(target=drip, name="order-drip", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m connectors.sandbox")
     parser.add_argument("command", choices=("serve", "seed"))
@@ -46,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--option", action="append", default=[])
     parser.add_argument("--faults", default="", help="JSON object of fault knobs")
+    parser.add_argument(
+        "--new-order-every",
+        type=float,
+        default=0.0,
+        help="Place a new order every N seconds while serving (the demo's 'orders keep arriving').",
+    )
     args = parser.parse_args(argv)
 
     if args.db != ":memory:":
@@ -64,11 +83,15 @@ def main(argv: list[str] | None = None) -> int:
     info = {
         "platform": args.platform,
         "url": server.url,
+        "store_url": app.connector_store_url(),
         "credentials": app.connector_credentials(),
         "settings": app.connector_settings(),
+        "options": app.connector_options(),
     }
     print(json.dumps(info), flush=True)  # noqa: T201 - CLI output
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if args.new_order_every > 0:
+        _start_order_drip(app, args.new_order_every)
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
         server.serve_forever()
     return 0
