@@ -216,7 +216,8 @@ class BridgeClient:
             raise self._bridge_error(data["error"], status, raw, action)
         if status == 404 or (status in (401, 403) and data is None):
             raise PermanentError(
-                f"Storelink's bridge file was not found at {self.http.url(self.bridge_path)} (HTTP {status}). "
+                f"Storelink's bridge file was not found at {self.http.url(self.bridge_path)} (HTTP "
+                f"{status}). "
                 f"Download {BRIDGE_FILE_NAME} from Storelink and upload it to your store's folder, next to "
                 "index.php and config.php.",
                 code="bridge_missing",
@@ -256,7 +257,8 @@ class BridgeClient:
             ip = str(error.get("ip", "?"))
             return AuthError(
                 f"Your store does not accept Storelink's address {ip}. In the OpenCart admin open System > "
-                f"Users > API, edit the API user '{self.api_username}', and add {ip} on the IP addresses tab.",
+                f"Users > API, edit the API user '{self.api_username}', and add {ip} on the IP addresses "
+                "tab.",
                 code=code,
                 raw=raw,
                 status_code=status,
@@ -275,7 +277,8 @@ class BridgeClient:
             words = {
                 "bad_signature": f"The API key does not match the OpenCart API user '{self.api_username}'. "
                 "Copy the key again from System > Users > API and reauthorise.",
-                "unknown_user": f"The store has no API user named '{self.api_username}' (System > Users > API).",
+                "unknown_user": f"The store has no API user named '{self.api_username}' (System > Users > "
+                "API).",
                 "user_disabled": f"The OpenCart API user '{self.api_username}' is disabled; enable it under "
                 "System > Users > API.",
                 "auth_required": "The bridge did not receive Storelink's signature headers.",
@@ -343,7 +346,8 @@ class BridgeClient:
 
     def _to_utc(self, local: Any) -> datetime | None:
         try:
-            naive = datetime.strptime(str(local), "%Y-%m-%d %H:%M:%S")
+            # the store writes naive local times; its zone is applied on the next line
+            naive = datetime.strptime(str(local), "%Y-%m-%d %H:%M:%S")  # noqa: DTZ007
         except ValueError:
             return None
         return naive.replace(tzinfo=self._zone()).astimezone(UTC)
@@ -379,7 +383,7 @@ class BridgeClient:
         if cursor is None:
             info = self._store_info()
             try:
-                store_now = datetime.strptime(info.server_time, "%Y-%m-%d %H:%M:%S")
+                store_now = datetime.strptime(info.server_time, "%Y-%m-%d %H:%M:%S")  # noqa: DTZ007 - store time
             except ValueError:
                 store_now = datetime.now(self._zone()).replace(tzinfo=None)
             since = (store_now - timedelta(days=lookback_days)).strftime("%Y-%m-%d %H:%M:%S")
@@ -396,7 +400,8 @@ class BridgeClient:
                 raise ProtocolError("The bridge's order page is incomplete.", code="bad_reply") from None
             if has_more and len(raw_orders) < page_size:
                 raise ProtocolError(
-                    f"The bridge returned a short page ({len(raw_orders)} of {page_size}) but said more follow.",
+                    f"The bridge returned a short page ({len(raw_orders)} of {page_size}) but said more "
+                    "follow.",
                     code="short_page",
                 )
             if has_more and next_cursor == params.get("cursor"):

@@ -11,6 +11,7 @@ and xdist workers never collide; everything is dropped at the end of the session
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import socket
@@ -161,7 +162,8 @@ class MariaDBStore(OpenCartStoreData):
                 columns = ", ".join(f"`{name}`" for name in row)
                 values = ", ".join(sql_literal(value) for value in row.values())
                 statements.append(f"INSERT INTO `{self.prefix}{table}` ({columns}) VALUES ({values});")
-        self.server.run("SET SESSION sql_mode = '';\n" + "\n".join(statements), self.database)
+        script = "\n".join(["SET SESSION sql_mode = '';", "START TRANSACTION;", *statements, "COMMIT;"])
+        self.server.run(script, self.database)
 
     def add_order(self, **kwargs: Any) -> str:
         rows = self.new_order_rows(**kwargs)
@@ -187,14 +189,19 @@ class PhpBridgeServer:
     def start(self) -> PhpBridgeServer:
         for _ in range(5):
             port = free_port()
-            self.process = subprocess.Popen(  # noqa: S603 - fixed argv
+            self.process = subprocess.Popen(
                 [
                     shutil.which("php") or "php",
-                    "-d", "date.timezone=UTC",
-                    "-d", "display_errors=1",
-                    "-d", "error_reporting=E_ALL",
-                    "-S", f"127.0.0.1:{port}",
-                    "-t", str(self.docroot),
+                    "-d",
+                    "date.timezone=UTC",
+                    "-d",
+                    "display_errors=1",
+                    "-d",
+                    "error_reporting=E_ALL",
+                    "-S",
+                    f"127.0.0.1:{port}",
+                    "-t",
+                    str(self.docroot),
                 ],
                 cwd=self.docroot,
                 env={**os.environ, **self.env},
@@ -264,7 +271,9 @@ class StoreFarm:
         self.databases: list[str] = []
         self.servers: list[PhpBridgeServer] = []
 
-    def store(self, family: str, prefix: str, purpose: str = "shared", *, now_local: datetime | None = None) -> PhpStore:
+    def store(
+        self, family: str, prefix: str, purpose: str = "shared", *, now_local: datetime | None = None
+    ) -> PhpStore:
         key = (family, prefix, purpose)
         if key not in self.stores:
             self.stores[key] = self._create(family, prefix, purpose, now_local)
@@ -321,8 +330,6 @@ class StoreFarm:
         for server in self.servers:
             server.stop()
         for database in self.databases:
-            try:
+            with contextlib.suppress(RuntimeError):
                 self.server.run(f"DROP DATABASE IF EXISTS `{database}`;")
-            except RuntimeError:
-                pass
         shutil.rmtree(self.root, ignore_errors=True)

@@ -35,7 +35,9 @@ NEWER_THAN_PHP70 = {
 def test_php_lint_is_clean() -> None:
     php = shutil.which("php")
     assert php, "php-cli is required (Makefile installs it)"
-    done = subprocess.run([php, "-l", str(BRIDGE_PHP_PATH)], capture_output=True, text=True, timeout=30, check=False)
+    done = subprocess.run(
+        [php, "-l", str(BRIDGE_PHP_PATH)], capture_output=True, text=True, timeout=30, check=False
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "No syntax errors" in done.stdout
 

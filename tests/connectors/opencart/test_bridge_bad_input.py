@@ -29,7 +29,17 @@ CASES = [
     pytest.param(("sandbox", "3.0.3", "oc_"), id="sandbox-3.0.3"),
     pytest.param(("sandbox", "4.1", "shop7_"), id="sandbox-4.1"),
 ]
-LEAK_MARKERS = ("/tmp", "/config.php", "SELECT", "mysqli", "PDO", "Warning", "Fatal", "sl_bridge_", "Stack trace")
+LEAK_MARKERS = (
+    "/tmp",
+    "/config.php",
+    "SELECT",
+    "mysqli",
+    "PDO",
+    "Warning",
+    "Fatal",
+    "sl_bridge_",
+    "Stack trace",
+)
 
 
 @dataclass
@@ -121,7 +131,9 @@ def test_missing_or_partial_signature_headers(target: Target) -> None:
     response = httpx.post(f"{target.url}/storelink-bridge.php?action=set_stock", content=b"{}", timeout=10)
     assert_error(response, 401, "auth_required")
     response = httpx.get(
-        f"{target.url}/storelink-bridge.php?action=info", headers={"X-Storelink-User": API_USERNAME}, timeout=10
+        f"{target.url}/storelink-bridge.php?action=info",
+        headers={"X-Storelink-User": API_USERNAME},
+        timeout=10,
     )
     assert_error(response, 401, "auth_required")
 
@@ -130,7 +142,11 @@ def test_wrong_key_tampered_query_or_body_is_a_bad_signature(target: Target) -> 
     assert target.send("GET", [("action", "info")]).status_code == 200
     assert_error(target.send("GET", [("action", "info")], key="0" * 64), 401, "bad_signature")
     assert_error(
-        target.send("GET", [("action", "products"), ("limit", "500")], sign_params=[("action", "products"), ("limit", "5")]),
+        target.send(
+            "GET",
+            [("action", "products"), ("limit", "500")],
+            sign_params=[("action", "products"), ("limit", "5")],
+        ),
         401,
         "bad_signature",
     )
@@ -139,7 +155,11 @@ def test_wrong_key_tampered_query_or_body_is_a_bad_signature(target: Target) -> 
     signed = json.dumps({"items": [{"product_id": 1, "quantity": 1}]}).encode()
     assert_error(target.post("set_stock", body, sign_body=signed), 401, "bad_signature")
     assert target.store.stock_of("SL-0001") == before
-    assert_error(target.send("GET", [("action", "info")], headers={"X-Storelink-Signature": "zz"}), 401, "bad_signature")
+    assert_error(
+        target.send("GET", [("action", "info")], headers={"X-Storelink-Signature": "zz"}),
+        401,
+        "bad_signature",
+    )
 
 
 def test_unknown_disabled_and_ip_restricted_users(target: Target) -> None:
@@ -152,10 +172,14 @@ def test_unknown_disabled_and_ip_restricted_users(target: Target) -> None:
 
 
 def test_stale_or_future_timestamps_say_the_skew(target: Target) -> None:
-    error = assert_error(target.send("GET", [("action", "info")], timestamp=int(time.time()) - 1000), 401, "clock_skew")
+    error = assert_error(
+        target.send("GET", [("action", "info")], timestamp=int(time.time()) - 1000), 401, "clock_skew"
+    )
     assert -1002 <= error["skew_seconds"] <= -998
     assert str(error["skew_seconds"]) in error["message"]
-    error = assert_error(target.send("GET", [("action", "info")], timestamp=int(time.time()) + 400), 401, "clock_skew")
+    error = assert_error(
+        target.send("GET", [("action", "info")], timestamp=int(time.time()) + 400), 401, "clock_skew"
+    )
     assert 398 <= error["skew_seconds"] <= 402
     assert_error(target.send("GET", [("action", "info")], timestamp=-5), 400, "bad_request")
 
@@ -163,10 +187,14 @@ def test_stale_or_future_timestamps_say_the_skew(target: Target) -> None:
 def test_a_replayed_request_is_refused(target: Target) -> None:
     nonce = secrets.token_urlsafe(24)
     stamp = int(time.time())
-    first = target.post("set_stock", {"items": [{"product_id": 2, "quantity": 5}]}, nonce=nonce, timestamp=stamp)
+    first = target.post(
+        "set_stock", {"items": [{"product_id": 2, "quantity": 5}]}, nonce=nonce, timestamp=stamp
+    )
     assert first.status_code == 200
     target.store.query(f"UPDATE {target.store.t('product')} SET quantity = 77 WHERE product_id = 2")
-    again = target.post("set_stock", {"items": [{"product_id": 2, "quantity": 5}]}, nonce=nonce, timestamp=stamp)
+    again = target.post(
+        "set_stock", {"items": [{"product_id": 2, "quantity": 5}]}, nonce=nonce, timestamp=stamp
+    )
     assert_error(again, 401, "nonce_reused")
     assert target.store.stock_of("SL-0002") == 77
     assert_error(target.send("GET", [("action", "info")], nonce="short"), 400, "bad_request")
@@ -192,8 +220,12 @@ def test_unknown_actions_and_wrong_methods(target: Target) -> None:
     assert_error(target.send("GET", [("action", "info"), ("x[]", "1")]), 400, "bad_request")
     response = httpx.get(
         f"{target.url}/storelink-bridge.php?action=info&action=orders",
-        headers={"X-Storelink-User": API_USERNAME, "X-Storelink-Timestamp": "1", "X-Storelink-Nonce": "n" * 20,
-                 "X-Storelink-Signature": "0" * 64},
+        headers={
+            "X-Storelink-User": API_USERNAME,
+            "X-Storelink-Timestamp": "1",
+            "X-Storelink-Nonce": "n" * 20,
+            "X-Storelink-Signature": "0" * 64,
+        },
         timeout=10,
     )
     assert_error(response, 400, "bad_request")
@@ -214,11 +246,16 @@ def test_negative_and_non_numeric_values_change_nothing(target: Target) -> None:
     ):
         # a valid item first: the whole batch is refused, so it must not be applied either
         assert_error(
-            target.post("set_stock", {"items": [{"product_id": 1, "quantity": 3}, item]}), 400, "invalid_input"
+            target.post("set_stock", {"items": [{"product_id": 1, "quantity": 3}, item]}),
+            400,
+            "invalid_input",
         )
     for bad_price in (-1, "-1.00", "abc", "1e3", "12.34567", None, [], "1; DROP TABLE x"):
         assert_error(
-            target.post("set_price", {"items": [{"product_id": 1, "price": "1.00"}, {"product_id": 1, "price": bad_price}]}),
+            target.post(
+                "set_price",
+                {"items": [{"product_id": 1, "price": "1.00"}, {"product_id": 1, "price": bad_price}]},
+            ),
             400,
             "invalid_input",
         )
@@ -243,9 +280,19 @@ def test_sql_injection_in_every_parameter_is_refused(target: Target) -> None:
     assert_error(
         target.post("add_history", {"order_id": "1 OR 1=1", "order_status_id": 3}), 400, "invalid_input"
     )
-    assert_error(target.post("add_history", {"order_id": 1, "order_status_id": 3, "notify": "yes"}), 400, "invalid_input")
-    assert_error(target.post("add_history", {"order_id": 1, "order_status_id": 3, "comment": ["x"]}), 400, "invalid_input")
-    assert_error(target.post("add_history", {"order_id": 999999, "order_status_id": 3}), 404, "order_not_found")
+    assert_error(
+        target.post("add_history", {"order_id": 1, "order_status_id": 3, "notify": "yes"}),
+        400,
+        "invalid_input",
+    )
+    assert_error(
+        target.post("add_history", {"order_id": 1, "order_status_id": 3, "comment": ["x"]}),
+        400,
+        "invalid_input",
+    )
+    assert_error(
+        target.post("add_history", {"order_id": 999999, "order_status_id": 3}), 404, "order_not_found"
+    )
     assert_error(target.post("add_history", {"order_id": 1, "order_status_id": 4}), 400, "unknown_status")
     assert_error(target.send("GET", [("action", "order"), ("id", "999999")]), 404, "order_not_found")
 
@@ -262,11 +309,14 @@ def test_broken_store_configuration_is_reported_without_leaking() -> None:
     store = farm.store("3.0.3", "oc_")
     folder = farm.root / "broken-store"
     folder.mkdir(exist_ok=True)
-    (folder / "storelink-bridge.php").write_bytes((store.server.docroot / "storelink-bridge.php").read_bytes())
+    (folder / "storelink-bridge.php").write_bytes(
+        (store.server.docroot / "storelink-bridge.php").read_bytes()
+    )
     (folder / "config.php").write_text(
         "<?php\ndefine('DB_DRIVER', 'mysqli');\ndefine('DB_HOSTNAME', '127.0.0.1');\n"
         "define('DB_USERNAME', 'sl_no_such_user');\ndefine('DB_PASSWORD', 'sekret-password');\n"
-        "define('DB_DATABASE', 'sl_bridge_missing_db');\ndefine('DB_PORT', '3306');\ndefine('DB_PREFIX', 'oc_');\n",
+        "define('DB_DATABASE', 'sl_bridge_missing_db');\ndefine('DB_PORT', '3306');\ndefine('DB_PREFIX', "
+        "'oc_');\n",
         encoding="utf-8",
     )
     server = PhpBridgeServer(folder).start()
@@ -276,6 +326,9 @@ def test_broken_store_configuration_is_reported_without_leaking() -> None:
         assert "sekret" not in json.dumps(error)
         (folder / "config.php").unlink()
         assert_error(target.send("GET", [("action", "info")]), 500, "config_missing")
-        assert httpx.get(f"{server.url}/storelink-bridge.php", timeout=10).json()["bridge_version"] == BRIDGE_VERSION
+        assert (
+            httpx.get(f"{server.url}/storelink-bridge.php", timeout=10).json()["bridge_version"]
+            == BRIDGE_VERSION
+        )
     finally:
         server.stop()

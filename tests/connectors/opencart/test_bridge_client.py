@@ -24,8 +24,8 @@ from connectors.opencart.bridge_client import (
     sign_request,
 )
 from connectors.sandbox.core import SandboxServer
-from connectors.sandbox.opencart import OpenCartSandbox, canonical_query as sandbox_canonical_query
-from connectors.sandbox.opencart import string_to_sign
+from connectors.sandbox.opencart import OpenCartSandbox, string_to_sign
+from connectors.sandbox.opencart import canonical_query as sandbox_canonical_query
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "opencart" / "bridge"
 BASE = "https://shop.example.com"
@@ -76,17 +76,28 @@ def test_requests_are_signed_and_the_key_never_travels(router: respx.MockRouter)
     make_client(router).info()
     request = seen[0]
     headers = request.headers
-    assert KEY not in str(request.url) and KEY not in str(headers)
+    assert KEY not in str(request.url)
+    assert KEY not in str(headers)
     query = request.url.query.decode()
     assert query == canonical_query([("action", "info")])
     expected = sign_request(
-        KEY, "GET", "/storelink-bridge.php", query, "Storelink", headers["x-storelink-timestamp"],
-        headers["x-storelink-nonce"], b"",
+        KEY,
+        "GET",
+        "/storelink-bridge.php",
+        query,
+        "Storelink",
+        headers["x-storelink-timestamp"],
+        headers["x-storelink-nonce"],
+        b"",
     )
     assert headers["x-storelink-signature"] == expected
     # the sandbox (a separate implementation of the PHP rules) builds the same string to sign
-    assert sandbox_canonical_query([("b", "x y"), ("a", "~&=")]) == canonical_query([("b", "x y"), ("a", "~&=")])
-    assert string_to_sign("GET", "/p", "a=1", "u", "1", "n", b"").startswith("STORELINK1\nGET\n/p\na=1\nu\n1\nn\n")
+    assert sandbox_canonical_query([("b", "x y"), ("a", "~&=")]) == canonical_query(
+        [("b", "x y"), ("a", "~&=")]
+    )
+    assert string_to_sign("GET", "/p", "a=1", "u", "1", "n", b"").startswith(
+        "STORELINK1\nGET\n/p\na=1\nu\n1\nn\n"
+    )
 
 
 def test_info_maps_store_facts(router: respx.MockRouter) -> None:
@@ -136,7 +147,9 @@ def test_a_short_page_that_claims_more_is_an_error(router: respx.MockRouter) -> 
 
 
 def test_listings_include_option_values_with_absolute_prices(router: respx.MockRouter) -> None:
-    route(router, "products").mock(return_value=httpx.Response(200, json={**fixture("products_4.1.json"), "has_more": False}))
+    route(router, "products").mock(
+        return_value=httpx.Response(200, json={**fixture("products_4.1.json"), "has_more": False})
+    )
     listings = {listing.sku: listing for listing in make_client(router).list_listings()}
     product = listings["SL-0003"]
     assert listings["SL-0003-M"].price == product.price + Decimal("2.00")
@@ -144,7 +157,8 @@ def test_listings_include_option_values_with_absolute_prices(router: respx.MockR
     assert listings["SL-0003-M"].remote_id == product.remote_id
     assert listings["SL-0004"].name == 'Cinema 40" Display'
     plain = {listing.sku for listing in make_client(router).list_listings(use_options=False)}
-    assert "SL-0003-M" not in plain and "SL-0003" in plain
+    assert "SL-0003-M" not in plain
+    assert "SL-0003" in plain
 
 
 def test_push_batches_send_ids_and_map_results(router: respx.MockRouter) -> None:
@@ -153,17 +167,32 @@ def test_push_batches_send_ids_and_map_results(router: respx.MockRouter) -> None
     def reply(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
         bodies.append(body)
-        return httpx.Response(200, json={"ok": True, "results": [
-            {"index": i, "ok": item["product_id"] != 404, "error": {"code": "not_found", "message": "gone"}}
-            for i, item in enumerate(body["items"])
-        ]})
+        return httpx.Response(
+            200,
+            json={
+                "ok": True,
+                "results": [
+                    {
+                        "index": i,
+                        "ok": item["product_id"] != 404,
+                        "error": {"code": "not_found", "message": "gone"},
+                    }
+                    for i, item in enumerate(body["items"])
+                ],
+            },
+        )
 
     route(router, "set_stock").mock(side_effect=reply)
     route(router, "set_price").mock(side_effect=reply)
     client = make_client(router)
-    results = client.push_stock([
-        StockUpdate("A", "1", 5), StockUpdate("B", "2", -3, "7"), StockUpdate("C", "x", 1), StockUpdate("D", "404", 1)
-    ])
+    results = client.push_stock(
+        [
+            StockUpdate("A", "1", 5),
+            StockUpdate("B", "2", -3, "7"),
+            StockUpdate("C", "x", 1),
+            StockUpdate("D", "404", 1),
+        ]
+    )
     assert bodies[0]["items"] == [
         {"product_id": 1, "quantity": 5},
         {"product_id": 2, "product_option_value_id": 7, "quantity": 0},
@@ -171,7 +200,9 @@ def test_push_batches_send_ids_and_map_results(router: respx.MockRouter) -> None
     ]
     assert [r.ok for r in results] == [True, True, False, False]
     assert results[3].error == "gone"
-    prices = client.push_prices([PriceUpdate("A", "1", Decimal("19.955")), PriceUpdate("B", "2", Decimal("-1"))])
+    prices = client.push_prices(
+        [PriceUpdate("A", "1", Decimal("19.955")), PriceUpdate("B", "2", Decimal("-1"))]
+    )
     assert bodies[1]["items"] == [{"product_id": 1, "price": "19.9550"}]
     assert [r.ok for r in prices] == [True, False]
 
@@ -180,24 +211,56 @@ def test_push_batches_send_ids_and_map_results(router: respx.MockRouter) -> None
     ("reply", "error_type", "code", "words"),
     [
         (httpx.Response(404, html="<h1>Not Found</h1>"), PermanentError, "bridge_missing", "upload it"),
-        (httpx.Response(200, html="<html><body>Welcome to our shop</body></html>"), ProtocolError, "not_bridge",
-         "storelink-bridge.php"),
+        (
+            httpx.Response(200, html="<html><body>Welcome to our shop</body></html>"),
+            ProtocolError,
+            "not_bridge",
+            "storelink-bridge.php",
+        ),
         (httpx.Response(200, text='{"ok":true,"bridge_ver'), ProtocolError, "not_bridge", "instead of"),
-        (httpx.Response(403, json=fixture("error_ip_not_allowed.json")), AuthError, "ip_not_allowed",
-         "198.51.100.23"),
+        (
+            httpx.Response(403, json=fixture("error_ip_not_allowed.json")),
+            AuthError,
+            "ip_not_allowed",
+            "198.51.100.23",
+        ),
         (httpx.Response(401, json=fixture("error_clock_skew.json")), AuthError, "clock_skew", "420 seconds"),
-        (httpx.Response(401, json={"ok": False, "error": {"code": "bad_signature", "message": "x"}}), AuthError,
-         "bad_signature", "Copy the key again"),
-        (httpx.Response(401, json={"ok": False, "error": {"code": "unknown_user", "message": "x"}}), AuthError,
-         "unknown_user", "Storelink"),
-        (httpx.Response(403, json={"ok": False, "error": {"code": "user_disabled", "message": "x"}}), AuthError,
-         "user_disabled", "enable it"),
-        (httpx.Response(404, json={"ok": False, "error": {"code": "unknown_action", "message": "x"}}),
-         PermanentError, "bridge_outdated", "replace the file"),
-        (httpx.Response(200, json={"name": "Storelink bridge", "bridge_version": "1.0.0"}), AuthError,
-         "auth_required", "headers"),
-        (httpx.Response(200, json={**fixture("info_4.1.json"), "bridge_version": "0.9.0"}), PermanentError,
-         "bridge_outdated", "0.9.0"),
+        (
+            httpx.Response(401, json={"ok": False, "error": {"code": "bad_signature", "message": "x"}}),
+            AuthError,
+            "bad_signature",
+            "Copy the key again",
+        ),
+        (
+            httpx.Response(401, json={"ok": False, "error": {"code": "unknown_user", "message": "x"}}),
+            AuthError,
+            "unknown_user",
+            "Storelink",
+        ),
+        (
+            httpx.Response(403, json={"ok": False, "error": {"code": "user_disabled", "message": "x"}}),
+            AuthError,
+            "user_disabled",
+            "enable it",
+        ),
+        (
+            httpx.Response(404, json={"ok": False, "error": {"code": "unknown_action", "message": "x"}}),
+            PermanentError,
+            "bridge_outdated",
+            "replace the file",
+        ),
+        (
+            httpx.Response(200, json={"name": "Storelink bridge", "bridge_version": "1.0.0"}),
+            AuthError,
+            "auth_required",
+            "headers",
+        ),
+        (
+            httpx.Response(200, json={**fixture("info_4.1.json"), "bridge_version": "0.9.0"}),
+            PermanentError,
+            "bridge_outdated",
+            "0.9.0",
+        ),
     ],
 )
 def test_failures_become_typed_errors_with_seller_words(

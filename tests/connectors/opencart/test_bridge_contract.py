@@ -20,8 +20,8 @@ from connectors.http import StoreHttp
 from connectors.opencart.bridge_client import BridgeClient
 from connectors.sandbox.core import SandboxServer
 from connectors.sandbox.opencart import (
-    FAMILIES,
     BRIDGE_VERSION,
+    FAMILIES,
     OpenCartSandbox,
     OpenCartStoreData,
     store_timezone,
@@ -157,7 +157,7 @@ def test_orders_arriving_and_changing_between_pages(backend: Backend) -> None:
     # change's second had passed, otherwise by the next download.
     wait_for_next_store_second(backend.store)
     later, _ = download(client, checkpoint)
-    changed_versions = [o for o in orders[len(first.orders):] + later if o.external_id == already_seen]
+    changed_versions = [o for o in orders[len(first.orders) :] + later if o.external_id == already_seen]
     assert [o.status_code for o in changed_versions] == ["15"]
     assert [o.external_id for o in later] in ([], [already_seen])
 
@@ -205,7 +205,8 @@ def test_add_history_is_seen_by_the_store_and_the_client(backend: Backend) -> No
     assert backend.store.order_status("2") == "3"
     assert "1Z999AA10123456784" in backend.store.tracking_numbers("2")
     stored = backend.store.query(
-        f"SELECT comment FROM {backend.store.t('order_history')} WHERE order_id = ? ORDER BY order_history_id DESC",
+        f"SELECT comment FROM {backend.store.t('order_history')} WHERE order_id = ? ORDER BY "
+        "order_history_id DESC",
         [2],
     )[0]["comment"]
     assert stored == "Shipped with UPS: 1Z999AA10123456784 &amp; &quot;fragile&quot; &lt;b&gt;"

@@ -30,7 +30,9 @@ def without(data: dict[str, Any], *keys: str) -> dict[str, Any]:
     return {key: value for key, value in data.items() if key not in keys}
 
 
-@pytest.mark.parametrize(("family", "prefix"), [("2.3", "oc_"), ("3.0.3", "shop7_"), ("4.0", "oc_"), ("4.1", "shop7_")])
+@pytest.mark.parametrize(
+    ("family", "prefix"), [("2.3", "oc_"), ("3.0.3", "shop7_"), ("4.0", "oc_"), ("4.1", "shop7_")]
+)
 def test_sandbox_replies_match_the_php_bridge(family: str, prefix: str) -> None:
     now_local = datetime.now(ZoneInfo(store_timezone(family))).replace(tzinfo=None, microsecond=0)
     now_local -= timedelta(minutes=5)
@@ -49,7 +51,9 @@ def test_sandbox_replies_match_the_php_bridge(family: str, prefix: str) -> None:
             info.pop("server_time")
             info["stores"][0].pop("url")
         assert real_info == emulated_info
-        assert real_info["schema_family"] == {"2.3": "2.x", "3.0.3": "3.0", "4.0": "4.0", "4.1": "4.1"}[family]
+        assert (
+            real_info["schema_family"] == {"2.3": "2.x", "3.0.3": "3.0", "4.0": "4.0", "4.1": "4.1"}[family]
+        )
 
         assert both("statuses")[0] == both("statuses")[1]
 
