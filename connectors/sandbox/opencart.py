@@ -51,6 +51,7 @@ MAX_ID = 2147483647
 #: sandbox family -> (schema family, the OpenCart version it stands for, has config_timezone)
 FAMILIES: dict[str, tuple[str, str, bool]] = {
     "2.1": ("2.x", "2.1.0.2", False),
+    "2.2": ("2.x", "2.2.0.0", False),
     "2.3": ("2.x", "2.3.0.2", False),
     "3.0.0": ("3.0", "3.0.2.0", False),
     "3.0.3": ("3.0", "3.0.3.8", True),
@@ -881,6 +882,7 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
         self.family = family
         self.prefix = prefix
         self.bridge_installed = bridge_installed not in (False, "0", "false", "no")
+        self.opencart_version = FAMILIES[family][1]
         self.api_key = api_key_for(rng_seed)
         super().__init__(db_path, faults)
 
@@ -941,7 +943,7 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
 
     def connector_settings(self) -> dict[str, Any]:
         return {
-            "version_family": {"2.1": "2.1", "2.3": "2.2"}.get(self.family, self.family),
+            "version_family": {"2.3": "2.2"}.get(self.family, self.family),
             "currency": "USD",
             "prices_include_tax": False,
             "processed_status": "3",

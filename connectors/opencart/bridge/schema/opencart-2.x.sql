@@ -1,6 +1,6 @@
 -- OpenCart 2.1.0.2 – 2.3.0.2 (schema family 2.x): the tables the Storelink bridge reads and writes.
--- Written from docs reference/opencart-schema.md (columns and types per version). `country`,
--- `option_description` are real OpenCart tables not covered there (ids + names only here).
+-- Written from reference/opencart-schema.md (columns and types per version). `country`, 4.1 `api_history`,
+-- `option_description` are real OpenCart tables whose columns that reference does not list (kept minimal).
 -- `{{prefix}}` is replaced by the store's DB_PREFIX. Used by the MariaDB tests and, translated
 -- to SQLite, by the sandbox (connectors/sandbox/opencart.py).
 

@@ -1,6 +1,6 @@
 -- OpenCart 4.1.0.0 – 4.1.0.4 (schema family 4.1): the tables the Storelink bridge reads and writes.
--- Written from docs reference/opencart-schema.md (columns and types per version). `country`,
--- `option_description` are real OpenCart tables not covered there (ids + names only here).
+-- Written from reference/opencart-schema.md (columns and types per version). `country`, 4.1 `api_history`,
+-- `option_description` are real OpenCart tables whose columns that reference does not list (kept minimal).
 -- `{{prefix}}` is replaced by the store's DB_PREFIX. Used by the MariaDB tests and, translated
 -- to SQLite, by the sandbox (connectors/sandbox/opencart.py).
 
@@ -19,6 +19,15 @@ CREATE TABLE `{{prefix}}api_ip` (
   `api_id` int(11),
   `ip` varchar(40),
   PRIMARY KEY (`api_ip_id`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+CREATE TABLE `{{prefix}}api_history` (
+  `api_history_id` int(11) AUTO_INCREMENT,
+  `api_id` int(11),
+  `call` varchar(128),
+  `ip` varchar(40),
+  `date_added` datetime,
+  PRIMARY KEY (`api_history_id`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
 CREATE TABLE `{{prefix}}setting` (
