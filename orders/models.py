@@ -11,6 +11,7 @@ import uuid
 from typing import ClassVar
 
 from django.conf import settings as django_settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -43,7 +44,8 @@ class Order(models.Model):
     billing_address = models.JSONField(default=dict, blank=True)
     shipping_address = models.JSONField(default=dict, blank=True)
     shipping_method = models.CharField(max_length=255, blank=True, default="")
-    raw = models.JSONField(default=dict, blank=True)
+    #: The store's payload as received (Decimals and datetimes, if a mapping left any, as strings).
+    raw = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     total_mismatch = models.BooleanField(default=False)
     unknown_sku = models.BooleanField(default=False)
     held_unmapped_status = models.BooleanField(default=False)

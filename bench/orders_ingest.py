@@ -1,0 +1,242 @@
+"""Order ingest: 20,000 orders × 3 lines from a sandbox X-Cart store over loopback into the database.
+
+Ours: the whole orders job as a worker runs it (``run_channel_job``: lease, SyncRun, connector,
+``download_orders`` paging through the store and bulk-upserting each page with its checkpoint).
+Floor, measured in the same run against the same store: the very same page URLs fetched raw with
+httpx (and their JSON decoded), plus a ``COPY`` of the same order and line rows into bare tables —
+no mapping, no hashing, no upsert. The floor runs before and after ours; the faster one counts.
+
+Also printed: queries per page (must not depend on the page's size), and what a second, full
+re-download of the unchanged store writes (must be 0 rows).
+
+Run: ``DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python -m bench.orders_ingest``
+(``ORDERS=2000`` for a quick look).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import types
+from typing import Any
+
+from bench import report, setup_django, temporary_database, timed
+
+ORDERS = int(os.environ.get("ORDERS", "20000"))
+LINES = 3
+PRODUCTS = 60
+DAYS = 30
+
+
+class ThreeOfEverything(random.Random):
+    """The X-Cart sandbox draws 1–3 lines (and 1–3 units) per order; the benchmark wants 3 lines."""
+
+    def randint(self, a: int, b: int) -> int:
+        return b if (a, b) == (1, 3) else super().randint(a, b)
+
+
+def seeded_store() -> tuple[Any, Any]:
+    from connectors.sandbox import SandboxServer, make_sandbox
+    from connectors.sandbox import xcart as xcart_sandbox
+
+    app = make_sandbox("xcart")
+    shim = types.SimpleNamespace(
+        **{name: getattr(random, name) for name in dir(random) if not name.startswith("__")}
+    )
+    shim.Random = ThreeOfEverything
+    real_random = xcart_sandbox.random
+    xcart_sandbox.random = shim  # type: ignore[assignment]
+    try:
+        app.seed(PRODUCTS, 0, DAYS, 1)
+        with app.transaction() as db:
+            rng = ThreeOfEverything(2)
+            now = int(app.now())
+            for _ in range(ORDERS):
+                app._insert_order(db, rng, now - rng.randint(300, DAYS * 86400 - 600), "P", "N")
+    finally:
+        xcart_sandbox.random = real_random
+    return app, SandboxServer(app).start()
+
+
+class QueryCounter:
+    """Reads Django's query log (COPY statements included): total and writes to the order tables."""
+
+    def __init__(self) -> None:
+        from django.db import connection
+
+        self.connection = connection
+        connection.queries_log.clear()
+
+    @property
+    def count(self) -> int:
+        return len(self.connection.queries_log)
+
+    @property
+    def writes(self) -> int:
+        return sum(
+            1
+            for query in self.connection.queries_log
+            if query["sql"].lstrip().split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE", "COPY")
+            and ('"orders_order"' in query["sql"] or '"orders_orderline"' in query["sql"])
+        )
+
+
+def run_ours(channel: Any, page_urls: list[str] | None = None) -> tuple[float, Any, QueryCounter, list[int]]:
+    """The orders job through the sync engine; records page URLs and per-page query counts."""
+    import httpx
+    from django.db import connection
+
+    from channels import services as channel_services
+    from channels import sync
+    from orders import services
+
+    connection.force_debug_cursor = True
+    counter = QueryCounter()
+    per_page: list[int] = []
+    marks: list[int] = []
+    real_upsert = services.upsert_orders
+    real_connector_for = channel_services.connector_for
+
+    def upsert(channel: Any, orders: Any) -> Any:
+        marks.append(counter.count)
+        return real_upsert(channel, orders)
+
+    def record(request: httpx.Request) -> None:
+        if page_urls is not None and "_path=order&" in str(request.url):
+            page_urls.append(str(request.url))
+
+    def connector_for(channel: Any, *, http: Any = None) -> Any:
+        client = httpx.Client(timeout=60, event_hooks={"request": [record]})
+        return real_connector_for(channel, http=client)
+
+    services.upsert_orders = upsert
+    channel_services.connector_for = connector_for
+    try:
+        seconds, run = timed(lambda: sync.run_channel_job(channel.pk, "orders", services.download_orders))
+    finally:
+        connection.force_debug_cursor = False
+        services.upsert_orders = real_upsert
+        channel_services.connector_for = real_connector_for
+    # from one page's upsert to the next: the upsert, its checkpoint and the run's heartbeat
+    per_page = [after - before for before, after in itertools.pairwise(marks)] or [0]
+    return seconds, run, counter, per_page
+
+
+def floor(page_urls: list[str], rows: tuple[list[tuple], list[tuple]]) -> float:
+    """Raw GETs of the same pages (JSON decoded) + COPY of the same rows into bare tables."""
+    import httpx
+    from django.db import connection
+
+    def fetch() -> int:
+        decoded = 0
+        with httpx.Client(timeout=60) as client:
+            for url in page_urls:
+                decoded += len(json.loads(client.get(url).content))
+        return decoded
+
+    fetch_seconds, _ = timed(fetch)
+    order_rows, line_rows = rows
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS floor_orders, floor_lines")
+        cursor.execute("CREATE TABLE floor_orders (LIKE orders_order INCLUDING DEFAULTS)")
+        cursor.execute("CREATE TABLE floor_lines (LIKE orders_orderline INCLUDING DEFAULTS)")
+
+    def copy() -> None:
+        with connection.cursor() as cursor:
+            raw = cursor.cursor
+            with raw.copy("COPY floor_orders FROM STDIN") as copy_in:
+                for row in order_rows:
+                    copy_in.write_row(row)
+            with raw.copy("COPY floor_lines FROM STDIN") as copy_in:
+                for row in line_rows:
+                    copy_in.write_row(row)
+
+    copy_seconds, _ = timed(copy)
+    return fetch_seconds + copy_seconds
+
+
+def stored_rows() -> tuple[list[tuple], list[tuple]]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM orders_order")
+        orders = [tuple(json.dumps(v) if isinstance(v, dict | list) else v for v in row) for row in cursor]
+        cursor.execute("SELECT * FROM orders_orderline")
+        lines = [tuple(json.dumps(v) if isinstance(v, dict | list) else v for v in row) for row in cursor]
+    return orders, lines
+
+
+def main() -> None:
+    setup_django()
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        print("bench.orders_ingest needs PostgreSQL (COPY is the floor): set DATABASE_URL.")
+        return
+    with temporary_database("orders_ingest"):
+        from accounts.services import sign_up
+        from channels.models import ChannelSchedule
+        from channels.services import store_facts_to_dict, test_connection
+
+        _seed_seconds, (app, server) = timed(seeded_store)
+        try:
+            from channels.models import ConnectionState, SalesChannel
+
+            _user, account = sign_up("bench@example.com", "bench-password-123456", "Bench")
+            settings = {**app.connector_settings(), "order_lookback_days": DAYS + 1}
+            facts = test_connection("xcart", app.connector_store_url(), app.connector_credentials(), settings)
+            channel = SalesChannel.objects.create(
+                account=account,
+                platform="xcart",
+                name="bench",
+                store_url=app.connector_store_url(),
+                connection_state=ConnectionState.OK,
+                credentials=app.connector_credentials(),
+                settings=settings,
+                store_facts=store_facts_to_dict(facts),
+            )
+            page_urls: list[str] = []
+            ours_seconds, run, _counter, per_page = run_ours(channel, page_urls)
+            rows = stored_rows()
+            floor_first = floor(page_urls, rows)
+            ChannelSchedule.objects.filter(pk=channel.pk).update(orders_checkpoint=None)
+            again_seconds, again, again_counter, _ = run_ours(channel)
+            floor_second = floor(page_urls, rows)
+            best_floor = min(floor_first, floor_second)
+            with connection.cursor() as cursor:
+                cursor.execute("DROP TABLE IF EXISTS floor_orders, floor_lines")
+            report(
+                "orders_ingest",
+                [
+                    (
+                        "orders × lines",
+                        f"{len(rows[0])} orders, {len(rows[1])} lines ({ORDERS} seeded × {LINES})",
+                    ),
+                    ("run", f"{run.state}: fetched {run.fetched}, created {run.created}"),
+                    ("ours", f"{ours_seconds:.2f} s ({len(rows[0]) / ours_seconds:.0f} orders/s)"),
+                    (
+                        "floor (raw GET + COPY)",
+                        f"{best_floor:.2f} s (runs: {floor_first:.2f} s, {floor_second:.2f} s)",
+                    ),
+                    ("ratio", f"{ours_seconds / best_floor:.2f} (must be ≤ 3.0)"),
+                    ("pages", f"{len(page_urls)}"),
+                    (
+                        "queries per page",
+                        f"min {min(per_page)}, max {max(per_page)} "
+                        f"(constant: {min(per_page) == max(per_page)})",
+                    ),
+                    (
+                        "second run (unchanged store)",
+                        f"{again_seconds:.2f} s, created {again.created}, updated {again.updated}, "
+                        f"order/line writes {again_counter.writes}",
+                    ),
+                ],
+            )
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
