@@ -352,3 +352,15 @@ def test_two_dispatchers_at_once_do_not_double_enqueue(channel, monkeypatch):
     assert sorted(sent) == sorted(
         [(str(channel.pk), job) for job in ("orders", "shipments", "stock", "prices")] * 5
     )
+
+
+def test_beat_schedules_are_database_rows():
+    """Migration 0003 creates the beat entries operators can edit in the admin."""
+    from django_celery_beat.models import PeriodicTask
+
+    tasks = {task.task: task for task in PeriodicTask.objects.filter(name__startswith="Storelink:")}
+    dispatcher = tasks["channels.tasks.dispatch_due_jobs"]
+    assert dispatcher.interval.every == 30
+    assert dispatcher.expire_seconds < 30
+    assert tasks["channels.tasks.reconcile_inventory"].interval.every == 3600
+    assert "channels.tasks.sweep_stale_runs" in tasks

@@ -158,3 +158,31 @@ def test_held_orders_are_reported_on_the_run(alice):
         assert run.state == SyncState.SUCCEEDED
         assert "held" in run.error
         assert SyncRun.objects.get(pk=run.pk).error == run.error
+
+
+def test_unknown_skus_are_flagged_against_the_product_master(alice):
+    from inventory.models import Product
+
+    with sandbox_store("xcart", orders=20) as (app, _server):
+        channel = channel_for_store(alice, app)
+        connector = connector_for(channel)
+        orders = [order for page in connector.fetch_orders(None) for order in page.orders]
+        connector.close()
+        skus = sorted({line.sku for order in orders for line in order.lines})
+        known = skus[: len(skus) // 2]
+        Product.objects.bulk_create([Product(account=alice, sku=sku, on_hand=5) for sku in known])
+        # the same SKUs in another account's master do not count
+        _bob_user, bob = make_owner("bob@example.com", "Bob's Shop")
+        Product.objects.bulk_create([Product(account=bob, sku=sku, on_hand=5) for sku in skus])
+        run_download(channel)
+        for order in Order.objects.filter(channel=channel).prefetch_related("lines"):
+            expected = any(line.sku not in known for line in order.lines.all())
+            assert order.unknown_sku is expected, order.number
+        # once the seller adds the missing products, the next download clears the flags
+        Product.objects.bulk_create(
+            [Product(account=alice, sku=sku, on_hand=5) for sku in skus[len(skus) // 2 :]]
+        )
+        ChannelSchedule.objects.filter(pk=channel.pk).update(orders_checkpoint=None)
+        run = run_download(channel)
+        assert run.updated > 0
+        assert not Order.objects.filter(channel=channel, unknown_sku=True).exists()
