@@ -28,8 +28,23 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings as django_settings
-from django.db import transaction
-from django.db.models import Exists, Max, OuterRef, Q, Subquery
+from django.db import connection, transaction
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Greatest, Least, Round
 from django.utils import timezone
 
 from accounts.models import Account, ApiKey, Role
@@ -794,60 +809,145 @@ class PushSummary:
     errors: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class PlannedPush:
+    """One listing to send and the value to send it (a quantity or a channel price)."""
+
+    listing_id: Any
+    sku: str
+    remote_id: str
+    remote_variant_id: str
+    value: Any
+
+
 def _pushable(channel: SalesChannel) -> Any:
-    return (
-        Listing.objects.present()
-        .filter(channel=channel, product__isnull=False)
-        .select_related("product")
-        .order_by("sku")
+    # account_id first: the (account, channel, sku) index then serves the channel's listings.
+    return Listing.objects.present().filter(
+        account_id=channel.account_id, channel=channel, product__isnull=False
     )
 
 
-def planned_stock(channel: SalesChannel) -> tuple[list[tuple[Listing, int]], int]:
-    """(listing, quantity to send) for every listing whose computed quantity differs, and the total.
+_PLAN_FIELDS = ("pk", "sku", "remote_id", "remote_variant_id")
+
+
+def _total_of(listings: Any) -> Subquery:
+    """How many listings a run considered, counted in the planning query itself (an uncorrelated
+    subquery the database evaluates once) instead of a separate round trip."""
+    counted = listings.order_by().annotate(_one=Value(1)).values("_one").annotate(n=Count("pk")).values("n")
+    return Subquery(counted, output_field=IntegerField())
+
+
+def planned_stock(channel: SalesChannel) -> tuple[list[PlannedPush], int]:
+    """Listings whose available quantity differs from what the store is known to hold, and the total.
 
     The baseline is the last value the store is known to hold: our last successful push, unless
     listings were re-read since (the reconcile), in which case what the store said wins, so an
     edit made on the store behind our back, or the store's own decrement on a sale, is corrected.
     A push that failed changes neither, so the item keeps differing and goes again next run.
+
+    The comparison runs in the database for every SKU without open orders (the arithmetic of
+    :func:`available_quantity` as SQL), so a channel with 10,000 listings and 100 changes loads
+    100 rows; SKUs with reservations are few and are computed here, with the same function.
     """
-    listings = list(_pushable(channel))
-    reserved = reserved_by_sku(channel.account_id, [listing.sku for listing in listings])
-    changed: list[tuple[Listing, int]] = []
-    for listing in listings:
-        value = available_quantity(
-            listing.product.on_hand, reserved.get(listing.sku, 0), listing.buffer, listing.max_quantity
+    reserved = reserved_by_sku(channel.account_id)
+    listings = _pushable(channel)
+    whole = IntegerField()
+    room = Greatest(
+        ExpressionWrapper(F("product__on_hand") - F("buffer"), output_field=whole),
+        Value(0),
+        output_field=whole,
+    )
+    target = Case(
+        When(max_quantity__isnull=True, then=room),
+        default=Least(room, F("max_quantity"), output_field=whole),
+        output_field=whole,
+    )
+    plain = listings.exclude(sku__in=list(reserved)) if reserved else listings
+    rows = list(
+        plain.annotate(
+            target=target,
+            baseline=Coalesce("store_quantity", "last_pushed_quantity"),
+            total=_total_of(listings),
         )
-        baseline = (
-            listing.store_quantity if listing.store_quantity is not None else listing.last_pushed_quantity
-        )
-        if value != baseline:
-            changed.append((listing, value))
-    return changed, len(listings)
+        .filter(Q(baseline__isnull=True) | ~Q(baseline=F("target")))
+        .values_list(*_PLAN_FIELDS, "target", "total")
+    )
+    considered = rows[0][-1] if rows else listings.count()
+    plan = [PlannedPush(*row[:-1]) for row in rows]
+    if reserved:
+        for *ids, on_hand, buffer, max_quantity, store_quantity, last_pushed in listings.filter(
+            sku__in=list(reserved)
+        ).values_list(
+            *_PLAN_FIELDS,
+            "product__on_hand",
+            "buffer",
+            "max_quantity",
+            "store_quantity",
+            "last_pushed_quantity",
+        ):
+            value = available_quantity(on_hand, reserved[ids[1]], buffer, max_quantity)
+            if value != (store_quantity if store_quantity is not None else last_pushed):
+                plan.append(PlannedPush(*ids, value))
+    plan.sort(key=_batch_order)
+    return plan, considered
 
 
-def planned_prices(channel: SalesChannel) -> tuple[list[tuple[Listing, Decimal]], int]:
-    """(listing, price to send) for listings whose channel price differs from the store's known one.
+def planned_prices(channel: SalesChannel) -> tuple[list[PlannedPush], int]:
+    """Listings whose channel price differs from the store's known one; unpriced products skip.
 
-    Same baseline rule as :func:`planned_stock`; products without a price are not managed here.
+    The database narrows the candidates with the same formula as :func:`channel_price` (numeric
+    arithmetic, half-up rounding of non-negative amounts); the value sent is computed here.
     """
     include_tax = _channel_flag(channel, "prices_include_tax", False)
     currency = str((channel.settings or {}).get("currency") or "")
-    listings = [listing for listing in _pushable(channel) if listing.product.price is not None]
-    changed: list[tuple[Listing, Decimal]] = []
-    for listing in listings:
+    listings = _pushable(channel).filter(product__price__isnull=False)
+    price: Any = F("product__price")
+    if include_tax:
+        price = price * (Value(Decimal(1)) + F("product__tax_rate") / Value(Decimal(100)))
+    amount = ExpressionWrapper(
+        price * F("price_multiplier") + F("price_offset"),
+        output_field=DecimalField(max_digits=30, decimal_places=10),
+    )
+    target = Greatest(Round(amount, currency_places(currency)), Value(Decimal(0)))
+    rows = (
+        listings.annotate(
+            target=target, baseline=Coalesce("store_price", "last_pushed_price"), total=_total_of(listings)
+        )
+        .filter(Q(baseline__isnull=True) | ~Q(baseline=F("target")))
+        .values_list(
+            *_PLAN_FIELDS,
+            "product__price",
+            "product__tax_rate",
+            "price_multiplier",
+            "price_offset",
+            "store_price",
+            "last_pushed_price",
+            "total",
+        )
+    )
+    rows = list(rows)
+    considered = rows[0][-1] if rows else listings.count()
+    plan: list[PlannedPush] = []
+    for *ids, net, tax_rate, multiplier, offset, store_price, last_pushed, _total in rows:
         value = channel_price(
-            listing.product.price,
-            tax_rate=listing.product.tax_rate,
+            net,
+            tax_rate=tax_rate,
             include_tax=include_tax,
             currency=currency,
-            multiplier=listing.price_multiplier,
-            offset=listing.price_offset,
+            multiplier=multiplier,
+            offset=offset,
         )
-        baseline = listing.store_price if listing.store_price is not None else listing.last_pushed_price
+        baseline = store_price if store_price is not None else last_pushed
         if baseline is None or value != baseline:
-            changed.append((listing, value))
-    return changed, len(listings)
+            plan.append(PlannedPush(*ids, value))
+    plan.sort(key=_batch_order)
+    return plan, considered
+
+
+def _batch_order(item: PlannedPush) -> tuple[bool, str]:
+    """Products before variants: stores write them through different endpoints, so a batch that
+    mixes both costs two requests where one would do."""
+    return (bool(item.remote_variant_id), item.sku)
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -856,15 +956,29 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
+@dataclass(frozen=True)
+class _Columns:
+    """Which listing columns a push kind records (stock and prices keep their own)."""
+
+    pushed_value: str
+    store_value: str
+    pushed_at: str
+    error: str
+    sql_type: str
+
+
+_STOCK_COLUMNS = _Columns("last_pushed_quantity", "store_quantity", "last_pushed_at", "last_error", "integer")
+_PRICE_COLUMNS = _Columns(
+    "last_pushed_price", "store_price", "last_price_pushed_at", "last_price_error", "numeric"
+)
+
+
 def _send(
-    plan: Sequence[tuple[Listing, Any]],
+    plan: Sequence[PlannedPush],
     batch_size: int,
     push: Callable[[list[Any]], list[PushResult]],
-    make_update: Callable[[Listing, Any], Any],
-    on_ok: Callable[[Listing, Any, Any], None],
-    on_failed: Callable[[Listing, str], None],
-    ok_fields: list[str],
-    failed_fields: list[str],
+    make_update: Callable[[PlannedPush], Any],
+    columns: _Columns,
     summary: PushSummary,
     run: SyncRun | None,
 ) -> None:
@@ -875,7 +989,7 @@ def _send(
     ``PermanentError`` for a batch fails that batch's items and the push carries on.
     """
     for batch in _chunks(plan, batch_size):
-        updates = [make_update(listing, value) for listing, value in batch]
+        updates = [make_update(item) for item in batch]
         try:
             results = push(updates)
         except PermanentError as exc:
@@ -886,27 +1000,79 @@ def _send(
             raise ProtocolError(
                 f"The store answered {len(results)} results for {len(updates)} updates.", code="result_count"
             )
-        now = timezone.now()
-        ok_rows: list[Listing] = []
-        failed_rows: list[Listing] = []
-        for (listing, value), outcome in zip(batch, results, strict=True):
+        succeeded: list[tuple[Any, Any]] = []
+        failed: list[tuple[Any, Any]] = []
+        for item, outcome in zip(batch, results, strict=True):
             if outcome.ok:
-                on_ok(listing, value, now)
-                ok_rows.append(listing)
+                succeeded.append((item.listing_id, item.value))
             else:
-                on_failed(listing, outcome.error or "The store refused this update.")
-                failed_rows.append(listing)
+                error = (outcome.error or "The store refused this update.")[:2000]
+                failed.append((item.listing_id, error))
                 if len(summary.errors) < 20:
-                    summary.errors.append(f"{listing.sku}: {outcome.error}")
-        with transaction.atomic():
-            if ok_rows:
-                Listing.objects.bulk_update(ok_rows, ok_fields)
-            if failed_rows:
-                Listing.objects.bulk_update(failed_rows, failed_fields)
+                    summary.errors.append(f"{item.sku}: {error}")
         summary.sent += len(updates)
-        summary.ok += len(ok_rows)
-        summary.failed += len(failed_rows)
-        _record_progress(run, summary)
+        summary.ok += len(succeeded)
+        summary.failed += len(failed)
+        with transaction.atomic():  # the batch's results and the run's progress: one commit
+            _record_results(columns, succeeded, failed)
+            _record_progress(run, summary)
+
+
+def _record_results(
+    columns: _Columns, succeeded: list[tuple[Any, Any]], failed: list[tuple[Any, Any]]
+) -> None:
+    """One UPDATE for the batch's successes and one for its failures.
+
+    On PostgreSQL each is a single ``UPDATE … FROM (VALUES …)`` (a push of 50 items must not cost
+    50 statements, nor Django's 50-branch CASE per column); other databases use ``bulk_update``.
+    """
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        table = Listing._meta.db_table
+        if succeeded:
+            values = ", ".join([f"(%s::uuid, %s::{columns.sql_type})"] * len(succeeded))
+            params: list[Any] = [now, now]
+            for listing_id, value in succeeded:
+                params += [listing_id, value]
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f'UPDATE "{table}" AS l SET "{columns.pushed_value}" = v.value, '  # noqa: S608 (names are ours)
+                    f'"{columns.store_value}" = v.value, "{columns.pushed_at}" = %s, '
+                    f'"{columns.error}" = \'\', "updated_at" = %s '
+                    f"FROM (VALUES {values}) AS v(id, value) WHERE l.id = v.id",
+                    params,
+                )
+        if failed:
+            values = ", ".join(["(%s::uuid, %s::text)"] * len(failed))
+            params = [item for pair in failed for item in pair]
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f'UPDATE "{table}" AS l SET "{columns.error}" = v.error '  # noqa: S608
+                    f"FROM (VALUES {values}) AS v(id, error) WHERE l.id = v.id",
+                    params,
+                )
+        return
+    rows = []
+    for listing_id, value in succeeded:
+        rows.append(
+            Listing(
+                pk=listing_id,
+                **{
+                    columns.pushed_value: value,
+                    columns.store_value: value,
+                    columns.pushed_at: now,
+                    columns.error: "",
+                },
+            )
+        )
+    if rows:
+        Listing.objects.bulk_update(
+            rows, [columns.pushed_value, columns.store_value, columns.pushed_at, columns.error]
+        )
+    if failed:
+        Listing.objects.bulk_update(
+            [Listing(pk=pk, **{columns.error: error}) for pk, error in failed], [columns.error]
+        )
 
 
 def _record_progress(run: SyncRun | None, summary: PushSummary) -> None:
@@ -932,33 +1098,22 @@ def push_stock_for_channel(
     plan, considered = planned_stock(channel)
     summary.considered = considered
     summary.unchanged = considered - len(plan)
-
-    def on_ok(listing: Listing, value: int, now: Any) -> None:
-        listing.last_pushed_quantity = value
-        listing.store_quantity = value
-        listing.last_pushed_at = now
-        listing.last_error = ""
-
-    def on_failed(listing: Listing, error: str) -> None:
-        listing.last_error = error[:2000]
-
     _send(
         plan,
         connector.capabilities.stock_batch_size,
         connector.push_stock,
-        lambda listing, value: StockUpdate(
-            sku=listing.sku,
-            remote_id=listing.remote_id,
-            quantity=value,
-            remote_variant_id=listing.remote_variant_id,
+        lambda item: StockUpdate(
+            sku=item.sku,
+            remote_id=item.remote_id,
+            quantity=item.value,
+            remote_variant_id=item.remote_variant_id,
         ),
-        on_ok,
-        on_failed,
-        ["last_pushed_quantity", "store_quantity", "last_pushed_at", "last_error"],
-        ["last_error"],
+        _STOCK_COLUMNS,
         summary,
         run,
     )
+    if not plan:
+        _record_progress(run, summary)
     log.info(
         "inventory.stock.pushed channel=%s considered=%d sent=%d ok=%d failed=%d",
         channel.pk,
@@ -981,33 +1136,19 @@ def push_prices_for_channel(
     plan, considered = planned_prices(channel)
     summary.considered = considered
     summary.unchanged = considered - len(plan)
-
-    def on_ok(listing: Listing, value: Decimal, now: Any) -> None:
-        listing.last_pushed_price = value
-        listing.store_price = value
-        listing.last_price_pushed_at = now
-        listing.last_price_error = ""
-
-    def on_failed(listing: Listing, error: str) -> None:
-        listing.last_price_error = error[:2000]
-
     _send(
         plan,
         connector.capabilities.price_batch_size,
         connector.push_prices,
-        lambda listing, value: PriceUpdate(
-            sku=listing.sku,
-            remote_id=listing.remote_id,
-            price=value,
-            remote_variant_id=listing.remote_variant_id,
+        lambda item: PriceUpdate(
+            sku=item.sku, remote_id=item.remote_id, price=item.value, remote_variant_id=item.remote_variant_id
         ),
-        on_ok,
-        on_failed,
-        ["last_pushed_price", "store_price", "last_price_pushed_at", "last_price_error"],
-        ["last_price_error"],
+        _PRICE_COLUMNS,
         summary,
         run,
     )
+    if not plan:
+        _record_progress(run, summary)
     log.info(
         "inventory.prices.pushed channel=%s considered=%d sent=%d ok=%d failed=%d",
         channel.pk,

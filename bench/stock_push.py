@@ -1,0 +1,210 @@
+"""Stock push: 10,000 listings, 1 % of the products changed → exactly those 100 items sent.
+
+Ours: the whole stock job as a worker runs it (``run_channel_job``: lease, SyncRun, connector,
+availability of all 10,000 listings, push of what differs in the store's batches, per-item
+results saved). Floor, measured in the same run against the same sandbox X-Cart store over
+loopback: the same 100 updates sent raw with httpx in the store's batch size (50), with no
+database at all. Rounds alternate which side goes first; medians are compared.
+
+Setup reads the store's catalogue straight from the sandbox's tables (X-Cart links variants to
+products one request per product, which is a listing refresh cost, not a push cost).
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from decimal import Decimal
+from typing import Any
+
+from bench import channel_for, median, report, setup_django, temporary_database, timed
+
+LISTINGS = 10_000
+CHANGED = 100
+ROUNDS = 5
+BATCH = 50  # X-Cart's batch size (connector capabilities)
+VARIANT_PATH = "xc-productvariants-productvariant"
+
+
+def store_listings(app: Any) -> list[Any]:
+    """Every product and variant of the sandbox X-Cart store, as ``list_listings`` would map them."""
+    from connectors.base import Listing
+
+    with app.lock:
+        products = {
+            row["product_id"]: row
+            for row in app.db.execute("SELECT product_id, sku, name, price, amount FROM products")
+        }
+        variants = list(
+            app.db.execute(
+                "SELECT id, product_id, sku, price, default_price, amount, default_amount FROM variants"
+            )
+        )
+    listings = [
+        Listing(
+            sku=row["sku"],
+            remote_id=str(product_id),
+            quantity=int(row["amount"]),
+            price=Decimal(row["price"]),
+            name=row["name"],
+        )
+        for product_id, row in products.items()
+    ]
+    for row in variants:
+        product = products[row["product_id"]]
+        listings.append(
+            Listing(
+                sku=row["sku"],
+                remote_id=str(row["product_id"]),
+                remote_variant_id=str(row["id"]),
+                quantity=int(product["amount"] if row["default_amount"] else row["amount"]),
+                price=Decimal(product["price"] if row["default_price"] else row["price"]),
+                name=product["name"],
+            )
+        )
+    return listings
+
+
+def raw_push(client: Any, admin_url: str, api_key: str, updates: list[tuple[Any, int]]) -> int:
+    """The floor: the same updates as bare form-encoded PUTs, 50 per request, products then variants."""
+    sent = 0
+    products = [(listing, value) for listing, value in updates if not listing.remote_variant_id]
+    variants = [(listing, value) for listing, value in updates if listing.remote_variant_id]
+    for path, group in (("product", products), (VARIANT_PATH, variants)):
+        for start in range(0, len(group), BATCH):
+            body: list[tuple[str, str]] = []
+            for index, (listing, value) in enumerate(group[start : start + BATCH]):
+                if path == "product":
+                    body += [
+                        (f"model[{index}][product_id]", listing.remote_id),
+                        (f"model[{index}][amount]", str(value)),
+                    ]
+                else:
+                    body += [
+                        (f"model[{index}][id]", listing.remote_variant_id),
+                        (f"model[{index}][amount]", str(value)),
+                        (f"model[{index}][defaultAmount]", "0"),
+                    ]
+            response = client.put(
+                admin_url,
+                params={"target": "RESTAPI", "_key": api_key, "_path": path},
+                data=dict(body),
+            )
+            response.raise_for_status()
+            sent += len(response.json())
+    return sent
+
+
+def main() -> int:
+    setup_django()
+    import httpx
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    import channels.sync
+    from accounts.models import Account
+    from channels.models import SyncJob, SyncState
+    from channels.sync import run_channel_job
+    from connectors.sandbox import SandboxServer, make_sandbox
+    from inventory import services
+    from inventory.models import Listing, Product
+
+    # This process runs the job itself: product changes must not also enqueue it on a broker.
+    channels.sync.send_job = lambda channel_id, job: None
+    rng = random.Random(2024)
+    work: list[float] = []
+
+    def measured_push(channel: Any, connector: Any, run: Any) -> None:
+        """The job's work as the worker calls it, timed on its own (without the engine's bookkeeping)."""
+        seconds, _ = timed(lambda: services.push_stock_for_channel(channel, connector, run))
+        work.append(seconds)
+
+    with temporary_database("stock_push"):
+        app = make_sandbox("xcart", flavour="addon")
+        app.seed(LISTINGS // 2, 0, 1, 1)  # every third product has three variants: 2 listings per product
+        with SandboxServer(app) as server:
+            account = Account.objects.create(name="Bench seller")
+            channel = channel_for(account, app, stock_sync=True, price_sync=False, api_flavour="addon")
+            listings = store_listings(app)
+            services.upsert_products(
+                account, [{"sku": item.sku, "on_hand": item.quantity} for item in listings], actor=None
+            )
+            services.save_listings(channel, listings)
+            total = Listing.objects.filter(channel=channel, product__isnull=False).count()
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:  # what autovacuum does to a live database
+                    cursor.execute("ANALYZE")
+            assert not services.planned_stock(channel)[0], "the store and the master start in agreement"
+
+            ours: list[float] = []
+            floor: list[float] = []
+            queries: list[int] = []
+            sent_counts: list[int] = []
+            by_sku = {listing.sku: listing for listing in Listing.objects.filter(channel=channel)}
+            with httpx.Client(timeout=30) as client:
+                for round_number in range(ROUNDS):
+                    chosen = rng.sample(sorted(by_sku), CHANGED)
+                    on_hand = dict(
+                        Product.objects.filter(account=account, sku__in=chosen).values_list("sku", "on_hand")
+                    )
+                    services.upsert_products(
+                        account, [{"sku": sku, "on_hand": on_hand[sku] + 1} for sku in chosen], actor=None
+                    )
+
+                    def run_ours() -> Any:
+                        app.clear_writes()
+                        with CaptureQueriesContext(connection) as captured:
+                            seconds, run = timed(
+                                lambda: run_channel_job(channel.pk, SyncJob.STOCK, measured_push)
+                            )
+                        assert run is not None
+                        assert run.state == SyncState.SUCCEEDED, run.error
+                        ours.append(seconds)
+                        queries.append(len(captured.captured_queries))
+                        sent_counts.append(len([w for w in app.writes() if w["kind"] == "stock"]))
+
+                    def run_floor(
+                        chosen: list[str] = chosen,
+                        on_hand: dict[str, int] = on_hand,
+                        bump: int = round_number,
+                    ) -> None:
+                        updates = [(by_sku[sku], on_hand[sku] + 1000 + bump) for sku in chosen]
+                        seconds, sent = timed(
+                            lambda: raw_push(client, f"{server.url}/admin.php", app.rw_key, updates)
+                        )
+                        assert sent == CHANGED
+                        floor.append(seconds)
+
+                    if round_number % 2:
+                        run_floor()
+                        run_ours()
+                    else:
+                        run_ours()
+                        run_floor()
+
+    ratio = median(ours) / median(floor)
+    report(
+        "bench.stock_push — 1 % of 10,000 listings changed, X-Cart sandbox over loopback",
+        [
+            ("listings on the channel", f"{total}"),
+            ("items sent per run (ours)", ", ".join(str(n) for n in sent_counts) + f"  (expected {CHANGED})"),
+            ("ours: whole stock job, median", f"{median(ours) * 1000:.1f} ms  (runs: {_ms(ours)})"),
+            ("ours: the push alone, median", f"{median(work) * 1000:.1f} ms  (runs: {_ms(work)})"),
+            ("floor: raw httpx PUTs, median", f"{median(floor) * 1000:.1f} ms  (runs: {_ms(floor)})"),
+            ("database queries per job", ", ".join(str(n) for n in queries)),
+            ("ratio whole job / floor", f"{ratio:.2f}  (target ≤ 2.0)"),
+            (
+                "ratio push alone / floor",
+                f"{median(work) / median(floor):.2f}  (lease, SyncRun and channel bookkeeping excluded)",
+            ),
+        ],
+    )
+    return 0
+
+
+def _ms(values: list[float]) -> str:
+    return " ".join(f"{value * 1000:.0f}" for value in values)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
