@@ -13,10 +13,12 @@ import ipaddress
 import json
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -62,12 +64,15 @@ def check_store_url(url: str, *, allow_private: bool = False, resolve: bool = Tr
     DNS answer that changes later is caught too.
     """
     text = (url or "").strip()
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname
+    except ValueError:  # e.g. "https://[::1" — urlsplit refuses malformed IPv6 literals
+        raise PermanentError("The store URL is not a valid web address.", code="bad_url") from None
     if parts.scheme not in ("http", "https"):
         raise PermanentError("The store URL must start with https:// (or http://).", code="bad_url")
     if parts.username or parts.password or "@" in parts.netloc:
         raise PermanentError("The store URL must not contain a user name or password.", code="bad_url")
-    host = parts.hostname
     if not host:
         raise PermanentError("The store URL has no host name.", code="bad_url")
     if any(ch.isspace() for ch in text) or "\\" in text:
@@ -229,6 +234,17 @@ def retry_after_seconds(response: httpx.Response, default: float = 30.0) -> floa
     return max(0.0, when.timestamp() - time.time())
 
 
+@lru_cache(maxsize=1)
+def tls_context() -> ssl.SSLContext:
+    """httpx's default verifying TLS context, built once per process.
+
+    Loading the CA bundle costs ~100 ms; connectors are built per job, so without sharing it every
+    stock push or order download would pay that before its first request. Contexts are safe to
+    share between clients and threads.
+    """
+    return httpx.create_ssl_context()
+
+
 class StoreHttp:
     """HTTP to one store (or one store's API host) with Storelink's rules applied.
 
@@ -259,7 +275,7 @@ class StoreHttp:
         self.platform = platform
         self.allow_private_hosts = allow_private_hosts
         self._owns_client = client is None
-        self.client = client or httpx.Client(timeout=timeout, follow_redirects=False)
+        self.client = client or httpx.Client(timeout=timeout, follow_redirects=False, verify=tls_context())
         self.timeout = timeout
         self.max_retries = max(0, max_retries)
         self.backoff = backoff
