@@ -109,6 +109,10 @@ def test_channel_lifecycle_in_a_real_browser(page, live_server, opencart_store):
 
     expect(page.get_by_test_id("egress-ip")).to_have_text(EGRESS_IP)
     expect(page.get_by_role("link", name=re.compile("storelink-bridge.php"))).to_be_visible()
+    # the README's "install the store bridge" section shows this step
+    for folder in ("docs/screenshots", "test-artifacts"):
+        (REPO_ROOT / folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(REPO_ROOT / folder / "opencart-connection-step.png"), full_page=True)
     page.get_by_label("OpenCart end point").fill(server.url + "/")
     page.get_by_label("API username").fill(credentials["api_username"])
     page.get_by_label("Key", exact=True).fill("WrongKey0123456789abcdefWRONG")
