@@ -22,6 +22,8 @@ class AccountScopedViewSet(viewsets.GenericViewSet):
     #: Path from the model to its account (``"account"``, or ``"channel__account"`` ...).
     account_field: ClassVar[str] = "account"
     lookup_field = "pk"
+    # Any path segment reaches get_object, which answers a JSON 404 for what is not a UUID.
+    lookup_value_regex = "[^/]+"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -43,6 +43,8 @@ def sign_up(email: str, password: str, account_name: str) -> tuple[User, Account
             errors["email"] = ["An account with this e-mail address already exists."]
     if not account_name:
         errors["account_name"] = ["Enter your company or shop name."]
+    elif not account_name.isprintable():
+        errors["account_name"] = ["Remove line breaks and other invisible characters."]
     elif len(account_name) > 150:
         errors["account_name"] = ["Use at most 150 characters."]
     try:
@@ -74,6 +76,8 @@ def create_api_key(account: Account, *, actor: Actor, name: str) -> tuple[ApiKey
         raise ValidationError({"name": ["Give the key a name, e.g. the system that will use it."]})
     if len(name) > 100:
         raise ValidationError({"name": ["Use at most 100 characters."]})
+    if not name.isprintable():
+        raise ValidationError({"name": ["Remove line breaks and other invisible characters."]})
     prefix = secrets.token_hex(4)
     plaintext = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     with transaction.atomic():

@@ -51,6 +51,19 @@ def _error(field: str, message: str) -> ChannelError:
     return ChannelError({field: [message]})
 
 
+_CONTROL_CHARACTERS = frozenset(chr(code) for code in range(32)) | {"\x7f"}
+
+
+def _has_control_characters(value: Any) -> bool:
+    """NUL and friends (and lone UTF-16 surrogates from JSON): never meaningful in a name, URL or
+    status code, and PostgreSQL refuses to store them."""
+    if isinstance(value, str):
+        return any(ch in _CONTROL_CHARACTERS or "\ud800" <= ch <= "\udfff" for ch in value)
+    if isinstance(value, list | tuple):
+        return any(_has_control_characters(item) for item in value)
+    return False
+
+
 # --------------------------------------------------------------------------------------------------
 # Platforms and connectors
 # --------------------------------------------------------------------------------------------------
@@ -121,10 +134,14 @@ def clean_store_url(store_url: str) -> str:
         raise _error("store_url", "Enter your store's address.")
     if len(text) > STORE_URL_MAX_LENGTH:
         raise _error("store_url", f"Use at most {STORE_URL_MAX_LENGTH} characters.")
+    if _has_control_characters(text):
+        raise _error("store_url", "The store URL contains invisible control characters.")
     try:
         return check_store_url(text, allow_private=django_settings.ALLOW_PRIVATE_STORE_HOSTS)
     except PermanentError as exc:
         raise _error("store_url", exc.message) from None
+    except ValueError:  # urlsplit: "Invalid IPv6 URL" for a stray "[" and similar
+        raise _error("store_url", "This is not a web address, e.g. https://shop.example.com/.") from None
 
 
 def _raise_field_errors(exc: FieldErrors) -> None:
@@ -154,7 +171,11 @@ def clean_settings(
     except FieldErrors as exc:
         _raise_field_errors(exc)
         raise
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = {
+        name: ["Remove the invisible control characters."]
+        for name, value in cleaned.items()
+        if _has_control_characters(value)
+    }
     statuses = {str(status["code"]) for status in facts.get("order_statuses") or []}
     currencies = {str(code) for code in facts.get("currencies") or []}
     for spec in specs:
@@ -181,6 +202,8 @@ def _clean_name(account: Account, name: str, *, exclude: SalesChannel | None = N
         raise _error("name", "Give this channel a name, e.g. the shop's name.")
     if len(text) > NAME_MAX_LENGTH:
         raise _error("name", f"Use at most {NAME_MAX_LENGTH} characters.")
+    if _has_control_characters(text):
+        raise _error("name", "The name contains invisible control characters (line breaks, tabs ...).")
     clash = SalesChannel.objects.live().filter(account=account, name__iexact=text)
     if exclude is not None:
         clash = clash.exclude(pk=exclude.pk)

@@ -1,17 +1,18 @@
 """Top-level URLs: the seller UI, the admin, the REST API with its schema, callbacks, health."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from channels.callbacks import threedcart_callback
-from config.views import healthz
+from config.views import api_not_found, healthz
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("channels.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^api/(?P<path>.*)$", api_not_found),
     path("callbacks/threedcart/", threedcart_callback, name="threedcart-callback"),
     path("healthz", healthz, name="healthz"),
     path("", include("accounts.urls")),

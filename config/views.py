@@ -22,3 +22,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
         log.exception("health.database_failed")
         return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})
+
+
+def api_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    """Unknown URLs under /api/ answer JSON like the rest of the API, not the HTML 404 page."""
+    return JsonResponse({"message": "Not found.", "code": "not_found"}, status=404)

@@ -76,7 +76,13 @@ class FieldSpec:
                 raise FieldError(self.name, f"{self.label} must be at most {self.max_value}.")
             return number
         if self.kind == "multichoice":
-            items = [value] if isinstance(value, str) else list(value)
+            # JSON from the API can carry anything: only a string or a list of scalars is a choice list.
+            if isinstance(value, str):
+                items = [value]
+            elif isinstance(value, list | tuple) and all(isinstance(item, str | int) for item in value):
+                items = list(value)
+            else:
+                raise FieldError(self.name, f"{self.label} must be a list of choices.")
             cleaned = [str(item).strip() for item in items if str(item).strip()]
             if self.choices:
                 allowed = {key for key, _ in self.choices}
@@ -84,6 +90,8 @@ class FieldSpec:
                 if unknown:
                     raise FieldError(self.name, f"Unknown choice(s) for {self.label}: {', '.join(unknown)}.")
             return cleaned
+        if isinstance(value, dict | list | tuple):
+            raise FieldError(self.name, f"{self.label} must be a single value.")
         text = str(value).strip()
         if len(text) > self.max_length:
             raise FieldError(self.name, f"{self.label} must be at most {self.max_length} characters.")

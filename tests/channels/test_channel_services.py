@@ -315,3 +315,47 @@ def test_unknown_platform_is_a_field_error(alice, fake_store) -> None:
     with pytest.raises(ValidationError) as caught:
         add_opencart(alice, platform="magento")
     assert "platform" in caught.value.message_dict
+
+
+@pytest.mark.parametrize(
+    ("settings_values", "field"),
+    [
+        ({"import_statuses": False}, "import_statuses"),
+        ({"import_statuses": [{"code": "1"}]}, "import_statuses"),
+        ({"currency": ["EUR"]}, "currency"),
+        ({"order_lookback_days": "soon"}, "order_lookback_days"),
+        ({"stock_sync": {"on": True}}, "stock_sync"),
+    ],
+)
+def test_wrongly_typed_settings_are_field_errors_not_crashes(
+    alice, fake_store, settings_values, field
+) -> None:
+    channel = add_opencart(alice)
+    with pytest.raises(ValidationError) as caught:
+        services.update_channel_settings(channel, actor=alice.user, settings=settings_values)
+    assert field in caught.value.message_dict
+
+
+@pytest.mark.parametrize(
+    "url", ["https://shop[.example.com/", "https://[::1/", "https://shop.example.com:99999/"]
+)
+def test_malformed_store_urls_are_field_errors(alice, fake_store, url: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        add_opencart(alice, store_url=url)
+    assert caught.value.message_dict["store_url"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"name": "Shop\x00"}, "name"),
+        ({"name": "Shop\ud800"}, "name"),
+        ({"store_url": "https://shop.example.com/\x00"}, "store_url"),
+        ({"settings": {"currency": "EUR", "import_statuses": ["1\x00"]}}, "import_statuses"),
+    ],
+)
+def test_invisible_characters_are_refused_before_the_database(alice, fake_store, overrides, field) -> None:
+    with pytest.raises(ValidationError) as caught:
+        add_opencart(alice, store_facts={"base_currency": "EUR"}, **overrides)
+    assert field in caught.value.message_dict
+    assert not SalesChannel.objects.exists()
