@@ -38,6 +38,13 @@ class AccountScopedAdmin(admin.ModelAdmin):
             filters.insert(0, self.account_field)
         return filters
 
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        # A staff user may only point rows at their own accounts (also what a crafted POST validates).
+        allowed = admin_account_ids(request)
+        if allowed is not None and db_field.related_model is Account:
+            kwargs["queryset"] = Account.objects.filter(pk__in=allowed)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
@@ -59,11 +66,22 @@ class UserAdmin(DjangoUserAdmin):
             return queryset
         return queryset.filter(memberships__account_id__in=allowed).distinct()
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # Only superusers hand out staff or superuser status and permissions.
+        if request.user.is_superuser:
+            return super().get_readonly_fields(request, obj)
+        return ("is_staff", "is_superuser", "groups", "user_permissions", "last_login", "date_joined")
+
 
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ("user",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)
+        allowed = admin_account_ids(request)
+        return queryset if allowed is None else queryset.filter(account_id__in=allowed)
 
 
 @admin.register(Account)

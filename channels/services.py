@@ -573,6 +573,20 @@ def mark_needs_reauth(channel: SalesChannel, reason: str, *, actor: Actor = None
 # --------------------------------------------------------------------------------------------------
 
 
+def _enqueue_connection_check(channel_id: str) -> None:
+    """Verify a token that arrived by callback, in the background (3DCart wants its 200 at once).
+
+    A broker outage must not turn the store's callback into an error: the token is saved either
+    way, and the first sync (or "test connection") checks it.
+    """
+    from channels.tasks import check_connection
+
+    try:
+        check_connection.delay(channel_id)
+    except Exception:
+        log.warning("channel.check_connection.not_enqueued channel=%s", channel_id, exc_info=True)
+
+
 class CallbackRefused(Exception):
     """A callback we must not act on (wrong public key, malformed body); answered with 403."""
 
@@ -625,6 +639,8 @@ def apply_threedcart_callback(body: bytes | str | Mapping[str, Any]) -> list[Sal
                     update_fields=["credentials", "store_url", "connection_state", "last_error", "updated_at"]
                 )
                 _audit(fresh, None, "channel.threedcart_authorised", store_url=fresh.store_url)
+                channel_id = str(fresh.pk)
+                transaction.on_commit(lambda channel_id=channel_id: _enqueue_connection_check(channel_id))
             changed.append(fresh)
     elif event.action == "REMOVE":
         reason = (

@@ -89,3 +89,31 @@ def test_every_model_has_an_admin_page(alice) -> None:
         "/admin/channels/syncrun/",
     ):
         assert client.get(path).status_code == 200, path
+
+
+def test_staff_cannot_attach_memberships_to_other_accounts(alice, bob) -> None:
+    operator = member_of(alice.account, Role.ADMIN)
+    client = staff_client(operator)
+    newcomer = User.objects.create_user(email="newcomer@example.com", password="pw-123456789")
+    response = client.post(
+        "/admin/accounts/membership/add/",
+        {"account": str(bob.account.pk), "user": str(newcomer.pk), "role": "owner"},
+    )
+    assert response.status_code == 200  # the form is shown again with an error
+    assert not newcomer.memberships.exists()
+    client.post(
+        "/admin/accounts/membership/add/",
+        {"account": str(alice.account.pk), "user": str(newcomer.pk), "role": "member"},
+    )
+    assert newcomer.memberships.get().account == alice.account
+
+
+def test_staff_cannot_make_anyone_superuser(alice) -> None:
+    operator = member_of(alice.account, Role.ADMIN)
+    client = staff_client(operator)
+    client.post(
+        f"/admin/accounts/user/{operator.pk}/change/",
+        {"email": operator.email, "is_active": "on", "is_superuser": "on", "is_staff": "on"},
+    )
+    operator.refresh_from_db()
+    assert operator.is_superuser is False

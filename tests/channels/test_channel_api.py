@@ -234,3 +234,24 @@ def test_create_lands_in_the_keys_account_only(alice, bob, fake_store) -> None:
     response = api_client_with_key(bob.account).post(url(), create_body(), format="json")
     assert response.status_code == 201
     assert SalesChannel.objects.get().account == bob.account
+
+
+def test_base_viewset_refuses_a_get_queryset_override() -> None:
+    from accounts.api import AccountScopedViewSet
+
+    with pytest.raises(TypeError, match="must not override get_queryset"):
+
+        class Sneaky(AccountScopedViewSet):
+            def get_queryset(self):  # pragma: no cover - never runs
+                return SalesChannel.objects.all()
+
+
+def test_schema_and_docs_are_served(db) -> None:
+    schema = APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    assert "/api/v1/channels/{id}/reauthorise/" in paths
+    assert "credentials" not in schema.json()["components"]["schemas"]["Channel"]["properties"]
+    docs = APIClient().get("/api/docs/")
+    assert docs.status_code == 200
+    assert b"swagger" in docs.content.lower()

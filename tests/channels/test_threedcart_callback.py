@@ -52,9 +52,15 @@ def payload(action: str = "AUTHORIZE", **overrides) -> dict:
     } | overrides
 
 
-def test_authorize_fills_the_pending_channels_token(alice) -> None:
+def test_authorize_fills_the_pending_channels_token(
+    alice, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
     channel = pending_3dcart(alice.account)
-    response = post(payload())
+    queued: list[str] = []
+    monkeypatch.setattr("channels.tasks.check_connection.delay", queued.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(payload())
+    assert queued == [str(channel.pk)]  # the token is verified in the background after commit
     assert response.status_code == 200
     assert response.json()["channels"] == 1
     channel = SalesChannel.objects.get(pk=channel.pk)
