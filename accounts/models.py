@@ -59,6 +59,12 @@ class User(AbstractUser):
     def __str__(self) -> str:
         return self.email
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Every path (sign-up, admin form, shell) stores the address the same way, so log-in and
+        # the case-insensitive unique constraint never disagree.
+        self.email = (self.email or "").strip().lower()
+        super().save(*args, **kwargs)
+
 
 class Account(models.Model):
     """A seller company: the tenant. Opaque UUIDs so ids in URLs cannot be enumerated."""

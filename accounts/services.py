@@ -78,16 +78,22 @@ def create_api_key(account: Account, *, actor: Actor, name: str) -> tuple[ApiKey
         raise ValidationError({"name": ["Use at most 100 characters."]})
     if not name.isprintable():
         raise ValidationError({"name": ["Remove line breaks and other invisible characters."]})
-    prefix = secrets.token_hex(4)
-    plaintext = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    with transaction.atomic():
-        key = ApiKey.objects.create(
-            account=account,
-            name=name,
-            prefix=prefix,
-            key_hash=_digest(plaintext),
-            created_by=actor_user(actor),
-        )
+    for attempt in range(5):
+        prefix = secrets.token_hex(4)
+        plaintext = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+        try:
+            with transaction.atomic():
+                key = ApiKey.objects.create(
+                    account=account,
+                    name=name,
+                    prefix=prefix,
+                    key_hash=_digest(plaintext),
+                    created_by=actor_user(actor),
+                )
+            break
+        except IntegrityError:  # the 32-bit visible prefix is taken: draw another
+            if attempt == 4:
+                raise
     log.info("api_key.created account=%s key=%s prefix=%s", account.pk, key.pk, prefix)
     return key, plaintext
 

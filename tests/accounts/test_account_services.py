@@ -108,3 +108,19 @@ def test_role_of_actor(alice, bob) -> None:
     assert tenancy.role_of(key, bob.account) is None
     assert tenancy.role_of(alice.user, bob.account) is None
     assert tenancy.role_of(None, alice.account) == Role.OWNER
+
+
+def test_email_is_stored_lower_case_on_every_path(db) -> None:
+    user = User(email="  Mixed@Example.COM ")
+    user.set_password(PASSWORD)
+    user.save()
+    assert User.objects.get(pk=user.pk).email == "mixed@example.com"
+
+
+def test_api_key_prefix_collision_draws_again(alice, monkeypatch) -> None:
+    first, _ = services.create_api_key(alice.account, actor=alice.user, name="One")
+    prefixes = iter([first.prefix, "0badc0de"])
+    monkeypatch.setattr("accounts.services.secrets.token_hex", lambda n: next(prefixes))
+    second, plaintext = services.create_api_key(alice.account, actor=alice.user, name="Two")
+    assert second.prefix == "0badc0de"
+    assert services.authenticate_api_key(plaintext) == second
