@@ -7,6 +7,7 @@ the channel move to ``needs_reauth``, then reauthorise it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from channels import services
 from channels.models import ConnectionState, SalesChannel
 from connectors.errors import AuthError
+from connectors.registry import connector_class
 from connectors.sandbox import SandboxServer, make_sandbox
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +41,12 @@ def store(request: pytest.FixtureRequest, settings: Any) -> Iterator[Any]:
         yield app
 
 
-def test_channel_lifecycle_against_the_sandbox(alice: Any, store: Any) -> None:
+def test_channel_lifecycle_against_the_sandbox(
+    alice: Any, store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # the HTTP layer logs requests and bodies at DEBUG
+    secrets = connector_class(store.platform).secret_values(store.connector_credentials())
+    assert secrets
     channel = services.add_channel(
         alice.account,
         actor=alice.user,
@@ -63,3 +70,8 @@ def test_channel_lifecycle_against_the_sandbox(alice: Any, store: Any) -> None:
     services.reauthorise_channel(channel, actor=alice.user, credentials=store.connector_credentials())
     channel = SalesChannel.objects.get(pk=channel.pk)
     assert (channel.connection_state, channel.last_error) == (ConnectionState.OK, "")
+
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "store.http" in logged  # the requests really were logged ...
+    for secret in secrets:
+        assert secret not in logged  # ... without the credentials
