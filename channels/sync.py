@@ -198,7 +198,12 @@ def dispatch_due_jobs(now: datetime | None = None) -> list[tuple[str, str]]:
             if won:
                 claimed.append((str(schedule.pk), str(job)))
     for channel_id, job in claimed:
-        send_job(channel_id, job)
+        try:
+            send_job(channel_id, job)
+        except Exception:
+            # The broker is down: give the claim back so the next tick tries again.
+            log.exception("sync.job.enqueue_failed channel=%s job=%s", channel_id, job)
+            ChannelSchedule.objects.filter(pk=channel_id).update(**{DUE_FIELDS[job]: now})
     return claimed
 
 

@@ -152,6 +152,10 @@ class _StatusRules:
     def for_channel(cls, channel: SalesChannel) -> _StatusRules:
         settings = channel.settings or {}
         known = {str(s.get("code")) for s in (channel.store_facts or {}).get("order_statuses") or []}
+        if not known:
+            # The store never reported its statuses (a channel authorised by callback and not
+            # tested since): with nothing to compare against, holding every order would be noise.
+            return cls(frozenset())
         known |= {str(code) for code in settings.get("import_statuses") or []}
         if settings.get("processed_status"):
             known.add(str(settings["processed_status"]))
@@ -179,11 +183,18 @@ def _product_model() -> Any | None:
         return None
 
 
-def _known_skus(account_id: Any, skus: set[str]) -> set[str] | None:
-    """Which of ``skus`` the account's product master knows; ``None`` when there is no master."""
+def uses_product_master(account_id: Any) -> bool:
+    """Whether the account keeps products in Storelink at all (else "unknown SKU" would flag
+    every order of a seller who only uses Storelink for orders and shipments)."""
+    product = _product_model()
+    return product is not None and product.objects.filter(account_id=account_id).exists()
+
+
+def _known_skus(account_id: Any, skus: set[str]) -> set[str]:
+    """Which of ``skus`` the account's product master knows (one query)."""
     product = _product_model()
     if product is None or not skus:
-        return None if product is None else set()
+        return set()
     return set(product.objects.filter(account_id=account_id, sku__in=skus).values_list("sku", flat=True))
 
 
@@ -238,8 +249,14 @@ def _line_rows(account_id: Any, order_id: Any, lines: Sequence[base.OrderLine]) 
     ]
 
 
-def upsert_orders(channel: SalesChannel, orders: Sequence[base.Order]) -> PageResult:
-    """Write one page of orders in bulk (call inside a transaction); see the module docstring."""
+def upsert_orders(
+    channel: SalesChannel, orders: Sequence[base.Order], *, check_skus: bool | None = None
+) -> PageResult:
+    """Write one page of orders in bulk (call inside a transaction); see the module docstring.
+
+    ``check_skus`` says whether to flag SKUs missing from the product master; ``None`` asks the
+    database (downloads ask once per run, not once per page).
+    """
     result = PageResult(fetched=len(orders))
     # A page listing the same order twice (a store re-sorting while we page) keeps the last copy.
     latest: dict[str, base.Order] = {order.external_id: order for order in orders}
@@ -251,8 +268,12 @@ def upsert_orders(channel: SalesChannel, orders: Sequence[base.Order]) -> PageRe
             account_id=channel.account_id, channel_id=channel.pk, external_id__in=list(latest)
         ).values("id", "external_id", "content_hash", "total_mismatch", "unknown_sku", "held_unmapped_status")
     }
-    page_skus = {line.sku for order in latest.values() for line in order.lines if line.sku}
-    known_skus = _known_skus(channel.account_id, page_skus)
+    if check_skus is None:
+        check_skus = uses_product_master(channel.account_id)
+    known_skus: set[str] | None = None
+    if check_skus:
+        page_skus = {line.sku for order in latest.values() for line in order.lines if line.sku}
+        known_skus = _known_skus(channel.account_id, page_skus)
     rules = _StatusRules.for_channel(channel)
     now = timezone.now()
     new_orders: list[Order] = []
@@ -342,9 +363,10 @@ def download_orders(
         sync.ensure_schedules([channel])
     checkpoint = stored[0] if stored else None
     total = PageResult()
+    check_skus = uses_product_master(channel.account_id)
     for page in connector.fetch_orders(checkpoint):
         with transaction.atomic():
-            result = upsert_orders(channel, page.orders)
+            result = upsert_orders(channel, page.orders, check_skus=check_skus)
             if page.checkpoint != checkpoint:
                 ChannelSchedule.objects.filter(pk=channel.pk).update(orders_checkpoint=page.checkpoint)
                 checkpoint = page.checkpoint

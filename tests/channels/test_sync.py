@@ -364,3 +364,29 @@ def test_beat_schedules_are_database_rows():
     assert dispatcher.expire_seconds < 30
     assert tasks["channels.tasks.reconcile_inventory"].interval.every == 3600
     assert "channels.tasks.sweep_stale_runs" in tasks
+
+
+def test_enqueue_failure_gives_the_claim_back(channel, monkeypatch):
+    def broker_down(channel_id, job):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(sync, "send_job", broker_down)
+    sync.ensure_schedules([channel])
+    ChannelSchedule.objects.filter(pk=channel.pk).update(shipments_due_at=timezone.now())
+    sync.dispatch_due_jobs()
+    assert ChannelSchedule.objects.get(pk=channel.pk).shipments_due_at is not None
+
+
+def test_channel_without_reported_statuses_holds_nothing(channel):
+    from dataclasses import replace
+
+    from channels.services import connector_for
+
+    connector = connector_for(channel)
+    order = next(iter(connector.fetch_orders(None))).orders[0]
+    connector.close()
+    channel.store_facts = {}
+    channel.save()
+    result = order_services.upsert_orders(channel, [replace(order, status_code="ZZ")])
+    assert result.created == 1
+    assert not result.held_statuses

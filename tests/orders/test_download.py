@@ -44,6 +44,8 @@ def test_orders_arrive_with_lines_and_checkpoint(alice):
         assert order.content_hash
         assert order.raw
         assert ChannelSchedule.objects.get(pk=channel.pk).orders_checkpoint
+        # this seller keeps no product master in Storelink: no SKU is "unknown" to it
+        assert not stored.filter(unknown_sku=True).exists()
 
 
 def test_resync_of_unchanged_store_writes_nothing(alice):
