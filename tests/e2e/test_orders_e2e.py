@@ -29,7 +29,9 @@ from orders import services
 from orders.models import Order, Shipment, ShipmentState
 from tests.orders.factories import channel_for_store, make_owner, sandbox_store
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+# One xdist group for every test that runs Celery processes: they run one after another (``make test``
+# uses ``--dist loadgroup``), so two never share a broker database or fight over two cores.
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("celery-e2e")]
 
 ROOT = Path(settings.BASE_DIR)
 WAIT_SECONDS = 60
@@ -60,7 +62,7 @@ class CeleryProcesses:
         if redis_url:
             # A database index of our own, so other people's workers on the same Redis never take
             # these tasks (they would look for the channel in another test database).
-            index = 8 + zlib.crc32(str(self.tmp_path).encode()) % 8
+            index = 1 + zlib.crc32(str(self.tmp_path).encode()) % 15
             base = redis_url.rsplit("/", 1)[0] if redis_url.count("/") > 2 else redis_url.rstrip("/")
             return f"{base}/{index}", {}
         # config.settings puts the filesystem broker under $STORELINK_VAR_DIR/broker: the same
