@@ -43,10 +43,10 @@ system-deps:
 	fi
 
 migrate: install
-	$(BIN)/python manage.py migrate --noinput
+	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
 
 demo: migrate
-	$(BIN)/python manage.py create_demo_seller
+	$(DEMO_ENV) $(BIN)/python manage.py create_demo_seller
 
 # The demo runs on embedded defaults (SQLite, Celery's filesystem broker) with one sandbox store
 # per platform on loopback; the 3DCart sandbox plays the 3DCart API host.
