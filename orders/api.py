@@ -26,7 +26,7 @@ from accounts.api import AccountScopedViewSet
 from accounts.models import Role
 from accounts.tenancy import account_for, actor_for, require_role
 from channels import sync
-from channels.models import SalesChannel
+from channels.models import SalesChannel, SyncRun
 from channels.serializers import ErrorSerializer
 from orders import services
 from orders.models import Order, OrderLine, Shipment
@@ -173,6 +173,30 @@ class BulkItemResultSerializer(serializers.Serializer):
 
 class BulkShipmentResultSerializer(serializers.Serializer):
     results = BulkItemResultSerializer(many=True)
+
+
+class SyncRunSerializer(serializers.ModelSerializer):
+    channel = serializers.UUIDField(source="channel_id", read_only=True)
+
+    class Meta:
+        model = SyncRun
+        fields: ClassVar = [
+            "id",
+            "channel",
+            "job",
+            "state",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "fetched",
+            "created",
+            "updated",
+            "unchanged",
+            "failed",
+            "error",
+            "attempt",
+        ]
+        read_only_fields = fields
 
 
 class SyncRequestSerializer(serializers.Serializer):
@@ -385,8 +409,46 @@ class ShipmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountS
 
 
 # --------------------------------------------------------------------------------------------------
-# Sync now
+# Sync runs and "sync now"
 # --------------------------------------------------------------------------------------------------
+
+
+class CreatedCursorPagination(CursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List sync runs",
+        description="Every run of every job, newest first, with counts and the error in words.",
+        parameters=[
+            OpenApiParameter("channel", str, description="Only this channel's runs (UUID)."),
+            OpenApiParameter("job", str, description="orders, shipments, stock, prices or test."),
+            OpenApiParameter("state", str, description="queued, running, succeeded or failed."),
+        ],
+        responses={200: SyncRunSerializer(many=True), **ERRORS},
+    ),
+    retrieve=extend_schema(summary="Get a sync run", responses={200: SyncRunSerializer, **ERRORS}),
+)
+class SyncRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScopedViewSet):
+    """What the background jobs did on the account's channels."""
+
+    scoped_queryset: ClassVar[QuerySet[Any]] = SyncRun.objects.all()
+    serializer_class = SyncRunSerializer
+    pagination_class = CreatedCursorPagination
+
+    def refine_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        params = self.request.query_params
+        if params.get("channel"):
+            queryset = queryset.filter(channel_id=_parse_uuid(params["channel"], "channel"))
+        if params.get("job"):
+            queryset = queryset.filter(job=params["job"])
+        if params.get("state"):
+            queryset = queryset.filter(state=params["state"])
+        return queryset
 
 
 class ChannelSyncViewSet(AccountScopedViewSet):
@@ -420,4 +482,4 @@ class ChannelSyncViewSet(AccountScopedViewSet):
         return Response({"channel": str(channel.pk), "jobs": jobs}, status=status.HTTP_202_ACCEPTED)
 
 
-__all__ = ["ChannelSyncViewSet", "OrderViewSet", "ShipmentViewSet"]
+__all__ = ["ChannelSyncViewSet", "OrderViewSet", "ShipmentViewSet", "SyncRunViewSet"]

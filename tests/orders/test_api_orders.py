@@ -203,3 +203,21 @@ def test_sync_now_api(alice_api, alice_channel, sent, django_capture_on_commit_c
 def test_api_requires_authentication(client, alice_channel):
     assert client.get("/api/v1/orders/").status_code in (401, 403)
     assert client.post("/api/v1/shipments/", {}, content_type="application/json").status_code in (401, 403)
+
+
+def test_sync_runs_api(alice_api, alice, bob, alice_channel, bob_channel):
+    from channels.models import SyncRun
+
+    mine = SyncRun.objects.create(
+        account=alice.account,
+        channel=alice_channel,
+        job="orders",
+        state="failed",
+        error="The store timed out.",
+    )
+    theirs = SyncRun.objects.create(account=bob.account, channel=bob_channel, job="orders", state="succeeded")
+    runs = alice_api.get("/api/v1/sync-runs/", {"channel": str(alice_channel.pk)}).json()["results"]
+    assert [r["id"] for r in runs] == [str(mine.pk)]
+    assert runs[0]["error"] == "The store timed out."
+    assert alice_api.get("/api/v1/sync-runs/", {"state": "succeeded"}).json()["results"] == []
+    assert alice_api.get(f"/api/v1/sync-runs/{theirs.pk}/").status_code == 404
