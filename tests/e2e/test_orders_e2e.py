@@ -31,7 +31,15 @@ from tests.orders.factories import channel_for_store, make_owner, sandbox_store
 
 # One xdist group for every test that runs Celery processes: they run one after another (``make test``
 # uses ``--dist loadgroup``), so two never share a broker database or fight over two cores.
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("celery-e2e")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.xdist_group("celery-e2e"),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="worker and beat processes must share the test database: run with DATABASE_URL (PostgreSQL)",
+    ),
+]
 
 ROOT = Path(settings.BASE_DIR)
 WAIT_SECONDS = 60
