@@ -927,9 +927,9 @@ def planned_prices(channel: SalesChannel) -> tuple[list[PlannedPush], int]:
     )
     rows = list(rows)
     considered = rows[0][-1] if rows else listings.count()
-    plan: list[PlannedPush] = []
-    for *ids, net, tax_rate, multiplier, offset, store_price, last_pushed, _total in rows:
-        value = channel_price(
+
+    def price_of(net: Decimal, tax_rate: Decimal, multiplier: Decimal, offset: Decimal) -> Decimal:
+        return channel_price(
             net,
             tax_rate=tax_rate,
             include_tax=include_tax,
@@ -937,9 +937,28 @@ def planned_prices(channel: SalesChannel) -> tuple[list[PlannedPush], int]:
             multiplier=multiplier,
             offset=offset,
         )
+
+    plan: list[PlannedPush] = []
+    for *ids, net, tax_rate, multiplier, offset, store_price, last_pushed, _total in rows:
+        value = price_of(net, tax_rate, multiplier, offset)
         baseline = store_price if store_price is not None else last_pushed
         if baseline is None or value != baseline:
             plan.append(PlannedPush(*ids, value))
+    # A product's new price moves the price of variants that inherit it (OpenCart option prices are
+    # differences from the product's; X-Cart variants may use the product's price): those are sent
+    # again after their product, so the store ends with the price Storelink computed for each SKU.
+    parents = {item.remote_id for item in plan if not item.remote_variant_id}
+    if parents:
+        planned = {item.listing_id for item in plan}
+        for *ids, net, tax_rate, multiplier, offset in (
+            listings.filter(remote_id__in=parents)
+            .exclude(remote_variant_id="")
+            .exclude(pk__in=planned)
+            .values_list(
+                *_PLAN_FIELDS, "product__price", "product__tax_rate", "price_multiplier", "price_offset"
+            )
+        ):
+            plan.append(PlannedPush(*ids, price_of(net, tax_rate, multiplier, offset)))
     plan.sort(key=_batch_order)
     return plan, considered
 

@@ -189,6 +189,9 @@ def test_stock_and_price_changes_on_a_product_reach_every_store(
             extra_env["THREEDCART_PRIVATE_KEY"] = keys.get("threedcart_private_key") or keys.get(
                 "private_key", ""
             )
+    for name in ("THREEDCART_API_BASE", "THREEDCART_PUBLIC_KEY", "THREEDCART_PRIVATE_KEY"):
+        if name in extra_env:  # this process reads the stores too (to pick SKUs)
+            setattr(settings, name, extra_env[name])
     membership = MembershipFactory(
         user__email="alice@example.com", account__name="Alice's Shop", role=Role.OWNER
     )

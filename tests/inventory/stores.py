@@ -42,14 +42,18 @@ class Store:
     server: SandboxServer
     channel: SalesChannel
 
-    def store_skus(self) -> list[str]:
+    def store_listings(self) -> list[Any]:
+        """What the store lists, read through the channel's own connector."""
         from channels.services import connector_for
 
         connector = connector_for(self.channel)
         try:
-            return [listing.sku for listing in connector.list_listings() if listing.sku]
+            return [listing for listing in connector.list_listings() if listing.sku]
         finally:
             connector.close()
+
+    def store_skus(self) -> list[str]:
+        return [listing.sku for listing in self.store_listings()]
 
     def written(self, kind: str) -> list[dict[str, Any]]:
         return [write for write in self.app.writes() if write["kind"] == kind]
