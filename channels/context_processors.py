@@ -11,7 +11,8 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from accounts.tenancy import current_membership
+from accounts.models import Role
+from accounts.tenancy import current_membership, has_role
 from channels.models import ConnectionState, SalesChannel
 
 
@@ -29,4 +30,5 @@ def reauth_banner(request: HttpRequest) -> dict[str, Any]:
         .only("id", "name", "last_error")
         .order_by("name")[:10]
     )
-    return {"channels_needing_reauth": channels}
+    # Members may not change credentials: they are told, and an admin or owner follows the link.
+    return {"channels_needing_reauth": channels, "can_reauthorise": has_role(request, Role.ADMIN)}

@@ -10,6 +10,8 @@ from config.views import api_not_found, healthz
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("channels.api_urls")),
+    path("api/v1/", include("orders.api_urls")),
+    path("api/v1/", include("inventory.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     re_path(r"^api/(?P<path>.*)$", api_not_found),
@@ -17,4 +19,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("", include("accounts.urls")),
     path("", include("channels.urls")),
+    path("", include("orders.urls")),
+    path("", include("inventory.urls")),
 ]

@@ -196,7 +196,7 @@ def test_reauth_banner_context(rf, alice, alice_channel):
 
     request = rf.get("/")
     request.user = alice.user
-    assert reauth_banner(request) == {"channels_needing_reauth": []}
+    assert reauth_banner(request)["channels_needing_reauth"] == []
     alice_channel.connection_state = ConnectionState.NEEDS_REAUTH
     alice_channel.save()
     assert [c.pk for c in reauth_banner(request)["channels_needing_reauth"]] == [alice_channel.pk]
@@ -204,3 +204,11 @@ def test_reauth_banner_context(rf, alice, alice_channel):
 
     html = render_to_string("includes/reauth_banner.html", reauth_banner(request))
     assert reverse("channels:reauthorise", args=[alice_channel.pk]) in html
+
+    # a member sees the banner too, but is sent to an admin rather than to a form they may not use
+    member_request = rf.get("/")
+    member_request.user = alice.member()
+    member_html = render_to_string("includes/reauth_banner.html", reauth_banner(member_request))
+    assert alice_channel.name in member_html
+    assert reverse("channels:reauthorise", args=[alice_channel.pk]) not in member_html
+    assert "Ask an owner or admin" in member_html
