@@ -39,9 +39,3 @@ def store_factory(sandbox_settings: Any) -> Iterator[Any]:
     yield make
     for store in started:
         store.server.stop()
-
-
-@pytest.fixture(autouse=True)
-def inventory_urls(settings: Any) -> None:
-    """Serve the inventory pages and API (see :mod:`tests.inventory.urls`)."""
-    settings.ROOT_URLCONF = "tests.inventory.urls"
