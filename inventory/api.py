@@ -23,13 +23,9 @@ from rest_framework.response import Response
 from accounts.api import AccountScopedViewSet
 from accounts.tenancy import account_for, actor_for
 from channels.models import SalesChannel
+from channels.serializers import ErrorSerializer
 from inventory import services
 from inventory.models import Listing, Product
-
-
-class ErrorSerializer(serializers.Serializer):
-    message = serializers.CharField()
-    code = serializers.CharField(required=False)
 
 
 class ProductSerializer(serializers.ModelSerializer):
