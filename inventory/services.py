@@ -789,6 +789,31 @@ def push_now(channel: SalesChannel, *, actor: Actor) -> list[str]:
     return jobs
 
 
+def create_products_from_listings(channel: SalesChannel, *, actor: Actor) -> UpsertResult:
+    """Start the product master from a store: one product per unmatched listing of ``channel``,
+    with the store's quantity and price (net, tax rate 0: the channel then receives exactly the
+    price it has now). Onboarding in one click; SKUs already in the master are left alone.
+    """
+    rows = list(
+        Listing.objects.unmatched()
+        .filter(account_id=channel.account_id, channel=channel)
+        .order_by("sku")
+        .values_list("sku", "name", "store_quantity", "store_price")[:MAX_BULK_ITEMS]
+    )
+    items = [
+        {
+            "sku": sku,
+            "name": name,
+            "on_hand": max(0, quantity or 0),
+            "price": store_price,
+        }
+        for sku, name, quantity, store_price in rows
+    ]
+    if not items:
+        return UpsertResult()
+    return upsert_products(channel.account, items, actor=actor)
+
+
 def products_without_listing(channel: SalesChannel) -> Any:
     """Products of the account that this channel does not list (the other side of "unmatched")."""
     listed = Listing.objects.present().filter(channel=channel, product_id=OuterRef("pk"))

@@ -15,4 +15,5 @@ urlpatterns = [
     path("products/<uuid:product_id>/delete/", views.product_delete, name="product_delete"),
     path("listings/<uuid:listing_id>/", views.listing_update, name="listing_update"),
     path("channels/<uuid:channel_id>/push/", views.push_now, name="push_now"),
+    path("channels/<uuid:channel_id>/import-listings/", views.import_listings, name="import_listings"),
 ]

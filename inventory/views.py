@@ -301,6 +301,20 @@ def unmatched(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+def import_listings(request: HttpRequest, channel_id: Any) -> HttpResponse:
+    """Add the channel's unmatched store items to the products (store quantity and price)."""
+    account = account_for(request)
+    channel = get_object_or_404(SalesChannel.objects.live().for_account(account), pk=channel_id)
+    result = services.create_products_from_listings(channel, actor=actor_for(request))
+    if result.ok:
+        messages.success(request, f"{result.created} product(s) added from {channel.name}.")
+    else:
+        messages.error(request, f"{len(result.errors)} store item(s) could not be added; nothing was saved.")
+    return redirect(reverse("inventory:unmatched") + f"#channel-{channel.pk}")
+
+
+@login_required
+@require_POST
 def push_now(request: HttpRequest, channel_id: Any) -> HttpResponse:
     account = account_for(request)
     channel = get_object_or_404(SalesChannel.objects.live().for_account(account), pk=channel_id)

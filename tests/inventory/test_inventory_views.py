@@ -213,3 +213,37 @@ def test_pages_need_a_login() -> None:
     response = Client().get(reverse("inventory:product_list"))
     assert response.status_code == 302
     assert "login" in response["Location"]
+
+
+def test_store_items_can_start_the_product_master(alice: Any, bob: Any, alice_browser: Client) -> None:
+    channel = SalesChannelFactory(account=alice.account)
+    existing = Product.objects.create(account=alice.account, sku="KNOWN", on_hand=99)
+    Listing.objects.create(
+        account=alice.account, channel=channel, product=existing, sku="KNOWN", remote_id="1", store_quantity=3
+    )
+    Listing.objects.create(
+        account=alice.account,
+        channel=channel,
+        sku="NEW-1",
+        name="New one",
+        remote_id="2",
+        store_quantity=4,
+        store_price=Decimal("9.5"),
+    )
+    Listing.objects.create(
+        account=alice.account, channel=channel, sku="NEW-2", remote_id="3", store_quantity=None
+    )
+    response = alice_browser.post(reverse("inventory:import_listings", args=[channel.pk]))
+    assert response.status_code == 302
+    created = {p.sku: p for p in Product.objects.filter(account=alice.account)}
+    assert set(created) == {"KNOWN", "NEW-1", "NEW-2"}
+    assert (created["NEW-1"].on_hand, created["NEW-1"].price, created["NEW-1"].name) == (
+        4,
+        Decimal("9.5"),
+        "New one",
+    )
+    assert (created["NEW-2"].on_hand, created["NEW-2"].price) == (0, None)
+    assert created["KNOWN"].on_hand == 99  # untouched
+    assert Listing.objects.get(sku="NEW-1").product == created["NEW-1"]  # matched at once
+    bobs = SalesChannelFactory(account=bob.account)
+    assert alice_browser.post(reverse("inventory:import_listings", args=[bobs.pk])).status_code == 404
