@@ -156,9 +156,9 @@ def reserved_by_sku(account: Account | Any, skus: Iterable[str] | None = None) -
 
     The one place reservations are computed. Orders are read through the app registry (never an
     import) so inventory does not depend on the orders app's import order; without that app's
-    models nothing is reserved. An order is open while its store status is one the seller imports
-    for that channel and not the channel's processed ("shipped") status: a store that cancels,
-    refunds or ships the order moves it out, and the download updates the status. An open order's
+    models nothing is reserved. An order is open until its store status is the channel's processed
+    ("shipped") status or one of the platform's closed statuses (:data:`CLOSED_STATUSES`: shipped,
+    cancelled, refunded ...); the download keeps each order's status current. An open order's
     line reserves its quantity minus what pending or confirmed shipments already cover (a
     shipment without lines covers the whole order). Orders held for an unmapped status reserve:
     selling what may already be sold is the worse mistake.
@@ -199,20 +199,33 @@ def reserved_by_sku(account: Account | Any, skus: Iterable[str] | None = None) -
 _WHOLE_ORDER: dict[str, int] = {}
 
 
+#: Store statuses after which an order no longer holds stock: shipped, delivered, completed,
+#: cancelled, refunded, failed. Any other status (and one the seller has not mapped) reserves.
+CLOSED_STATUSES: dict[str, frozenset[str]] = {
+    # OpenCart's stock order statuses: Shipped, Complete, Canceled, Denied, Canceled Reversal,
+    # Failed, Refunded, Reversed, Chargeback, Expired, Voided.
+    "opencart": frozenset({"3", "5", "7", "8", "9", "10", "11", "12", "13", "14", "16"}),
+    # X-Cart orders carry their shipping status: Shipped, Delivered, Will not deliver, Returned,
+    # Not finished (an abandoned checkout).
+    "xcart": frozenset({"S", "D", "WND", "R", "NF"}),
+    # 3DCart: Shipped, Cancelled, Not completed.
+    "threedcart": frozenset({"4", "5", "6"}),
+}
+
+
 def _open_orders_filter(account_id: Any) -> Q | None:
-    """Per channel: imported statuses minus the processed one (channels are few per account)."""
+    """Per live channel: any status but the closed ones and the channel's processed status."""
     condition = Q(held_unmapped_status=True, channel__removed_at__isnull=True)
     any_channel = False
-    for channel_id, settings in (
-        SalesChannel.objects.live().filter(account_id=account_id).values_list("pk", "settings")
+    for channel_id, platform, settings in (
+        SalesChannel.objects.live().filter(account_id=account_id).values_list("pk", "platform", "settings")
     ):
         any_channel = True
-        settings = settings or {}
-        imported = [str(code) for code in settings.get("import_statuses") or []]
-        processed = str(settings.get("processed_status") or "")
-        statuses = [code for code in imported if code != processed]
-        if statuses:
-            condition |= Q(channel_id=channel_id, status_code__in=statuses)
+        closed = set(CLOSED_STATUSES.get(platform, ()))
+        processed = str((settings or {}).get("processed_status") or "")
+        if processed:
+            closed.add(processed)
+        condition |= Q(channel_id=channel_id) & ~Q(status_code__in=sorted(closed))
     return condition if any_channel else None
 
 
@@ -344,7 +357,9 @@ def _clean_item(raw: Any) -> tuple[_CleanItem | None, str, dict[str, list[str]]]
     if "name" in raw:
         name = raw.get("name")
         text = "" if name is None else str(name).strip()
-        if len(text) > 255:
+        if isinstance(name, Mapping | list | tuple | bool):
+            errors["name"] = ["Enter the name as text."]
+        elif len(text) > 255:
             errors["name"] = ["Use at most 255 characters."]
         else:
             values["name"] = text

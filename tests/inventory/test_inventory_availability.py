@@ -123,7 +123,7 @@ def _shipment(order: Any, lines: list[dict[str, Any]], state: str = "pending") -
 
 @pytest.mark.django_db
 def test_reserved_counts_unshipped_units_across_all_channels_of_the_account(alice: Any, bob: Any) -> None:
-    # OpenCart-style settings: import 1 and 2, "3" is the processed (shipped) status.
+    # OpenCart channels whose processed (shipped) status is "3".
     first = SalesChannelFactory(account=alice.account)
     second = SalesChannelFactory(account=alice.account)
     removed = SalesChannelFactory(account=alice.account, removed_at=timezone.now())
@@ -132,7 +132,9 @@ def test_reserved_counts_unshipped_units_across_all_channels_of_the_account(alic
     _order(first, "A1", "1", [("1", "MUG", 2), ("2", "CAP", 1)])
     _order(second, "B1", "2", [("1", "MUG", 3)])
     _order(first, "A2", "3", [("1", "MUG", 50)])  # shipped: the store moved it to the processed status
-    _order(first, "A3", "7", [("1", "MUG", 40)])  # cancelled/refunded: a status the seller does not import
+    _order(first, "A3", "7", [("1", "MUG", 40)])  # cancelled on the store
+    _order(second, "B4", "11", [("1", "CAP", 30)])  # refunded
+    _order(second, "B5", "15", [("1", "CAP", 1)])  # "Processed" (paid, not shipped) still reserves
     _order(first, "A4", "7", [("1", "MUG", 4)], held_unmapped_status=True)  # held: reserve, don't guess
     _order(removed, "R1", "1", [("1", "MUG", 30)])  # a removed channel's orders no longer reserve
     _order(other_tenant, "X1", "1", [("1", "MUG", 100)])
@@ -145,7 +147,23 @@ def test_reserved_counts_unshipped_units_across_all_channels_of_the_account(alic
     _shipment(failed, [], state="failed")  # a failed confirmation still has to ship
 
     reserved = services.reserved_by_sku(alice.account)
-    assert reserved == {"MUG": 2 + 3 + 4 + 2, "CAP": 1 + 2 + 6}
-    assert services.reserved_by_sku(alice.account, ["CAP"]) == {"CAP": 9}
+    assert reserved == {"MUG": 2 + 3 + 4 + 2, "CAP": 1 + 2 + 6 + 1}
+    assert services.reserved_by_sku(alice.account, ["CAP"]) == {"CAP": 10}
     assert services.reserved_by_sku(bob.account) == {"MUG": 100}
     assert services.reserved_by_sku(alice.account, []) == {}
+
+
+@pytest.mark.django_db
+def test_reserved_follows_each_platforms_own_statuses(alice: Any) -> None:
+    xcart = SalesChannelFactory(account=alice.account, platform="xcart", settings={"processed_status": "S"})
+    threedcart = SalesChannelFactory(
+        account=alice.account, platform="threedcart", settings={"processed_status": "4"}
+    )
+    _order(xcart, "X1", "N", [("1", "LAMP", 2)])  # new
+    _order(xcart, "X2", "P", [("1", "LAMP", 3)])  # processing
+    _order(xcart, "X3", "S", [("1", "LAMP", 50)])  # shipped
+    _order(xcart, "X4", "D", [("1", "LAMP", 50)])  # delivered
+    _order(threedcart, "T1", "1", [("1", "LAMP", 4)])  # new
+    _order(threedcart, "T2", "5", [("1", "LAMP", 50)])  # cancelled
+    _order(threedcart, "T3", "4", [("1", "LAMP", 50)])  # shipped
+    assert services.reserved_by_sku(alice.account) == {"LAMP": 2 + 3 + 4}
