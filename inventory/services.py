@@ -595,6 +595,17 @@ def request_inventory_jobs(account: Account, *, stock: bool, prices: bool) -> No
     transaction.on_commit(enqueue)
 
 
+def reservations_changed(account: Account | Any) -> None:
+    """Orders arrived, changed status or were shipped: availability moved on every channel.
+
+    For the orders app to call after a download page that created orders or changed a status, and
+    after recording a shipment (inside its transaction; the stock jobs go out after commit). Only
+    stock is affected; the jobs send just the listings whose quantity now differs.
+    """
+    account_id = getattr(account, "pk", account)
+    request_inventory_jobs(Account(pk=account_id), stock=True, prices=False)
+
+
 # --------------------------------------------------------------------------------------------------
 # Listings
 # --------------------------------------------------------------------------------------------------

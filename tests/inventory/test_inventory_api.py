@@ -250,3 +250,17 @@ def test_members_can_change_products_through_the_service(alice: Any) -> None:
     event = InventoryEvent.objects.get(account=alice.account)
     assert event.actor == member
     assert event.detail["created"] == 1
+
+
+def test_orders_changing_reservations_request_stock_jobs_only(
+    alice: Any, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    sent: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        "channels.sync.send_job", lambda channel_id, job: sent.append((str(channel_id), str(job)))
+    )
+    channel = SalesChannelFactory(account=alice.account, settings={"stock_sync": True, "price_sync": True})
+    with django_capture_on_commit_callbacks(execute=True):
+        services.reservations_changed(alice.account.pk)
+        assert sent == []
+    assert sent == [(str(channel.pk), SyncJob.STOCK)]
