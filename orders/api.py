@@ -26,10 +26,10 @@ from accounts.api import AccountScopedViewSet
 from accounts.models import Role
 from accounts.tenancy import account_for, actor_for, require_role
 from channels import sync
-from channels.models import SalesChannel, SyncRun
+from channels.models import SalesChannel, SyncJob, SyncRun, SyncState
 from channels.serializers import ErrorSerializer
 from orders import services
-from orders.models import Order, OrderLine, Shipment
+from orders.models import Order, OrderLine, Shipment, ShipmentState
 
 MAX_BULK_SHIPMENTS = 500
 
@@ -233,6 +233,20 @@ def _parse_uuid(value: str, name: str) -> uuid.UUID:
         raise exceptions.ValidationError({name: ["Must be a UUID."]}) from None
 
 
+def _text_param(params: Any, name: str, choices: Any = None) -> str | None:
+    """A filter value checked before it reaches SQL: PostgreSQL refuses NUL characters (a 500
+    otherwise), and a filter with a fixed set of values answers 400 for anything else instead of
+    an empty page the caller would take for "nothing there"."""
+    value = params.get(name)
+    if not value:
+        return None
+    if "\x00" in value or len(value) > 255:
+        raise exceptions.ValidationError({name: ["Not a valid value."]})
+    if choices is not None and value not in choices:
+        raise exceptions.ValidationError({name: [f"Use one of: {', '.join(choices)}."]})
+    return value
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List orders",
@@ -262,10 +276,14 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScop
         params = self.request.query_params
         if params.get("channel"):
             queryset = queryset.filter(channel_id=_parse_uuid(params["channel"], "channel"))
-        if params.get("status"):
-            queryset = queryset.filter(status_code=params["status"])
+        status_code = _text_param(params, "status")
+        if status_code:
+            queryset = queryset.filter(status_code=status_code)
         if params.get("updated_since"):
-            since = parse_datetime(params["updated_since"].replace(" ", "+"))
+            try:
+                since = parse_datetime(params["updated_since"].replace(" ", "+"))
+            except ValueError:  # well formed but impossible, e.g. month 13
+                since = None
             if since is None:
                 raise exceptions.ValidationError({"updated_since": ["Use an ISO 8601 date and time."]})
             queryset = queryset.filter(updated_at__gte=since)
@@ -296,7 +314,9 @@ def _errors_of(exc: DjangoValidationError) -> dict[str, list[str]]:
         summary="List shipments",
         parameters=[
             OpenApiParameter("order", str, description="Only this order's shipments (UUID)."),
-            OpenApiParameter("state", str, description="pending, confirmed or failed."),
+            OpenApiParameter(
+                "state", str, enum=ShipmentState.values, description="pending, confirmed or failed."
+            ),
         ],
         responses={200: ShipmentSerializer(many=True), **ERRORS},
     ),
@@ -313,8 +333,9 @@ class ShipmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountS
         params = self.request.query_params
         if params.get("order"):
             queryset = queryset.filter(order_id=_parse_uuid(params["order"], "order"))
-        if params.get("state"):
-            queryset = queryset.filter(state=params["state"])
+        state = _text_param(params, "state", ShipmentState.values)
+        if state:
+            queryset = queryset.filter(state=state)
         return queryset
 
     def _create_one(self, data: Any, key: str | None) -> tuple[Shipment, bool]:
@@ -426,8 +447,12 @@ class CreatedCursorPagination(CursorPagination):
         description="Every run of every job, newest first, with counts and the error in words.",
         parameters=[
             OpenApiParameter("channel", str, description="Only this channel's runs (UUID)."),
-            OpenApiParameter("job", str, description="orders, shipments, stock, prices or test."),
-            OpenApiParameter("state", str, description="queued, running, succeeded or failed."),
+            OpenApiParameter(
+                "job", str, enum=SyncJob.values, description="orders, shipments, stock, prices or test."
+            ),
+            OpenApiParameter(
+                "state", str, enum=SyncState.values, description="queued, running, succeeded or failed."
+            ),
         ],
         responses={200: SyncRunSerializer(many=True), **ERRORS},
     ),
@@ -444,10 +469,12 @@ class SyncRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
         params = self.request.query_params
         if params.get("channel"):
             queryset = queryset.filter(channel_id=_parse_uuid(params["channel"], "channel"))
-        if params.get("job"):
-            queryset = queryset.filter(job=params["job"])
-        if params.get("state"):
-            queryset = queryset.filter(state=params["state"])
+        job = _text_param(params, "job", SyncJob.values)
+        if job:
+            queryset = queryset.filter(job=job)
+        state = _text_param(params, "state", SyncState.values)
+        if state:
+            queryset = queryset.filter(state=state)
         return queryset
 
 

@@ -221,3 +221,26 @@ def test_sync_runs_api(alice_api, alice, bob, alice_channel, bob_channel):
     assert runs[0]["error"] == "The store timed out."
     assert alice_api.get("/api/v1/sync-runs/", {"state": "succeeded"}).json()["results"] == []
     assert alice_api.get(f"/api/v1/sync-runs/{theirs.pk}/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("/api/v1/orders/?status=paid%00", "status"),
+        ("/api/v1/orders/?updated_since=2024-13-45T00:00:00", "updated_since"),
+        ("/api/v1/shipments/?state=%00", "state"),
+        ("/api/v1/shipments/?state=shipped", "state"),
+        ("/api/v1/sync-runs/?job=orders%00", "job"),
+        ("/api/v1/sync-runs/?job=everything", "job"),
+        ("/api/v1/sync-runs/?state=done", "state"),
+    ],
+)
+def test_bad_filter_values_are_a_400_naming_the_field(alice_api, alice_channel, url, field):
+    """NUL characters reach PostgreSQL as an error (a 500) and impossible dates raise in the
+    parser; both must be the API's JSON field error instead."""
+    make_order(alice_channel, "1")
+    alice_api.raise_request_exception = False
+    response = alice_api.get(url)
+    assert response.status_code == 400, response.content[:200]
+    assert field in response.json()["errors"]
+    assert response.json()["message"]
