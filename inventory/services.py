@@ -45,6 +45,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce, Greatest, Least, Round
 from django.utils import timezone
 
@@ -169,15 +170,12 @@ def reserved_by_sku(account: Account | Any, skus: Iterable[str] | None = None) -
     except LookupError:
         return {}
     account_id = getattr(account, "pk", account)
-    open_orders = _open_orders_filter(account_id)
-    if open_orders is None:
-        return {}
     wanted: list[str] | None = None
     if skus is not None:
         wanted = sorted({sku for sku in skus if sku})
         if not wanted:
             return {}
-    orders = order_model.objects.filter(account_id=account_id).filter(open_orders)
+    orders = order_model.objects.filter(account_id=account_id).filter(_open_orders())
     lines = line_model.objects.filter(account_id=account_id, order__in=orders.values("pk"))
     if wanted is not None:
         lines = lines.filter(sku__in=wanted)
@@ -213,20 +211,15 @@ CLOSED_STATUSES: dict[str, frozenset[str]] = {
 }
 
 
-def _open_orders_filter(account_id: Any) -> Q | None:
-    """Per live channel: any status but the closed ones and the channel's processed status."""
-    condition = Q(held_unmapped_status=True, channel__removed_at__isnull=True)
-    any_channel = False
-    for channel_id, platform, settings in (
-        SalesChannel.objects.live().filter(account_id=account_id).values_list("pk", "platform", "settings")
-    ):
-        any_channel = True
-        closed = set(CLOSED_STATUSES.get(platform, ()))
-        processed = str((settings or {}).get("processed_status") or "")
-        if processed:
-            closed.add(processed)
-        condition |= Q(channel_id=channel_id) & ~Q(status_code__in=sorted(closed))
-    return condition if any_channel else None
+def _open_orders() -> Q:
+    """Orders that still hold stock, in one condition (no per-channel query): on a live channel,
+    and held for an unmapped status, or neither in their platform's closed statuses nor at their
+    channel's processed status."""
+    closed = Q()
+    for platform, codes in CLOSED_STATUSES.items():
+        closed |= Q(channel__platform=platform, status_code__in=sorted(codes))
+    processed = Q(status_code=Coalesce(KeyTextTransform("processed_status", "channel__settings"), Value("")))
+    return Q(channel__removed_at__isnull=True) & (Q(held_unmapped_status=True) | ~(closed | processed))
 
 
 def _shipped_units(account_id: Any, order_ids: set[Any]) -> dict[Any, dict[str, int]]:

@@ -166,4 +166,7 @@ def test_reserved_follows_each_platforms_own_statuses(alice: Any) -> None:
     _order(threedcart, "T1", "1", [("1", "LAMP", 4)])  # new
     _order(threedcart, "T2", "5", [("1", "LAMP", 50)])  # cancelled
     _order(threedcart, "T3", "4", [("1", "LAMP", 50)])  # shipped
-    assert services.reserved_by_sku(alice.account) == {"LAMP": 2 + 3 + 4}
+    unset = SalesChannelFactory(account=alice.account, settings={})  # no processed status chosen yet
+    _order(unset, "U1", "2", [("1", "LAMP", 6)])
+    _order(unset, "U2", "5", [("1", "LAMP", 50)])  # OpenCart "Complete"
+    assert services.reserved_by_sku(alice.account) == {"LAMP": 2 + 3 + 4 + 6}
