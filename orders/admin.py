@@ -1,14 +1,17 @@
-"""Django admin for orders and shipments: filtered by account, raw payloads read-only, and the
-operator actions "retry failed shipments" and "sync now"."""
+"""Django admin for orders and shipments: scoped to the staff user's accounts like every other
+admin page (:class:`~accounts.admin.AccountScopedAdmin`), filtered by account, platform and state,
+raw payloads read-only, and the operator actions "retry failed shipments" and "sync now"."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.admin import AccountScopedAdmin
 from channels import sync
 from orders import services
 from orders.models import Order, OrderLine, Shipment, ShipmentState
@@ -31,7 +34,7 @@ class ShipmentInline(admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(AccountScopedAdmin):
     list_display = (
         "number",
         "channel",
@@ -42,7 +45,16 @@ class OrderAdmin(admin.ModelAdmin):
         "currency",
         "flag_list",
     )
-    list_filter = ("account", "channel", "total_mismatch", "unknown_sku", "held_unmapped_status")
+    # Superusers also get an account filter (AccountScopedAdmin); the channel filter lists only
+    # channels of rows this staff user may see, never another account's channel names.
+    list_filter = (
+        "channel__platform",
+        ("channel", admin.RelatedOnlyFieldListFilter),
+        "status_code",
+        "total_mismatch",
+        "unknown_sku",
+        "held_unmapped_status",
+    )
     search_fields = ("number", "external_id", "customer_email", "customer_name")
     date_hierarchy = "placed_at"
     list_select_related = ("channel", "account")
@@ -71,7 +83,7 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(admin.ModelAdmin):
+class ShipmentAdmin(AccountScopedAdmin):
     list_display = (
         "order",
         "channel",
@@ -82,13 +94,16 @@ class ShipmentAdmin(admin.ModelAdmin):
         "created_at",
         "confirmed_at",
     )
-    list_filter = ("account", "state", "channel")
+    list_filter = ("state", "channel__platform", ("channel", admin.RelatedOnlyFieldListFilter))
     search_fields = ("order__number", "idempotency_key", "tracking_numbers")
     list_select_related = ("order", "channel", "account")
+    # ``state`` changes only through the confirmation job and the retry action: a hand-set
+    # "confirmed" would hide a shipment the store never heard of.
     readonly_fields = (
         "account",
         "order",
         "channel",
+        "state",
         "lines",
         "is_partial",
         "attempts",
@@ -114,14 +129,18 @@ class ShipmentAdmin(admin.ModelAdmin):
         for shipment in queryset.filter(state=ShipmentState.FAILED).select_related(
             "account", "channel", "order"
         ):
-            services.retry_shipment(shipment, actor=request.user)
-            retried += 1
+            try:
+                services.retry_shipment(shipment, actor=request.user)
+            except (PermissionDenied, ValidationError) as exc:
+                messages.error(request, f"Shipment of order {shipment.order.number}: {exc}")
+            else:
+                retried += 1
         messages.success(request, f"{retried} shipment(s) queued again.")
 
 
 # The sync engine's bookkeeping lives in the channels app; shown here, read-only, for operators.
 @admin.register(sync.ChannelSchedule)
-class ChannelScheduleAdmin(admin.ModelAdmin):
+class ChannelScheduleAdmin(AccountScopedAdmin):
     list_display = (
         "channel",
         "account",
@@ -130,14 +149,14 @@ class ChannelScheduleAdmin(admin.ModelAdmin):
         "stock_due_at",
         "prices_due_at",
     )
-    list_filter = ("account",)
+    list_filter = ("channel__platform",)
     readonly_fields = ("channel", "account", "orders_checkpoint", "updated_at")
 
 
 @admin.register(sync.JobLease)
-class JobLeaseAdmin(admin.ModelAdmin):
+class JobLeaseAdmin(AccountScopedAdmin):
     list_display = ("channel", "job", "holder", "acquired_at", "expires_at")
-    list_filter = ("account", "job")
+    list_filter = ("job", "channel__platform")
     readonly_fields = ("account", "channel", "job", "holder", "acquired_at", "expires_at")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
