@@ -8,15 +8,18 @@ says it did.
 from __future__ import annotations
 
 import random
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
+from django.utils import timezone
 
 from channels.models import SyncJob, SyncState
 from channels.services import connector_for
 from channels.sync import run_channel_job
+from connectors.base import StockUpdate
 from connectors.errors import RateLimited, TransientError
 from inventory import services
 from inventory.models import Listing, Product
@@ -312,3 +315,41 @@ def test_fault_run_ends_with_the_store_equal_to_the_computed_value(
     # And our records agree with the store: nothing is left to push.
     assert services.planned_stock(store.channel)[0] == []
     assert services.planned_prices(store.channel)[0] == []
+
+
+def test_the_hourly_reconcile_rereads_the_store_and_undoes_edits_made_there(
+    alice: Any, store_factory: Any, platform: str, options: dict[str, Any]
+) -> None:
+    store = store_factory(alice.account, platform, options, products=6)
+    kept = _master_for(store, alice.account, on_hand=20)
+    services.refresh_listings(store.channel)
+    _push_stock(store)
+    sku = kept[0]
+    expected = _expected_stock(store)[sku]
+    listing = Listing.objects.get(channel=store.channel, sku=sku)
+    # Someone edits the quantity in the store's own admin (here: through the store's API).
+    connector = connector_for(store.channel)
+    try:
+        edit = StockUpdate(
+            sku=sku,
+            remote_id=listing.remote_id,
+            quantity=expected + 13,
+            remote_variant_id=listing.remote_variant_id,
+        )
+        assert connector.push_stock([edit])[0].ok
+    finally:
+        connector.close()
+    assert store.app.stock_of(sku) == expected + 13
+
+    # Between reconciles nothing looks different to us: no request is made.
+    store.app.clear_writes()
+    run = run_channel_job(store.channel.pk, SyncJob.STOCK, services.sync_stock)
+    assert run is not None
+    assert (run.updated, store.written("stock")) == (0, [])
+
+    # An hour later the reconcile (the same job, its listings now stale) re-reads and corrects.
+    Listing.objects.filter(channel=store.channel).update(seen_at=timezone.now() - timedelta(hours=1))
+    run = run_channel_job(store.channel.pk, SyncJob.STOCK, services.sync_stock)
+    assert run is not None
+    assert run.updated == 1
+    assert store.app.stock_of(sku) == expected
