@@ -1,7 +1,8 @@
 """Admin for channels: scoped to the staff user's accounts, credentials never rendered.
 
 ``credentials`` is excluded from every form and shown only as "•••• set" / "not set". Changes go
-through the services (enable/disable actions), so the audit trail records the staff user.
+through the services (enable/disable actions), so the audit trail records the staff user; "sync
+now" goes through the sync engine's dispatcher like the seller's button.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.admin import AccountScopedAdmin
-from channels import services
+from channels import services, sync
 from channels.models import ChannelEvent, SalesChannel, SyncRun
 
 
@@ -65,7 +66,7 @@ class SalesChannelAdmin(AccountScopedAdmin):
         "created_at",
         "updated_at",
     )
-    actions = ("enable_selected", "disable_selected")
+    actions = ("enable_selected", "disable_selected", "sync_now_selected")
 
     @admin.display(description="Credentials")
     def credentials_status(self, obj: SalesChannel) -> str:
@@ -104,6 +105,23 @@ class SalesChannelAdmin(AccountScopedAdmin):
     @admin.action(description="Disable selected channels")
     def disable_selected(self, request: HttpRequest, queryset: QuerySet[SalesChannel]) -> None:
         self._apply(request, queryset, enable=False)
+
+    @admin.action(description="Sync selected channels now")
+    def sync_now_selected(self, request: HttpRequest, queryset: QuerySet[SalesChannel]) -> None:
+        """The seller's "sync now" for operators; channels that cannot sync (disabled, removed,
+        waiting for reauthorisation) are named instead of silently skipped by the worker."""
+        syncable = queryset.filter(pk__in=SalesChannel.objects.syncable().values("pk"))
+        started = 0
+        for channel in syncable:
+            sync.sync_now(channel)
+            started += 1
+        for channel in queryset.exclude(pk__in=syncable.values("pk")):
+            self.message_user(
+                request,
+                f"{channel.name}: not synced (disabled, removed or needs reauthorising).",
+                messages.WARNING,
+            )
+        self.message_user(request, f"Sync started on {started} channel(s).", messages.SUCCESS)
 
 
 @admin.register(ChannelEvent)

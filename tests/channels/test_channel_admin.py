@@ -117,3 +117,32 @@ def test_staff_cannot_make_anyone_superuser(alice) -> None:
     )
     operator.refresh_from_db()
     assert operator.is_superuser is False
+
+
+def test_sync_now_action_enqueues_only_syncable_own_channels(
+    alice, bob, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    from channels import sync
+    from channels.models import ConnectionState
+
+    sent: list[tuple[str, str]] = []
+    monkeypatch.setattr(sync, "send_job", lambda channel_id, job: sent.append((str(channel_id), str(job))))
+    healthy = SalesChannelFactory(account=alice.account, name="Healthy", settings={"stock_sync": False})
+    paused = SalesChannelFactory(
+        account=alice.account, name="Paused", connection_state=ConnectionState.NEEDS_REAUTH
+    )
+    foreign = SalesChannelFactory(account=bob.account, name="Bob's")
+    client = staff_client(member_of(alice.account, Role.ADMIN))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/admin/channels/saleschannel/",
+            {
+                "action": "sync_now_selected",
+                "_selected_action": [str(healthy.pk), str(paused.pk), str(foreign.pk)],
+            },
+            follow=True,
+        )
+    assert sorted(sent) == [(str(healthy.pk), "orders"), (str(healthy.pk), "shipments")]
+    page = response.content.decode()
+    assert "Paused: not synced" in page
+    assert "Sync started on 1 channel(s)." in page
