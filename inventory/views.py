@@ -221,6 +221,7 @@ def product_inline(request: HttpRequest, product_id: Any) -> HttpResponse:
     if request.htmx:
         row_form = form if error else _inline_form(product)
         product.listing_count = product.listings.filter(removed_at__isnull=True).count()
+        # 200 even for an error: htmx only swaps 2xx answers, and the row shows the error itself.
         return render(
             request,
             "inventory/_product_row.html",
@@ -230,7 +231,6 @@ def product_inline(request: HttpRequest, product_id: Any) -> HttpResponse:
                 saved=not error,
                 row_error=error,
             ),
-            status=200 if not error else 422,
         )
     if error:
         messages.error(request, f"{product.sku}: {error}")
