@@ -64,6 +64,8 @@ CHECKPOINT_VERSION = 1
 
 AUTH_CODES = frozenset({"bad_signature", "unknown_user", "user_disabled", "auth_required"})
 DISCOUNT_TOTAL_CODES = frozenset({"coupon", "voucher", "reward", "credit", "discount"})
+#: order_total codes that map to their own canonical field; any other positive row is a fee
+OWN_SLOT_TOTAL_CODES = frozenset({"sub_total", "shipping", "tax", "total"})
 
 
 @dataclass(frozen=True)
@@ -487,12 +489,18 @@ class BridgeClient:
 
         totals: dict[str, Decimal] = {}
         discount = Decimal("0.00")
+        # Fees from other total modules (handling, low_order_fee, ...) have no canonical slot; like
+        # X-Cart's other surcharges they count as shipping, so lines + shipping + tax - discount
+        # still equals what the customer paid.
+        other_charges = Decimal("0.00")
         for row in raw.get("totals", []):
             code = str(row.get("code", ""))
             value = Decimal(str(row.get("value") or "0"))
             totals[code] = totals.get(code, Decimal(0)) + value
             if code in DISCOUNT_TOTAL_CODES or (value < 0 and code not in ("tax", "total")):
                 discount += -value
+            elif value > 0 and code not in OWN_SLOT_TOTAL_CODES:
+                other_charges += value
         lines = []
         for product in raw.get("products", []):
             options = tuple(
@@ -540,7 +548,7 @@ class BridgeClient:
             status_name=unescape(raw.get("order_status")),
             currency=str(raw.get("currency_code") or self._store_info().currency),
             subtotal=amount(subtotal),
-            shipping=amount(totals.get("shipping", Decimal(0))),
+            shipping=amount(totals.get("shipping", Decimal(0)) + other_charges),
             tax=amount(totals.get("tax", Decimal(0))),
             discount=amount(discount),
             total=amount(totals.get("total", Decimal(str(raw.get("total") or "0")))),
