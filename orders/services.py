@@ -567,10 +567,12 @@ def _by_idempotency_key(account_id: Any, key: str, order: Order) -> Shipment | N
 def retry_shipment(shipment: Shipment, *, actor: Actor) -> Shipment:
     """Send a failed shipment to the store again (the seller fixed the cause, or wants another go)."""
     require_actor_role(actor, shipment.account, Role.MEMBER, doing="retry shipments")
-    if shipment.state == ShipmentState.CONFIRMED:
-        raise _shipment_error("__all__", "This shipment is already confirmed on the store.")
     with transaction.atomic():
+        # The state is read under the row lock, not from the caller's copy: a double-clicked
+        # retry whose first click got the shipment confirmed meanwhile must not send it again.
         fresh = Shipment.objects.select_for_update().get(pk=shipment.pk)
+        if fresh.state == ShipmentState.CONFIRMED:
+            raise _shipment_error("__all__", "This shipment is already confirmed on the store.")
         if fresh.state == ShipmentState.FAILED:
             remaining = unshipped_quantities(fresh.order, exclude=fresh)
             for line in fresh.lines:
@@ -579,9 +581,13 @@ def retry_shipment(shipment: Shipment, *, actor: Actor) -> Shipment:
                         "lines",
                         "Other shipments have since covered these lines; record a new shipment instead.",
                     )
-        Shipment.objects.filter(pk=fresh.pk).update(
-            state=ShipmentState.PENDING, attempts=0, next_attempt_at=None, claimed_until=None
-        )
+            Shipment.objects.filter(pk=fresh.pk).update(
+                state=ShipmentState.PENDING, attempts=0, next_attempt_at=None, claimed_until=None
+            )
+        else:
+            # Still pending: only skip its back-off. A worker may be confirming it right now
+            # (``claimed_until``); clearing that claim would let a second worker send it again.
+            Shipment.objects.filter(pk=fresh.pk).update(next_attempt_at=None)
         sync.request_job(fresh.channel, SyncJob.SHIPMENTS)
     fresh.refresh_from_db()
     log.info("orders.shipment.retry shipment=%s", fresh.pk)

@@ -93,6 +93,44 @@ def test_claimed_shipment_is_not_confirmed_by_another_worker(alice):
         assert Shipment.objects.get(pk=shipment.pk).state == ShipmentState.PENDING
 
 
+def test_retrying_a_pending_shipment_keeps_the_running_workers_claim(alice):
+    """ "Retry" on a shipment a worker is confirming right now only skips its back-off; clearing
+    the claim would let a second worker send the same tracking number again."""
+    user, account = alice
+    with sandbox_store("xcart", orders=5) as (app, _server):
+        channel = channel_for_store(account, app)
+        download(channel)
+        order = Order.objects.filter(channel=channel).first()
+        shipment, _ = services.record_shipment(order, actor=user, tracking_numbers=["T-2"])
+        claimed_until = timezone.now() + timedelta(minutes=5)
+        Shipment.objects.filter(pk=shipment.pk).update(
+            claimed_until=claimed_until, attempts=3, next_attempt_at=timezone.now() + timedelta(hours=1)
+        )
+        retried = services.retry_shipment(shipment, actor=user)
+        assert retried.claimed_until == claimed_until
+        assert retried.attempts == 3
+        assert retried.next_attempt_at is None
+        app.clear_writes()
+        assert confirm(channel).fetched == 0
+        assert app.writes() == []
+
+
+def test_retry_reads_the_state_under_the_lock(alice):
+    """A stale copy that still says "failed" cannot put a confirmed shipment back to pending."""
+    user, account = alice
+    with sandbox_store("xcart", orders=5) as (app, _server):
+        channel = channel_for_store(account, app)
+        download(channel)
+        order = Order.objects.filter(channel=channel).first()
+        shipment, _ = services.record_shipment(order, actor=user, tracking_numbers=["T-3"])
+        stale = Shipment.objects.get(pk=shipment.pk)
+        stale.state = ShipmentState.FAILED
+        Shipment.objects.filter(pk=shipment.pk).update(state=ShipmentState.CONFIRMED)
+        with pytest.raises(services.ShipmentError, match="already confirmed"):
+            services.retry_shipment(stale, actor=user)
+        assert Shipment.objects.get(pk=shipment.pk).state == ShipmentState.CONFIRMED
+
+
 def test_partial_shipments_and_quantity_checks(alice):
     user, account = alice
     with sandbox_store("xcart", orders=30) as (app, _server):
