@@ -24,7 +24,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.tenancy import account_for, actor_for
-from channels.models import SalesChannel
+from channels.models import SalesChannel, SyncJob, SyncRun
 from channels.views import page_context
 from inventory import services
 from inventory.forms import InlineProductForm, ListingOverridesForm, ProductForm, apply_errors
@@ -294,6 +294,15 @@ def unmatched(request: HttpRequest) -> HttpResponse:
                 "master_only": list(master_only[:200]),
                 "master_only_count": master_only.count(),
                 "listing_count": Listing.objects.present().filter(channel=channel).count(),
+                "runs": [
+                    run
+                    for job in (SyncJob.STOCK, SyncJob.PRICES)
+                    if (
+                        run := SyncRun.objects.filter(channel=channel, job=job)
+                        .order_by("-created_at")
+                        .first()
+                    )
+                ],
             }
         )
     return render(request, "inventory/unmatched.html", _context(request, sections=sections))

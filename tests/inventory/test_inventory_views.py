@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from channels.models import SyncJob
+from channels.models import SyncJob, SyncRun
 from inventory.models import InventoryEvent, Listing, Product
 from tests.factories import SalesChannelFactory
 
@@ -173,7 +173,18 @@ def test_unmatched_page_shows_both_sides_and_push_now(
     Listing.objects.create(account=alice.account, channel=channel, product=matched, sku="BOTH", remote_id="1")
     Listing.objects.create(account=alice.account, channel=channel, sku="STORE-ONLY", remote_id="2")
 
+    SyncRun.objects.create(
+        account=alice.account,
+        channel=channel,
+        job=SyncJob.STOCK,
+        state="failed",
+        updated=3,
+        failed=2,
+        error="Store down",
+    )
     body = alice_browser.get(reverse("inventory:unmatched")).content.decode()
+    assert "Last stock push" in body
+    assert "3 sent, 2 failed — Store down" in body
     store_side = body.split('class="store-only"')[1].split("</ul>")[0]
     master_side = body.split('class="master-only"')[1].split("</ul>")[0]
     assert "STORE-ONLY" in store_side
