@@ -32,7 +32,17 @@ from inventory.models import Listing
 from tests.factories import MembershipFactory
 from tests.inventory.stores import SANDBOX_CASES
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+# The same xdist group as every test that runs Celery processes (``make test`` uses ``--dist
+# loadgroup``): they run one after another, so two never share a broker database.
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.xdist_group("celery-e2e"),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="worker and beat processes must share the test database: run with DATABASE_URL (PostgreSQL)",
+    ),
+]
 
 ROOT = Path(settings.BASE_DIR)
 WAIT_SECONDS = 40
