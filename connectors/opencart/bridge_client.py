@@ -49,7 +49,7 @@ from connectors.errors import (
     RateLimited,
     TransientError,
 )
-from connectors.http import StoreHttp, parse_json_lenient
+from connectors.http import MAX_INLINE_RETRY_AFTER, StoreHttp, parse_json_lenient
 
 #: The PHP file the seller uploads; the Django app serves it for download from here.
 BRIDGE_PHP_PATH = Path(__file__).resolve().parent / "bridge" / "storelink-bridge.php"
@@ -144,17 +144,25 @@ class BridgeClient:
         *,
         retry: bool | None = None,
     ) -> dict[str, Any]:
-        """One bridge action; retried (re-signed each time) when it is safe to repeat."""
+        """One bridge action; retried (re-signed each time) when it is safe to repeat.
+
+        Timeouts and 5xx are retried only for reads: a write may have happened. A 429 (or a 503 with
+        ``Retry-After``) is a refusal before anything ran, so any action is sent again after a short
+        wait, the way :class:`StoreHttp` does for idempotent calls; a long wait goes back to the
+        scheduler as :class:`RateLimited`.
+        """
         if retry is None:
             retry = method == "GET"
-        attempts = self.http.max_retries + 1 if retry else 1
+        attempts = self.http.max_retries + 1
         for attempt in range(1, attempts + 1):
             try:
                 return self._call_once(method, action, params, body)
-            except RateLimited:
-                raise
+            except RateLimited as exc:
+                if attempt == attempts or exc.retry_after > MAX_INLINE_RETRY_AFTER:
+                    raise
+                self.http.sleep(exc.retry_after)
             except TransientError:
-                if attempt == attempts:
+                if not retry or attempt == attempts:
                     raise
                 self.http.sleep(self.http.backoff * (2 ** (attempt - 1)))
         raise AssertionError("unreachable")

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import pytest
 
 from connectors.base import Connector, ConnectorOptions, PriceUpdate, ShipmentRequest, StockUpdate
-from connectors.errors import ProtocolError, RateLimited, TransientError
+from connectors.errors import AuthError, ProtocolError, RateLimited, TransientError
 from connectors.registry import build_connector
 from connectors.sandbox import SandboxServer, make_sandbox
 
@@ -229,3 +229,39 @@ def test_the_same_work_through_faults_ends_in_the_same_state(store: Store) -> No
         (w["key"], str(w["value"])) for w in store.app.writes() if w["kind"] in ("tracking", "history")
     )
     assert all(count == 1 for count in tracking_writes.values()), tracking_writes
+
+
+def test_rate_limits_and_latency_are_waited_out(store: Store) -> None:
+    """Every fourth request answers 429 with a short Retry-After, every request is slow: the work
+    still completes and reads back, because short waits are honoured inside the call."""
+    store.app.faults.update({"rate_limit_every": 4, "retry_after": 0.05, "latency": 0.005})
+    orders, _ = download_all(store.connector)
+    assert len({order.external_id for order in orders}) == store.app.order_count()
+    target = store.connector.list_listings()[0]
+    update = StockUpdate(
+        sku=target.sku, remote_id=target.remote_id, remote_variant_id=target.remote_variant_id, quantity=13
+    )
+    assert store.connector.push_stock([update])[0].ok
+    assert store.app.stock_of(target.sku) == 13
+    assert store.app.request_count >= 4, "the 429 knob was never reached"
+
+
+def test_a_long_retry_after_goes_back_to_the_scheduler_with_its_wait(store: Store) -> None:
+    """A store that asks for minutes of quiet is not waited for inside a job: the caller gets
+    RateLimited carrying the store's own Retry-After."""
+    store.app.faults.update({"rate_limit_every": 1, "retry_after": 120})
+    with pytest.raises(RateLimited) as caught:
+        download_all(store.connector)
+    assert 60 <= caught.value.retry_after <= 120
+    assert store.app.writes() == []
+
+
+def test_an_expired_credential_is_an_auth_error_the_seller_can_act_on(store: Store) -> None:
+    store.app.faults.update({"expired_token": True})
+    with pytest.raises(AuthError) as caught:
+        store.connector.test_connection()
+    assert caught.value.message.strip()
+    for secret in store.connector.secret_values(store.app.connector_credentials()):
+        assert secret not in caught.value.message
+        assert secret not in (caught.value.raw or "")
+    assert store.app.writes() == []

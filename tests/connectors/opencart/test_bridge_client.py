@@ -15,7 +15,7 @@ import pytest
 import respx
 
 from connectors.base import PriceUpdate, StockUpdate
-from connectors.errors import AuthError, PermanentError, ProtocolError, TransientError
+from connectors.errors import AuthError, PermanentError, ProtocolError, RateLimited, TransientError
 from connectors.http import StoreHttp
 from connectors.opencart.bridge_client import (
     BRIDGE_PHP_PATH,
@@ -291,6 +291,31 @@ def test_writes_are_not_retried_blindly(router: respx.MockRouter) -> None:
     history = route(router, "add_history").mock(return_value=httpx.Response(500, text="<b>Fatal error</b>"))
     with pytest.raises(TransientError):
         make_client(router).add_history("5", "3", "UPS 1Z", True)
+    assert len(history.calls) == 1
+
+
+def test_a_429_with_a_short_wait_is_sent_again_even_for_a_write(router: respx.MockRouter) -> None:
+    # a 429 is refused before the bridge runs, so re-sending (re-signed) cannot double a write
+    ok = {"ok": True, "results": [{"index": 0, "ok": True}]}
+    stock = route(router, "set_stock").mock(
+        side_effect=[httpx.Response(429, headers={"Retry-After": "2"}, json={}), httpx.Response(200, json=ok)]
+    )
+    slept: list[float] = []
+    client = make_client(router)
+    client.http.sleep = slept.append
+    results = client.push_stock([StockUpdate("A", "1", 5)])
+    assert [result.ok for result in results] == [True]
+    assert slept == [2.0]
+    assert len({call.request.headers["x-storelink-nonce"] for call in stock.calls}) == 2
+
+
+def test_a_429_with_a_long_wait_goes_back_to_the_scheduler(router: respx.MockRouter) -> None:
+    history = route(router, "add_history").mock(
+        return_value=httpx.Response(429, headers={"Retry-After": "600"}, json={})
+    )
+    with pytest.raises(RateLimited) as caught:
+        make_client(router).add_history("5", "3", "UPS 1Z", True)
+    assert caught.value.retry_after == 600
     assert len(history.calls) == 1
 
 
