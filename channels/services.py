@@ -532,6 +532,15 @@ def check_channel_connection(channel: SalesChannel, *, actor: Actor) -> StoreFac
                 state=SyncState.FAILED, finished_at=timezone.now(), error=exc.message, failed=1
             )
             fresh = _locked(channel)
+            if isinstance(exc, AuthError) and fresh.connection_state not in (
+                ConnectionState.NEEDS_REAUTH,
+                ConnectionState.PENDING,
+            ):
+                # Working credentials just stopped working (a test in the background, after a
+                # 3DCart token arrived, or by a colleague): the admins hear of it the same way as
+                # when a sync job hits the AuthError. A channel still waiting for its first
+                # token has nothing to announce.
+                _notify_needs_reauth_on_commit(fresh.pk, exc.message)
             fresh.connection_state = (
                 ConnectionState.NEEDS_REAUTH if isinstance(exc, AuthError) else ConnectionState.ERROR
             )
@@ -552,6 +561,12 @@ def check_channel_connection(channel: SalesChannel, *, actor: Actor) -> StoreFac
         )
         _audit(fresh, actor, "channel.tested")
     return facts
+
+
+def _notify_needs_reauth_on_commit(channel_id: Any, reason: str) -> None:
+    from channels import sync  # sync imports this module lazily too
+
+    transaction.on_commit(lambda: sync.notify_needs_reauth(channel_id, reason))
 
 
 def mark_needs_reauth(channel: SalesChannel, reason: str, *, actor: Actor = None) -> SalesChannel:

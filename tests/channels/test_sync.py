@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.models import Membership, Role, User
 from channels import sync
 from channels.models import ChannelSchedule, ConnectionState, JobLease, SalesChannel, SyncRun, SyncState
-from connectors.errors import PermanentError, ProtocolError, RateLimited, TransientError
+from connectors.errors import AuthError, PermanentError, ProtocolError, RateLimited, TransientError
 from orders import services as order_services
 from tests.orders.factories import channel_for_store, make_owner, sandbox_store
 
@@ -166,6 +166,27 @@ def test_auth_error_pauses_channel_and_mails_admins_once(
     # a second AuthError on an already paused channel does not mail again
     with django_capture_on_commit_callbacks(execute=True):
         sync.pause_for_reauth(channel, "still wrong")
+    assert len(mail.outbox) == 1
+
+
+def test_auth_error_in_a_connection_test_also_mails_admins_once(
+    owner, channel, store, django_capture_on_commit_callbacks
+):
+    """ "An AuthError anywhere": the background connection check (3DCart token verification, a
+    colleague's "Test connection") tells the admins like a sync job does, and only once."""
+    from channels import services as channel_services
+    from channels.tasks import check_connection
+
+    store.faults.update({"expired_token": True})
+    with django_capture_on_commit_callbacks(execute=True):
+        check_connection(str(channel.pk))
+    channel.refresh_from_db()
+    assert channel.connection_state == ConnectionState.NEEDS_REAUTH
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["alice@example.com"]
+    assert f"/channels/{channel.pk}/reauthorise/" in mail.outbox[0].body
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(AuthError):
+        channel_services.check_channel_connection(channel, actor=None)
     assert len(mail.outbox) == 1
 
 
