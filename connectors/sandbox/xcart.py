@@ -222,6 +222,8 @@ class XCartSandbox(SandboxApp):
         now = int(self.now())
         with self.transaction() as db:
             base = db.execute("SELECT COALESCE(MAX(product_id), 0) FROM products").fetchone()[0]
+            if orders and not products and not base:
+                products = 3  # orders need something to sell (``seed --orders N`` on an empty store)
             for offset in range(1, products + 1):
                 product_id = base + offset
                 sku = f"XC-{product_id:04d}"
