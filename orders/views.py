@@ -47,8 +47,11 @@ def _orders_of(request: HttpRequest) -> QuerySet[Order]:
 
 
 def _filtered(queryset: QuerySet[Order], form: OrderFilterForm) -> QuerySet[Order]:
-    if not form.is_valid():
+    """Apply every filter that is valid; an invalid one (a mistyped date, a channel that is not
+    the account's) is shown as an error on its field and dropped alone, not with all the others."""
+    if not form.is_bound:
         return queryset
+    form.is_valid()
     data = form.cleaned_data
     if data.get("channel"):
         queryset = queryset.filter(channel_id=data["channel"])

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from channels.models import ConnectionState
 from orders.models import Shipment, ShipmentState
@@ -58,6 +60,33 @@ def test_list_shows_only_own_orders_with_filters(client, alice, alice_channel, b
     assert "#9009" not in by_channel  # another account's channel id filters to nothing
     future = client.get(reverse("orders:list"), {"placed_from": "2999-01-01"}).content.decode()
     assert "No order matches" in future
+
+
+def test_list_filters_by_own_channel_and_date_range(client, alice, alice_channel):
+    other = SalesChannelFactory(account=alice.account, name="Alice X-Cart", platform="xcart")
+    now = timezone.now()
+    make_order(alice_channel, "3001", placed_at=now - timedelta(days=10))
+    make_order(alice_channel, "3002", placed_at=now - timedelta(days=2))
+    make_order(other, "3003", placed_at=now - timedelta(days=2))
+    client.force_login(alice.user)
+
+    def numbers(**params):
+        page = client.get(reverse("orders:list"), params).content.decode()
+        return {n for n in ("#3001", "#3002", "#3003") if n in page}
+
+    assert numbers(channel=str(other.pk)) == {"#3003"}
+    since = (now - timedelta(days=5)).date().isoformat()
+    until = (now - timedelta(days=5)).date().isoformat()
+    assert numbers(placed_from=since) == {"#3002", "#3003"}
+    assert numbers(placed_to=until) == {"#3001"}
+    assert numbers(channel=str(alice_channel.pk), placed_from=since) == {"#3002"}
+    # A mistyped date is reported on its field and does not drop the channel filter with it.
+    response = client.get(reverse("orders:list"), {"channel": str(other.pk), "placed_from": "2024-13-45"})
+    page = response.content.decode()
+    assert "#3003" in page
+    assert "#3001" not in page
+    assert "#3002" not in page
+    assert response.context["form"].errors["placed_from"]
 
 
 def test_list_is_paginated(client, alice, alice_channel):
