@@ -107,7 +107,9 @@ class OpenCartConnector(Connector):
         variants=True,  # option values (2.x/3.x) and variant products (4.x) through the bridge
         stock_batch_size=100,
         price_batch_size=100,
-        tax_inclusive_prices=True,
+        # product.price is always the net price; config_tax only changes what the shop displays
+        # (reference §9), and push_prices writes the value as given: no tax-inclusive prices.
+        tax_inclusive_prices=False,
         order_page_size=100,
     )
 

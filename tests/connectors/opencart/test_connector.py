@@ -473,3 +473,10 @@ def test_a_short_batch_answer_is_a_protocol_error() -> None:
     ]
     with pytest.raises(ProtocolError):
         connector(FakeBridge(push_answers_short=True)).push_stock(updates)
+
+
+def test_capabilities_are_declared_as_the_store_behaves() -> None:
+    caps = OpenCartConnector.capabilities
+    assert caps.tax_inclusive_prices is False, "OpenCart stores net prices; push_prices writes them as given"
+    assert caps.partial_shipment is False, "one history entry per order, no shipment lines"
+    assert caps.variants is True
