@@ -150,6 +150,35 @@ def test_toggle_needs_post(client, alice):
 # --------------------------------------------------------------------------------------------------
 
 
+def test_channel_page_lists_its_sync_runs_with_counts_and_error(client, alice):
+    from channels.models import SyncRun
+
+    channel = make_channel(alice)
+    other = make_channel(alice, "Second shop")
+    SyncRun.objects.create(
+        account=alice.account, channel=channel, job="orders", state="succeeded", fetched=41, created=37
+    )
+    SyncRun.objects.create(
+        account=alice.account,
+        channel=channel,
+        job="shipments",
+        state="failed",
+        error="The store refused tracking number 1Z-BAD.",
+    )
+    SyncRun.objects.create(
+        account=alice.account, channel=other, job="stock", state="failed", error="Elsewhere"
+    )
+
+    body = client.get(reverse("channels:detail", args=[channel.pk])).content.decode()
+
+    assert "No sync runs yet" not in body
+    assert ">41<" in body
+    assert ">37<" in body
+    assert "The store refused tracking number 1Z-BAD." in body
+    assert "Elsewhere" not in body  # another channel's runs stay on its own page
+    assert reverse("channels:sync_now", args=[channel.pk]) in body
+
+
 def test_channel_page_shows_settings_with_store_statuses_and_no_secret(client, alice):
     channel = make_channel(alice, last_error="The store took too long to answer.")
 
