@@ -8,6 +8,7 @@ below describe the item for the OpenAPI schema.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any, ClassVar
 
@@ -196,7 +197,7 @@ class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
     )
     @action(detail=False, methods=["post"], url_path="bulk")
     def bulk(self, request: Request) -> Response:
-        data = request.data
+        data = _bulk_body(request)
         items = data.get("items") if isinstance(data, dict) else data
         if not isinstance(items, list):
             return Response(
@@ -221,6 +222,35 @@ class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
                 status=status.HTTP_400_BAD_REQUEST,
             )
         return Response({"created": result.created, "updated": result.updated, "unchanged": result.unchanged})
+
+
+#: 10,000 items with 255-character names are ~4 MB of JSON; Django's default cap for a request
+#: body (``DATA_UPLOAD_MAX_MEMORY_SIZE``, 2.5 MB) is sized for forms, not for a warehouse feed.
+BULK_MAX_BYTES = 16 * 1024 * 1024
+
+
+def _bulk_body(request: Request) -> Any:
+    """The bulk call's JSON, read under this endpoint's own size cap (see :data:`BULK_MAX_BYTES`)."""
+    raw = request._request
+    if getattr(raw, "_read_started", False):  # already parsed by someone else: use that
+        return request.data
+    if "json" not in (raw.content_type or ""):
+        raise exceptions.UnsupportedMediaType(raw.content_type or "")
+    try:
+        length = int(raw.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > BULK_MAX_BYTES:
+        raise exceptions.ValidationError(
+            f"The request is {length} bytes; send at most {BULK_MAX_BYTES} bytes per call (split the items)."
+        )
+    body = raw.read(BULK_MAX_BYTES + 1)
+    if len(body) > BULK_MAX_BYTES:
+        raise exceptions.ValidationError(f"Send at most {BULK_MAX_BYTES} bytes per call (split the items).")
+    try:
+        return json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise exceptions.ParseError("The body is not valid JSON.") from None
 
 
 def _channel_of(request: Request, value: Any) -> SalesChannel:

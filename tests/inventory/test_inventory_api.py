@@ -267,3 +267,17 @@ def test_orders_changing_reservations_request_stock_jobs_only(
         services.reservations_changed(alice.account.pk)
         assert sent == []
     assert sent == [(str(channel.pk), SyncJob.STOCK)]
+
+
+def test_bulk_takes_10000_items_with_long_names_beyond_djangos_form_sized_body_cap(
+    alice: Any, alice_api: APIClient
+) -> None:
+    items = [
+        {"sku": f"SKU-{n:05d}", "name": "N" * 250 + str(n % 10), "on_hand": n % 50} for n in range(10_000)
+    ]
+    response = alice_api.post(BULK_URL, items, format="json")  # ~3.4 MB of JSON
+    assert response.status_code == 200, response.content[:300]
+    assert response.json()["created"] == 10_000
+    broken = alice_api.generic("POST", BULK_URL, b"[{", content_type="application/json")
+    assert broken.status_code == 400
+    assert broken.json()["message"]
