@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import re
 
+from connectors.http import SECRET_FIELD_RE
+
 MASK = "***"
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -18,14 +20,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Authorization: Api-Key xxx / Bearer xxx / Basic xxx
     (re.compile(r"(?i)\b(authorization[\"']?\s*[:=]\s*[\"']?)(\S+\s+)?[^\s\"',}]+"), r"\1" + MASK),
     (re.compile(r"(?i)\b(api-key|bearer)\s+[^\s\"',}]+"), r"\1 " + MASK),
-    # "api_key": "value", token=value, PrivateKey: value ...
-    (
-        re.compile(
-            r"(?i)([\"']?\b(?:api_?key|access_?token|token(?:key)?|private_?key|secret|password|"
-            r"passwd|x-auth-token)[\"']?\s*[:=]\s*[\"']?)([^\s\"'&,}]+)"
-        ),
-        r"\1" + MASK,
-    ),
+    # "api_key": "value", token=value, PrivateKey: value ... (the connectors' own list of names)
+    (SECRET_FIELD_RE, r"\1" + MASK),
 )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -148,22 +149,39 @@ def parse_json_lenient(text: str) -> Any:
 # --------------------------------------------------------------------------------------------------
 
 
+#: Values of fields whose *name* says they are secret, in JSON (``"api_token": "x"``), query strings
+#: (``&_key=x``) and headers (``PrivateKey: x``). Catches secrets a client has not learnt yet, such as
+#: the session token inside the very login reply that hands it out.
+SECRET_FIELD_RE = re.compile(
+    r"(?i)([\"']?\b(?:_key|api_?key|api_?token|access_?token|token(?:key)?|private_?key|secret|password|"
+    r"passwd|x-auth-token)[\"']?\s*[:=]\s*[\"']?)([^\s\"'&,}]+)"
+)
+
+
+def mask_secret_fields(text: str) -> str:
+    return SECRET_FIELD_RE.sub(r"\1***", text)
+
+
 class Masker:
-    """Replaces every known secret (and its URL-encoded form) with ``***``."""
+    """Replaces every known secret (and its URL-encoded form) and every secret-named field with ``***``."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: list[str] = []
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, secret: str) -> None:
+        """Mask one more value from now on: session tokens are only known after a login."""
         from urllib.parse import quote, quote_plus
 
-        variants: set[str] = set()
-        for secret in secrets:
-            if secret and len(secret) >= 4:
-                variants.update({secret, quote(secret, safe=""), quote_plus(secret)})
-        self._secrets = sorted(variants, key=len, reverse=True)
+        if secret and len(secret) >= 4:
+            variants = {secret, quote(secret, safe=""), quote_plus(secret)}
+            self._secrets = sorted(set(self._secrets) | variants, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return text
+        return mask_secret_fields(text)
 
     def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         return {k: ("***" if k.lower() in SENSITIVE_HEADERS else self(v)) for k, v in headers.items()}

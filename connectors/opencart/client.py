@@ -276,6 +276,7 @@ class OpenCartCoreClient:
         )
         self.token_param = "api_token" if "api_token" in payload else "token"
         self.token = token
+        self.http.mask.add(token)  # the session token rides in every URL after this: keep it out of logs
         self.cookies.extract_cookies(response)
 
     # -- operations ---------------------------------------------------------------------------------

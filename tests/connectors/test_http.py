@@ -101,3 +101,9 @@ def test_redirects_are_not_followed_on_writes() -> None:
     )
     reply = _http().request("POST", "x", follow_redirects=True)
     assert reply.status_code == 302
+
+
+def test_masker_learns_secrets_after_creation() -> None:
+    mask = Masker(["initial-key"])
+    mask.add("session-token-123")
+    assert mask("a=initial-key&api_token=session-token-123") == "a=***&api_token=***"

@@ -218,3 +218,23 @@ def test_4000_open_api_warning() -> None:
         assert any("without logging in" in warning for warning in facts.warnings)
     finally:
         store.close()
+
+
+def test_the_core_api_session_token_never_reaches_the_logs(caplog: pytest.LogCaptureFixture) -> None:
+    """OpenCart carries api_token in every URL after login; the HTTP layer's log lines must not."""
+    app = OpenCartSandbox(family="3.0.3")
+    app.seed(3, 3, 2, 1)
+    with SandboxServer(app) as server, caplog.at_level("DEBUG", logger="connectors.http"):
+        connector = OpenCartConnector(
+            server.url,
+            app.connector_credentials(),
+            app.connector_settings(),
+            options=ConnectorOptions(allow_private_hosts=True, backoff=0.01),
+        )
+        connector.test_connection()
+        token = connector.core.token
+        connector.close()
+    ours = [record.getMessage() for record in caplog.records if record.name == "connectors.http"]
+    assert token
+    assert any("api_token=***" in message for message in ours)
+    assert all(token not in message for message in ours)
