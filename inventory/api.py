@@ -69,7 +69,7 @@ class BulkResultSerializer(serializers.Serializer):
 
 
 class BulkErrorSerializer(ErrorSerializer):
-    errors = ItemErrorSerializer(many=True)
+    errors = ItemErrorSerializer(many=True, required=False)  # absent when the body itself is malformed
 
 
 class ListingSerializer(serializers.ModelSerializer):
@@ -136,6 +136,7 @@ class SkuPagination(CursorPagination):
 
 
 ERRORS: dict[int, OpenApiResponse] = {
+    400: OpenApiResponse(ErrorSerializer, description="The request is malformed or a value is invalid."),
     401: OpenApiResponse(ErrorSerializer, description="Missing or invalid API key."),
     403: OpenApiResponse(ErrorSerializer, description="Your role does not allow this."),
     404: OpenApiResponse(ErrorSerializer, description="Not found in your account."),
@@ -190,9 +191,9 @@ class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
         ),
         request=BulkRequestSerializer,
         responses={
+            **ERRORS,
             200: BulkResultSerializer,
             400: OpenApiResponse(BulkErrorSerializer, description="Invalid items; nothing was saved."),
-            **ERRORS,
         },
     )
     @action(detail=False, methods=["post"], url_path="bulk")
@@ -326,7 +327,7 @@ class ListingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
     @extend_schema(
         summary="Change a listing's overrides (buffer, max quantity, price rule)",
         request=ListingOverridesSerializer,
-        responses={200: ListingSerializer, 400: ErrorSerializer, **ERRORS},
+        responses={200: ListingSerializer, **ERRORS},
     )
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         listing = self.get_object()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 
 from accounts.models import Account, ApiKey, Membership, Role, User
@@ -25,14 +24,6 @@ def signup_form(**overrides: str) -> dict[str, str]:
     }
     form.update(overrides)
     return form
-
-
-@pytest.fixture(autouse=True)
-def _fresh_login_throttle():
-    """The throttle counts failures in the cache; each test starts from none."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture(autouse=True)
