@@ -175,6 +175,17 @@ class PageResult:
     held_statuses: Counter[str] = field(default_factory=Counter)
 
 
+def _reservations_changed(account_id: Any) -> None:
+    """New, changed or shipped orders move availability on every channel of the account.
+
+    Imported here because inventory reads orders lazily too; the stock jobs it requests go out
+    after the surrounding transaction commits.
+    """
+    from inventory.services import reservations_changed
+
+    reservations_changed(account_id)
+
+
 def _product_model() -> Any | None:
     """The inventory app's Product model, if that app has landed (it is built in parallel)."""
     try:
@@ -367,6 +378,8 @@ def download_orders(
     for page in connector.fetch_orders(checkpoint):
         with transaction.atomic():
             result = upsert_orders(channel, page.orders, check_skus=check_skus)
+            if check_skus and (result.created or result.updated):
+                _reservations_changed(channel.account_id)
             if page.checkpoint != checkpoint:
                 ChannelSchedule.objects.filter(pk=channel.pk).update(orders_checkpoint=page.checkpoint)
                 checkpoint = page.checkpoint
@@ -547,6 +560,8 @@ def record_shipment(
                 created_by_api_key=actor if isinstance(actor, ApiKey) else None,
             )
             sync.request_job(order.channel, SyncJob.SHIPMENTS)
+            if uses_product_master(order.account_id):
+                _reservations_changed(order.account_id)
     except IntegrityError:
         # Two requests with the same key raced; the other one won and created the shipment.
         existing = _by_idempotency_key(order.account_id, key, order) if key else None

@@ -191,3 +191,27 @@ def test_unknown_skus_are_flagged_against_the_product_master(alice):
         run = run_download(channel)
         assert run.updated > 0
         assert not Order.objects.filter(channel=channel, unknown_sku=True).exists()
+
+
+def test_new_orders_move_availability_so_stock_jobs_are_requested(
+    alice, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Units in new orders are no longer available on other channels: their stock must be re-pushed."""
+    from inventory import services as inventory_services
+    from inventory.models import Product
+
+    requested: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        inventory_services, "request_job", lambda channel, job, **_: requested.append((str(channel.pk), job))
+    )
+    Product.objects.create(account=alice, sku="ANY-SKU", name="Kept in Storelink", on_hand=5)
+    with sandbox_store("xcart", orders=5) as (app, _server):
+        channel = channel_for_store(alice, app)
+        with django_capture_on_commit_callbacks(execute=True):
+            run_download(channel)
+        assert (str(channel.pk), "stock") in requested
+
+        requested.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            run_download(channel)  # nothing changed on the store: availability did not move
+        assert (str(channel.pk), "stock") not in requested
