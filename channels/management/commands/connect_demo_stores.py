@@ -20,6 +20,7 @@ from channels.models import SalesChannel
 from connectors.base import ConnectorOptions
 from connectors.registry import build_connector
 from connectors.sandbox import SandboxServer, make_sandbox
+from inventory import services as inventory_services
 
 DEMO_CHANNEL_NAMES = {
     "opencart": "Demo OpenCart store",
@@ -75,17 +76,21 @@ class Command(BaseCommand):
                     options=ConnectorOptions(allow_private_hosts=True, **app.connector_options()),
                 )
                 facts = connector.test_connection()
-                connector.close()
                 fixed_url = f"http://{options['host']}:{port}"
                 store_url = app.connector_store_url().replace(probe.url, fixed_url)
-            channel = services.add_channel(
-                membership.account,
-                actor=membership.user,
-                platform=platform,
-                name=name,
-                store_url=store_url,
-                credentials=app.connector_credentials(),
-                settings=app.connector_settings() | {"order_interval_minutes": 1},
-                store_facts=facts,
-            )
-            self.stdout.write(f"  {name}: connected ({channel.store_url})")
+                channel = services.add_channel(
+                    membership.account,
+                    actor=membership.user,
+                    platform=platform,
+                    name=name,
+                    store_url=store_url,
+                    credentials=app.connector_credentials(),
+                    settings=app.connector_settings() | {"order_interval_minutes": 1},
+                    store_facts=facts,
+                )
+                # The seller's product master starts from what the stores sell (the wizard's
+                # "Add these to my products"), so a stock change in Storelink reaches the stores.
+                inventory_services.refresh_listings(channel, connector)
+                added = inventory_services.create_products_from_listings(channel, actor=membership.user)
+                connector.close()
+            self.stdout.write(f"  {name}: connected ({channel.store_url}), {added.created} products added")
