@@ -33,6 +33,7 @@ from bench import (
     setup_django,
     temporary_database,
 )
+from config.broker import filesystem_transport_options
 
 CHANGES = 50
 PRODUCTS = 60
@@ -52,15 +53,7 @@ def _broker(var_dir: Path) -> tuple[str, dict[str, Any], str]:
     if redis_url:
         base = redis_url.rsplit("/", 1)[0] if redis_url.count("/") > 2 else redis_url.rstrip("/")
         return f"{base}/{REDIS_DB}", {}, "Redis"
-    folder = var_dir / "broker"
-    for sub in ("queue", "processed"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
-    options = {
-        "data_folder_in": str(folder / "queue"),
-        "data_folder_out": str(folder / "queue"),
-        "processed_folder": str(folder / "processed"),
-        "store_processed": False,
-    }
+    options = filesystem_transport_options(var_dir / "broker")
     return "filesystem://", options, "filesystem (polls every second)"
 
 
