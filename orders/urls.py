@@ -10,5 +10,4 @@ urlpatterns = [
     path("orders/", views.order_list, name="list"),
     path("orders/<uuid:order_id>/", views.order_detail, name="detail"),
     path("shipments/<uuid:shipment_id>/retry/", views.shipment_retry, name="shipment_retry"),
-    path("channels/<uuid:channel_id>/sync/", views.channel_sync_now, name="channel_sync"),
 ]

@@ -1,8 +1,9 @@
 """Seller UI for orders: the list with filters, the order page with lines, totals and shipments,
-adding a shipment, retrying a failed one, and the channel page's "sync now".
+adding a shipment, and retrying a failed one. (The channel page's "sync now" is
+``channels.views.channel_sync_now``.)
 
 Every row is looked up through the account of the request (another account's id is a 404), and
-every change goes through :mod:`orders.services` or :mod:`channels.sync`.
+every change goes through :mod:`orders.services`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import Role
 from accounts.tenancy import account_for, actor_for, current_membership, has_role, require_role
-from channels import sync
 from channels.models import SalesChannel
 from orders import services
 from orders.forms import OrderFilterForm, ShipmentForm
@@ -146,24 +146,3 @@ def shipment_retry(request: HttpRequest, shipment_id: Any) -> HttpResponse:
     else:
         messages.success(request, "Shipment queued again for confirmation.")
     return redirect("orders:detail", order_id=shipment.order_id)
-
-
-@login_required
-@require_POST
-def channel_sync_now(request: HttpRequest, channel_id: Any) -> HttpResponse:
-    """The channel page's "Sync now" button."""
-    channel = get_object_or_404(
-        SalesChannel.objects.live().filter(account=account_for(request)), pk=channel_id
-    )
-    require_role(request, Role.MEMBER)
-    if not SalesChannel.objects.syncable().filter(pk=channel.pk).exists():
-        messages.error(
-            request,
-            "This channel needs reauthorising before it can sync."
-            if channel.connection_state == "needs_reauth"
-            else "Enable this channel first.",
-        )
-    else:
-        jobs = sync.sync_now(channel)
-        messages.success(request, f"Sync started: {', '.join(jobs)}. Results appear under Sync runs.")
-    return redirect("channels:detail", channel_id=channel.pk)

@@ -179,13 +179,13 @@ def test_failed_shipment_can_be_retried(
 def test_sync_now_button(client, alice, alice_channel, sent, django_capture_on_commit_callbacks):
     client.force_login(alice.user)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("orders:channel_sync", args=[alice_channel.pk]))
+        response = client.post(reverse("channels:sync_now", args=[alice_channel.pk]))
     assert response.status_code == 302
     assert {"orders", "shipments"} <= {job for _, job in sent}
     alice_channel.connection_state = ConnectionState.NEEDS_REAUTH
     alice_channel.save()
     sent.clear()
-    client.post(reverse("orders:channel_sync", args=[alice_channel.pk]))
+    client.post(reverse("channels:sync_now", args=[alice_channel.pk]))
     assert sent == []
 
 
@@ -206,7 +206,7 @@ def test_other_accounts_rows_are_404(client, alice, bob, bob_channel, alice_chan
         == 404
     )
     assert client.post(reverse("orders:shipment_retry", args=[bob_shipment.pk])).status_code == 404
-    assert client.post(reverse("orders:channel_sync", args=[bob_channel.pk])).status_code == 404
+    assert client.post(reverse("channels:sync_now", args=[bob_channel.pk])).status_code == 404
     assert client.get(reverse("orders:detail", args=[uuid.uuid4()])).status_code == 404
     bob_shipment.refresh_from_db()
     assert bob_shipment.state == ShipmentState.FAILED
