@@ -131,9 +131,14 @@ def test_stock_and_price_changes_on_a_product_reach_every_store(
     elapsed = time.monotonic() - started
     assert elapsed < WAIT_SECONDS
 
-    for platform in chosen:
+    def recorded(platform: str) -> bool:
         listing = Listing.objects.get(channel=channels[platform], sku=chosen[platform])
-        assert (listing.last_pushed_quantity, listing.last_pushed_price) == (17, Decimal("24.50"))
+        return (listing.last_pushed_quantity, listing.last_pushed_price) == (17, Decimal("24.50"))
+
+    for platform in chosen:
+        # The job records what it pushed after the store took the write: a moment after we saw it.
+        celery.wait_for(lambda platform=platform: recorded(platform), f"{platform}'s push to be recorded")
+        listing = Listing.objects.get(channel=channels[platform], sku=chosen[platform])
         runs = SyncRun.objects.filter(channel=channels[platform], job__in=["stock", "prices"])
         assert runs.filter(state=SyncState.SUCCEEDED).exists()
         assert not runs.filter(state=SyncState.FAILED).exists(), list(runs.values_list("error", flat=True))
