@@ -176,7 +176,8 @@ def reserved_by_sku(account: Account | Any, skus: Iterable[str] | None = None) -
         if not wanted:
             return {}
     orders = order_model.objects.filter(account_id=account_id).filter(_open_orders())
-    lines = line_model.objects.filter(account_id=account_id, order__in=orders.values("pk"))
+    # No ordering: the lines are summed per SKU, and the model's default order costs a join and a sort.
+    lines = line_model.objects.filter(account_id=account_id, order__in=orders.values("pk")).order_by()
     if wanted is not None:
         lines = lines.filter(sku__in=wanted)
     rows = list(lines.values_list("order_id", "external_line_id", "sku", "quantity"))
@@ -1077,7 +1078,11 @@ def _send(
         summary.sent += len(updates)
         summary.ok += len(succeeded)
         summary.failed += len(failed)
-        with transaction.atomic():  # the batch's results and the run's progress: one commit
+        if _heartbeat_due(run) or (succeeded and failed):
+            with transaction.atomic():  # the batch's results and the run's progress: one commit
+                _record_results(columns, succeeded, failed)
+                _record_progress(run, summary)
+        else:  # a single UPDATE commits on its own: BEGIN / COMMIT would be two more round trips
             _record_results(columns, succeeded, failed)
             _record_progress(run, summary)
 
@@ -1141,6 +1146,12 @@ def _record_results(
 
 #: Seconds between lease renewals during a push (the lease lasts minutes; a batch takes milliseconds).
 HEARTBEAT_SECONDS = 2.0
+
+
+def _heartbeat_due(run: SyncRun | None) -> bool:
+    """Whether :func:`_record_progress` will write (save the counts and renew the lease) now."""
+    last = getattr(run, "_inventory_heartbeat", None) if run is not None else None
+    return last is not None and time.monotonic() - last >= HEARTBEAT_SECONDS
 
 
 def _record_progress(run: SyncRun | None, summary: PushSummary) -> None:
