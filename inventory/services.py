@@ -52,7 +52,7 @@ from django.utils import timezone
 from accounts.models import Account, ApiKey, Role
 from accounts.tenancy import Actor, actor_user, require_actor_role
 from channels.models import SalesChannel, SyncJob, SyncRun
-from channels.sync import heartbeat, request_job
+from channels.sync import LeaseLost, heartbeat, request_job
 from connectors.base import Connector, PriceUpdate, PushResult, StockUpdate
 from connectors.base import Listing as StoreListing
 from connectors.errors import PermanentError, ProtocolError
@@ -1047,53 +1047,82 @@ def _send(
     summary: PushSummary,
     run: SyncRun | None,
 ) -> None:
-    """Send ``plan`` batch by batch, saving each batch's results before the next is sent.
+    """Send ``plan`` batch by batch; record the results in bulk, at each heartbeat and at the end.
 
-    A connector error that stops the whole push (auth, rate limit, timeout) propagates after the
-    batches already done are recorded, so the retry sends only what is still different.
-    ``PermanentError`` for a batch fails that batch's items and the push carries on.
+    Results are written together with the heartbeat (every couple of seconds: counts saved, lease
+    renewed) and once when the push ends, so a push of a few batches costs one UPDATE instead of
+    one per batch. A connector error that stops the whole push (auth, rate limit, timeout)
+    propagates after the results gathered so far are recorded, so the retry sends only what is
+    still different. A run that lost its lease writes nothing more (the new holder decides), and
+    a worker killed outright loses at most a heartbeat's worth of records: those items still
+    differ and are sent again with the same absolute values. ``PermanentError`` for a batch fails
+    that batch's items and the push carries on.
     """
-    for batch in _chunks(plan, batch_size):
-        updates = [make_update(item) for item in batch]
-        try:
-            results = push(updates)
-        except PermanentError as exc:
-            results = [
-                PushResult(sku=u.sku, remote_id=u.remote_id, ok=False, error=exc.message) for u in updates
-            ]
-        if len(results) != len(updates):
-            raise ProtocolError(
-                f"The store answered {len(results)} results for {len(updates)} updates.", code="result_count"
-            )
-        succeeded: list[tuple[Any, Any]] = []
-        failed: list[tuple[Any, Any]] = []
-        for item, outcome in zip(batch, results, strict=True):
-            if outcome.ok:
-                succeeded.append((item.listing_id, item.value))
+    succeeded: list[tuple[Any, Any]] = []
+    failed: list[tuple[Any, Any]] = []
+    try:
+        for batch in _chunks(plan, batch_size):
+            updates = [make_update(item) for item in batch]
+            try:
+                results = push(updates)
+            except PermanentError as exc:
+                results = [
+                    PushResult(sku=u.sku, remote_id=u.remote_id, ok=False, error=exc.message) for u in updates
+                ]
+            if len(results) != len(updates):
+                raise ProtocolError(
+                    f"The store answered {len(results)} results for {len(updates)} updates.",
+                    code="result_count",
+                )
+            for item, outcome in zip(batch, results, strict=True):
+                if outcome.ok:
+                    succeeded.append((item.listing_id, item.value))
+                    summary.ok += 1
+                else:
+                    error = (outcome.error or "The store refused this update.")[:2000]
+                    failed.append((item.listing_id, error))
+                    summary.failed += 1
+                    if len(summary.errors) < 20:
+                        summary.errors.append(f"{item.sku}: {error}")
+            summary.sent += len(updates)
+            if _heartbeat_due(run):
+                with transaction.atomic():  # the results so far and the run's progress: one commit
+                    _record_results(columns, succeeded, failed)
+                    _record_progress(run, summary)
+                succeeded.clear()
+                failed.clear()
             else:
-                error = (outcome.error or "The store refused this update.")[:2000]
-                failed.append((item.listing_id, error))
-                if len(summary.errors) < 20:
-                    summary.errors.append(f"{item.sku}: {error}")
-        summary.sent += len(updates)
-        summary.ok += len(succeeded)
-        summary.failed += len(failed)
-        if _heartbeat_due(run) or (succeeded and failed):
-            with transaction.atomic():  # the batch's results and the run's progress: one commit
-                _record_results(columns, succeeded, failed)
                 _record_progress(run, summary)
-        else:  # a single UPDATE commits on its own: BEGIN / COMMIT would be two more round trips
+    except LeaseLost:
+        raise
+    except BaseException:
+        try:
+            _flush_results(columns, succeeded, failed)
+        except Exception:
+            log.exception("inventory.push.record_failed")
+        raise
+    _flush_results(columns, succeeded, failed)
+
+
+def _flush_results(
+    columns: _Columns, succeeded: list[tuple[Any, Any]], failed: list[tuple[Any, Any]]
+) -> None:
+    """Record results not yet saved; one statement (a single UPDATE commits on its own) or, when
+    there are both successes and failures, two in one transaction."""
+    if succeeded and failed:
+        with transaction.atomic():
             _record_results(columns, succeeded, failed)
-            _record_progress(run, summary)
+    elif succeeded or failed:
+        _record_results(columns, succeeded, failed)
 
 
 def _record_results(
     columns: _Columns, succeeded: list[tuple[Any, Any]], failed: list[tuple[Any, Any]]
 ) -> None:
-    """One UPDATE for the batch's successes and one for its failures.
+    """One UPDATE for the successes and one for the failures.
 
-    On PostgreSQL each is a single ``UPDATE … FROM (VALUES …)`` (a push of 50 items must not cost
-    50 statements, nor Django's 50-branch CASE per column); other databases use ``bulk_update``.
+    On PostgreSQL each is a single ``UPDATE … FROM (VALUES …)`` (a push of 100 items must not cost
+    100 statements, nor Django's 50-branch CASE per column); other databases use ``bulk_update``.
     """
     now = timezone.now()
     if connection.vendor == "postgresql":
