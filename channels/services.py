@@ -443,6 +443,10 @@ def remove_channel(channel: SalesChannel, *, actor: Actor) -> SalesChannel:
         fresh.credentials = {}
         fresh.save(update_fields=["removed_at", "enabled", "credentials", "updated_at"])
         _audit(fresh, actor, "channel.removed", name=fresh.name)
+        # Its open orders stop reserving stock, so the other channels may sell those units again.
+        from inventory.services import reservations_changed
+
+        reservations_changed(fresh.account_id)
     log.info("channel.removed channel=%s", fresh.pk)
     return fresh
 

@@ -599,6 +599,8 @@ def retry_shipment(shipment: Shipment, *, actor: Actor) -> Shipment:
             Shipment.objects.filter(pk=fresh.pk).update(
                 state=ShipmentState.PENDING, attempts=0, next_attempt_at=None, claimed_until=None
             )
+            if uses_product_master(fresh.account_id):
+                _reservations_changed(fresh.account_id)  # its lines count as shipped again
         else:
             # Still pending: only skip its back-off. A worker may be confirming it right now
             # (``claimed_until``); clearing that claim would let a second worker send it again.
@@ -721,6 +723,9 @@ def confirm_pending_shipments(
             sync.heartbeat(run)
     if next_retry is not None:
         sync.mark_due(channel, SyncJob.SHIPMENTS, next_retry)
+    if counts["failed"] and uses_product_master(channel.account_id):
+        # A failed shipment no longer covers its lines: those units are reserved again.
+        _reservations_changed(channel.account_id)
     if run is not None and (counts["retrying"] or counts["failed"]):
         parts = []
         if counts["retrying"]:
