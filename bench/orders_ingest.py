@@ -99,9 +99,9 @@ def run_ours(channel: Any, page_urls: list[str] | None = None) -> tuple[float, A
     real_upsert = services.upsert_orders
     real_connector_for = channel_services.connector_for
 
-    def upsert(channel: Any, orders: Any) -> Any:
+    def upsert(channel: Any, orders: Any, **options: Any) -> Any:
         marks.append(counter.count)
-        return real_upsert(channel, orders)
+        return real_upsert(channel, orders, **options)
 
     def record(request: httpx.Request) -> None:
         if page_urls is not None and "_path=order&" in str(request.url):
