@@ -40,6 +40,7 @@ from connectors.base import (
     PushResult,
     StockUpdate,
     StoreStatus,
+    to_decimal,
 )
 from connectors.errors import (
     AuthError,
@@ -66,6 +67,19 @@ AUTH_CODES = frozenset({"bad_signature", "unknown_user", "user_disabled", "auth_
 DISCOUNT_TOTAL_CODES = frozenset({"coupon", "voucher", "reward", "credit", "discount"})
 #: order_total codes that map to their own canonical field; any other positive row is a fee
 OWN_SLOT_TOTAL_CODES = frozenset({"sub_total", "shipping", "tax", "total"})
+#: ISO 4217 minor units of the common currencies that do not have two decimals. Only used when the
+#: bridge's ``info`` does not list the order's currency (deleted since) with a usable
+#: ``decimal_place``; everything else has 2. HUF is 2 in ISO 4217 even though cash rounds to forints.
+ISO_MINOR_UNITS: Mapping[str, int] = {
+    **dict.fromkeys(
+        ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV"), 0
+    ),
+    **dict.fromkeys(("XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+}
+DEFAULT_MINOR_UNITS = 2
+#: ``order`` money columns are decimal(15,4): a currency cannot meaningfully have more places than that
+MAX_DECIMAL_PLACES = 4
 
 
 @dataclass(frozen=True)
@@ -82,7 +96,17 @@ class BridgeInfo:
     languages: tuple[str, ...]
     stores: tuple[tuple[int, str], ...]
     server_time: str = ""
+    #: ``currency.decimal_place`` per code, disabled currencies included (old orders may use them)
+    decimal_places: tuple[tuple[str, int], ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def places_for(self, currency_code: str) -> int:
+        """How many decimals an amount in this currency has: the store's own setting, else ISO 4217."""
+        code = currency_code.strip().upper()
+        for known, places in self.decimal_places:
+            if known.upper() == code:
+                return places
+        return ISO_MINOR_UNITS.get(code, DEFAULT_MINOR_UNITS)
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -103,6 +127,31 @@ def sign_request(
         (SIGNATURE_SCHEME, method, path, query, user, timestamp, nonce, hashlib.sha256(body).hexdigest())
     )
     return hmac.new(api_key.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def store_zone(name: str) -> ZoneInfo | None:
+    """The zone a store reports, or None when this machine's tz database does not know the name.
+
+    ``ZoneInfo`` raises three different ways (unknown key, a malformed name, a folder such as
+    ``America``), and all of them mean the same thing to a caller: the name is not usable.
+    """
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+def _decimal_places(currencies: Any) -> tuple[tuple[str, int], ...]:
+    """``decimal_place`` of every currency row that has a usable one; others fall back to ISO 4217."""
+    found = []
+    for row in currencies or []:
+        try:
+            places = int(str(row["decimal_place"]).strip())
+        except (KeyError, TypeError, ValueError):
+            continue
+        if 0 <= places <= MAX_DECIMAL_PLACES:
+            found.append((str(row["code"]), places))
+    return tuple(found)
 
 
 def unescape(value: Any) -> str:
@@ -330,6 +379,7 @@ class BridgeClient:
                 languages=tuple(str(lang["code"]) for lang in data.get("languages", [])),
                 stores=tuple((int(s["store_id"]), unescape(s.get("name"))) for s in data.get("stores", [])),
                 server_time=str(data.get("server_time") or ""),
+                decimal_places=_decimal_places(data.get("currencies")),
                 raw=data,
             )
         except (KeyError, TypeError, ValueError, AttributeError):
@@ -349,10 +399,8 @@ class BridgeClient:
         return self._info or self.info()
 
     def _zone(self) -> ZoneInfo:
-        try:
-            return ZoneInfo(self._store_info().timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            return ZoneInfo("UTC")
+        # An unknown zone is read as UTC; the connector's test_connection warns the seller about it.
+        return store_zone(self._store_info().timezone) or ZoneInfo("UTC")
 
     def _to_utc(self, local: Any) -> datetime | None:
         try:
@@ -486,14 +534,36 @@ class BridgeClient:
                 raw=json.dumps(raw)[:4000],
             ) from None
 
+    def _order_time(self, raw: Mapping[str, Any], key: str) -> datetime | None:
+        """An order date in UTC; None when the bridge left it out, an error when it is unreadable.
+
+        A date that cannot be read must not become some default (1970, "now"): the order would be
+        stored with a wrong date and the page's checkpoint would move past it for good.
+        """
+        value = raw.get(key)
+        if value is None or value == "":
+            return None
+        converted = self._to_utc(value)
+        if converted is None:
+            raise ProtocolError(
+                f"The bridge sent order {raw.get('order_id', '?')} with a {key} Storelink cannot read: "
+                f"{str(value)[:100]!r} (expected YYYY-MM-DD HH:MM:SS).",
+                code="bad_date",
+                raw=json.dumps(raw, default=str)[:4000],
+            )
+        return converted
+
     def _map_order(self, raw: Mapping[str, Any]) -> Order:
         rate = Decimal(str(raw.get("currency_value") or "1"))
         if rate <= 0:
             rate = Decimal(1)
+        currency = str(raw.get("currency_code") or self._store_info().currency)
+        places = self._store_info().places_for(currency)
 
         def amount(value: Any) -> Decimal:
-            # Order amounts are stored in the store's default currency; the customer paid value x rate.
-            return (Decimal(str(value or "0")) * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+            # Order amounts are stored in the store's default currency; the customer paid value x rate,
+            # which is rounded to the paid currency's own decimals (JPY 0, KWD 3).
+            return to_decimal(Decimal(str(value or "0")) * rate, places)
 
         totals: dict[str, Decimal] = {}
         discount = Decimal("0.00")
@@ -541,8 +611,14 @@ class BridgeClient:
                     remote_variant_id=variant_id,
                 )
             )
-        placed = self._to_utc(raw.get("date_added")) or datetime(1970, 1, 1, tzinfo=UTC)
-        updated = self._to_utc(raw.get("change_time")) or self._to_utc(raw.get("date_modified")) or placed
+        placed = self._order_time(raw, "date_added")
+        if placed is None:
+            raise ProtocolError(
+                f"The bridge sent order {raw.get('order_id', '?')} without its date_added.",
+                code="bad_date",
+                raw=json.dumps(raw, default=str)[:4000],
+            )
+        updated = self._order_time(raw, "change_time") or self._order_time(raw, "date_modified") or placed
         customer = raw.get("customer", {})
         subtotal = totals.get("sub_total")
         if subtotal is None:
@@ -554,7 +630,7 @@ class BridgeClient:
             updated_at=updated,
             status_code=str(raw["order_status_id"]),
             status_name=unescape(raw.get("order_status")),
-            currency=str(raw.get("currency_code") or self._store_info().currency),
+            currency=currency,
             subtotal=amount(subtotal),
             shipping=amount(totals.get("shipping", Decimal(0)) + other_charges),
             tax=amount(totals.get("tax", Decimal(0))),

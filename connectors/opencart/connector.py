@@ -34,6 +34,7 @@ from connectors.base import Order as CanonicalOrder
 from connectors.errors import ConnectorError, PermanentError, ProtocolError, RateLimited
 from connectors.http import StoreHttp
 from connectors.opencart import fields
+from connectors.opencart.bridge_client import store_zone
 from connectors.opencart.client import (
     CoreCheck,
     CoreLoginBroken,
@@ -274,6 +275,16 @@ class OpenCartConnector(Connector):
         mismatch = self._family_mismatch(info)
         if mismatch:
             warnings.append(mismatch)
+        zone_name = info.timezone or "UTC"
+        if store_zone(zone_name) is None:
+            # Dates are still read (as UTC) so orders keep flowing, but the seller must know they may
+            # be off by the store's UTC offset until the zone is fixed.
+            warnings.append(
+                f"The store reports the time zone '{zone_name}', which Storelink does not recognise, so "
+                "order dates are read as UTC and may be off by the store's offset from UTC. Set a "
+                "valid time zone (e.g. Europe/Berlin) in the store's settings, or PHP's date.timezone on "
+                "OpenCart versions before 3.0.3."
+            )
         reported = _family_of(info)
         chosen = normalise_family(str(self.settings.get("version_family") or AUTO))
         family = self._core.family if self._core else (reported or chosen)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -334,3 +334,96 @@ def test_a_store_without_the_bridge_tells_the_seller_to_upload_it() -> None:
             client.info()
     assert caught.value.code == "bridge_missing"
     assert "next to index.php" in str(caught.value)
+
+
+def test_info_carries_each_currencys_decimal_places_including_disabled_ones(
+    router: respx.MockRouter,
+) -> None:
+    reply = fixture("info_4.1.json")
+    reply["currencies"] += [
+        {"code": "JPY", "title": "Yen", "value": "150.0", "decimal_place": 0, "status": False},
+        {"code": "KWD", "title": "Dinar", "value": "0.3", "decimal_place": "3", "status": True},
+        {"code": "BHD", "title": "Dinar", "value": "0.4", "decimal_place": "x", "status": True},
+    ]
+    route(router, "info").mock(return_value=httpx.Response(200, json=reply))
+    info = make_client(router).info()
+    assert info.currencies == ("EUR", "GBP", "USD", "KWD", "BHD")
+    assert info.places_for("JPY") == 0  # disabled now, but old orders may be in it
+    assert info.places_for("KWD") == 3
+    assert info.places_for("BHD") == 3  # unreadable decimal_place: ISO 4217
+    assert info.places_for("EUR") == 2
+    assert info.places_for("ISK") == 0  # not on the store at all: ISO 4217
+    assert info.places_for("CHF") == 2
+
+
+def test_order_amounts_use_the_order_currencys_decimals_from_the_store(router: respx.MockRouter) -> None:
+    reply = fixture("info_4.1.json")
+    reply["currencies"].append(
+        {"code": "JPY", "title": "Yen", "value": "150.12345678", "decimal_place": 0, "status": True}
+    )
+    route(router, "info").mock(return_value=httpx.Response(200, json=reply))
+    page = fixture("orders_page_4.1.json")
+    order_in_yen = page["orders"][0]
+    order_in_yen["currency_code"] = "JPY"
+    order_in_yen["currency_value"] = "150.12345678"
+    client = make_client(router)
+    client.info()
+    order = client._map_order(order_in_yen)
+    total = next(Decimal(row["value"]) for row in order_in_yen["totals"] if row["code"] == "total")
+    assert order.currency == "JPY"
+    assert order.total == (total * Decimal("150.12345678")).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    assert order.total.as_tuple().exponent == 0
+    assert all(line.unit_price.as_tuple().exponent == 0 for line in order.lines)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("date_added", "2024-13-45 10:00:00"),
+        ("date_added", "10/05/2024 12:00"),
+        ("date_added", "0000-00-00 00:00:00"),
+        ("date_added", ""),
+        ("date_added", None),
+        ("change_time", "yesterday"),
+        ("date_modified", "2024-05-10T12:00:00Z"),
+    ],
+)
+def test_an_order_date_that_cannot_be_read_fails_the_page_naming_the_order(
+    router: respx.MockRouter, key: str, value: str | None
+) -> None:
+    route(router, "info").mock(return_value=httpx.Response(200, json=fixture("info_4.1.json")))
+    page = fixture("orders_page_4.1.json")
+    page["has_more"] = False
+    bad = page["orders"][1]
+    if key == "date_modified":
+        bad.pop("change_time")
+    bad[key] = value
+    route(router, "orders").mock(return_value=httpx.Response(200, json=page))
+    client = make_client(router)
+    with pytest.raises(ProtocolError) as caught:
+        list(client.fetch_orders(None, lookback_days=10, import_statuses=[]))
+    assert caught.value.code == "bad_date"
+    assert f"order {bad['order_id']} " in caught.value.message
+    assert key in caught.value.message
+    if value:
+        assert repr(value) in caught.value.message
+
+
+def test_without_change_time_the_modification_date_is_the_update_time(router: respx.MockRouter) -> None:
+    route(router, "info").mock(return_value=httpx.Response(200, json=fixture("info_4.1.json")))
+    raw = fixture("orders_page_4.1.json")["orders"][0]
+    raw.pop("change_time")
+    raw["date_modified"] = "2024-05-11 12:00:00"
+    order = make_client(router)._map_order(raw)
+    assert order.updated_at == datetime(2024, 5, 11, 10, 0, tzinfo=UTC)  # Europe/Berlin, summer time
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "America", "../etc/passwd", "CEST"])
+def test_an_unknown_store_timezone_reads_dates_as_utc(router: respx.MockRouter, zone: str) -> None:
+    reply = fixture("info_4.1.json")
+    reply["timezone"] = zone
+    route(router, "info").mock(return_value=httpx.Response(200, json=reply))
+    raw = fixture("orders_page_4.1.json")["orders"][0]
+    raw["date_added"] = "2024-05-10 12:00:00"
+    order = make_client(router)._map_order(raw)
+    assert order.placed_at == datetime(2024, 5, 10, 12, 0, tzinfo=UTC)

@@ -4,7 +4,8 @@ OpenCart keeps order amounts in the store's default currency with four decimals 
 ``currency_value`` next to them, its totals as ``order_total`` rows (sub_total, shipping, tax,
 coupon, handling ...), and every date as a naive wall-clock time in the store's timezone. Whatever
 the amounts, the canonical order must add up (lines + shipping + tax − discount = total, within the
-rounding of each amount to cents) and every date must come out as the same instant in UTC.
+rounding of each amount to the order currency's own decimals — the store's ``decimal_place``, else
+ISO 4217) and every date must come out as the same instant in UTC.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ ZONES = (
     "UTC",
 )
 CENT = Decimal("0.01")
+#: what the store's ``currency`` table says (JPY 0, KWD 3 are set by the seller like any other)
+STORE_DECIMAL_PLACES = (("USD", 2), ("EUR", 2), ("JPY", 0), ("KWD", 3))
+#: order currency -> decimals the canonical amounts must have; BHD, CLP and HUF are not in the store's
+#: table (deleted since the order was placed), so ISO 4217 decides
+EXPECTED_PLACES = {"USD": 2, "EUR": 2, "JPY": 0, "KWD": 3, "BHD": 3, "CLP": 0, "HUF": 2}
 
 
 @functools.cache
@@ -53,6 +59,7 @@ def client_for(zone: str) -> BridgeClient:
         timezone=zone,
         languages=("en-gb",),
         stores=((0, "Default"),),
+        decimal_places=STORE_DECIMAL_PLACES,
     )
     return client
 
@@ -65,8 +72,8 @@ four_places = st.integers(min_value=0, max_value=10**9).map(lambda n: Decimal(n)
 rates = st.sampled_from(["1.00000000", "0.78460002", "0.61250001", "1.36210000", "150.12345678"])
 
 
-def rounded(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+def rounded(value: Decimal, places: int = 2) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
 @settings(max_examples=300, deadline=None)
@@ -78,6 +85,7 @@ def rounded(value: Decimal) -> Decimal:
     coupon=four_places,
     handling=st.one_of(st.none(), four_places),
     rate=rates,
+    currency=st.sampled_from(sorted(EXPECTED_PLACES)),
 )
 def test_order_amounts_add_up_in_the_order_currency(
     lines: list[tuple[Decimal, int, Decimal]],
@@ -85,9 +93,11 @@ def test_order_amounts_add_up_in_the_order_currency(
     coupon: Decimal,
     handling: Decimal | None,
     rate: str,
+    currency: str,
 ) -> None:
     raw = template()
     raw["currency_value"] = rate
+    raw["currency_code"] = currency
     raw["products"] = [
         {
             "order_product_id": i + 1,
@@ -119,15 +129,22 @@ def test_order_amounts_add_up_in_the_order_currency(
     order = client_for("UTC")._map_order(raw)
 
     factor = Decimal(rate)
-    assert order.total == rounded(total * factor)
-    assert order.discount == rounded(coupon * factor)
-    assert order.tax == rounded(tax * factor)
+    places = EXPECTED_PLACES[currency]
+    unit = Decimal(1).scaleb(-places)
+    assert order.currency == currency
+    assert order.total == rounded(total * factor, places)
+    assert order.discount == rounded(coupon * factor, places)
+    assert order.tax == rounded(tax * factor, places)
+    assert order.shipping == rounded((shipping + (handling or 0)) * factor, places)
+    for amount in (order.total, order.subtotal, order.shipping, order.tax, order.discount):
+        assert amount.as_tuple().exponent == -places
     for line, (price, quantity, _) in zip(order.lines, lines, strict=True):
-        assert line.unit_price == rounded(price * factor)
-        assert line.line_total == rounded(price * quantity * factor)
-    # every amount is rounded on its own, so the sum may be off by half a cent per amount, never more
+        assert line.unit_price == rounded(price * factor, places)
+        assert line.line_total == rounded(price * quantity * factor, places)
+        assert line.unit_price.as_tuple().exponent == -places
+    # every amount is rounded on its own, so the sum may be off by half a unit per amount, never more
     amounts = len(order.lines) + 4
-    assert abs(order.computed_total - order.total) <= Decimal("0.005") * amounts + CENT / 2
+    assert abs(order.computed_total - order.total) <= unit / 2 * amounts + unit / 2
 
 
 existing_local_times = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1)).map(

@@ -480,3 +480,14 @@ def test_capabilities_are_declared_as_the_store_behaves() -> None:
     assert caps.tax_inclusive_prices is False, "OpenCart stores net prices; push_prices writes them as given"
     assert caps.partial_shipment is False, "one history entry per order, no shipment lines"
     assert caps.variants is True
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "America", "CEST"])
+def test_an_unknown_store_timezone_is_a_warning_naming_the_zone(core: CoreApi, zone: str) -> None:
+    logged_in_30(core)
+    facts = connector(FakeBridge(info_reply=Info(timezone=zone))).test_connection()
+    zone_warnings = [w for w in facts.warnings if "time zone" in w]
+    assert len(zone_warnings) == 1
+    assert f"'{zone}'" in zone_warnings[0]
+    assert "UTC" in zone_warnings[0]
+    assert facts.timezone == zone
