@@ -366,33 +366,26 @@ class XCartSandbox(SandboxApp):
             )
         return str(order_id)
 
-    def stock_of(self, sku: str) -> int:
+    def _effective(self, sku: str, column: str) -> Any:
+        """What the store sells ``sku`` at: a variant's own value unless it uses its product's default."""
         with self.lock:
             row = (
                 self.db.execute(
-                    "SELECT CASE WHEN v.default_amount THEN p.amount ELSE v.amount END FROM variants v "
-                    "JOIN products p USING (product_id) WHERE v.sku = ?",
+                    f"SELECT CASE WHEN v.default_{column} THEN p.{column} ELSE v.{column} END "
+                    "FROM variants v JOIN products p USING (product_id) WHERE v.sku = ?",
                     (sku,),
                 ).fetchone()
-                or self.db.execute("SELECT amount FROM products WHERE sku = ?", (sku,)).fetchone()
+                or self.db.execute(f"SELECT {column} FROM products WHERE sku = ?", (sku,)).fetchone()
             )
         if row is None:
             raise KeyError(sku)
-        return int(row[0])
+        return row[0]
+
+    def stock_of(self, sku: str) -> int:
+        return int(self._effective(sku, "amount"))
 
     def price_of(self, sku: str) -> Decimal:
-        with self.lock:
-            row = (
-                self.db.execute(
-                    "SELECT CASE WHEN v.default_price THEN p.price ELSE v.price END FROM variants v "
-                    "JOIN products p USING (product_id) WHERE v.sku = ?",
-                    (sku,),
-                ).fetchone()
-                or self.db.execute("SELECT price FROM products WHERE sku = ?", (sku,)).fetchone()
-            )
-        if row is None:
-            raise KeyError(sku)
-        return Decimal(row[0])
+        return Decimal(self._effective(sku, "price"))
 
     def tracking_numbers(self, order_external_id: str) -> list[str]:
         with self.lock:
