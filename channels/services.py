@@ -403,6 +403,12 @@ def update_channel_settings(
             if changes:
                 fresh.save(update_fields=["name", "settings", "updated_at"])
                 _audit(fresh, actor, "channel.settings_changed", **changes)
+                if "processed_status" in changes.get("settings", ()):
+                    # Orders at the new "shipped" status stop reserving stock (and those at the
+                    # old one start again): availability moved for the whole account.
+                    from inventory.services import reservations_changed
+
+                    reservations_changed(fresh.account_id)
     except IntegrityError:
         raise _error("name", "You already have a channel with this name.") from None
     return fresh

@@ -151,6 +151,24 @@ class Listing(models.Model):
         return bool(self.remote_variant_id)
 
 
+class StockChange(models.Model):
+    """A listing whose availability moved since a stock job last looked at it: the job's work queue.
+
+    Every writer that changes what a listing may offer (on hand, reservations, buffer and cap,
+    linking, what the store holds) counts a change here in its own transaction; the stock job
+    reads the channel's rows instead of comparing every listing, and deletes a row only if its
+    count is still the one it read, so a change made while the job ran is never lost. A table of
+    its own, not a listing column: settling then never rewrites the listing's indexes.
+    """
+
+    listing = models.OneToOneField(Listing, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(SalesChannel, on_delete=models.CASCADE, related_name="+")
+    changes = models.PositiveIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return f"{self.changes} change(s) on {self.listing_id}"
+
+
 class InventoryEvent(models.Model):
     """Audit trail of product master changes: who changed stock or prices, when, how much."""
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,15 +30,18 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings as django_settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import connection, transaction
 from django.db.models import (
     Case,
+    CharField,
     Count,
     DecimalField,
     Exists,
     ExpressionWrapper,
     F,
     IntegerField,
+    Lookup,
     Max,
     OuterRef,
     Q,
@@ -56,7 +60,7 @@ from channels.sync import LeaseLost, heartbeat, request_job
 from connectors.base import Connector, PriceUpdate, PushResult, StockUpdate
 from connectors.base import Listing as StoreListing
 from connectors.errors import PermanentError, ProtocolError
-from inventory.models import PRICE_PLACES, SKU_MAX_LENGTH, InventoryEvent, Listing, Product
+from inventory.models import PRICE_PLACES, SKU_MAX_LENGTH, InventoryEvent, Listing, Product, StockChange
 
 log = logging.getLogger("storelink.inventory")
 
@@ -175,12 +179,13 @@ def reserved_by_sku(account: Account | Any, skus: Iterable[str] | None = None) -
         wanted = sorted({sku for sku in skus if sku})
         if not wanted:
             return {}
-    orders = order_model.objects.filter(account_id=account_id).filter(_open_orders())
-    # No ordering: the lines are summed per SKU, and the model's default order costs a join and a sort.
-    lines = line_model.objects.filter(account_id=account_id, order__in=orders.values("pk")).order_by()
-    if wanted is not None:
-        lines = lines.filter(sku__in=wanted)
-    rows = list(lines.values_list("order_id", "external_line_id", "sku", "quantity"))
+    if wanted is not None and connection.vendor == "postgresql":
+        rows = _OPEN_LINES_OF_SKUS.rows(account_id=account_id, skus=wanted)
+    else:
+        lines = _open_lines(order_model, line_model, account_id)
+        if wanted is not None:
+            lines = lines.filter(sku__in=wanted)
+        rows = list(lines)
     if not rows:
         return {}
     shipped = _shipped_units(account_id, {order_id for order_id, *_ in rows})
@@ -196,6 +201,72 @@ def reserved_by_sku(account: Account | Any, skus: Iterable[str] | None = None) -
 
 
 _WHOLE_ORDER: dict[str, int] = {}
+
+
+def _open_lines(order_model: Any, line_model: Any, account_id: Any) -> Any:
+    """The account's order lines that reserve stock: (order id, external line id, sku, quantity)."""
+    orders = order_model.objects.filter(account_id=account_id).filter(_open_orders())
+    # No ordering: the lines are summed per SKU, and the model's default order costs a join and a sort.
+    lines = line_model.objects.filter(account_id=account_id, order__in=orders.values("pk")).order_by()
+    return lines.values_list("order_id", "external_line_id", "sku", "quantity")
+
+
+class _AnyOf(Lookup):
+    """``field = ANY(%s)``: a list of any length as one parameter, so the statement's text never
+    changes with the number of SKUs."""
+
+    lookup_name = "any_of"
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        field_sql, field_params = self.process_lhs(compiler, connection)
+        list_sql, list_params = self.process_rhs(compiler, connection)
+        return f"{field_sql} = ANY({list_sql})", [*field_params, *list_params]
+
+
+class _PreparedQuery:
+    """An ORM query compiled once per process; each call only swaps in its values.
+
+    For the stock job's per-run queries, which the ORM takes longer to build and compile than
+    PostgreSQL takes to run. The query stays written with the ORM (one place for its rule); it is
+    compiled with stand-in values, found again in the compiled parameters by value, and replaced
+    by the real ones per call. PostgreSQL only (``= ANY`` of an array keeps the text constant).
+    """
+
+    def __init__(self, build: Callable[..., Any], **standins: Any) -> None:
+        self._build = build
+        self._standins = standins
+        self._compiled: tuple[str, tuple[Any, ...], dict[str, tuple[int, ...]]] | None = None
+
+    def rows(self, **values: Any) -> list[tuple[Any, ...]]:
+        if self._compiled is None:
+            sql, params = self._build(**self._standins).query.sql_with_params()
+            slots = {
+                name: tuple(index for index, param in enumerate(params) if param == standin)
+                for name, standin in self._standins.items()
+            }
+            if not all(slots.values()):
+                raise RuntimeError(f"A stand-in did not survive compilation: {slots}")
+            self._compiled = (sql, tuple(params), slots)
+        sql, template, slots = self._compiled
+        params = list(template)
+        for name, positions in slots.items():
+            for index in positions:
+                params[index] = values[name]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+
+def _open_lines_of_skus_query(account_id: Any, skus: list[str]) -> Any:
+    order_model = apps.get_model("orders", "Order")
+    line_model = apps.get_model("orders", "OrderLine")
+    wanted = _AnyOf(F("sku"), Value(skus, output_field=ArrayField(CharField())))
+    return _open_lines(order_model, line_model, account_id).filter(wanted)
+
+
+_OPEN_LINES_OF_SKUS = _PreparedQuery(
+    _open_lines_of_skus_query, account_id=uuid.UUID(int=1), skus=["storelink-standin-sku"]
+)
 
 
 #: Store statuses after which an order no longer holds stock: shipped, delivered, completed,
@@ -437,6 +508,7 @@ def upsert_products(account: Account, items: Sequence[Any], *, actor: Actor) -> 
         }
         to_write: list[Product] = []
         new_skus: list[str] = []
+        moved_skus: list[str] = []  # existing products whose quantity on hand changed
         for item in cleaned:
             product = existing.get(item.sku)
             if product is None:
@@ -473,7 +545,9 @@ def upsert_products(account: Account, items: Sequence[Any], *, actor: Actor) -> 
             product.updated_at = now
             to_write.append(product)
             result.updated += 1
-            stock_changed = stock_changed or "on_hand" in changes
+            if "on_hand" in changes:
+                stock_changed = True
+                moved_skus.append(item.sku)
             price_changed = price_changed or bool({"price", "tax_rate"} & changes.keys())
         if result.errors:
             result.created = result.updated = result.unchanged = 0
@@ -488,6 +562,10 @@ def upsert_products(account: Account, items: Sequence[Any], *, actor: Actor) -> 
             )
         if new_skus:
             _link_listings(account, new_skus)
+        if moved_skus:
+            mark_stock_changed(
+                Listing.objects.filter(account=account, sku__in=moved_skus, product__isnull=False)
+            )
         if to_write:
             _audit(
                 account,
@@ -567,9 +645,12 @@ def _link_listings(account: Account, skus: Sequence[str]) -> int:
     product_id = Product.objects.filter(account_id=OuterRef("account_id"), sku=OuterRef("sku")).values("id")[
         :1
     ]
-    return Listing.objects.filter(account=account, product__isnull=True, sku__in=list(skus)).update(
+    linked = Listing.objects.filter(account=account, product__isnull=True, sku__in=list(skus)).update(
         product_id=Subquery(product_id)
     )
+    if linked:
+        mark_stock_changed(Listing.objects.filter(account=account, sku__in=list(skus), product__isnull=False))
+    return linked
 
 
 def request_inventory_jobs(account: Account, *, stock: bool, prices: bool) -> None:
@@ -589,15 +670,44 @@ def request_inventory_jobs(account: Account, *, stock: bool, prices: bool) -> No
     transaction.on_commit(enqueue)
 
 
-def reservations_changed(account: Account | Any) -> None:
+def reservations_changed(account: Account | Any, skus: Iterable[str] | None = None) -> None:
     """Orders arrived, changed status or were shipped: availability moved on every channel.
 
-    For the orders app to call after a download page that created orders or changed a status, and
-    after recording a shipment (inside its transaction; the stock jobs go out after commit). Only
+    For the orders and channels apps to call inside the transaction that changed the orders (a
+    download page that created or changed orders, a recorded, failed or retried shipment, a
+    removed channel, a new "shipped" status): the listings of ``skus`` (``None``: every SKU of the
+    account) count a change with that transaction, and stock jobs go out after it commits. Only
     stock is affected; the jobs send just the listings whose quantity now differs.
     """
     account_id = getattr(account, "pk", account)
+    listings = Listing.objects.filter(account_id=account_id, product__isnull=False)
+    if skus is not None:
+        wanted = sorted({sku for sku in skus if sku})
+        if not wanted:
+            return
+        listings = listings.filter(sku__in=wanted)
+    mark_stock_changed(listings)
     request_inventory_jobs(Account(pk=account_id), stock=True, prices=False)
+
+
+def mark_stock_changed(listings: Any) -> None:
+    """Count a change on these listings' availability, in the caller's transaction.
+
+    Every writer that moves what a listing may offer (on hand, reservations, buffer and cap,
+    linking to a product, what the store said it holds) calls this, so the stock job looks at the
+    listings that changed instead of all of them (:class:`StockChange`). One statement, an
+    ``INSERT … SELECT … ON CONFLICT DO UPDATE`` in primary-key order: two order downloads of the
+    same account that touch the same SKUs queue behind each other instead of deadlocking.
+    """
+    select, params = listings.order_by("pk").values("pk", "channel_id").query.sql_with_params()
+    table = connection.ops.quote_name(StockChange._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (listing_id, channel_id, changes) "  # noqa: S608 (names are ours)
+            f"SELECT pk, channel_id, 1 FROM ({select}) AS changed WHERE true "
+            f"ON CONFLICT (listing_id) DO UPDATE SET changes = {table}.changes + 1",
+            params,
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -660,9 +770,25 @@ def save_listings(channel: SalesChannel, store_listings: Sequence[StoreListing])
                 "sku", "id"
             )
         )
-        known = set(
-            Listing.objects.filter(channel=channel, sku__in=list(unique)).values_list("sku", flat=True)
-        )
+        known = {
+            sku: (product_id, store_quantity, removed_at)
+            for sku, product_id, store_quantity, removed_at in Listing.objects.filter(
+                channel=channel, sku__in=list(unique)
+            ).values_list("sku", "product_id", "store_quantity", "removed_at")
+        }
+        # What the store holds is the stock job's baseline: a matched listing that is new, or
+        # whose quantity, product or presence changed, counts a change.
+        moved = [
+            sku
+            for sku in unique
+            if products.get(sku) is not None
+            and (
+                sku not in known
+                or known[sku][0] != products[sku]
+                or known[sku][1] != unique[sku].quantity
+                or known[sku][2] is not None
+            )
+        ]
         rows = [
             Listing(
                 account_id=channel.account_id,
@@ -699,6 +825,8 @@ def save_listings(channel: SalesChannel, store_listings: Sequence[StoreListing])
                     "updated_at",
                 ],
             )
+        if moved:
+            mark_stock_changed(Listing.objects.filter(channel=channel, sku__in=moved))
         result.removed = (
             Listing.objects.filter(channel=channel, removed_at__isnull=True)
             .filter(Q(seen_at__lt=now) | Q(seen_at__isnull=True))
@@ -766,6 +894,9 @@ def update_listing_overrides(listing: Listing, *, actor: Actor, **values: Any) -
         for name, value in changes.items():
             setattr(fresh, name, value)
         fresh.save(update_fields=[*changes, "updated_at"])
+        stock = bool({"buffer", "max_quantity"} & changes.keys())
+        if stock:
+            mark_stock_changed(Listing.objects.filter(pk=fresh.pk))
         _audit(
             account,
             actor,
@@ -775,7 +906,6 @@ def update_listing_overrides(listing: Listing, *, actor: Actor, **values: Any) -
             fields=sorted(changes),
         )
         channel = fresh.channel
-        stock = bool({"buffer", "max_quantity"} & changes.keys())
         prices = bool({"price_multiplier", "price_offset"} & changes.keys())
         transaction.on_commit(lambda: _request_for_channel(channel, stock=stock, prices=prices))
     return fresh
@@ -864,6 +994,9 @@ class PlannedPush:
     remote_id: str
     remote_variant_id: str
     value: Any
+    #: How many queued stock changes the plan read for the listing (0: none, and for prices);
+    #: a success settles them if no change was counted since.
+    changes: int = 0
 
 
 def _pushable(channel: SalesChannel) -> Any:
@@ -883,18 +1016,95 @@ def _total_of(listings: Any) -> Subquery:
     return Subquery(counted, output_field=IntegerField())
 
 
-def planned_stock(channel: SalesChannel) -> tuple[list[PlannedPush], int]:
-    """Listings whose available quantity differs from what the store is known to hold, and the total.
+@dataclass
+class StockPlan:
+    """What one stock job sends, and the queued changes it looked at and found already in place.
+
+    ``settled`` pairs a listing with the count of queued changes the plan read; they are deleted
+    only where the count is still that one (see :func:`_settle`).
+    """
+
+    pushes: list[PlannedPush]
+    considered: int
+    settled: list[tuple[Any, int]] = field(default_factory=list)
+
+
+def _queued_stock_changes(channel_id: Any) -> Any:
+    """A channel's queued stock changes with what planning needs of each listing."""
+    return StockChange.objects.filter(channel_id=channel_id).values_list(
+        "listing_id",
+        "listing__sku",
+        "listing__remote_id",
+        "listing__remote_variant_id",
+        "listing__product_id",
+        "listing__removed_at",
+        "listing__product__on_hand",
+        "listing__buffer",
+        "listing__max_quantity",
+        "listing__store_quantity",
+        "listing__last_pushed_quantity",
+        "changes",
+    )
+
+
+_QUEUED_STOCK_CHANGES = _PreparedQuery(_queued_stock_changes, channel_id=uuid.UUID(int=2))
+
+
+def planned_stock(channel: SalesChannel, *, everything: bool = False) -> StockPlan:
+    """Listings whose available quantity differs from what the store is known to hold.
 
     The baseline is the last value the store is known to hold: our last successful push, unless
     listings were re-read since (the reconcile), in which case what the store said wins, so an
     edit made on the store behind our back, or the store's own decrement on a sale, is corrected.
     A push that failed changes neither, so the item keeps differing and goes again next run.
 
-    The comparison runs in the database for every SKU without open orders (the arithmetic of
-    :func:`available_quantity` as SQL), so a channel with 10,000 listings and 100 changes loads
-    100 rows; SKUs with reservations are few and are computed here, with the same function.
+    By default only listings with queued changes are looked at (every writer that moves
+    availability counts a change on the listings concerned: :func:`mark_stock_changed`), so a job
+    after 100 product changes on a 10,000-listing channel reads 100 rows, not 10,000.
+    ``everything`` compares every listing (after the reconcile re-read the store, and as a safety
+    net for any change that was not counted).
+
+    Order of reads matters: the queued changes are read before the reservations, so an order that
+    arrives in between counts a change the job has not seen and the listing stays queued.
     """
+    if everything:
+        return _planned_stock_everything(channel)
+    if connection.vendor == "postgresql":
+        rows = _QUEUED_STOCK_CHANGES.rows(channel_id=channel.pk)
+    else:
+        rows = list(_queued_stock_changes(channel.pk))
+    pushable = [row for row in rows if row[4] is not None and row[5] is None]
+    reserved = reserved_by_sku(channel.account_id, {row[1] for row in pushable}) if pushable else {}
+    plan = StockPlan(pushes=[], considered=len(pushable))
+    for (
+        *ids,
+        product_id,
+        removed_at,
+        on_hand,
+        buffer,
+        max_quantity,
+        store_quantity,
+        last_pushed,
+        changes,
+    ) in rows:
+        if product_id is None or removed_at is not None:
+            plan.settled.append((ids[0], changes))  # not pushed; linking it again counts a change
+            continue
+        value = available_quantity(on_hand, reserved.get(ids[1], 0), buffer, max_quantity)
+        if value != (store_quantity if store_quantity is not None else last_pushed):
+            plan.pushes.append(PlannedPush(*ids, value, changes))
+        else:
+            plan.settled.append((ids[0], changes))
+    plan.pushes.sort(key=_batch_order)
+    return plan
+
+
+def _planned_stock_everything(channel: SalesChannel) -> StockPlan:
+    """Every listing of the channel compared in the database (the arithmetic of
+    :func:`available_quantity` as SQL) for SKUs without open orders, so 10,000 listings load only
+    the ones that differ; SKUs with reservations are few and are computed here. The queued changes
+    are read first (see :func:`planned_stock`) and all settled by this comparison."""
+    pending = dict(StockChange.objects.filter(channel=channel).values_list("listing_id", "changes"))
     reserved = reserved_by_sku(channel.account_id)
     listings = _pushable(channel)
     whole = IntegerField()
@@ -919,7 +1129,7 @@ def planned_stock(channel: SalesChannel) -> tuple[list[PlannedPush], int]:
         .values_list(*_PLAN_FIELDS, "target", "total")
     )
     considered = rows[0][-1] if rows else listings.count()
-    plan = [PlannedPush(*row[:-1]) for row in rows]
+    pushes = [PlannedPush(*row[:-1], pending.get(row[0], 0)) for row in rows]
     if reserved:
         for *ids, on_hand, buffer, max_quantity, store_quantity, last_pushed in listings.filter(
             sku__in=list(reserved)
@@ -933,9 +1143,11 @@ def planned_stock(channel: SalesChannel) -> tuple[list[PlannedPush], int]:
         ):
             value = available_quantity(on_hand, reserved[ids[1]], buffer, max_quantity)
             if value != (store_quantity if store_quantity is not None else last_pushed):
-                plan.append(PlannedPush(*ids, value))
-    plan.sort(key=_batch_order)
-    return plan, considered
+                pushes.append(PlannedPush(*ids, value, pending.get(ids[0], 0)))
+    pushed = {item.listing_id for item in pushes}
+    pushes.sort(key=_batch_order)
+    settled = [(pk, count) for pk, count in pending.items() if pk not in pushed]
+    return StockPlan(pushes=pushes, considered=considered, settled=settled)
 
 
 def planned_prices(channel: SalesChannel) -> tuple[list[PlannedPush], int]:
@@ -1030,9 +1242,13 @@ class _Columns:
     pushed_at: str
     error: str
     sql_type: str
+    #: whether a success settles the listing's queued stock changes (prices are planned in full)
+    settles: bool = False
 
 
-_STOCK_COLUMNS = _Columns("last_pushed_quantity", "store_quantity", "last_pushed_at", "last_error", "integer")
+_STOCK_COLUMNS = _Columns(
+    "last_pushed_quantity", "store_quantity", "last_pushed_at", "last_error", "integer", settles=True
+)
 _PRICE_COLUMNS = _Columns(
     "last_pushed_price", "store_price", "last_price_pushed_at", "last_price_error", "numeric"
 )
@@ -1058,7 +1274,7 @@ def _send(
     differ and are sent again with the same absolute values. ``PermanentError`` for a batch fails
     that batch's items and the push carries on.
     """
-    succeeded: list[tuple[Any, Any]] = []
+    succeeded: list[tuple[Any, Any, int]] = []
     failed: list[tuple[Any, Any]] = []
     try:
         for batch in _chunks(plan, batch_size):
@@ -1076,7 +1292,7 @@ def _send(
                 )
             for item, outcome in zip(batch, results, strict=True):
                 if outcome.ok:
-                    succeeded.append((item.listing_id, item.value))
+                    succeeded.append((item.listing_id, item.value, item.changes))
                     summary.ok += 1
                 else:
                     error = (outcome.error or "The store refused this update.")[:2000]
@@ -1105,7 +1321,7 @@ def _send(
 
 
 def _flush_results(
-    columns: _Columns, succeeded: list[tuple[Any, Any]], failed: list[tuple[Any, Any]]
+    columns: _Columns, succeeded: list[tuple[Any, Any, int]], failed: list[tuple[Any, Any]]
 ) -> None:
     """Record results not yet saved; one statement (a single UPDATE commits on its own) or, when
     there are both successes and failures, two in one transaction."""
@@ -1117,41 +1333,60 @@ def _flush_results(
 
 
 def _record_results(
-    columns: _Columns, succeeded: list[tuple[Any, Any]], failed: list[tuple[Any, Any]]
+    columns: _Columns, succeeded: list[tuple[Any, Any, int]], failed: list[tuple[Any, Any]]
 ) -> None:
-    """One UPDATE for the successes and one for the failures.
+    """One statement for the successes and one for the failures.
 
-    On PostgreSQL each is a single ``UPDATE … FROM (VALUES …)`` (a push of 100 items must not cost
-    100 statements, nor Django's 50-branch CASE per column); other databases use ``bulk_update``.
+    A success also settles the listing's queued stock change, but only if its count is still the
+    one the plan read: a change counted while the push was on the wire keeps it queued. A failure
+    settles nothing, so the item goes again next run.
+
+    On PostgreSQL each is a single ``UPDATE … FROM unnest(…)`` (a push of 100 items must not cost
+    100 statements, nor Django's 50-branch CASE per column), with the settling ``DELETE`` in the
+    same statement; the values travel as array literals, which psycopg sends as one string rather
+    than adapting hundreds of parameters, and the rows are found through the primary key.
     """
     now = timezone.now()
     if connection.vendor == "postgresql":
         table = Listing._meta.db_table
         if succeeded:
-            values = ", ".join([f"(%s::uuid, %s::{columns.sql_type})"] * len(succeeded))
-            params: list[Any] = [now, now]
-            for listing_id, value in succeeded:
-                params += [listing_id, value]
+            ids = _array_literal(listing_id for listing_id, _value, _changes in succeeded)
+            settle = ""
+            if columns.settles:
+                settle = (
+                    f"settled AS (DELETE FROM {StockChange._meta.db_table} AS queued USING pushed "  # noqa: S608
+                    "WHERE queued.listing_id = pushed.id AND queued.changes = pushed.changes), "
+                )
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f'UPDATE "{table}" AS l SET "{columns.pushed_value}" = v.value, '  # noqa: S608 (names are ours)
-                    f'"{columns.store_value}" = v.value, "{columns.pushed_at}" = %s, '
+                    f"WITH pushed AS (SELECT * FROM unnest(%s::uuid[], %s::{columns.sql_type}[], %s::int[]) "  # noqa: S608 (names are ours)
+                    f"AS v(id, value, changes)), {settle}"
+                    f'done AS (UPDATE "{table}" AS l SET "{columns.pushed_value}" = pushed.value, '
+                    f'"{columns.store_value}" = pushed.value, "{columns.pushed_at}" = %s, '
                     f'"{columns.error}" = \'\', "updated_at" = %s '
-                    f"FROM (VALUES {values}) AS v(id, value) WHERE l.id = v.id",
-                    params,
+                    "FROM pushed WHERE l.id = pushed.id AND l.id = ANY(%s::uuid[]) RETURNING 1) "
+                    "SELECT count(*) FROM done",
+                    [
+                        ids,
+                        _array_literal(value for _id, value, _changes in succeeded),
+                        _array_literal(changes for _id, _value, changes in succeeded),
+                        now,
+                        now,
+                        ids,
+                    ],
                 )
         if failed:
-            values = ", ".join(["(%s::uuid, %s::text)"] * len(failed))
-            params = [item for pair in failed for item in pair]
+            ids = _array_literal(listing_id for listing_id, _error in failed)
             with connection.cursor() as cursor:
                 cursor.execute(
                     f'UPDATE "{table}" AS l SET "{columns.error}" = v.error '  # noqa: S608
-                    f"FROM (VALUES {values}) AS v(id, error) WHERE l.id = v.id",
-                    params,
+                    "FROM unnest(%s::uuid[], %s::text[]) AS v(id, error) "
+                    "WHERE l.id = v.id AND l.id = ANY(%s::uuid[])",
+                    [ids, [error for _id, error in failed], ids],
                 )
         return
     rows = []
-    for listing_id, value in succeeded:
+    for listing_id, value, _changes in succeeded:
         rows.append(
             Listing(
                 pk=listing_id,
@@ -1167,10 +1402,40 @@ def _record_results(
         Listing.objects.bulk_update(
             rows, [columns.pushed_value, columns.store_value, columns.pushed_at, columns.error]
         )
+        if columns.settles:
+            _settle([(listing_id, changes) for listing_id, _value, changes in succeeded])
     if failed:
         Listing.objects.bulk_update(
             [Listing(pk=pk, **{columns.error: error}) for pk, error in failed], [columns.error]
         )
+
+
+def _array_literal(values: Iterable[Any]) -> str:
+    """A PostgreSQL array literal of ids or numbers (no quoting needed for either)."""
+    return "{" + ",".join(str(value) for value in values) + "}"
+
+
+def _settle(settled: Sequence[tuple[Any, int]]) -> None:
+    """Delete the queued stock changes a plan found in agreement (or pushed), each only if its
+    count is still the one the plan read."""
+    settled = [(pk, changes) for pk, changes in settled if changes]
+    if not settled:
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {StockChange._meta.db_table} AS queued "  # noqa: S608
+                "USING unnest(%s::uuid[], %s::int[]) AS v(id, changes) "
+                "WHERE queued.listing_id = v.id AND queued.changes = v.changes",
+                [_array_literal(pk for pk, _ in settled), _array_literal(n for _, n in settled)],
+            )
+        return
+    by_count: dict[int, list[Any]] = {}
+    for pk, changes in settled:
+        by_count.setdefault(changes, []).append(pk)
+    for changes, pks in by_count.items():
+        for chunk in _chunks(pks, 5000):
+            StockChange.objects.filter(listing_id__in=list(chunk), changes=changes).delete()
 
 
 #: Seconds between lease renewals during a push (the lease lasts minutes; a batch takes milliseconds).
@@ -1204,18 +1469,22 @@ def _record_progress(run: SyncRun | None, summary: PushSummary) -> None:
 
 
 def push_stock_for_channel(
-    channel: SalesChannel, connector: Connector, run: SyncRun | None = None
+    channel: SalesChannel, connector: Connector, run: SyncRun | None = None, *, everything: bool = False
 ) -> PushSummary:
-    """Send the available quantity of every listing whose value changed, in the store's batches."""
+    """Send the available quantity of every listing whose value changed, in the store's batches.
+
+    ``everything`` compares every listing instead of those with unsettled changes (the reconcile).
+    """
     summary = PushSummary()
     if not stock_sync_enabled(channel):
         _record_progress(run, summary)
         return summary
-    plan, considered = planned_stock(channel)
-    summary.considered = considered
-    summary.unchanged = considered - len(plan)
+    plan = planned_stock(channel, everything=everything)
+    summary.considered = plan.considered
+    summary.unchanged = plan.considered - len(plan.pushes)
+    _settle(plan.settled)
     _send(
-        plan,
+        plan.pushes,
         connector.capabilities.stock_batch_size,
         connector.push_stock,
         lambda item: StockUpdate(
@@ -1228,7 +1497,7 @@ def push_stock_for_channel(
         summary,
         run,
     )
-    if not plan:
+    if not plan.pushes:
         _record_progress(run, summary)
     log.info(
         "inventory.stock.pushed channel=%s considered=%d sent=%d ok=%d failed=%d",
@@ -1286,10 +1555,12 @@ def listings_stale(channel: SalesChannel, *, now: datetime | None = None) -> boo
 
 
 def sync_stock(channel: SalesChannel, connector: Connector, run: SyncRun | None = None) -> PushSummary:
-    """The stock job: re-read listings when stale (first run, hourly reconcile), push what differs."""
-    if listings_stale(channel):
+    """The stock job: re-read listings when stale (first run, hourly reconcile) and then compare
+    every listing; otherwise look only at listings with unsettled changes. Push what differs."""
+    reconcile = listings_stale(channel)
+    if reconcile:
         refresh_listings(channel, connector)
-    return push_stock_for_channel(channel, connector, run)
+    return push_stock_for_channel(channel, connector, run, everything=reconcile)
 
 
 def sync_prices(channel: SalesChannel, connector: Connector, run: SyncRun | None = None) -> PushSummary:

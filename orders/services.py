@@ -173,17 +173,23 @@ class PageResult:
     unchanged: int = 0
     skipped: int = 0
     held_statuses: Counter[str] = field(default_factory=Counter)
+    #: SKUs of the lines of created or changed orders (before and after): their reservations moved
+    changed_skus: set[str] = field(default_factory=set)
 
 
-def _reservations_changed(account_id: Any) -> None:
-    """New, changed or shipped orders move availability on every channel of the account.
+def _reservations_changed(account_id: Any, skus: Iterable[str]) -> None:
+    """New, changed or shipped orders move availability of these SKUs on every channel.
 
-    Imported here because inventory reads orders lazily too; the stock jobs it requests go out
-    after the surrounding transaction commits.
+    Imported here because inventory reads orders lazily too; call inside the transaction that
+    changed the orders (the listings count the change with it), the stock jobs go out after commit.
     """
     from inventory.services import reservations_changed
 
-    reservations_changed(account_id)
+    reservations_changed(account_id, skus)
+
+
+def _order_skus(order_ids: Iterable[Any]) -> set[str]:
+    return set(OrderLine.objects.filter(order_id__in=list(order_ids)).values_list("sku", flat=True))
 
 
 def _product_model() -> Any | None:
@@ -304,6 +310,7 @@ def upsert_orders(
             new_orders.append(row)
             lines += _line_rows(channel.account_id, row.id, order.lines)
             result.created += 1
+            result.changed_skus.update(line.sku for line in order.lines if line.sku)
         elif current["content_hash"] == content_hash and all(
             current[name] == value for name, value in flags.items()
         ):
@@ -315,13 +322,17 @@ def upsert_orders(
             changed_orders.append(row)
             lines += _line_rows(channel.account_id, row.id, order.lines)
             result.updated += 1
+            result.changed_skus.update(line.sku for line in order.lines if line.sku)
         if flags["held_unmapped_status"]:
             result.held_statuses[f"{order.status_name or order.status_code} ({order.status_code})"] += 1
     if new_orders:
         insert_rows(Order, new_orders)
     if changed_orders:
         Order.objects.bulk_update(changed_orders, ORDER_UPDATE_FIELDS)
-        OrderLine.objects.filter(order_id__in=[row.id for row in changed_orders]).delete()
+        replaced = OrderLine.objects.filter(order_id__in=[row.id for row in changed_orders])
+        # A line the store dropped or re-SKU'd stops reserving: its SKU changed too.
+        result.changed_skus.update(sku for sku in replaced.values_list("sku", flat=True) if sku)
+        replaced.delete()
     if lines:
         insert_rows(OrderLine, lines)
     return result
@@ -379,7 +390,7 @@ def download_orders(
         with transaction.atomic():
             result = upsert_orders(channel, page.orders, check_skus=check_skus)
             if check_skus and (result.created or result.updated):
-                _reservations_changed(channel.account_id)
+                _reservations_changed(channel.account_id, result.changed_skus)
             if page.checkpoint != checkpoint:
                 ChannelSchedule.objects.filter(pk=channel.pk).update(orders_checkpoint=page.checkpoint)
                 checkpoint = page.checkpoint
@@ -561,7 +572,7 @@ def record_shipment(
             )
             sync.request_job(order.channel, SyncJob.SHIPMENTS)
             if uses_product_master(order.account_id):
-                _reservations_changed(order.account_id)
+                _reservations_changed(order.account_id, _order_skus([locked.pk]))
     except IntegrityError:
         # Two requests with the same key raced; the other one won and created the shipment.
         existing = _by_idempotency_key(order.account_id, key, order) if key else None
@@ -600,7 +611,7 @@ def retry_shipment(shipment: Shipment, *, actor: Actor) -> Shipment:
                 state=ShipmentState.PENDING, attempts=0, next_attempt_at=None, claimed_until=None
             )
             if uses_product_master(fresh.account_id):
-                _reservations_changed(fresh.account_id)  # its lines count as shipped again
+                _reservations_changed(fresh.account_id, _order_skus([fresh.order_id]))  # shipped again
         else:
             # Still pending: only skip its back-off. A worker may be confirming it right now
             # (``claimed_until``); clearing that claim would let a second worker send it again.
@@ -663,6 +674,7 @@ def confirm_pending_shipments(
         .order_by("created_at")[:SHIPMENTS_PER_RUN]
     )
     counts = {"confirmed": 0, "retrying": 0, "failed": 0}
+    failed_orders: list[Any] = []
     next_retry: datetime | None = None
     for shipment in due:
         now = timezone.now()
@@ -688,6 +700,7 @@ def confirm_pending_shipments(
                     last_error=f"Gave up after {attempts} attempts: {exc.message}",
                 )
                 counts["failed"] += 1
+                failed_orders.append(shipment.order_id)
             else:
                 retry_at = timezone.now() + _backoff(attempts, exc)
                 Shipment.objects.filter(pk=shipment.pk).update(
@@ -703,6 +716,7 @@ def confirm_pending_shipments(
                 state=ShipmentState.FAILED, claimed_until=None, last_error=exc.message
             )
             counts["failed"] += 1
+            failed_orders.append(shipment.order_id)
             if run is not None:
                 run.failed += 1
             log.warning("orders.shipment.failed shipment=%s code=%s", shipment.pk, exc.code)
@@ -723,9 +737,9 @@ def confirm_pending_shipments(
             sync.heartbeat(run)
     if next_retry is not None:
         sync.mark_due(channel, SyncJob.SHIPMENTS, next_retry)
-    if counts["failed"] and uses_product_master(channel.account_id):
+    if failed_orders and uses_product_master(channel.account_id):
         # A failed shipment no longer covers its lines: those units are reserved again.
-        _reservations_changed(channel.account_id)
+        _reservations_changed(channel.account_id, _order_skus(failed_orders))
     if run is not None and (counts["retrying"] or counts["failed"]):
         parts = []
         if counts["retrying"]:

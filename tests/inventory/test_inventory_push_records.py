@@ -46,6 +46,7 @@ def _channel_with_four_listings() -> Any:
         Listing.objects.create(
             account=channel.account, channel=channel, product=product, sku=sku, remote_id=str(index + 1)
         )
+    services.mark_stock_changed(Listing.objects.filter(channel=channel))  # as reading them does
     return channel
 
 
@@ -61,9 +62,7 @@ def test_every_batch_is_recorded_in_one_update_at_the_end() -> None:
     assert store.batches == [["A", "B"], ["C", "D"]]
     assert (summary.sent, summary.ok, summary.failed) == (4, 4, 0)
     assert _pushed() == {"A": 10, "B": 11, "C": 12, "D": 13}
-    updates = [
-        q["sql"] for q in captured.captured_queries if q["sql"].startswith('UPDATE "inventory_listing"')
-    ]
+    updates = [q["sql"] for q in captured.captured_queries if 'UPDATE "inventory_listing"' in q["sql"]]
     assert len(updates) == 1
 
 
