@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import os
 import re
 import socket
 import ssl
@@ -263,6 +264,37 @@ def tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+class _ProcessPool(httpx.HTTPTransport):
+    """A connection pool that outlives the per-job clients using it (their ``close`` is a no-op)."""
+
+    def close(self) -> None:
+        """Kept open: the next job to the same store reuses its connections."""
+
+
+_pools: dict[int, httpx.HTTPTransport] = {}
+_pools_lock = threading.Lock()
+
+
+def shared_transport() -> httpx.HTTPTransport:
+    """The process's pool of keep-alive connections to stores.
+
+    Connectors are built per job; with a client (and so a pool) of their own, every stock push or
+    order download would open a new connection, and a new TLS handshake, before its first request.
+    Connections carry no credentials or cookies (those belong to each job's client), so jobs for
+    different channels may share them. One pool per process id: a forked worker must never
+    inherit its parent's sockets.
+    """
+    pid = os.getpid()
+    pool = _pools.get(pid)
+    if pool is None:
+        with _pools_lock:
+            pool = _pools.get(pid)
+            if pool is None:
+                _pools.clear()
+                pool = _pools[pid] = _ProcessPool(verify=tls_context())
+    return pool
+
+
 class StoreHttp:
     """HTTP to one store (or one store's API host) with Storelink's rules applied.
 
@@ -293,7 +325,9 @@ class StoreHttp:
         self.platform = platform
         self.allow_private_hosts = allow_private_hosts
         self._owns_client = client is None
-        self.client = client or httpx.Client(timeout=timeout, follow_redirects=False, verify=tls_context())
+        self.client = client or httpx.Client(
+            timeout=timeout, follow_redirects=False, transport=shared_transport()
+        )
         self.timeout = timeout
         self.max_retries = max(0, max_retries)
         self.backoff = backoff

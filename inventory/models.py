@@ -161,9 +161,16 @@ class StockChange(models.Model):
     its own, not a listing column: settling then never rewrites the listing's indexes.
     """
 
-    listing = models.OneToOneField(Listing, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    # The (account, listing) constraint serves lookups by account; no separate account index.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    listing = models.ForeignKey(Listing, on_delete=models.CASCADE, related_name="+")
     channel = models.ForeignKey(SalesChannel, on_delete=models.CASCADE, related_name="+")
     changes = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["account", "listing"], name="stock_change_account_listing")
+        ]
 
     def __str__(self) -> str:
         return f"{self.changes} change(s) on {self.listing_id}"

@@ -699,13 +699,13 @@ def mark_stock_changed(listings: Any) -> None:
     ``INSERT … SELECT … ON CONFLICT DO UPDATE`` in primary-key order: two order downloads of the
     same account that touch the same SKUs queue behind each other instead of deadlocking.
     """
-    select, params = listings.order_by("pk").values("pk", "channel_id").query.sql_with_params()
+    select, params = listings.order_by("pk").values("pk", "account_id", "channel_id").query.sql_with_params()
     table = connection.ops.quote_name(StockChange._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (listing_id, channel_id, changes) "  # noqa: S608 (names are ours)
-            f"SELECT pk, channel_id, 1 FROM ({select}) AS changed WHERE true "
-            f"ON CONFLICT (listing_id) DO UPDATE SET changes = {table}.changes + 1",
+            f"INSERT INTO {table} (account_id, listing_id, channel_id, changes) "  # noqa: S608 (names are ours)
+            f"SELECT account_id, pk, channel_id, 1 FROM ({select}) AS changed WHERE true "
+            f"ON CONFLICT (account_id, listing_id) DO UPDATE SET changes = {table}.changes + 1",
             params,
         )
 
