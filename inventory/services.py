@@ -1029,25 +1029,43 @@ class StockPlan:
     settled: list[tuple[Any, int]] = field(default_factory=list)
 
 
-def _queued_stock_changes(channel_id: Any) -> Any:
-    """A channel's queued stock changes with what planning needs of each listing."""
-    return StockChange.objects.filter(channel_id=channel_id).values_list(
-        "listing_id",
-        "listing__sku",
-        "listing__remote_id",
-        "listing__remote_variant_id",
-        "listing__product_id",
-        "listing__removed_at",
-        "listing__product__on_hand",
-        "listing__buffer",
-        "listing__max_quantity",
-        "listing__store_quantity",
-        "listing__last_pushed_quantity",
-        "changes",
+def _queued_stock_changes(channel_id: Any, account_id: Any) -> Any:
+    """A channel's queued stock changes with what planning needs of each listing, and whether any
+    open order line of its SKU reserves stock (so the few that do are the only SKUs whose
+    reservations are then computed)."""
+    try:
+        order_model = apps.get_model("orders", "Order")
+        line_model = apps.get_model("orders", "OrderLine")
+    except LookupError:
+        reserves: Any = Value(False)
+    else:
+        reserves = Exists(
+            _open_lines(order_model, line_model, account_id).filter(sku=OuterRef("listing__sku"))
+        )
+    return (
+        StockChange.objects.filter(channel_id=channel_id)
+        .annotate(reserves=reserves)
+        .values_list(
+            "listing_id",
+            "listing__sku",
+            "listing__remote_id",
+            "listing__remote_variant_id",
+            "listing__product_id",
+            "listing__removed_at",
+            "listing__product__on_hand",
+            "listing__buffer",
+            "listing__max_quantity",
+            "listing__store_quantity",
+            "listing__last_pushed_quantity",
+            "changes",
+            "reserves",
+        )
     )
 
 
-_QUEUED_STOCK_CHANGES = _PreparedQuery(_queued_stock_changes, channel_id=uuid.UUID(int=2))
+_QUEUED_STOCK_CHANGES = _PreparedQuery(
+    _queued_stock_changes, channel_id=uuid.UUID(int=2), account_id=uuid.UUID(int=1)
+)
 
 
 def planned_stock(channel: SalesChannel, *, everything: bool = False) -> StockPlan:
@@ -1070,11 +1088,13 @@ def planned_stock(channel: SalesChannel, *, everything: bool = False) -> StockPl
     if everything:
         return _planned_stock_everything(channel)
     if connection.vendor == "postgresql":
-        rows = _QUEUED_STOCK_CHANGES.rows(channel_id=channel.pk)
+        rows = _QUEUED_STOCK_CHANGES.rows(channel_id=channel.pk, account_id=channel.account_id)
     else:
-        rows = list(_queued_stock_changes(channel.pk))
+        rows = list(_queued_stock_changes(channel.pk, channel.account_id))
     pushable = [row for row in rows if row[4] is not None and row[5] is None]
-    reserved = reserved_by_sku(channel.account_id, {row[1] for row in pushable}) if pushable else {}
+    # Read after the queue: an order arriving in between counts a change this run has not seen.
+    reserving = {row[1] for row in pushable if row[-1]}
+    reserved = reserved_by_sku(channel.account_id, reserving) if reserving else {}
     plan = StockPlan(pushes=[], considered=len(pushable))
     for (
         *ids,
@@ -1086,6 +1106,7 @@ def planned_stock(channel: SalesChannel, *, everything: bool = False) -> StockPl
         store_quantity,
         last_pushed,
         changes,
+        _reserves,
     ) in rows:
         if product_id is None or removed_at is not None:
             plan.settled.append((ids[0], changes))  # not pushed; linking it again counts a change
