@@ -9,6 +9,7 @@ Shared plumbing for the modules: Django set-up, a throw-away database with the m
 from __future__ import annotations
 
 import os
+import secrets
 import statistics
 import sys
 import time
@@ -26,8 +27,16 @@ def setup_django() -> None:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # Measure what production runs: DEBUG off (no query log kept for every statement), with
+    # throw-away secrets for this run's throw-away database unless the environment sets them.
+    # Subprocesses (worker, beat) inherit them.
     if not os.environ.get("FIELD_ENCRYPTION_KEYS"):
-        os.environ.setdefault("DEBUG", "1")
+        from cryptography.fernet import Fernet
+
+        os.environ["FIELD_ENCRYPTION_KEYS"] = Fernet.generate_key().decode()
+    if not os.environ.get("SECRET_KEY"):
+        os.environ["SECRET_KEY"] = secrets.token_urlsafe(40)
+    os.environ.setdefault("DEBUG", "0")
     os.environ.setdefault("ALLOW_PRIVATE_STORE_HOSTS", "1")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django

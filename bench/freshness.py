@@ -124,8 +124,6 @@ def main() -> int:
                 "LOG_LEVEL": "WARNING",
                 "PYTHONPATH": str(ROOT),
             }
-            if not os.environ.get("FIELD_ENCRYPTION_KEYS"):
-                env["DEBUG"] = "1"
             processes = [
                 _start(
                     [

@@ -44,6 +44,7 @@ from channels.models import (
     SyncRun,
     SyncState,
 )
+from config.db import PreparedQuery
 from config.logging import mask_secrets
 from connectors.base import Connector
 from connectors.errors import AuthError, ConnectorError, RateLimited, TransientError
@@ -435,6 +436,12 @@ def _finish(run: SyncRun, state: str, error: str = "") -> None:
     )
 
 
+#: The channel a job is for, if jobs may touch it (read at the start of every job).
+_SYNCABLE_CHANNEL = PreparedQuery(
+    lambda channel_id: SalesChannel.objects.syncable().filter(pk=channel_id), channel_id=uuid.UUID(int=3)
+)
+
+
 def run_channel_job(
     channel_id: Any,
     job: str,
@@ -450,7 +457,8 @@ def run_channel_job(
     recorded and re-raised so the Celery task can retry; other connector errors are recorded and
     the failed run is returned.
     """
-    channel = SalesChannel.objects.syncable().select_related("account").filter(pk=channel_id).first()
+    found = _SYNCABLE_CHANNEL.instances(SalesChannel, channel_id=channel_id)
+    channel = found[0] if found else None
     if channel is None:
         log.info("sync.job.skipped channel=%s job=%s reason=not_syncable", channel_id, job)
         return None

@@ -57,6 +57,7 @@ from accounts.models import Account, ApiKey, Role
 from accounts.tenancy import Actor, actor_user, require_actor_role
 from channels.models import SalesChannel, SyncJob, SyncRun
 from channels.sync import LeaseLost, heartbeat, request_job
+from config.db import PreparedQuery
 from connectors.base import Connector, PriceUpdate, PushResult, StockUpdate
 from connectors.base import Listing as StoreListing
 from connectors.errors import PermanentError, ProtocolError
@@ -223,40 +224,6 @@ class _AnyOf(Lookup):
         return f"{field_sql} = ANY({list_sql})", [*field_params, *list_params]
 
 
-class _PreparedQuery:
-    """An ORM query compiled once per process; each call only swaps in its values.
-
-    For the stock job's per-run queries, which the ORM takes longer to build and compile than
-    PostgreSQL takes to run. The query stays written with the ORM (one place for its rule); it is
-    compiled with stand-in values, found again in the compiled parameters by value, and replaced
-    by the real ones per call. PostgreSQL only (``= ANY`` of an array keeps the text constant).
-    """
-
-    def __init__(self, build: Callable[..., Any], **standins: Any) -> None:
-        self._build = build
-        self._standins = standins
-        self._compiled: tuple[str, tuple[Any, ...], dict[str, tuple[int, ...]]] | None = None
-
-    def rows(self, **values: Any) -> list[tuple[Any, ...]]:
-        if self._compiled is None:
-            sql, params = self._build(**self._standins).query.sql_with_params()
-            slots = {
-                name: tuple(index for index, param in enumerate(params) if param == standin)
-                for name, standin in self._standins.items()
-            }
-            if not all(slots.values()):
-                raise RuntimeError(f"A stand-in did not survive compilation: {slots}")
-            self._compiled = (sql, tuple(params), slots)
-        sql, template, slots = self._compiled
-        params = list(template)
-        for name, positions in slots.items():
-            for index in positions:
-                params[index] = values[name]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
-
-
 def _open_lines_of_skus_query(account_id: Any, skus: list[str]) -> Any:
     order_model = apps.get_model("orders", "Order")
     line_model = apps.get_model("orders", "OrderLine")
@@ -264,7 +231,7 @@ def _open_lines_of_skus_query(account_id: Any, skus: list[str]) -> Any:
     return _open_lines(order_model, line_model, account_id).filter(wanted)
 
 
-_OPEN_LINES_OF_SKUS = _PreparedQuery(
+_OPEN_LINES_OF_SKUS = PreparedQuery(
     _open_lines_of_skus_query, account_id=uuid.UUID(int=1), skus=["storelink-standin-sku"]
 )
 
@@ -1063,7 +1030,7 @@ def _queued_stock_changes(channel_id: Any, account_id: Any) -> Any:
     )
 
 
-_QUEUED_STOCK_CHANGES = _PreparedQuery(
+_QUEUED_STOCK_CHANGES = PreparedQuery(
     _queued_stock_changes, channel_id=uuid.UUID(int=2), account_id=uuid.UUID(int=1)
 )
 
@@ -1087,10 +1054,7 @@ def planned_stock(channel: SalesChannel, *, everything: bool = False) -> StockPl
     """
     if everything:
         return _planned_stock_everything(channel)
-    if connection.vendor == "postgresql":
-        rows = _QUEUED_STOCK_CHANGES.rows(channel_id=channel.pk, account_id=channel.account_id)
-    else:
-        rows = list(_queued_stock_changes(channel.pk, channel.account_id))
+    rows = _QUEUED_STOCK_CHANGES.rows(channel_id=channel.pk, account_id=channel.account_id)
     pushable = [row for row in rows if row[4] is not None and row[5] is None]
     # Read after the queue: an order arriving in between counts a change this run has not seen.
     reserving = {row[1] for row in pushable if row[-1]}
