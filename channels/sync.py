@@ -44,7 +44,7 @@ from channels.models import (
     SyncRun,
     SyncState,
 )
-from config.db import PreparedQuery
+from config.db import PreparedQuery, execute_ctes
 from config.logging import mask_secrets
 from connectors.base import Connector
 from connectors.errors import AuthError, ConnectorError, RateLimited, TransientError
@@ -318,6 +318,27 @@ def _claim_and_start(channel: SalesChannel, job: str, run: SyncRun, seconds: int
     return started
 
 
+def commit_with_success(run: SyncRun | None, writes: list[tuple[str, list[Any]]]) -> bool:
+    """Hand a job's last writes to the engine, to be committed by the statement that records the
+    run's success: the run is shown succeeded exactly when they are saved, in one round trip.
+
+    ``writes`` are PostgreSQL data-modifying CTEs, ``("name AS (UPDATE …)", params)``, with names
+    of their own. Returns ``False`` (the caller writes them itself, now) without a run or off
+    PostgreSQL. Should the job fail after all, they are written before the failure is recorded.
+    """
+    if run is None or connection.vendor != "postgresql":
+        return False
+    pending: list[tuple[str, list[Any]]] = getattr(run, "_final_writes", [])
+    run._final_writes = [*pending, *writes]  # type: ignore[attr-defined]
+    return True
+
+
+def _write_final_writes_now(run: SyncRun) -> None:
+    writes: list[tuple[str, list[Any]]] = getattr(run, "_final_writes", [])
+    run._final_writes = []  # type: ignore[attr-defined]
+    execute_ctes(writes)
+
+
 def _finish_succeeded(run: SyncRun, channel: SalesChannel, holder: str) -> None:
     """Record a successful run, the channel's last sync and health, and free the lease.
 
@@ -338,9 +359,11 @@ def _finish_succeeded(run: SyncRun, channel: SalesChannel, holder: str) -> None:
     run.finished_at = now = timezone.now()
     quote = connection.ops.quote_name
     runs, channels, leases = (quote(model._meta.db_table) for model in (SyncRun, SalesChannel, JobLease))
+    writes: list[tuple[str, list[Any]]] = getattr(run, "_final_writes", [])
+    run._final_writes = []  # type: ignore[attr-defined]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH finished AS (UPDATE {runs} SET "  # noqa: S608 (names are ours)
+            "WITH " + "".join(f"{cte}, " for cte, _params in writes) + f"finished AS (UPDATE {runs} SET "  # noqa: S608 (names are ours)
             '"state" = %s, "finished_at" = %s, "error" = %s, "fetched" = %s, "created" = %s, '
             '"updated" = %s, "unchanged" = %s, "failed" = %s WHERE "id" = %s RETURNING 1), '
             f'touched AS (UPDATE {channels} SET "last_sync_at" = %s, "last_success_at" = %s, '
@@ -350,6 +373,7 @@ def _finish_succeeded(run: SyncRun, channel: SalesChannel, holder: str) -> None:
             f'UPDATE {leases} SET "holder" = \'\', "expires_at" = %s '
             'WHERE "channel_id" = %s AND "job" = %s AND "holder" = %s',
             [
+                *(param for _cte, params in writes for param in params),
                 run.state,
                 now,
                 run.error,
@@ -418,6 +442,10 @@ def _error_text(exc: ConnectorError, secrets: Iterable[str]) -> str:
 
 
 def _finish(run: SyncRun, state: str, error: str = "") -> None:
+    try:
+        _write_final_writes_now(run)  # what the job handed over is saved even if it then failed
+    except Exception:
+        log.exception("sync.job.final_writes_failed run=%s", run.pk)
     run.state = state
     run.finished_at = timezone.now()
     if error:

@@ -73,3 +73,14 @@ class PreparedQuery:
         """Model instances, through the fields' converters (decryption included)."""
         sql, params = self._statement(**values)
         return list(model.objects.raw(sql, params))
+
+
+def execute_ctes(writes: list[tuple[str, list[Any]]]) -> None:
+    """Run named data-modifying CTEs (``("name AS (UPDATE …)", params)``) as one statement."""
+    if not writes:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH " + ", ".join(cte for cte, _params in writes) + " SELECT 1",
+            [param for _cte, params in writes for param in params],
+        )

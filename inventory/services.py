@@ -56,8 +56,8 @@ from django.utils import timezone
 from accounts.models import Account, ApiKey, Role
 from accounts.tenancy import Actor, actor_user, require_actor_role
 from channels.models import SalesChannel, SyncJob, SyncRun
-from channels.sync import LeaseLost, heartbeat, request_job
-from config.db import PreparedQuery
+from channels.sync import LeaseLost, commit_with_success, heartbeat, request_job
+from config.db import PreparedQuery, execute_ctes
 from connectors.base import Connector, PriceUpdate, PushResult, StockUpdate
 from connectors.base import Listing as StoreListing
 from connectors.errors import PermanentError, ProtocolError
@@ -1302,74 +1302,97 @@ def _send(
         except Exception:
             log.exception("inventory.push.record_failed")
         raise
-    _flush_results(columns, succeeded, failed)
+    _flush_results(columns, succeeded, failed, run)
 
 
 def _flush_results(
-    columns: _Columns, succeeded: list[tuple[Any, Any, int]], failed: list[tuple[Any, Any]]
+    columns: _Columns,
+    succeeded: list[tuple[Any, Any, int]],
+    failed: list[tuple[Any, Any]],
+    run: SyncRun | None = None,
 ) -> None:
-    """Record results not yet saved; one statement (a single UPDATE commits on its own) or, when
-    there are both successes and failures, two in one transaction."""
-    if succeeded and failed:
-        with transaction.atomic():
-            _record_results(columns, succeeded, failed)
-    elif succeeded or failed:
+    """Record results not yet saved. The last ones of a job that has a run are handed to the
+    engine to commit with the run's success (one statement: a run shown succeeded has its results
+    recorded); otherwise they are written now."""
+    if not (succeeded or failed):
+        return
+    if connection.vendor == "postgresql":
+        writes = _result_writes(columns, succeeded, failed)
+        if not commit_with_success(run, writes):
+            execute_ctes(writes)
+        return
+    with transaction.atomic():
         _record_results(columns, succeeded, failed)
+
+
+def _result_writes(
+    columns: _Columns, succeeded: list[tuple[Any, Any, int]], failed: list[tuple[Any, Any]]
+) -> list[tuple[str, list[Any]]]:
+    """PostgreSQL: the statements recording a push's results, as named data-modifying CTEs.
+
+    A success also settles the listing's queued stock change, but only if its count is still the
+    one the plan read: a change counted while the push was on the wire keeps it queued. A failure
+    settles nothing, so the item goes again next run. Each part is one ``UPDATE … FROM unnest(…)``
+    (a push of 100 items must not cost 100 statements, nor Django's 50-branch CASE per column);
+    the values travel as array literals, which psycopg sends as one string rather than adapting
+    hundreds of parameters, and the rows are found through the primary key.
+    """
+    now = timezone.now()
+    table = Listing._meta.db_table
+    writes: list[tuple[str, list[Any]]] = []
+    if succeeded:
+        ids = _array_literal(listing_id for listing_id, _value, _changes in succeeded)
+        writes.append(
+            (
+                f"pushed AS (SELECT * FROM unnest(%s::uuid[], %s::{columns.sql_type}[], %s::int[]) "  # noqa: S608
+                "AS v(id, value, changes))",
+                [
+                    ids,
+                    _array_literal(value for _id, value, _changes in succeeded),
+                    _array_literal(changes for _id, _value, changes in succeeded),
+                ],
+            )
+        )
+        if columns.settles:
+            writes.append(
+                (
+                    f"settled AS (DELETE FROM {StockChange._meta.db_table} AS queued USING pushed "  # noqa: S608
+                    "WHERE queued.listing_id = pushed.id AND queued.changes = pushed.changes)",
+                    [],
+                )
+            )
+        writes.append(
+            (
+                f'recorded AS (UPDATE "{table}" AS l SET "{columns.pushed_value}" = pushed.value, '  # noqa: S608
+                f'"{columns.store_value}" = pushed.value, "{columns.pushed_at}" = %s, '
+                f'"{columns.error}" = \'\', "updated_at" = %s '
+                "FROM pushed WHERE l.id = pushed.id AND l.id = ANY(%s::uuid[]))",
+                [now, now, ids],
+            )
+        )
+    if failed:
+        ids = _array_literal(listing_id for listing_id, _error in failed)
+        writes.append(
+            (
+                f'refused AS (UPDATE "{table}" AS l SET "{columns.error}" = v.error '  # noqa: S608
+                "FROM unnest(%s::uuid[], %s::text[]) AS v(id, error) "
+                "WHERE l.id = v.id AND l.id = ANY(%s::uuid[]))",
+                [ids, [error for _id, error in failed], ids],
+            )
+        )
+    return writes
 
 
 def _record_results(
     columns: _Columns, succeeded: list[tuple[Any, Any, int]], failed: list[tuple[Any, Any]]
 ) -> None:
-    """One statement for the successes and one for the failures.
-
-    A success also settles the listing's queued stock change, but only if its count is still the
-    one the plan read: a change counted while the push was on the wire keeps it queued. A failure
-    settles nothing, so the item goes again next run.
-
-    On PostgreSQL each is a single ``UPDATE … FROM unnest(…)`` (a push of 100 items must not cost
-    100 statements, nor Django's 50-branch CASE per column), with the settling ``DELETE`` in the
-    same statement; the values travel as array literals, which psycopg sends as one string rather
-    than adapting hundreds of parameters, and the rows are found through the primary key.
-    """
-    now = timezone.now()
+    """Write a push's results now: one statement on PostgreSQL (:func:`_result_writes`),
+    ``bulk_update`` elsewhere."""
     if connection.vendor == "postgresql":
-        table = Listing._meta.db_table
-        if succeeded:
-            ids = _array_literal(listing_id for listing_id, _value, _changes in succeeded)
-            settle = ""
-            if columns.settles:
-                settle = (
-                    f"settled AS (DELETE FROM {StockChange._meta.db_table} AS queued USING pushed "  # noqa: S608
-                    "WHERE queued.listing_id = pushed.id AND queued.changes = pushed.changes), "
-                )
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"WITH pushed AS (SELECT * FROM unnest(%s::uuid[], %s::{columns.sql_type}[], %s::int[]) "  # noqa: S608 (names are ours)
-                    f"AS v(id, value, changes)), {settle}"
-                    f'done AS (UPDATE "{table}" AS l SET "{columns.pushed_value}" = pushed.value, '
-                    f'"{columns.store_value}" = pushed.value, "{columns.pushed_at}" = %s, '
-                    f'"{columns.error}" = \'\', "updated_at" = %s '
-                    "FROM pushed WHERE l.id = pushed.id AND l.id = ANY(%s::uuid[]) RETURNING 1) "
-                    "SELECT count(*) FROM done",
-                    [
-                        ids,
-                        _array_literal(value for _id, value, _changes in succeeded),
-                        _array_literal(changes for _id, _value, changes in succeeded),
-                        now,
-                        now,
-                        ids,
-                    ],
-                )
-        if failed:
-            ids = _array_literal(listing_id for listing_id, _error in failed)
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f'UPDATE "{table}" AS l SET "{columns.error}" = v.error '  # noqa: S608
-                    "FROM unnest(%s::uuid[], %s::text[]) AS v(id, error) "
-                    "WHERE l.id = v.id AND l.id = ANY(%s::uuid[])",
-                    [ids, [error for _id, error in failed], ids],
-                )
+        if succeeded or failed:
+            execute_ctes(_result_writes(columns, succeeded, failed))
         return
+    now = timezone.now()
     rows = []
     for listing_id, value, _changes in succeeded:
         rows.append(

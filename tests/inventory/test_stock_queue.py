@@ -258,3 +258,33 @@ def test_reservations_for_a_list_of_skus_match_the_whole_account_computation(ali
     assert whole == {"MUG": 5, "CAP": 1 + 9 + 3, "it's, {odd}": 4}
     for skus in (["MUG"], ["CAP", "NONE"], ["it's, {odd}"], list(whole)):
         assert services.reserved_by_sku(alice.account, skus) == {s: whole[s] for s in skus if s in whole}
+
+
+def test_queued_skus_with_open_orders_are_pushed_net_of_what_those_orders_reserve(alice: Any) -> None:
+    channel = _settled_channel(alice, {"MUG": 10, "CAP": 10}, processed_status="3")
+    _order(channel, "A1", "1", [("1", "MUG", 3)])  # open: reserves 3
+    _order(channel, "A2", "3", [("1", "CAP", 4)])  # already shipped: reserves nothing
+    services.reservations_changed(alice.account, ["MUG", "CAP"])
+    store = FakeStore()
+    services.push_stock_for_channel(channel, store)
+    assert store.sent == [("MUG", 7)]
+    assert _queued(channel) == set()
+
+
+def test_a_job_records_its_results_with_its_success(alice: Any) -> None:
+    from channels.models import SyncJob, SyncState
+    from channels.sync import run_channel_job
+
+    channel = _settled_channel(alice, {"MUG": 10})
+    services.upsert_products(alice.account, [{"sku": "MUG", "on_hand": 6}], actor=None)
+    store = FakeStore()
+
+    def work(channel: Any, _connector: Any, run: Any) -> None:
+        services.push_stock_for_channel(channel, store, run)
+
+    run = run_channel_job(channel.pk, SyncJob.STOCK, work)
+    assert run is not None
+    assert run.state == SyncState.SUCCEEDED
+    assert (run.fetched, run.updated) == (1, 1)
+    assert Listing.objects.get(channel=channel, sku="MUG").last_pushed_quantity == 6
+    assert _queued(channel) == set()
