@@ -29,25 +29,26 @@ class PreparedQuery:
     def __init__(self, build: Callable[..., Any], **standins: Any) -> None:
         self._build = build
         self._standins = standins
-        self._compiled: dict[str, tuple[str, tuple[Any, ...], list[tuple[int, str, bool]]]] = {}
+        self._compiled: dict[str, tuple[str, tuple[Any, ...], list[tuple[int, str, bool]], Any]] = {}
         self._lock = threading.Lock()
 
-    def _statement(self, **values: Any) -> tuple[str, list[Any]]:
+    def _statement(self, **values: Any) -> tuple[str, list[Any], Any]:
         vendor = connection.vendor
         compiled = self._compiled.get(vendor)
         if compiled is None:
             with self._lock:
                 compiled = self._compile()
                 self._compiled[vendor] = compiled
-        sql, template, slots = compiled
+        sql, template, slots, compiler = compiled
         params = list(template)
         for index, name, as_hex in slots:
             value = values[name]
             params[index] = uuid.UUID(str(value)).hex if as_hex else value
-        return sql, params
+        return sql, params, compiler
 
-    def _compile(self) -> tuple[str, tuple[Any, ...], list[tuple[int, str, bool]]]:
-        sql, params = self._build(**self._standins).query.sql_with_params()
+    def _compile(self) -> tuple[str, tuple[Any, ...], list[tuple[int, str, bool]], Any]:
+        compiler = self._build(**self._standins).query.get_compiler(connection.alias)
+        sql, params = compiler.as_sql()
         slots: list[tuple[int, str, bool]] = []
         for name, standin in self._standins.items():
             found = False
@@ -60,19 +61,28 @@ class PreparedQuery:
                     found = True
             if not found:
                 raise RuntimeError(f"The stand-in for {name!r} did not survive compilation.")
-        return sql, tuple(params), slots
+        return sql, tuple(params), slots, compiler
 
     def rows(self, **values: Any) -> list[tuple[Any, ...]]:
         """The raw rows (no field converters: meant for ids, numbers, text and dates)."""
-        sql, params = self._statement(**values)
+        sql, params, _compiler = self._statement(**values)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
 
     def instances(self, model: type[Model], **values: Any) -> list[Any]:
-        """Model instances, through the fields' converters (decryption included)."""
-        sql, params = self._statement(**values)
-        return list(model.objects.raw(sql, params))
+        """Model instances of a plain ``model.objects.filter(…)`` query, built the way Django's own
+        iterator builds them (the fields' converters, decryption included, then ``from_db``)."""
+        sql, params, compiler = self._statement(**values)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        columns = [column for column, _sql, _alias in compiler.select]
+        converters = compiler.get_converters(columns)
+        if converters:
+            rows = list(compiler.apply_converters(rows, converters))
+        names = [column.target.attname for column in columns]
+        return [model.from_db(connection.alias, names, row) for row in rows]
 
 
 def execute_ctes(writes: list[tuple[str, list[Any]]]) -> None:
