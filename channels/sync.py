@@ -322,14 +322,15 @@ def commit_with_success(run: SyncRun | None, writes: list[tuple[str, list[Any]]]
     """Hand a job's last writes to the engine, to be committed by the statement that records the
     run's success: the run is shown succeeded exactly when they are saved, in one round trip.
 
-    ``writes`` are PostgreSQL data-modifying CTEs, ``("name AS (UPDATE …)", params)``, with names
-    of their own. Returns ``False`` (the caller writes them itself, now) without a run or off
-    PostgreSQL. Should the job fail after all, they are written before the failure is recorded.
+    ``writes`` are PostgreSQL data-modifying CTEs, ``("name AS (UPDATE …)", params)``, that must
+    not touch the run, its channel or its lease (one statement cannot change a row twice). Returns
+    ``False`` (the caller writes them itself, now) without a run, off PostgreSQL, or when the run
+    already holds writes (one hand-over per run, so CTE names never clash). Should the job fail
+    after all, they are written before the failure is recorded.
     """
-    if run is None or connection.vendor != "postgresql":
+    if run is None or connection.vendor != "postgresql" or getattr(run, "_final_writes", None):
         return False
-    pending: list[tuple[str, list[Any]]] = getattr(run, "_final_writes", [])
-    run._final_writes = [*pending, *writes]  # type: ignore[attr-defined]
+    run._final_writes = list(writes)  # type: ignore[attr-defined]
     return True
 
 

@@ -415,3 +415,33 @@ def test_channel_without_reported_statuses_holds_nothing(channel):
     result = order_services.upsert_orders(channel, [replace(order, status_code="ZZ")])
     assert result.created == 1
     assert not result.held_statuses
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="hand-over is a PostgreSQL statement")
+def test_writes_handed_over_are_committed_with_success_or_before_a_failure(channel):
+    account = channel.account
+
+    def rename(name: str) -> tuple[str, list]:
+        return ("renamed AS (UPDATE accounts_account SET name = %s WHERE id = %s)", [name, account.pk])
+
+    def hands_over(channel, connector, run):
+        assert sync.commit_with_success(run, [rename("Renamed by the job")])
+        assert not sync.commit_with_success(run, [rename("A second hand-over")])  # one per run
+        account.refresh_from_db()
+        assert account.name == "Alice's Shop"  # not yet: it commits with the run's success
+
+    run = sync.run_channel_job(channel.pk, "stock", hands_over)
+    assert run.state == SyncState.SUCCEEDED
+    account.refresh_from_db()
+    assert account.name == "Renamed by the job"
+
+    def hands_over_then_fails(channel, connector, run):
+        sync.commit_with_success(run, [rename("Saved anyway")])
+        raise PermanentError("the store refused the rest", code="refused")
+
+    failed = sync.run_channel_job(channel.pk, "stock", hands_over_then_fails)
+    assert failed.state == SyncState.FAILED
+    account.refresh_from_db()
+    assert account.name == "Saved anyway"
+    assert JobLease.objects.get(channel=channel, job="stock").holder == ""
+    assert not sync.commit_with_success(None, [rename("no run")])
