@@ -37,3 +37,30 @@ def test_orders_ingest_runs_and_a_second_run_writes_nothing(tmp_path: Path) -> N
     assert done.returncode == 0, report
     assert "ratio" in report
     assert "order/line writes 0" in report, report
+
+
+def test_stock_push_runs_and_sends_exactly_the_changed_items(tmp_path: Path) -> None:
+    """Small: 1,000 listings, 10 changed per round; the report, not the timing, is checked."""
+    env = {**os.environ, "LISTINGS": "1000", "ROUNDS": "3", "STORELINK_VAR_DIR": str(tmp_path)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.stock_push"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    report = done.stdout + done.stderr
+    assert done.returncode == 0, report
+    sent = [line for line in report.splitlines() if "items sent per run (ours)" in line]
+    assert len(sent) == 2, report  # over loopback and with store latency
+    assert all("10, 10, 10  (expected 10)" in line for line in sent), report
+    queries = [
+        line.split("database queries per job", 1)[1].replace(",", " ").split()
+        for line in report.splitlines()
+        if "database queries per job" in line
+    ]
+    assert queries, report
+    assert all(len(counts) == 3 and len(set(counts)) == 1 for counts in queries), report  # same each run
