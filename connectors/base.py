@@ -142,6 +142,23 @@ class FieldErrors(ValueError):
 # --------------------------------------------------------------------------------------------------
 
 
+#: ISO 4217 minor units of the currencies that do not have two decimals (everything else has 2).
+#: HUF is 2 in ISO 4217 even though cash rounds to forints.
+ISO_MINOR_UNITS: Mapping[str, int] = {
+    **dict.fromkeys(
+        ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV"), 0
+    ),
+    **dict.fromkeys(("XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+}
+DEFAULT_MINOR_UNITS = 2
+
+
+def currency_places(currency: str) -> int:
+    """How many decimals an amount in ``currency`` has (ISO 4217; unknown codes: 2)."""
+    return ISO_MINOR_UNITS.get((currency or "").strip().upper(), DEFAULT_MINOR_UNITS)
+
+
 def to_decimal(value: Any, places: int = 2) -> Decimal:
     """Money from whatever the store sent (``"105.0000"``, ``34.989999999999995``, ``12``).
 

@@ -58,7 +58,7 @@ from accounts.tenancy import Actor, actor_user, require_actor_role
 from channels.models import SalesChannel, SyncJob, SyncRun
 from channels.sync import LeaseLost, commit_with_success, heartbeat, request_job
 from config.db import PreparedQuery, execute_ctes
-from connectors.base import Connector, PriceUpdate, PushResult, StockUpdate
+from connectors.base import Connector, PriceUpdate, PushResult, StockUpdate, currency_places
 from connectors.base import Listing as StoreListing
 from connectors.errors import PermanentError, ProtocolError
 from inventory.models import PRICE_PLACES, SKU_MAX_LENGTH, InventoryEvent, Listing, Product, StockChange
@@ -72,33 +72,6 @@ MAX_PRICE = Decimal("9999999999.9999")
 MAX_TAX_RATE = Decimal("100")
 DEFAULT_RECONCILE_MINUTES = 45
 _PRICE_QUANTUM = Decimal(1).scaleb(-PRICE_PLACES)
-
-#: ISO 4217 currencies whose minor unit is not 1/100 (everything else rounds to cents).
-_ZERO_DECIMAL_CURRENCIES = frozenset(
-    [
-        "BIF",
-        "CLP",
-        "DJF",
-        "GNF",
-        "ISK",
-        "JPY",
-        "KMF",
-        "KRW",
-        "PYG",
-        "RWF",
-        "UGX",
-        "VND",
-        "VUV",
-        "XAF",
-        "XOF",
-        "XPF",
-    ]
-)
-_THREE_DECIMAL_CURRENCIES = frozenset(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"])
-_CURRENCY_PLACES: dict[str, int] = dict.fromkeys(_ZERO_DECIMAL_CURRENCIES, 0) | dict.fromkeys(
-    _THREE_DECIMAL_CURRENCIES, 3
-)
-
 
 # --------------------------------------------------------------------------------------------------
 # Availability and channel prices: pure arithmetic, the one place it is written
@@ -115,10 +88,6 @@ def available_quantity(on_hand: int, reserved: int, buffer: int, max_quantity: i
     if max_quantity is not None:
         value = min(value, max(0, max_quantity))
     return value
-
-
-def currency_places(currency: str) -> int:
-    return _CURRENCY_PLACES.get((currency or "").upper(), 2)
 
 
 def channel_price(

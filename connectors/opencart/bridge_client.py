@@ -40,6 +40,7 @@ from connectors.base import (
     PushResult,
     StockUpdate,
     StoreStatus,
+    currency_places,
     to_decimal,
 )
 from connectors.errors import (
@@ -67,17 +68,6 @@ AUTH_CODES = frozenset({"bad_signature", "unknown_user", "user_disabled", "auth_
 DISCOUNT_TOTAL_CODES = frozenset({"coupon", "voucher", "reward", "credit", "discount"})
 #: order_total codes that map to their own canonical field; any other positive row is a fee
 OWN_SLOT_TOTAL_CODES = frozenset({"sub_total", "shipping", "tax", "total"})
-#: ISO 4217 minor units of the common currencies that do not have two decimals. Only used when the
-#: bridge's ``info`` does not list the order's currency (deleted since) with a usable
-#: ``decimal_place``; everything else has 2. HUF is 2 in ISO 4217 even though cash rounds to forints.
-ISO_MINOR_UNITS: Mapping[str, int] = {
-    **dict.fromkeys(
-        ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV"), 0
-    ),
-    **dict.fromkeys(("XAF", "XOF", "XPF"), 0),
-    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
-}
-DEFAULT_MINOR_UNITS = 2
 #: ``order`` money columns are decimal(15,4): a currency cannot meaningfully have more places than that
 MAX_DECIMAL_PLACES = 4
 
@@ -106,7 +96,7 @@ class BridgeInfo:
         for known, places in self.decimal_places:
             if known.upper() == code:
                 return places
-        return ISO_MINOR_UNITS.get(code, DEFAULT_MINOR_UNITS)
+        return currency_places(code)
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
