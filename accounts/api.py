@@ -22,8 +22,9 @@ class AccountScopedViewSet(viewsets.GenericViewSet):
     #: Path from the model to its account (``"account"``, or ``"channel__account"`` ...).
     account_field: ClassVar[str] = "account"
     lookup_field = "pk"
-    # Any path segment reaches get_object, which answers a JSON 404 for what is not a UUID.
-    lookup_value_regex = "[^/]+"
+    # Ids are UUIDs (with or without dashes): the schema says so, and any other path segment is
+    # not routed here (a JSON 404 like every unknown /api/ path; ``/listings/push/`` stays an action).
+    lookup_value_regex = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

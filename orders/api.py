@@ -29,7 +29,7 @@ from channels import sync
 from channels.models import SalesChannel, SyncJob, SyncRun, SyncState
 from channels.serializers import ErrorSerializer
 from orders import services
-from orders.models import Order, OrderLine, Shipment, ShipmentState
+from orders.models import Order, OrderLine, Shipment, ShipmentState, money_text
 
 MAX_BULK_SHIPMENTS = 500
 
@@ -91,10 +91,26 @@ class ShipmentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+ORDER_MONEY = ("subtotal", "shipping", "tax", "discount", "total")
+LINE_MONEY = ("unit_price", "tax", "line_total")
+
+
 class OrderSerializer(serializers.ModelSerializer):
+    """Amounts are decimal strings in the order currency's own decimals (``"12.345"`` KWD,
+    ``"1200"`` JPY, ``"45.00"`` EUR): stored with four, shown as the store and the customer saw them."""
+
     channel = serializers.UUIDField(source="channel_id", read_only=True)
     lines = OrderLineSerializer(many=True, read_only=True)
     flags = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    def to_representation(self, instance: Order) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        for name in ORDER_MONEY:
+            data[name] = money_text(getattr(instance, name), instance.currency)
+        for line, shown in zip(instance.lines.all(), data.get("lines") or [], strict=False):
+            for name in LINE_MONEY:
+                shown[name] = money_text(getattr(line, name), instance.currency)
+        return data
 
     class Meta:
         model = Order

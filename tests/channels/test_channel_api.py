@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import Role
@@ -163,6 +164,13 @@ def test_put_is_not_offered(alice, alice_api) -> None:
 def test_malformed_id_is_404_json(alice_api) -> None:
     response = alice_api.get(url("not-a-uuid"))
     assert response.status_code == 404
+    # An API client (no CSRF cookie) posting to an action of a malformed id: JSON 404 as well.
+    client = Client(enforce_csrf_checks=True)
+    posted = client.post(
+        url("not-a-uuid", "enable"), HTTP_AUTHORIZATION=alice_api._credentials["HTTP_AUTHORIZATION"]
+    )
+    assert posted.status_code == 404
+    assert posted.json()["code"] == "not_found"
 
 
 # --------------------------------------------------------------------------------------------------
