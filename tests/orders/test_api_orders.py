@@ -87,6 +87,34 @@ def test_orders_filters_and_detail(alice_api, alice_channel):
     assert detail["total"] == "45.00"
 
 
+def test_amounts_keep_the_currency_decimals_the_store_sent(alice_api, alice_channel, alice):
+    from decimal import Decimal
+
+    from orders.models import Order
+
+    dinar = make_order(
+        alice_channel, "KW1", lines=1, currency="KWD", subtotal=Decimal("20.125"), total=Decimal("25.375")
+    )
+    yen = make_order(
+        alice_channel, "JP1", lines=1, currency="JPY", subtotal=Decimal("2000"), total=Decimal("2500")
+    )
+    assert Order.objects.get(pk=dinar.pk).total == Decimal("25.375")  # stored, not rounded to 25.38
+    shown = alice_api.get(f"/api/v1/orders/{dinar.pk}/").json()
+    assert (shown["subtotal"], shown["total"], shown["lines"][0]["unit_price"]) == (
+        "20.125",
+        "25.375",
+        "10.000",
+    )
+    assert alice_api.get(f"/api/v1/orders/{yen.pk}/").json()["total"] == "2500"
+
+    from django.test import Client
+
+    page = Client()
+    page.force_login(alice.user)
+    html = page.get(f"/orders/{dinar.pk}/").content.decode()
+    assert "25.375 KWD" in html
+
+
 def test_cross_account_ids_are_404(alice_api, bob, bob_channel, sent):
     bob_order = make_order(bob_channel, "9")
     bob_shipment = Shipment.objects.create(
