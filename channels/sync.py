@@ -44,7 +44,7 @@ from channels.models import (
     SyncRun,
     SyncState,
 )
-from config.db import PreparedQuery, execute_ctes
+from config.db import PreparedQuery, execute_ctes, prepared_cursor
 from config.logging import mask_secrets
 from connectors.base import Connector
 from connectors.errors import AuthError, ConnectorError, RateLimited, TransientError
@@ -305,7 +305,7 @@ def _claim_and_start(channel: SalesChannel, job: str, run: SyncRun, seconds: int
     values = ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields)
     params += [f.get_db_prep_save(f.pre_save(run, True), connection) for f in fields]
     table = connection.ops.quote_name(SyncRun._meta.db_table)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"WITH claimed AS ({claim_sql}) "  # noqa: S608 (names are ours)
             f"INSERT INTO {table} ({columns}) SELECT {values} FROM claimed RETURNING 1",
@@ -362,7 +362,7 @@ def _finish_succeeded(run: SyncRun, channel: SalesChannel, holder: str) -> None:
     runs, channels, leases = (quote(model._meta.db_table) for model in (SyncRun, SalesChannel, JobLease))
     writes: list[tuple[str, list[Any]]] = getattr(run, "_final_writes", [])
     run._final_writes = []  # type: ignore[attr-defined]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             "WITH " + "".join(f"{cte}, " for cte, _params in writes) + f"finished AS (UPDATE {runs} SET "  # noqa: S608 (names are ours)
             '"state" = %s, "finished_at" = %s, "error" = %s, "fetched" = %s, "created" = %s, '
