@@ -1,9 +1,12 @@
-"""ORM queries compiled once per process, for the few statements a sync job runs on every run.
+"""The few statements a sync job runs on every run, made cheap to repeat.
 
 A stock job after a hundred product changes spends about as long in Django building and compiling
-its handful of queries as PostgreSQL spends running them. :class:`PreparedQuery` keeps the query
-written with the ORM (so its rules stay in one place) but compiles it once, with stand-in values;
-each call finds the stand-ins' positions in the compiled parameters and puts the real values there.
+its handful of queries, and in PostgreSQL planning them, as in running them.
+:class:`PreparedQuery` keeps a query written with the ORM (so its rules stay in one place) but
+compiles it once, with stand-in values: each call finds the stand-ins' positions in the compiled
+parameters and puts the real values there. :func:`prepared_cursor` runs such statements as
+server-side prepared statements, planned once per connection; :func:`execute_ctes` runs a job's
+named data-modifying CTEs as one statement.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ def prepared_cursor() -> Iterator[Any]:
     import psycopg
 
     connection.ensure_connection()
+    connection.validate_thread_sharing()
     raw = connection.connection
     raw.prepare_threshold = 0  # prepare on first use; client-side cursors ignore it
     with connection.make_cursor(psycopg.Cursor(raw)) as cursor:
