@@ -138,10 +138,7 @@ def reserved_by_sku(account: Account | Any, skus: Iterable[str] | None = None) -
     shipment without lines covers the whole order). Orders held for an unmapped status reserve:
     selling what may already be sold is the worse mistake.
     """
-    try:
-        order_model = apps.get_model("orders", "Order")
-        line_model = apps.get_model("orders", "OrderLine")
-    except LookupError:
+    if not apps.is_installed("orders"):
         return {}
     account_id = getattr(account, "pk", account)
     wanted: list[str] | None = None
@@ -152,7 +149,7 @@ def reserved_by_sku(account: Account | Any, skus: Iterable[str] | None = None) -
     if wanted is not None and connection.vendor == "postgresql":
         rows = _OPEN_LINES_OF_SKUS.rows(account_id=account_id, skus=wanted)
     else:
-        lines = _open_lines(order_model, line_model, account_id)
+        lines = _open_lines(account_id)
         if wanted is not None:
             lines = lines.filter(sku__in=wanted)
         rows = list(lines)
@@ -173,8 +170,10 @@ def reserved_by_sku(account: Account | Any, skus: Iterable[str] | None = None) -
 _WHOLE_ORDER: dict[str, int] = {}
 
 
-def _open_lines(order_model: Any, line_model: Any, account_id: Any) -> Any:
+def _open_lines(account_id: Any) -> Any:
     """The account's order lines that reserve stock: (order id, external line id, sku, quantity)."""
+    order_model = apps.get_model("orders", "Order")
+    line_model = apps.get_model("orders", "OrderLine")
     orders = order_model.objects.filter(account_id=account_id).filter(_open_orders())
     # No ordering: the lines are summed per SKU, and the model's default order costs a join and a sort.
     lines = line_model.objects.filter(account_id=account_id, order__in=orders.values("pk")).order_by()
@@ -194,10 +193,8 @@ class _AnyOf(Lookup):
 
 
 def _open_lines_of_skus_query(account_id: Any, skus: list[str]) -> Any:
-    order_model = apps.get_model("orders", "Order")
-    line_model = apps.get_model("orders", "OrderLine")
     wanted = _AnyOf(F("sku"), Value(skus, output_field=ArrayField(CharField())))
-    return _open_lines(order_model, line_model, account_id).filter(wanted)
+    return _open_lines(account_id).filter(wanted)
 
 
 _OPEN_LINES_OF_SKUS = PreparedQuery(
@@ -965,19 +962,27 @@ class StockPlan:
     settled: list[tuple[Any, int]] = field(default_factory=list)
 
 
+def _quantity_to_send(
+    on_hand: int,
+    reserved: int,
+    buffer: int,
+    max_quantity: int | None,
+    store_quantity: int | None,
+    last_pushed: int | None,
+) -> int | None:
+    """The available quantity when it differs from what the store is known to hold (what it said
+    at the last read, else our last successful push); ``None`` when the store already has it."""
+    value = available_quantity(on_hand, reserved, buffer, max_quantity)
+    return value if value != (store_quantity if store_quantity is not None else last_pushed) else None
+
+
 def _queued_stock_changes(channel_id: Any, account_id: Any) -> Any:
     """A channel's queued stock changes with what planning needs of each listing, and whether any
     open order line of its SKU reserves stock (so the few that do are the only SKUs whose
     reservations are then computed)."""
-    try:
-        order_model = apps.get_model("orders", "Order")
-        line_model = apps.get_model("orders", "OrderLine")
-    except LookupError:
-        reserves: Any = Value(False)
-    else:
-        reserves = Exists(
-            _open_lines(order_model, line_model, account_id).filter(sku=OuterRef("listing__sku"))
-        )
+    reserves: Any = Value(False)
+    if apps.is_installed("orders"):
+        reserves = Exists(_open_lines(account_id).filter(sku=OuterRef("listing__sku")))
     return (
         StockChange.objects.filter(channel_id=channel_id)
         .annotate(reserves=reserves)
@@ -1044,8 +1049,10 @@ def planned_stock(channel: SalesChannel, *, everything: bool = False) -> StockPl
         if product_id is None or removed_at is not None:
             plan.settled.append((ids[0], changes))  # not pushed; linking it again counts a change
             continue
-        value = available_quantity(on_hand, reserved.get(ids[1], 0), buffer, max_quantity)
-        if value != (store_quantity if store_quantity is not None else last_pushed):
+        value = _quantity_to_send(
+            on_hand, reserved.get(ids[1], 0), buffer, max_quantity, store_quantity, last_pushed
+        )
+        if value is not None:
             plan.pushes.append(PlannedPush(*ids, value, changes))
         else:
             plan.settled.append((ids[0], changes))
@@ -1095,8 +1102,10 @@ def _planned_stock_everything(channel: SalesChannel) -> StockPlan:
             "store_quantity",
             "last_pushed_quantity",
         ):
-            value = available_quantity(on_hand, reserved[ids[1]], buffer, max_quantity)
-            if value != (store_quantity if store_quantity is not None else last_pushed):
+            value = _quantity_to_send(
+                on_hand, reserved[ids[1]], buffer, max_quantity, store_quantity, last_pushed
+            )
+            if value is not None:
                 pushes.append(PlannedPush(*ids, value, pending.get(ids[0], 0)))
     pushed = {item.listing_id for item in pushes}
     pushes.sort(key=_batch_order)

@@ -8,7 +8,7 @@ re-sync compares one string per order and writes nothing when the store had noth
 from __future__ import annotations
 
 import uuid
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import ClassVar
 
 from django.conf import settings as django_settings
@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from accounts.models import Account, ApiKey
 from channels.models import SalesChannel
-from connectors.base import currency_places
+from connectors.base import currency_places, to_decimal
 
 #: Amounts are kept with four decimals: a Kuwaiti dinar has three, and what a store sent must not
 #: be rounded away when it is stored. Pages and the API show them in the currency's own decimals.
@@ -30,7 +30,7 @@ def money_text(amount: Decimal | None, currency: str) -> str:
     """An amount as text in its currency's decimals (``12.345`` KWD, ``1200`` JPY, ``45.00`` EUR)."""
     if amount is None:
         return ""
-    return f"{Decimal(amount).quantize(Decimal(1).scaleb(-currency_places(currency)), ROUND_HALF_UP):f}"
+    return f"{to_decimal(amount, currency_places(currency)):f}"
 
 
 class Order(models.Model):
