@@ -233,6 +233,10 @@ class Order:
     billing_address: Address = field(default_factory=Address)
     shipping_address: Address = field(default_factory=Address)
     shipping_method: str = ""
+    #: The store says this order is finished (cancelled, refunded, voided, declined, failed, shipped or
+    #: complete), judged from the store's own status list where the platform has one (X-Cart: payment
+    #: *and* shipping status). A closed order reserves no stock and is never shipped.
+    closed: bool = False
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -263,8 +267,18 @@ class OrderPage:
 
 @dataclass(frozen=True)
 class StoreStatus:
+    """One entry of the store's own status list.
+
+    ``group`` names the list on platforms with more than one (X-Cart: ``"payment"`` and
+    ``"shipping"``, whose letter codes overlap); ``closes_order`` says an order in this status is
+    finished and holds no stock (read from the store where it says so, else the connector's
+    declaration).
+    """
+
     code: str
     name: str
+    closes_order: bool = False
+    group: str = ""
 
 
 @dataclass(frozen=True)
@@ -343,7 +357,11 @@ class ShipmentRequest:
     shipped_at: datetime | None = None
     processed_status: str = ""
     notify_customer: bool = True
+    #: Some lines stay unshipped: the connector adds tracking/history but must not move the order to
+    #: ``processed_status`` (the store would then call the whole order shipped). ``partial_status``
+    #: is the seller's optional "partially shipped" status for that case ("" = leave the status).
     is_partial: bool = False
+    partial_status: str = ""
 
 
 @dataclass(frozen=True)
@@ -398,6 +416,9 @@ class Connector(abc.ABC):
     credential_fields: ClassVar[tuple[FieldSpec, ...]]
     settings_fields: ClassVar[tuple[FieldSpec, ...]]
     capabilities: ClassVar[Capabilities]
+    #: Store status codes that close an order on this platform when the store's own list does not say
+    #: (see :attr:`StoreStatus.closes_order` and :attr:`Order.closed`).
+    closed_status_codes: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
         self,

@@ -61,6 +61,20 @@ class PermanentError(ConnectorError):
     code = "permanent"
 
 
+class OrderClosedError(PermanentError):
+    """The store has closed the order (cancelled, refunded, declined ...): a shipment must not be sent.
+
+    ``order`` is the order as the store shows it now, when the connector read it, so the caller can
+    bring its own copy up to date.
+    """
+
+    code = "order_closed"
+
+    def __init__(self, message: str, *, order: object | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.order = order
+
+
 class ProtocolError(ConnectorError):
     """The store answered something we do not understand (HTML instead of JSON, a half page ...)."""
 
