@@ -34,6 +34,7 @@ from connectors.base import Connector, ConnectorOptions, FieldErrors, FieldSpec,
 from connectors.errors import AuthError, ConnectorError, PermanentError
 from connectors.http import check_store_url
 from connectors.registry import CONNECTORS, build_connector, connector_class
+from connectors.text import unsafe_character_message
 from connectors.threedcart.client import PRIVATE_KEY_NAME as THREEDCART_PRIVATE_KEY_NAME
 from connectors.threedcart.client import PUBLIC_KEY_NAME as THREEDCART_PUBLIC_KEY_NAME
 
@@ -49,19 +50,6 @@ class ChannelError(ValidationError):
 
 def _error(field: str, message: str) -> ChannelError:
     return ChannelError({field: [message]})
-
-
-_CONTROL_CHARACTERS = frozenset(chr(code) for code in range(32)) | {"\x7f"}
-
-
-def _has_control_characters(value: Any) -> bool:
-    """NUL and friends (and lone UTF-16 surrogates from JSON): never meaningful in a name, URL or
-    status code, and PostgreSQL refuses to store them."""
-    if isinstance(value, str):
-        return any(ch in _CONTROL_CHARACTERS or "\ud800" <= ch <= "\udfff" for ch in value)
-    if isinstance(value, list | tuple):
-        return any(_has_control_characters(item) for item in value)
-    return False
 
 
 # --------------------------------------------------------------------------------------------------
@@ -134,8 +122,8 @@ def clean_store_url(store_url: str) -> str:
         raise _error("store_url", "Enter your store's address.")
     if len(text) > STORE_URL_MAX_LENGTH:
         raise _error("store_url", f"Use at most {STORE_URL_MAX_LENGTH} characters.")
-    if _has_control_characters(text):
-        raise _error("store_url", "The store URL contains invisible control characters.")
+    if message := unsafe_character_message(text, "The store URL"):
+        raise _error("store_url", message)
     try:
         return check_store_url(text, allow_private=django_settings.ALLOW_PRIVATE_STORE_HOSTS)
     except PermanentError as exc:
@@ -172,9 +160,9 @@ def clean_settings(
         _raise_field_errors(exc)
         raise
     errors: dict[str, list[str]] = {
-        name: ["Remove the invisible control characters."]
+        name: [message]
         for name, value in cleaned.items()
-        if _has_control_characters(value)
+        if (message := unsafe_character_message(value, "This setting"))
     }
     statuses = {str(status["code"]) for status in facts.get("order_statuses") or []}
     currencies = {str(code) for code in facts.get("currencies") or []}
@@ -202,8 +190,8 @@ def _clean_name(account: Account, name: str, *, exclude: SalesChannel | None = N
         raise _error("name", "Give this channel a name, e.g. the shop's name.")
     if len(text) > NAME_MAX_LENGTH:
         raise _error("name", f"Use at most {NAME_MAX_LENGTH} characters.")
-    if _has_control_characters(text):
-        raise _error("name", "The name contains invisible control characters (line breaks, tabs ...).")
+    if message := unsafe_character_message(text, "The name"):
+        raise _error("name", message)
     clash = SalesChannel.objects.live().filter(account=account, name__iexact=text)
     if exclude is not None:
         clash = clash.exclude(pk=exclude.pk)

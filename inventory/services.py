@@ -61,6 +61,7 @@ from config.db import PreparedQuery, execute_ctes
 from connectors.base import Connector, PriceUpdate, PushResult, StockUpdate, currency_places
 from connectors.base import Listing as StoreListing
 from connectors.errors import PermanentError, ProtocolError
+from connectors.text import unsafe_character_message
 from inventory.models import PRICE_PLACES, SKU_MAX_LENGTH, InventoryEvent, Listing, Product, StockChange
 
 log = logging.getLogger("storelink.inventory")
@@ -300,8 +301,8 @@ def _clean_sku(value: Any) -> str:
         raise ValueError("A SKU is required.")
     if len(sku) > SKU_MAX_LENGTH:
         raise ValueError(f"Use at most {SKU_MAX_LENGTH} characters.")
-    if any(ch in sku for ch in "\r\n\t\x00"):
-        raise ValueError("A SKU must be a single line without tabs.")
+    if message := unsafe_character_message(sku, "The SKU"):
+        raise ValueError(message)
     return sku
 
 
@@ -359,6 +360,8 @@ def _clean_item(raw: Any) -> tuple[_CleanItem | None, str, dict[str, list[str]]]
             errors["name"] = ["Enter the name as text."]
         elif len(text) > 255:
             errors["name"] = ["Use at most 255 characters."]
+        elif message := unsafe_character_message(text, "The name"):
+            errors["name"] = [message]
         else:
             values["name"] = text
     if "on_hand" in raw:

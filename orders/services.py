@@ -38,6 +38,7 @@ from channels import sync
 from channels.models import ChannelSchedule, SalesChannel, SyncJob, SyncRun
 from connectors import base
 from connectors.errors import AuthError, PermanentError, ProtocolError, RateLimited, TransientError
+from connectors.text import unsafe_character_message
 from orders.models import Order, OrderLine, Shipment, ShipmentState
 
 log = logging.getLogger("storelink.orders")
@@ -489,10 +490,12 @@ def _clean_tracking(tracking_numbers: Iterable[str] | str | None) -> list[str]:
         text = str(value).strip()
         if not text:
             continue
-        if len(text) > 100 or any(ch in text for ch in "\r\n\x00"):
+        if len(text) > 100:
             raise _shipment_error(
                 "tracking_numbers", "A tracking number must be one line of at most 100 characters."
             )
+        if message := unsafe_character_message(text, "A tracking number"):
+            raise _shipment_error("tracking_numbers", message)
         if text not in cleaned:
             cleaned.append(text)
     if not cleaned:
