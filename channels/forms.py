@@ -130,13 +130,16 @@ def _form_field_for_spec(
     store_choices = choices_from_facts(spec, facts) if spec.choices_from else []
 
     if spec.kind == "secret":
-        return forms.CharField(
+        secret = forms.CharField(
             required=required if secret_required is None else secret_required,
             max_length=spec.max_length,
             strip=True,
             widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
             **common,
         )
+        # The field template says "stored encrypted" for store credentials only, not for passwords.
+        secret.stored_credential = True
+        return secret
     if spec.kind == "bool":
         return forms.ChoiceField(required=True, choices=YES_NO_CHOICES, **common)
     if spec.kind == "int":

@@ -10,7 +10,8 @@ from django.urls import reverse
 from accounts.models import Account, ApiKey, Membership, Role, User
 from accounts.services import create_api_key
 from accounts.views import NEW_KEY_SESSION
-from tests.factories import PASSWORD, member_of
+from channels.models import ConnectionState
+from tests.factories import PASSWORD, SalesChannelFactory, member_of
 
 pytestmark = pytest.mark.django_db
 
@@ -193,3 +194,24 @@ def test_api_keys_need_login(client, name):
     response = client.get(reverse(name))
     assert response.status_code == 302
     assert response.url.startswith(reverse("login"))
+
+
+# --------------------------------------------------------------------------------------------------
+# The credential note belongs to store credentials, not to a seller's own password
+# --------------------------------------------------------------------------------------------------
+
+CREDENTIAL_NOTE = "Stored encrypted and never shown again"
+
+
+@pytest.mark.parametrize("name", ["login", "signup"])
+def test_password_fields_of_the_seller_do_not_carry_the_credential_note(client, name):
+    body = client.get(reverse(name)).content.decode()
+    assert 'type="password"' in body
+    assert CREDENTIAL_NOTE not in body
+
+
+def test_store_credential_fields_keep_the_credential_note(client, alice):
+    channel = SalesChannelFactory(account=alice.account, connection_state=ConnectionState.NEEDS_REAUTH)
+    body = client.get(reverse("channels:reauthorise", args=[channel.pk])).content.decode()
+    assert 'type="password"' in body
+    assert CREDENTIAL_NOTE in body
