@@ -13,7 +13,9 @@ def main() -> None:
 
     # Commands run against production data (migrate, createsuperuser ...) must not silently use
     # the embedded development keys; the dev server and tests run with DEBUG on or via pytest.
-    refuse_insecure_production()
+    # collectstatic touches no data and runs while an image is built, before any secret exists.
+    if sys.argv[1:2] != ["collectstatic"]:
+        refuse_insecure_production()
     execute_from_command_line(sys.argv)
 
 

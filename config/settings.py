@@ -261,6 +261,21 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker that loses its broker keeps trying (back-off up to Celery's 2 s steps … forever) instead of
+# exiting after 100 tries: an outage longer than a few minutes must delay jobs, not end the worker.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Late-acknowledged tasks running when the broker connection drops cannot be acknowledged on the
+# dead channel; they are redelivered anyway. Cancelling them at once (instead of letting them finish
+# and ack through a closed connection) keeps the worker's channel state clean across broker restarts.
+# Jobs are idempotent and hold a lease, so the redelivered copy finishes the work.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Notice a dead broker connection within seconds (also through NAT/firewall idle timeouts).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_keepalive": True,
+        "health_check_interval": 10,
+        "socket_connect_timeout": 5,
+    }
 
 # --------------------------------------------------------------------------------------------------
 # REST API

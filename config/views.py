@@ -12,17 +12,42 @@ from django.views.decorators.http import require_GET
 log = logging.getLogger("storelink.health")
 
 
-@require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness plus a database round trip, for load balancers and ``docker compose``."""
+def _database_ok() -> bool:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except Exception:
         log.exception("health.database_failed")
-        return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
-    return JsonResponse({"status": "ok", "database": "ok"})
+        return False
+    return True
+
+
+def _broker_ok() -> bool:
+    """One short connection to the Celery broker: jobs are queued there, so a web process that
+    cannot reach it is degraded even though pages still render."""
+    from config.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=0, timeout=2)
+    except Exception:
+        log.warning("health.broker_failed", exc_info=True)
+        return False
+    return True
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """The database and the broker, each checked for real, for load balancers and ``docker compose``.
+
+    503 when either is down, so an orchestrator restarts or drains this instance.
+    """
+    checks = {"database": _database_ok(), "broker": _broker_ok()}
+    body: dict[str, str] = {name: "ok" if ok else "unavailable" for name, ok in checks.items()}
+    healthy = all(checks.values())
+    body["status"] = "ok" if healthy else "error"
+    return JsonResponse(body, status=200 if healthy else 503)
 
 
 @csrf_exempt  # it changes nothing: an API client's POST to a wrong URL gets a 404, not a CSRF page

@@ -77,7 +77,22 @@ def test_defaults_without_environment() -> None:
 
 
 @pytest.mark.django_db
-def test_healthz_checks_the_database() -> None:
+def test_healthz_checks_the_database_and_the_broker() -> None:
     response = Client().get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+
+
+@pytest.mark.django_db
+def test_healthz_answers_503_when_the_broker_is_unreachable() -> None:
+    from config.celery import app
+
+    saved = app.conf.broker_url, app.conf.broker_transport_options
+    # Nothing listens on port 9 (discard) of loopback: the connection is refused at once.
+    app.conf.broker_url, app.conf.broker_transport_options = "redis://127.0.0.1:9/0", {}
+    try:
+        response = Client().get("/healthz")
+    finally:
+        app.conf.broker_url, app.conf.broker_transport_options = saved
+    assert response.status_code == 503
+    assert response.json() == {"status": "error", "database": "ok", "broker": "unavailable"}
