@@ -12,7 +12,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
-from accounts.throttle import is_login_blocked
+from accounts.throttle import Block, login_block
 
 
 class SignUpForm(forms.Form):
@@ -62,6 +62,7 @@ class LoginForm(AuthenticationForm):
         **AuthenticationForm.error_messages,
         "invalid_login": "That e-mail address and password do not match an account.",
         "throttled": "Too many failed log-ins for this e-mail address. Wait a few minutes and try again.",
+        "throttled_client": "Too many failed log-ins from your network. Wait a few minutes and try again.",
     }
 
     def __init__(self, request: Any = None, *args: Any, **kwargs: Any) -> None:
@@ -71,7 +72,10 @@ class LoginForm(AuthenticationForm):
 
     def clean(self) -> dict[str, Any]:
         email = self.cleaned_data.get("username")
-        if email and is_login_blocked(self.request, email):
+        block = login_block(self.request, email) if email else None
+        if block is Block.CLIENT:
+            raise ValidationError(self.error_messages["throttled_client"], code="throttled_client")
+        if block is Block.ACCOUNT:
             raise ValidationError(self.error_messages["throttled"], code="throttled")
         return super().clean()
 

@@ -176,6 +176,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 #: Failed logins allowed per e-mail + client address within LOGIN_THROTTLE_WINDOW seconds.
 LOGIN_THROTTLE_ATTEMPTS = env.int("LOGIN_THROTTLE_ATTEMPTS", default=5)
+#: Failed logins allowed per client address, whatever the e-mail (one client spraying many accounts).
+LOGIN_THROTTLE_CLIENT_ATTEMPTS = env.int("LOGIN_THROTTLE_CLIENT_ATTEMPTS", default=30)
 LOGIN_THROTTLE_WINDOW = env.int("LOGIN_THROTTLE_WINDOW", default=15 * 60)
 
 # --------------------------------------------------------------------------------------------------
@@ -194,6 +196,9 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 if env_bool("USE_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+#: How many reverse proxies, each appending to X-Forwarded-For, stand in front of Storelink. 0 (the
+#: default) ignores the header and takes the client address from the connection (REMOTE_ADDR).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # --------------------------------------------------------------------------------------------------
 # Internationalisation and static files

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.test import Client as client_class
 from django.urls import reverse
 
 from accounts.models import Account, ApiKey, Membership, Role, User
@@ -116,6 +117,23 @@ def test_repeated_failures_are_throttled_even_with_the_right_password(client, bo
     assert response.status_code == 200
     assert "Too many failed log-ins" in response.content.decode()
     assert "_auth_user_id" not in client.session
+
+
+def test_one_client_trying_many_addresses_is_stopped_with_its_own_message(client, bob, settings):
+    settings.LOGIN_THROTTLE_CLIENT_ATTEMPTS = 4
+    for number in range(4):
+        client.post(reverse("login"), {"username": f"guess{number}@example.com", "password": "Summer2026!"})
+
+    response = client.post(reverse("login"), {"username": "bob@example.com", "password": PASSWORD})
+
+    assert "Too many failed log-ins from your network" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    # the same seller from another address logs in as usual
+    other = client_class()
+    ok = other.post(
+        reverse("login"), {"username": "bob@example.com", "password": PASSWORD}, REMOTE_ADDR="198.51.100.77"
+    )
+    assert ok.status_code == 302
 
 
 def test_login_page_links_to_sign_up(client):
