@@ -133,8 +133,8 @@ def reserved_by_sku(account: Account | Any, skus: Iterable[str] | None = None) -
     The one place reservations are computed. Orders are read through the app registry (never an
     import) so inventory does not depend on the orders app's import order; without that app's
     models nothing is reserved. An order is open until its store status is the channel's processed
-    ("shipped") status or one of the platform's closed statuses (:data:`CLOSED_STATUSES`: shipped,
-    cancelled, refunded ...); the download keeps each order's status current. An open order's
+    ("shipped") status or the store has closed it (``Order.store_closed``: shipped, cancelled,
+    refunded ..., set by every download, which keeps each order current). An open order's
     line reserves its quantity minus what pending or confirmed shipments already cover (a
     shipment without lines covers the whole order). Orders held for an unmapped status reserve:
     selling what may already be sold is the worse mistake.
@@ -203,29 +203,14 @@ _OPEN_LINES_OF_SKUS = PreparedQuery(
 )
 
 
-#: Store statuses after which an order no longer holds stock: shipped, delivered, completed,
-#: cancelled, refunded, failed. Any other status (and one the seller has not mapped) reserves.
-CLOSED_STATUSES: dict[str, frozenset[str]] = {
-    # OpenCart's stock order statuses: Shipped, Complete, Canceled, Denied, Canceled Reversal,
-    # Failed, Refunded, Reversed, Chargeback, Expired, Voided.
-    "opencart": frozenset({"3", "5", "7", "8", "9", "10", "11", "12", "13", "14", "16"}),
-    # X-Cart orders carry their shipping status: Shipped, Delivered, Will not deliver, Returned,
-    # Not finished (an abandoned checkout).
-    "xcart": frozenset({"S", "D", "WND", "R", "NF"}),
-    # 3DCart: Shipped, Cancelled, Not completed.
-    "threedcart": frozenset({"4", "5", "6"}),
-}
-
-
 def _open_orders() -> Q:
     """Orders that still hold stock, in one condition (no per-channel query): on a live channel,
-    and held for an unmapped status, or neither in their platform's closed statuses nor at their
-    channel's processed status."""
-    closed = Q()
-    for platform, codes in CLOSED_STATUSES.items():
-        closed |= Q(channel__platform=platform, status_code__in=sorted(codes))
+    and held for an unmapped status, or neither closed on the store (``store_closed``, set by the
+    download from the store's verdict or the platform's closed statuses) nor at their channel's
+    processed status."""
     processed = Q(status_code=Coalesce(KeyTextTransform("processed_status", "channel__settings"), Value("")))
-    return Q(channel__removed_at__isnull=True) & (Q(held_unmapped_status=True) | ~(closed | processed))
+    closed = Q(store_closed=True) | processed
+    return Q(channel__removed_at__isnull=True) & (Q(held_unmapped_status=True) | ~closed)
 
 
 def _shipped_units(account_id: Any, order_ids: set[Any]) -> dict[Any, dict[str, int]]:

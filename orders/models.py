@@ -60,6 +60,10 @@ class Order(models.Model):
     total_mismatch = models.BooleanField(default=False)
     unknown_sku = models.BooleanField(default=False)
     held_unmapped_status = models.BooleanField(default=False)
+    #: The store has finished this order (cancelled, refunded, shipped ...): the connector's verdict
+    #: (``Order.closed``) or its platform's closed status codes, set by every download. A closed order
+    #: reserves no stock and is never shipped.
+    store_closed = models.BooleanField(default=False)
     content_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     #: Set explicitly by the download (bulk updates do not run ``auto_now``); drives ``updated_since``.

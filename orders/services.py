@@ -38,6 +38,7 @@ from channels import sync
 from channels.models import ChannelSchedule, SalesChannel, SyncJob, SyncRun
 from connectors import base
 from connectors.errors import AuthError, PermanentError, ProtocolError, RateLimited, TransientError
+from connectors.registry import connector_class
 from connectors.text import unsafe_character_message
 from orders.models import Order, OrderLine, Shipment, ShipmentState
 
@@ -67,6 +68,7 @@ ORDER_UPDATE_FIELDS = (
     "total_mismatch",
     "unknown_sku",
     "held_unmapped_status",
+    "store_closed",
     "content_hash",
     "updated_at",
 )
@@ -164,6 +166,20 @@ class _StatusRules:
 
     def is_unknown(self, code: str) -> bool:
         return bool(self.known) and str(code) not in self.known
+
+
+def closed_status_codes(platform: str) -> frozenset[str]:
+    """The platform's status codes that close an order, for connectors that do not say so per order
+    (``Order.closed`` is the store's own verdict and wins when set)."""
+    try:
+        return connector_class(platform).closed_status_codes
+    except ValueError:
+        return frozenset()
+
+
+def is_store_closed(platform: str, order: base.Order) -> bool:
+    """Whether the store has finished ``order``: it holds no stock and must not be shipped."""
+    return order.closed or str(order.status_code) in closed_status_codes(platform)
 
 
 @dataclass
@@ -284,7 +300,15 @@ def upsert_orders(
         row["external_id"]: row
         for row in Order.objects.filter(
             account_id=channel.account_id, channel_id=channel.pk, external_id__in=list(latest)
-        ).values("id", "external_id", "content_hash", "total_mismatch", "unknown_sku", "held_unmapped_status")
+        ).values(
+            "id",
+            "external_id",
+            "content_hash",
+            "total_mismatch",
+            "unknown_sku",
+            "held_unmapped_status",
+            "store_closed",
+        )
     }
     if check_skus is None:
         check_skus = uses_product_master(channel.account_id)
@@ -293,6 +317,7 @@ def upsert_orders(
         page_skus = {line.sku for order in latest.values() for line in order.lines if line.sku}
         known_skus = _known_skus(channel.account_id, page_skus)
     rules = _StatusRules.for_channel(channel)
+    closed_codes = closed_status_codes(channel.platform)
     now = timezone.now()
     new_orders: list[Order] = []
     changed_orders: list[Order] = []
@@ -303,6 +328,7 @@ def upsert_orders(
             "unknown_sku": known_skus is not None
             and any(not line.sku or line.sku not in known_skus for line in order.lines),
             "held_unmapped_status": rules.is_unknown(order.status_code),
+            "store_closed": order.closed or str(order.status_code) in closed_codes,
         }
         current = existing.get(external_id)
         content_hash = order_content_hash(order)

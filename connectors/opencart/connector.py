@@ -113,6 +113,9 @@ class OpenCartConnector(Connector):
         tax_inclusive_prices=False,
         order_page_size=100,
     )
+    #: OpenCart's stock order statuses that end an order: Shipped, Complete, Canceled, Denied,
+    #: Canceled Reversal, Failed, Refunded, Reversed, Chargeback, Expired, Voided.
+    closed_status_codes = frozenset({"3", "5", "7", "8", "9", "10", "11", "12", "13", "14", "16"})
 
     def __init__(
         self,

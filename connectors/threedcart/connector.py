@@ -163,6 +163,8 @@ class ThreeDCartConnector(Connector):
         tax_inclusive_prices=False,
         order_page_size=100,
     )
+    #: 3DCart's order statuses that end an order: Shipped, Cancelled, Not completed.
+    closed_status_codes = frozenset({"4", "5", "6"})
 
     def __init__(
         self,

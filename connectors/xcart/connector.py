@@ -83,6 +83,9 @@ class XCartConnector(Connector):
         tax_inclusive_prices=False,
         order_page_size=ORDER_PAGE_SIZE,
     )
+    #: Shipping statuses that end an order: Shipped, Delivered, Will not deliver, Returned,
+    #: Not finished (an abandoned checkout).
+    closed_status_codes = frozenset({"S", "D", "WND", "R", "NF"})
 
     def __init__(
         self,

@@ -1,0 +1,176 @@
+"""Orders the store has closed (cancelled, refunded, shipped ...) stop reserving the moment they are
+downloaded, whichever way the connector says so, and a later change reopens them just as fast."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+from django.apps import apps as django_apps
+from django.utils import timezone
+
+from channels import sync
+from channels.models import ChannelSchedule, SyncState
+from connectors import base
+from inventory.models import Product
+from inventory.services import reserved_by_sku
+from orders import services
+from orders.models import Order
+from tests.factories import OPENCART_FACTS, SalesChannelFactory
+from tests.orders.factories import channel_for_store, make_order, make_owner, sandbox_store
+
+pytestmark = pytest.mark.django_db
+
+
+#: The store's status list as a connection test reports it, Canceled included.
+FACTS = {
+    **OPENCART_FACTS,
+    "order_statuses": [*OPENCART_FACTS["order_statuses"], {"code": "7", "name": "Canceled"}],
+}
+
+
+@pytest.fixture
+def alice():
+    return make_owner("alice@example.com", "Alice's Shop")[1]
+
+
+def _order(
+    external_id: str, status: str, *, closed: bool = False, sku: str = "MUG", qty: int = 3
+) -> base.Order:
+    return base.Order(
+        external_id=external_id,
+        number=external_id,
+        placed_at=timezone.now(),
+        updated_at=timezone.now(),
+        status_code=status,
+        status_name=f"Status {status}",
+        currency="EUR",
+        subtotal=Decimal(qty),
+        shipping=Decimal(0),
+        tax=Decimal(0),
+        discount=Decimal(0),
+        total=Decimal(qty),
+        lines=(
+            base.OrderLine(
+                external_line_id="1",
+                sku=sku,
+                name=sku,
+                quantity=qty,
+                unit_price=Decimal(1),
+                line_total=Decimal(qty),
+            ),
+        ),
+        closed=closed,
+    )
+
+
+def test_the_stores_verdict_and_the_platforms_closed_statuses_both_close_an_order(alice):
+    channel = SalesChannelFactory(
+        account=alice, platform="opencart", settings={"processed_status": "3"}, store_facts=FACTS
+    )
+    Product.objects.create(account=alice, sku="MUG", on_hand=20)
+    with_verdict = _order("A1", "2", closed=True)  # the store's own list marks "2" as closing here
+    by_platform_code = _order("A2", "7")  # OpenCart's Canceled, no verdict from the connector
+    still_open = _order("A3", "1")
+    services.upsert_orders(channel, [with_verdict, by_platform_code, still_open])
+
+    closed = dict(Order.objects.values_list("external_id", "store_closed"))
+    assert closed == {"A1": True, "A2": True, "A3": False}
+    assert reserved_by_sku(alice) == {"MUG": 3}
+
+
+def test_a_later_change_reopens_or_closes_a_known_order_whatever_its_status(alice):
+    # The seller imports only "1" (Pending): later changes of a known order to any status still land.
+    channel = SalesChannelFactory(
+        account=alice,
+        platform="opencart",
+        settings={"import_statuses": ["1"], "processed_status": "3"},
+        store_facts=FACTS,
+    )
+    Product.objects.create(account=alice, sku="MUG", on_hand=20)
+    services.upsert_orders(channel, [_order("A1", "1")])
+    assert reserved_by_sku(alice) == {"MUG": 3}
+
+    result = services.upsert_orders(channel, [_order("A1", "7")])  # cancelled on the store
+    assert result.updated == 1
+    order = Order.objects.get(external_id="A1")
+    assert (order.status_code, order.store_closed) == ("7", True)
+    assert reserved_by_sku(alice) == {}
+
+    services.upsert_orders(channel, [_order("A1", "2")])  # the seller reopened it: it reserves again
+    assert Order.objects.get(external_id="A1").store_closed is False
+    assert reserved_by_sku(alice) == {"MUG": 3}
+
+
+def test_only_the_closed_verdict_changing_is_still_written(alice):
+    """A store can close an order without changing the status code we keep (X-Cart: the payment
+    status moved to Declined, the shipping status did not): the verdict alone is a change."""
+    channel = SalesChannelFactory(account=alice, platform="xcart", settings={"processed_status": "S"})
+    services.upsert_orders(channel, [_order("X1", "N")])
+    result = services.upsert_orders(channel, [_order("X1", "N", closed=True)])
+    assert result.updated == 1
+    assert Order.objects.get(external_id="X1").store_closed is True
+
+
+def test_an_unmapped_status_still_holds_and_reserves(alice):
+    channel = SalesChannelFactory(account=alice, platform="opencart")
+    Product.objects.create(account=alice, sku="MUG", on_hand=20)
+    result = services.upsert_orders(channel, [_order("A1", "99")])
+    assert result.held_statuses  # the run tells the seller
+    order = Order.objects.get(external_id="A1")
+    assert order.held_unmapped_status is True
+    assert order.store_closed is False
+    assert reserved_by_sku(alice) == {"MUG": 3}
+
+
+def test_a_cancellation_on_the_sandbox_store_is_downloaded_as_closed(alice):
+    with sandbox_store("xcart", orders=10) as (app, _server):
+        channel = channel_for_store(alice, app)
+        sync.run_channel_job(channel.pk, "orders", services.download_orders)
+        order = Order.objects.filter(channel=channel, store_closed=False).order_by("placed_at").last()
+        with app.lock:
+            cancelled = app.db.execute("SELECT id FROM status_shipping WHERE code = 'WND'").fetchone()[0]
+            app.db.execute(
+                "UPDATE orders SET shipping_status_id = ? WHERE order_id = ?",
+                (cancelled, int(order.external_id)),
+            )
+        ChannelSchedule.objects.filter(pk=channel.pk).update(orders_checkpoint=None)
+        run = sync.run_channel_job(channel.pk, "orders", services.download_orders)
+        assert run.state == SyncState.SUCCEEDED, run.error
+        order.refresh_from_db()
+        assert order.status_code == "WND"
+        assert order.store_closed is True
+
+
+def test_the_connectors_fallback_list_covers_every_platform():
+    from connectors.registry import CONNECTORS
+
+    for platform, cls in CONNECTORS.items():
+        assert cls.closed_status_codes, platform
+        assert services.closed_status_codes(platform) == cls.closed_status_codes
+    assert services.closed_status_codes("no-such-platform") == frozenset()
+
+
+def test_existing_orders_are_filled_from_their_status_and_platform(alice):
+    opencart = SalesChannelFactory(account=alice, platform="opencart")
+    xcart = SalesChannelFactory(account=alice, platform="xcart")
+    rows = {
+        "oc-cancelled": make_order(opencart, "oc-cancelled", status_code="7"),
+        "oc-pending": make_order(opencart, "oc-pending", status_code="1"),
+        "xc-delivered": make_order(xcart, "xc-delivered", status_code="D"),
+        "xc-new": make_order(xcart, "xc-new", status_code="N"),
+    }
+    Order.objects.update(store_closed=False)  # as the rows were before the field existed
+    migration = importlib.import_module("orders.migrations.0004_store_closed")
+    migration.fill_store_closed(django_apps, None)
+    closed = {key: Order.objects.get(pk=row.pk).store_closed for key, row in rows.items()}
+    assert closed == {"oc-cancelled": True, "oc-pending": False, "xc-delivered": True, "xc-new": False}
+
+
+def test_verdict_helper_matches_the_download():
+    order = _order("A1", "5")
+    assert services.is_store_closed("opencart", order) is True
+    assert services.is_store_closed("xcart", order) is False
+    assert services.is_store_closed("xcart", replace(order, closed=True)) is True
