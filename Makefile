@@ -1,18 +1,18 @@
 # Storelink — one command to the demo (`make run`), one to the whole suite (`make test`).
 # Everything the project needs is installed from here: the Python virtualenv from pyproject.toml,
-# and the Debian packages the tests drive (PHP for the OpenCart bridge, Chromium for the UI tests).
+# and the Debian packages the tests drive (PHP and MariaDB for the OpenCart bridge, Chromium for the UI
+# tests; MariaDB only when MARIADB_URL does not name a server).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-DEBS   := php-cli php-mysql chromium chromium-driver
 # pytest workers; the browser and end-to-end tests are few, so two workers fit a 2-core machine.
 TEST_WORKERS ?= 2
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install system-deps migrate demo run test test-fast lint format bench sandbox clean
+.PHONY: help install system-deps migrate demo run test test-fast screenshots lint format bench sandbox clean
 
 help:
 	@echo "make run    - install, migrate, create the demo seller, start web + worker + beat + sandbox stores"
@@ -35,11 +35,12 @@ system-deps:
 	php -m 2>/dev/null | grep -qi '^mysqli$$' || missing="$$missing php-mysql"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
+	{ [ -n "$$MARIADB_URL" ] || command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; } || missing="$$missing mariadb-server"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing Debian packages:$$missing"; \
 		SUDO=""; [ "$$(id -u)" = "0" ] || SUDO="sudo"; \
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBS) >/dev/null; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
 migrate: install
@@ -75,6 +76,10 @@ test: install system-deps
 
 test-fast: install
 	$(BIN)/pytest -n $(TEST_WORKERS) -p no:cacheprovider -m "not browser and not e2e and not php" $(PYTEST_ARGS)
+
+# Refresh the README's screenshots (docs/screenshots/) from the real-browser walk-through.
+screenshots: install system-deps
+	STORELINK_SCREENSHOTS=1 $(BIN)/pytest -p no:cacheprovider tests/browser/test_channel_lifecycle.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -122,3 +122,32 @@ def fake_store(monkeypatch: pytest.MonkeyPatch, allow_private_hosts: None) -> It
 def _fast_password_hashing(settings: Any) -> None:
     """PBKDF2's deliberate slowness is for attackers, not for a test suite on two shared cores."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _php_tests_unavailable() -> str:
+    """Why the PHP bridge tests cannot run here, or "" when they can."""
+    import os
+    import shutil
+
+    from tests.bridge.private_mariadb import server_binaries
+
+    if not shutil.which("php"):
+        return "php is not installed"
+    if not os.environ.get("MARIADB_URL") and server_binaries() is None:
+        return "MARIADB_URL is not set and no MariaDB server (Debian's mariadb-server) is installed"
+    return ""
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    reason = _php_tests_unavailable()
+    return f"PHP bridge tests left out: {reason}" if reason else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out (and say why, in the header) the PHP bridge tests a machine cannot run."""
+    if not _php_tests_unavailable():
+        return
+    kept = [item for item in items if item.get_closest_marker("php") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept

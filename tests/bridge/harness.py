@@ -40,8 +40,10 @@ from connectors.sandbox.opencart import (
     seed_rows,
     store_timezone,
 )
+from tests.bridge.private_mariadb import private_mariadb_url
 
-MARIADB_URL = os.environ.get("MARIADB_URL", "mysql://root@127.0.0.1:3306/test")
+#: The server the bridge tests use: MARIADB_URL (CI), else a private one started on first use.
+MARIADB_URL = os.environ.get("MARIADB_URL", "")
 SEED_PRODUCTS = 12
 SEED_ORDERS = 75
 SEED_DAYS = 10
@@ -49,7 +51,7 @@ SEED_RNG = 7
 
 
 def mariadb_settings() -> dict[str, Any]:
-    parts = urlsplit(MARIADB_URL)
+    parts = urlsplit(MARIADB_URL or private_mariadb_url())
     return {
         "host": parts.hostname or "127.0.0.1",
         "port": parts.port or 3306,
