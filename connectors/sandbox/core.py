@@ -146,7 +146,7 @@ class SandboxApp(abc.ABC):
     """A store: its data in SQLite, its wire format in :meth:`handle`.
 
     Subclasses implement the platform routes and the store-side inspection API that tests use to
-    check effects "from the store's point of view" (see docs/TEAM-NOTES.md).
+    check effects "from the store's point of view" (see docs/architecture.md, "Sandbox stores").
     """
 
     platform: str = ""
