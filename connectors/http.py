@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from connectors.errors import ConnectorError, PermanentError, ProtocolError, RateLimited, TransientError
@@ -62,8 +63,9 @@ def check_store_url(url: str, *, allow_private: bool = False, resolve: bool = Tr
     """Refuse store URLs that could point Storelink at itself or its neighbours.
 
     Returns the URL without a trailing slash. Raises :class:`PermanentError` (code ``bad_url``)
-    with a message the seller can act on. Resolution is checked again before every request, so a
-    DNS answer that changes later is caught too.
+    with a message the seller can act on. This check gives the seller an early answer; the
+    connection itself resolves the name again and connects only to the addresses that resolution
+    checked (see :func:`resolve_store_host`), so a DNS answer that changes later is caught too.
     """
     text = (url or "").strip()
     try:
@@ -91,23 +93,98 @@ def check_store_url(url: str, *, allow_private: bool = False, resolve: bool = Tr
     return text.rstrip("/")
 
 
-def guard_host(host: str, port: int) -> None:
-    """Resolve ``host`` and refuse it if any address is not public."""
-    lowered = host.lower().rstrip(".")
-    if lowered in ("localhost", "metadata.google.internal") or lowered.endswith(".localhost"):
+def _not_public(host: str) -> PermanentError:
+    return PermanentError(
+        f"The store host {host} resolves to a private or reserved address; Storelink only "
+        "connects to public stores.",
+        code="bad_url",
+    )
+
+
+def resolve_store_host(host: str, port: int, *, allow_private: bool = False) -> list[str]:
+    """Resolve ``host`` once and return its addresses, every one of them checked to be public.
+
+    This is the one resolution a connection uses: the caller connects to these addresses, never to
+    the name again, so the answer that was checked is the answer that is used (a name that answers a
+    public address to a check and 127.0.0.1 to the connect gets nowhere). When the deployment allows
+    private hosts (demo, tests) the addresses are returned unchecked.
+    """
+    name = host.strip("[]")
+    try:
+        literal = ipaddress.ip_address(name.split("%")[0])
+    except ValueError:
+        literal = None
+    if literal is not None:
+        if not allow_private and not _address_is_public(literal):
+            raise _not_public(host)
+        return [name]
+    lowered = name.lower().rstrip(".")
+    if not allow_private and (
+        lowered in ("localhost", "metadata.google.internal") or lowered.endswith(".localhost")
+    ):
         raise PermanentError(f"The store host {host} is not a public address.", code="bad_url")
     try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except socket.gaierror:
-        raise PermanentError(f"The store host {host} could not be found (DNS).", code="dns") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not _address_is_public(address):
-            raise PermanentError(
-                f"The store host {host} resolves to a private or reserved address; Storelink only "
-                "connects to public stores.",
-                code="bad_url",
-            )
+        infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        infos = []
+    addresses = list(
+        dict.fromkeys(str(info[4][0]) for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6))
+    )
+    if not addresses:
+        if allow_private:  # as an unpinned connection would: a connection error, retried later
+            raise httpcore.ConnectError(f"could not resolve {host}")
+        raise PermanentError(f"The store host {host} could not be found (DNS).", code="dns")
+    if not allow_private:
+        for address in addresses:
+            if not _address_is_public(ipaddress.ip_address(address.split("%")[0])):
+                raise _not_public(host)
+    return addresses
+
+
+def guard_host(host: str, port: int) -> None:
+    """Resolve ``host`` and refuse it if any address is not public."""
+    resolve_store_host(host, port, allow_private=False)
+
+
+class CheckedNetworkBackend(httpcore.NetworkBackend):
+    """httpcore's socket backend, connecting only to addresses :func:`resolve_store_host` checked.
+
+    httpcore hands the backend the URL's host name and keeps using that name for the TLS server
+    name and certificate check and for the ``Host`` header; only the TCP connection is made to the
+    checked address. Every new connection (first request, retry, a redirect's new host, a pool
+    connection replacing an expired one) comes through here, so none escapes the check.
+    """
+
+    def __init__(self, *, allow_private: bool) -> None:
+        self.allow_private = allow_private
+        self._sockets = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        error: Exception | None = None
+        for address in resolve_store_host(host, port, allow_private=self.allow_private):
+            try:
+                return self._sockets.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("stores are reached over TCP only")
+
+    def sleep(self, seconds: float) -> None:
+        self._sockets.sleep(seconds)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -265,33 +342,49 @@ def tls_context() -> ssl.SSLContext:
 
 
 class _ProcessPool(httpx.HTTPTransport):
-    """A connection pool that outlives the per-job clients using it (their ``close`` is a no-op)."""
+    """A connection pool that outlives the per-job clients using it (their ``close`` is a no-op).
+
+    Its connections are opened by :class:`CheckedNetworkBackend`, so each is pinned to an address
+    that was checked when it was opened, per host, for as long as keep-alive holds it.
+    """
+
+    def __init__(self, *, allow_private: bool, verify: ssl.SSLContext) -> None:
+        super().__init__(verify=verify)
+        self._pool = httpcore.ConnectionPool(  # httpx's default limits, with the checked backend
+            ssl_context=verify,
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+            network_backend=CheckedNetworkBackend(allow_private=allow_private),
+        )
 
     def close(self) -> None:
         """Kept open: the next job to the same store reuses its connections."""
 
 
-_pools: dict[int, httpx.HTTPTransport] = {}
+_pools: dict[tuple[int, bool], httpx.HTTPTransport] = {}
 _pools_lock = threading.Lock()
 
 
-def shared_transport() -> httpx.HTTPTransport:
-    """The process's pool of keep-alive connections to stores.
+def shared_transport(*, allow_private: bool = False) -> httpx.HTTPTransport:
+    """The process's pool of keep-alive connections to stores, one per egress policy.
 
     Connectors are built per job; with a client (and so a pool) of their own, every stock push or
     order download would open a new connection, and a new TLS handshake, before its first request.
     Connections carry no credentials or cookies (those belong to each job's client), so jobs for
-    different channels may share them. One pool per process id: a forked worker must never
-    inherit its parent's sockets.
+    different channels may share them. A pool that allows private hosts (demo stores) is a separate
+    pool, so its connections are never handed to a job that must only reach public stores. One pool
+    per process id: a forked worker must never inherit its parent's sockets.
     """
-    pid = os.getpid()
-    pool = _pools.get(pid)
+    key = (os.getpid(), bool(allow_private))
+    pool = _pools.get(key)
     if pool is None:
         with _pools_lock:
-            pool = _pools.get(pid)
+            pool = _pools.get(key)
             if pool is None:
-                _pools.clear()
-                pool = _pools[pid] = _ProcessPool(verify=tls_context())
+                for stale in [k for k in _pools if k[0] != key[0]]:
+                    del _pools[stale]
+                pool = _pools[key] = _ProcessPool(allow_private=key[1], verify=tls_context())
     return pool
 
 
@@ -325,8 +418,12 @@ class StoreHttp:
         self.platform = platform
         self.allow_private_hosts = allow_private_hosts
         self._owns_client = client is None
+        #: our own client connects through the checked pool; a caller's client can only be pre-checked
+        self._pinned = client is None
         self.client = client or httpx.Client(
-            timeout=timeout, follow_redirects=False, transport=shared_transport()
+            timeout=timeout,
+            follow_redirects=False,
+            transport=shared_transport(allow_private=allow_private_hosts),
         )
         self.timeout = timeout
         self.max_retries = max(0, max_retries)
@@ -365,7 +462,7 @@ class StoreHttp:
         if method not in ("GET", "HEAD"):
             follow_redirects = False
         url = self.url(path)
-        if not self.allow_private_hosts:
+        if not self.allow_private_hosts and not self._pinned:
             parts = urlsplit(url)
             guard_host(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
         attempts = self.max_retries + 1 if idempotent else 1
