@@ -1,4 +1,4 @@
-"""Seller-facing account forms: sign up, log in (with the throttle's message) and API key names.
+"""Seller-facing account forms: sign up, log in (with the throttle's message), password reset, API keys.
 
 The forms only shape input; the rules (password strength, unique e-mail, who may create keys) live
 in :mod:`accounts.services`, whose per-field errors are mapped back onto these fields.
@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
@@ -16,6 +17,8 @@ from accounts.throttle import Block, login_block
 
 
 class SignUpForm(forms.Form):
+    """Step one of sign-up: who you are. The password is chosen from the link e-mailed to you."""
+
     account_name = forms.CharField(
         label="Company or shop name",
         max_length=150,
@@ -25,8 +28,22 @@ class SignUpForm(forms.Form):
     email = forms.EmailField(
         label="E-mail address",
         max_length=254,
+        help_text="We send a link to this address; you choose your password from there.",
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        """Put the service's per-field messages next to the matching fields."""
+        if hasattr(error, "error_dict"):
+            for field, messages in error.message_dict.items():
+                self.add_error(field if field in self.fields else None, messages)
+        else:
+            self.add_error(None, error.messages)
+
+
+class SignUpPasswordForm(forms.Form):
+    """Step two of sign-up, reached from the e-mailed link: the password."""
+
     password = forms.CharField(
         label="Password",
         strip=False,
@@ -78,6 +95,25 @@ class LoginForm(AuthenticationForm):
         if block is Block.ACCOUNT:
             raise ValidationError(self.error_messages["throttled"], code="throttled")
         return super().clean()
+
+
+class PasswordResetForm(auth_forms.PasswordResetForm):
+    """Django's reset form (it e-mails only addresses that have an active account, and answers the
+    same either way), labelled like the rest of Storelink."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["email"].label = "E-mail address"
+
+
+class SetPasswordForm(auth_forms.SetPasswordForm):
+    """Django's new-password form with Storelink's labels and a plain-text rule."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["new_password1"].label = "New password"
+        self.fields["new_password1"].help_text = "At least 10 characters; not a common password."
+        self.fields["new_password2"].label = "Repeat the new password"
 
 
 class ApiKeyForm(forms.Form):

@@ -1,4 +1,7 @@
-"""Account actions: sign-up and API keys. Verb-named, actor as a keyword, one transaction each."""
+"""Account actions: sign-up (confirmed by an e-mailed link) and API keys.
+
+Verb-named, actor as a keyword, one transaction each.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import secrets
 from datetime import timedelta
 
 from django.contrib.auth.password_validation import validate_password
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -25,11 +29,16 @@ API_KEY_PREFIX = "sl_"
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
-def sign_up(email: str, password: str, account_name: str) -> tuple[User, Account]:
-    """Create a user, their seller account, and make them its owner.
+#: How long a sign-up confirmation link works.
+SIGN_UP_LINK_MAX_AGE = timedelta(days=3)
+_SIGN_UP_SALT = "accounts.sign_up"
 
-    Raises :class:`ValidationError` with per-field messages (``email``, ``password``,
-    ``account_name``); nothing is saved unless everything is valid.
+
+def check_sign_up_details(email: str, account_name: str) -> tuple[str, str]:
+    """The normalised e-mail and account name, or per-field :class:`ValidationError`.
+
+    Says nothing about whether the address already has an account: the sign-up page must look the
+    same for a new and a known address, so that check happens only when the link is used.
     """
     email = (email or "").strip().lower()
     account_name = (account_name or "").strip()
@@ -38,15 +47,57 @@ def sign_up(email: str, password: str, account_name: str) -> tuple[User, Account
         validate_email(email)
     except ValidationError:
         errors["email"] = ["Enter a valid e-mail address."]
-    else:
-        if User.objects.filter(email__iexact=email).exists():
-            errors["email"] = ["An account with this e-mail address already exists."]
     if not account_name:
         errors["account_name"] = ["Enter your company or shop name."]
     elif not account_name.isprintable():
         errors["account_name"] = ["Remove line breaks and other invisible characters."]
     elif len(account_name) > 150:
         errors["account_name"] = ["Use at most 150 characters."]
+    if errors:
+        raise ValidationError(errors)
+    return email, account_name
+
+
+def email_has_account(email: str) -> bool:
+    return User.objects.filter(email__iexact=(email or "").strip()).exists()
+
+
+def sign_up_token(email: str, account_name: str) -> str:
+    """A signed, expiring token carrying a sign-up's details, for the link e-mailed to the address.
+
+    Nothing is stored until the link is used, so a stranger typing someone's address creates
+    nothing, and the link stops working once the account exists.
+    """
+    email, account_name = check_sign_up_details(email, account_name)
+    return signing.dumps({"email": email, "account_name": account_name}, salt=_SIGN_UP_SALT, compress=True)
+
+
+def read_sign_up_token(token: str) -> tuple[str, str]:
+    """(e-mail, account name) from a sign-up link; ValidationError when forged, expired or used."""
+    try:
+        data = signing.loads(token, salt=_SIGN_UP_SALT, max_age=SIGN_UP_LINK_MAX_AGE)
+        email, account_name = check_sign_up_details(data["email"], data["account_name"])
+    except (signing.BadSignature, KeyError, TypeError, ValidationError):
+        raise ValidationError("This sign-up link is invalid or has expired.", code="invalid") from None
+    if email_has_account(email):
+        raise ValidationError("This sign-up link was already used: log in instead.", code="used")
+    return email, account_name
+
+
+def sign_up(email: str, password: str, account_name: str) -> tuple[User, Account]:
+    """Create a user, their seller account, and make them its owner.
+
+    Raises :class:`ValidationError` with per-field messages (``email``, ``password``,
+    ``account_name``); nothing is saved unless everything is valid.
+    """
+    errors: dict[str, list[str]] = {}
+    try:
+        email, account_name = check_sign_up_details(email, account_name)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+        email = (email or "").strip().lower()
+    if "email" not in errors and email_has_account(email):
+        errors["email"] = ["An account with this e-mail address already exists."]
     try:
         validate_password(password or "", user=User(email=email))
     except ValidationError as exc:

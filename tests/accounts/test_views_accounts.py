@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -18,14 +19,21 @@ pytestmark = pytest.mark.django_db
 
 
 def signup_form(**overrides: str) -> dict[str, str]:
-    form = {
-        "account_name": "Penny's Pottery",
-        "email": "penny@example.com",
-        "password": PASSWORD,
-        "password_confirm": PASSWORD,
-    }
+    form = {"account_name": "Penny's Pottery", "email": "penny@example.com"}
     form.update(overrides)
     return form
+
+
+def link_in(message, path_start: str) -> str:
+    """The first link in an e-mail whose path starts with ``path_start``, as a path."""
+    match = re.search(r"https?://[^/\s]+(" + re.escape(path_start) + r"\S*)", message.body)
+    assert match, message.body
+    return match.group(1)
+
+
+def without_csrf(response) -> str:
+    """The page with its per-request CSRF token blanked, to compare two pages for equality."""
+    return re.sub(r'"X-CSRFToken": "[^"]*"', "", response.content.decode())
 
 
 @pytest.fixture(autouse=True)
@@ -46,8 +54,23 @@ def alice(alice, client):
     return alice
 
 
-def test_sign_up_creates_the_account_with_the_user_as_owner_and_logs_in(client):
+def test_sign_up_mails_a_link_then_the_password_creates_the_account_and_logs_in(client, mailoutbox):
     response = client.post(reverse("signup"), signup_form())
+
+    assert response.status_code == 302
+    assert response.url == reverse("signup_sent")
+    assert not User.objects.exists()  # nothing is stored before the address is confirmed
+    (message,) = mailoutbox
+    assert message.to == ["penny@example.com"]
+    confirm = link_in(message, "/signup/confirm/")
+    landing = client.get(confirm)
+    assert landing.status_code == 302
+    assert landing.url == reverse("signup_password")  # the token leaves the address bar
+    page = client.get(landing.url).content.decode()
+    assert "penny@example.com" in page
+    assert "Penny&#x27;s Pottery" in page
+
+    response = client.post(landing.url, {"password": PASSWORD, "password_confirm": PASSWORD})
 
     assert response.status_code == 302
     assert response.url == reverse("channels:list")
@@ -58,37 +81,155 @@ def test_sign_up_creates_the_account_with_the_user_as_owner_and_logs_in(client):
     page = client.get(response.url).content.decode()
     assert "Penny&#x27;s Pottery" in page
     assert "No sales channels yet" in page
+    # the link is single-use: the account exists now
+    client.post(reverse("logout"))
+    again = client.get(confirm)
+    assert again.status_code == 400
+    assert "already used" in again.content.decode()
+    assert Account.objects.count() == 1
 
 
 @pytest.mark.parametrize(
     ("overrides", "field", "message"),
     [
-        (
-            {"password_confirm": "something-else-42"},
-            "password_confirm",
-            "The two passwords are not the same.",
-        ),
-        ({"password": "password", "password_confirm": "password"}, "password", "too common"),
         ({"email": "not-an-address"}, "email", "Enter a valid email address."),
         ({"account_name": ""}, "account_name", "This field is required."),
+        ({"account_name": "Shop\u202egnp.exe"}, "account_name", "invisible characters"),
     ],
 )
-def test_sign_up_errors_appear_next_to_their_field(client, overrides, field, message):
+def test_sign_up_errors_appear_next_to_their_field(client, mailoutbox, overrides, field, message):
     response = client.post(reverse("signup"), signup_form(**overrides))
 
     body = response.content.decode()
     assert response.status_code == 200
     field_html = body.split(f'id="field-{field}"', 1)[1].split('class="form-field', 1)[0]
     assert message in field_html
-    assert PASSWORD not in body  # passwords are never rendered back
-    assert not User.objects.filter(email="penny@example.com").exists()
-    assert Account.objects.count() == 0
+    assert not mailoutbox
 
 
-def test_sign_up_refuses_a_taken_address(client, bob):
-    response = client.post(reverse("signup"), signup_form(email="BOB@example.com"))
-    assert "already exists" in response.content.decode()
+@pytest.mark.parametrize(
+    ("password", "confirm", "field", "message"),
+    [
+        (PASSWORD, "something-else-42", "password_confirm", "The two passwords are not the same."),
+        ("password", "password", "password", "too common"),
+    ],
+)
+def test_password_errors_of_the_second_step_appear_next_to_their_field(
+    client, mailoutbox, password, confirm, field, message
+):
+    client.post(reverse("signup"), signup_form())
+    confirm_url = client.get(link_in(mailoutbox[0], "/signup/confirm/")).url
+
+    response = client.post(confirm_url, {"password": password, "password_confirm": confirm})
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    field_html = body.split(f'id="field-{field}"', 1)[1].split('class="form-field', 1)[0]
+    assert message in field_html
+    assert f'value="{password}"' not in body  # passwords are never rendered back
+    assert not User.objects.exists()
+
+
+def test_sign_up_answers_the_same_for_a_new_and_a_known_address(client, bob, mailoutbox):
+    known = client.post(reverse("signup"), signup_form(email="BOB@example.com"))
+    new = client.post(reverse("signup"), signup_form(email="newcomer@example.com"))
+
+    assert (known.status_code, known.url) == (new.status_code, new.url) == (302, reverse("signup_sent"))
+    assert without_csrf(client.get(known.url)) == without_csrf(client.get(new.url))
+    # only the owner of each inbox learns which case it was
+    to_bob, to_newcomer = mailoutbox
+    assert to_bob.to == ["bob@example.com"]
+    assert "already have one" in to_bob.body
+    assert "/signup/confirm/" not in to_bob.body
+    assert reverse("password_reset") in to_bob.body
+    assert "/signup/confirm/" in to_newcomer.body
     assert Account.objects.count() == 1
+
+
+@pytest.mark.parametrize("token", ["forged", "eyJlbWFpbCI6ImFAYi5jIn0:1a2b3c:deadbeef"])
+def test_a_forged_sign_up_link_creates_nothing(client, token):
+    response = client.get(reverse("signup_confirm", args=[token]))
+    assert response.status_code == 400
+    assert "invalid or has expired" in response.content.decode()
+    response = client.post(reverse("signup_password"), {"password": PASSWORD, "password_confirm": PASSWORD})
+    assert response.status_code == 400
+    assert not User.objects.exists()
+
+
+def test_an_expired_sign_up_link_creates_nothing(client, mailoutbox, monkeypatch):
+    from datetime import timedelta
+
+    from accounts import services
+
+    client.post(reverse("signup"), signup_form())
+    password_page = client.get(link_in(mailoutbox[0], "/signup/confirm/")).url
+    monkeypatch.setattr(services, "SIGN_UP_LINK_MAX_AGE", timedelta(seconds=-1))
+    response = client.post(password_page, {"password": PASSWORD, "password_confirm": PASSWORD})
+    assert response.status_code == 400
+    assert not User.objects.exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# Password reset (Django's views and e-mails)
+# --------------------------------------------------------------------------------------------------
+
+
+def test_login_page_links_to_password_reset(client):
+    body = client.get(reverse("login")).content.decode()
+    assert "Forgot your password?" in body
+    assert reverse("password_reset") in body
+
+
+def test_password_reset_answers_the_same_for_a_known_and_an_unknown_address(client, bob, mailoutbox):
+    known = client.post(reverse("password_reset"), {"email": "BOB@example.com"})
+    unknown = client.post(reverse("password_reset"), {"email": "nobody@example.com"})
+
+    assert (known.status_code, known.url) == (unknown.status_code, unknown.url)
+    assert known.url == reverse("password_reset_done")
+    assert without_csrf(client.get(known.url)) == without_csrf(client.get(unknown.url))
+    (message,) = mailoutbox
+    assert message.to == ["bob@example.com"]
+
+
+def test_password_reset_link_sets_a_new_password_once(client, bob, mailoutbox):
+    client.post(reverse("password_reset"), {"email": "bob@example.com"})
+    link = link_in(mailoutbox[0], "/password-reset/")
+    form_page = client.get(link, follow=True)
+    assert form_page.status_code == 200
+    assert "Choose a new password" in form_page.content.decode()
+    new_password = "a-brand-new-password-93"
+
+    done = client.post(
+        form_page.redirect_chain[-1][0], {"new_password1": new_password, "new_password2": new_password}
+    )
+
+    assert done.status_code == 302
+    assert done.url == reverse("password_reset_complete")
+    bob.user.refresh_from_db()
+    assert bob.user.check_password(new_password)
+    again = client.get(link, follow=True).content.decode()
+    assert "invalid or was already used" in again
+    assert (
+        client.post(reverse("login"), {"username": "bob@example.com", "password": new_password}).status_code
+        == 302
+    )
+
+
+def test_password_reset_form_has_no_credential_note_and_refuses_weak_passwords(client, bob, mailoutbox):
+    client.post(reverse("password_reset"), {"email": "bob@example.com"})
+    form_page = client.get(link_in(mailoutbox[0], "/password-reset/"), follow=True)
+    body = form_page.content.decode()
+    assert 'type="password"' in body
+    assert CREDENTIAL_NOTE not in body
+
+    response = client.post(
+        form_page.redirect_chain[-1][0], {"new_password1": "password", "new_password2": "password"}
+    )
+
+    assert response.status_code == 200
+    assert "too common" in response.content.decode()
+    bob.user.refresh_from_db()
+    assert bob.user.check_password(PASSWORD)
 
 
 def test_log_in_and_out(client, bob):
@@ -221,11 +362,12 @@ def test_api_keys_need_login(client, name):
 CREDENTIAL_NOTE = "Stored encrypted and never shown again"
 
 
-@pytest.mark.parametrize("name", ["login", "signup"])
-def test_password_fields_of_the_seller_do_not_carry_the_credential_note(client, name):
-    body = client.get(reverse(name)).content.decode()
-    assert 'type="password"' in body
-    assert CREDENTIAL_NOTE not in body
+def test_password_fields_of_the_seller_do_not_carry_the_credential_note(client, mailoutbox):
+    client.post(reverse("signup"), signup_form())
+    for url in (reverse("login"), link_in(mailoutbox[0], "/signup/confirm/")):
+        body = client.get(url, follow=True).content.decode()
+        assert 'type="password"' in body
+        assert CREDENTIAL_NOTE not in body
 
 
 def test_store_credential_fields_keep_the_credential_note(client, alice):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.core import mail
 from django.db import connections
 from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
@@ -95,10 +96,13 @@ def test_channel_lifecycle_in_a_real_browser(page, live_server, opencart_store):
     server, store = opencart_store
     credentials = store.connector_credentials()
 
-    # -- sign up: the new user owns a fresh account and lands on the empty channel list ----------
+    # -- sign up: the e-mailed link leads to the password; the new owner lands on the empty list ---
     page.goto(f"{live_server.url}/signup/")
     page.get_by_label("Company or shop name").fill("Browser Test Traders")
     page.get_by_label("E-mail address").fill("browser@example.com")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="Check your e-mail")).to_be_visible()
+    page.goto(re.search(r"https?://\S+/signup/confirm/\S+", mail.outbox[-1].body).group(0))
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_label("Repeat the password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
