@@ -72,6 +72,13 @@ class Account(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=150)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    #: What the product master's prices are. Each store's price field has its own basis (declared by
+    #: its connector); a push converts with the product's tax rate only where the two differ.
+    prices_include_tax = models.BooleanField(
+        "product prices include tax",
+        default=False,
+        help_text="Yes if the prices in your product master include tax (gross); no if they are net.",
+    )
 
     class Meta:
         ordering: ClassVar = ["name"]

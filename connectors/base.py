@@ -378,6 +378,9 @@ class Capabilities:
     variants: bool = False
     stock_batch_size: int = 50
     price_batch_size: int = 50
+    #: What the store's own price field holds: True = the price with tax (gross), False = net (the
+    #: store adds its tax on top). A price push converts the product master's prices to this basis;
+    #: never derive it from a storefront display setting.
     tax_inclusive_prices: bool = False
     order_page_size: int = 50
 

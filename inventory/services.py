@@ -92,30 +92,118 @@ def available_quantity(on_hand: int, reserved: int, buffer: int, max_quantity: i
 
 
 def channel_price(
-    net_price: Decimal,
+    master_price: Decimal,
     *,
     tax_rate: Decimal,
-    include_tax: bool,
+    master_includes_tax: bool = False,
+    store_includes_tax: bool = False,
     currency: str,
     multiplier: Decimal = Decimal("1"),
     offset: Decimal = Decimal("0"),
 ) -> Decimal:
-    """The price one channel shows: net or gross per its tax setting, then the listing's price rule.
+    """The value written into one store's price field for one product.
 
-    Order matters and is fixed: tax first (the rate belongs to the product), then the rule
-    (a markup or an exchange rate multiplies, a fixed surcharge in the channel's currency adds),
-    rounded half-up once, at the end, to the currency's minor unit; never below zero.
+    The master's price is first brought to the basis of the store's field with the product's tax
+    rate (net → gross adds the tax, gross → net takes it out, equal bases leave it alone), then the
+    listing's price rule applies (a markup or an exchange rate multiplies, a fixed surcharge in the
+    channel's currency adds), rounded half-up once, at the end, to the currency's minor unit; never
+    below zero.
     """
-    price = Decimal(net_price)
-    if include_tax and tax_rate:
-        price = price * (Decimal(1) + Decimal(tax_rate) / Decimal(100))
+    price = Decimal(master_price)
+    if tax_rate and master_includes_tax != store_includes_tax:
+        factor = Decimal(1) + Decimal(tax_rate) / Decimal(100)
+        price = price * factor if store_includes_tax else price / factor
     price = price * Decimal(multiplier) + Decimal(offset)
     quantum = Decimal(1).scaleb(-currency_places(currency))
     return max(Decimal(0), price).quantize(quantum, rounding=ROUND_HALF_UP)
 
 
+@dataclass(frozen=True)
+class PriceRule:
+    """What one channel's price push does: the two bases it converts between and the currency.
+
+    ``master_includes_tax`` is the account's setting; ``store_includes_tax`` is what the store's
+    price field holds: the connector's declaration, or gross when the seller chose not to use the
+    store's tax settings for listing prices (the price written is then the one customers pay).
+    """
+
+    master_includes_tax: bool
+    store_includes_tax: bool
+    currency: str
+
+    def price(
+        self,
+        master_price: Decimal,
+        tax_rate: Decimal,
+        multiplier: Decimal = Decimal(1),
+        offset: Decimal = Decimal(0),
+    ) -> Decimal:
+        """What this channel's store field receives for one product (see :func:`channel_price`)."""
+        return channel_price(
+            master_price,
+            tax_rate=tax_rate,
+            master_includes_tax=self.master_includes_tax,
+            store_includes_tax=self.store_includes_tax,
+            currency=self.currency,
+            multiplier=multiplier,
+            offset=offset,
+        )
+
+
+def price_rule(channel: SalesChannel, account: Account | None = None) -> PriceRule:
+    """The channel's price rule, from the platform's declaration and the seller's answers, never from
+    what the store's storefront displays."""
+    if account is None:
+        account = Account.objects.only("prices_include_tax").get(pk=channel.account_id)
+    return price_rule_for(channel.platform, channel.settings or {}, account)
+
+
+def price_rule_for(platform: str, settings: Mapping[str, Any], account: Account) -> PriceRule:
+    """:func:`price_rule` for settings not saved yet (the wizard's settings step)."""
+    from connectors.registry import CONNECTORS
+
+    declared = CONNECTORS[platform].capabilities.tax_inclusive_prices
+    use_store_tax = _setting_flag(settings, "use_store_tax_settings", True)
+    currency = str(settings.get("currency") or "")
+    return PriceRule(bool(account.prices_include_tax), declared or not use_store_tax, currency)
+
+
+#: The tax rate the wizard's example uses when the account's products have none yet.
+EXAMPLE_TAX_RATE = Decimal("20")
+
+
+def example_tax_rate(account: Account) -> Decimal:
+    """The tax rate most of the account's taxed products carry (for the wizard's example)."""
+    row = (
+        Product.objects.filter(account=account, tax_rate__gt=0)
+        .values("tax_rate")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "tax_rate")
+        .values_list("tax_rate", flat=True)
+        .first()
+    )
+    return Decimal(row) if row is not None else EXAMPLE_TAX_RATE
+
+
+def describe_price_rule(rule: PriceRule, store: str, tax_rate: Decimal) -> str:
+    """One sentence saying what the rule does to a price of 100.00, for the settings pages."""
+    master = "with tax" if rule.master_includes_tax else "net"
+    written = rule.price(Decimal(100), tax_rate)
+    rate = f"{tax_rate.normalize():f} %"
+    start = f"A price of 100.00 in your product master ({master}) is written to {store} as {written}"
+    if rule.master_includes_tax == rule.store_includes_tax:
+        tail = ": the price customers pay." if rule.store_includes_tax else f"; {store} adds its own tax."
+        return start + tail
+    what = "the price customers pay" if rule.store_includes_tax else f"the net price {store} keeps"
+    return f"{start} at a {rate} tax rate: {what}."
+
+
 def _channel_flag(channel: SalesChannel, name: str, default: bool) -> bool:
-    value = (channel.settings or {}).get(name, default)
+    return _setting_flag(channel.settings or {}, name, default)
+
+
+def _setting_flag(settings: Mapping[str, Any], name: str, default: bool) -> bool:
+    value = settings.get(name, default)
     return value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
@@ -1107,17 +1195,17 @@ def planned_prices(channel: SalesChannel) -> tuple[list[PlannedPush], int]:
     The database narrows the candidates with the same formula as :func:`channel_price` (numeric
     arithmetic, half-up rounding of non-negative amounts); the value sent is computed here.
     """
-    include_tax = _channel_flag(channel, "prices_include_tax", False)
-    currency = str((channel.settings or {}).get("currency") or "")
+    rule = price_rule(channel)
     listings = _pushable(channel).filter(product__price__isnull=False)
     price: Any = F("product__price")
-    if include_tax:
-        price = price * (Value(Decimal(1)) + F("product__tax_rate") / Value(Decimal(100)))
+    if rule.master_includes_tax != rule.store_includes_tax:
+        factor = Value(Decimal(1)) + F("product__tax_rate") / Value(Decimal(100))
+        price = price * factor if rule.store_includes_tax else price / factor
     amount = ExpressionWrapper(
         price * F("price_multiplier") + F("price_offset"),
         output_field=DecimalField(max_digits=30, decimal_places=10),
     )
-    target = Greatest(Round(amount, currency_places(currency)), Value(Decimal(0)))
+    target = Greatest(Round(amount, currency_places(rule.currency)), Value(Decimal(0)))
     rows = (
         listings.annotate(
             target=target, baseline=Coalesce("store_price", "last_pushed_price"), total=_total_of(listings)
@@ -1137,19 +1225,9 @@ def planned_prices(channel: SalesChannel) -> tuple[list[PlannedPush], int]:
     rows = list(rows)
     considered = rows[0][-1] if rows else listings.count()
 
-    def price_of(net: Decimal, tax_rate: Decimal, multiplier: Decimal, offset: Decimal) -> Decimal:
-        return channel_price(
-            net,
-            tax_rate=tax_rate,
-            include_tax=include_tax,
-            currency=currency,
-            multiplier=multiplier,
-            offset=offset,
-        )
-
     plan: list[PlannedPush] = []
-    for *ids, net, tax_rate, multiplier, offset, store_price, last_pushed, _total in rows:
-        value = price_of(net, tax_rate, multiplier, offset)
+    for *ids, master, tax_rate, multiplier, offset, store_price, last_pushed, _total in rows:
+        value = rule.price(master, tax_rate, multiplier, offset)
         baseline = store_price if store_price is not None else last_pushed
         if baseline is None or value != baseline:
             plan.append(PlannedPush(*ids, value))
@@ -1159,7 +1237,7 @@ def planned_prices(channel: SalesChannel) -> tuple[list[PlannedPush], int]:
     parents = {item.remote_id for item in plan if not item.remote_variant_id}
     if parents:
         planned = {item.listing_id for item in plan}
-        for *ids, net, tax_rate, multiplier, offset in (
+        for *ids, master, tax_rate, multiplier, offset in (
             listings.filter(remote_id__in=parents)
             .exclude(remote_variant_id="")
             .exclude(pk__in=planned)
@@ -1167,7 +1245,7 @@ def planned_prices(channel: SalesChannel) -> tuple[list[PlannedPush], int]:
                 *_PLAN_FIELDS, "product__price", "product__tax_rate", "price_multiplier", "price_offset"
             )
         ):
-            plan.append(PlannedPush(*ids, price_of(net, tax_rate, multiplier, offset)))
+            plan.append(PlannedPush(*ids, rule.price(master, tax_rate, multiplier, offset)))
     plan.sort(key=_batch_order)
     return plan, considered
 

@@ -155,7 +155,7 @@ def product_detail(request: HttpRequest, product_id: Any) -> HttpResponse:
                 "available": services.available_quantity(
                     product.on_hand, reserved, listing.buffer, listing.max_quantity
                 ),
-                "price": _channel_price(listing, product),
+                "price": _channel_price(listing, product, account),
                 "form": _overrides_form(listing),
             }
         )
@@ -172,18 +172,11 @@ def product_detail(request: HttpRequest, product_id: Any) -> HttpResponse:
     )
 
 
-def _channel_price(listing: Listing, product: Product) -> Any:
+def _channel_price(listing: Listing, product: Product, account: Any) -> Any:
     if product.price is None:
         return None
-    settings = listing.channel.settings or {}
-    return services.channel_price(
-        product.price,
-        tax_rate=product.tax_rate,
-        include_tax=bool(settings.get("prices_include_tax", False)),
-        currency=str(settings.get("currency") or ""),
-        multiplier=listing.price_multiplier,
-        offset=listing.price_offset,
-    )
+    rule = services.price_rule(listing.channel, account)
+    return rule.price(product.price, product.tax_rate, listing.price_multiplier, listing.price_offset)
 
 
 def _overrides_form(listing: Listing) -> ListingOverridesForm:

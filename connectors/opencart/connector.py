@@ -108,8 +108,8 @@ class OpenCartConnector(Connector):
         variants=True,  # option values (2.x/3.x) and variant products (4.x) through the bridge
         stock_batch_size=100,
         price_batch_size=100,
-        # product.price is always the net price; config_tax only changes what the shop displays
-        # (reference §9), and push_prices writes the value as given: no tax-inclusive prices.
+        # product.price is stored net in every version (the storefront adds the tax class's tax);
+        # config_tax only switches the storefront's "display prices with tax".
         tax_inclusive_prices=False,
         order_page_size=100,
     )

@@ -160,7 +160,7 @@ class ThreeDCartConnector(Connector):
         variants=True,
         stock_batch_size=PUSH_BATCH_SIZE,
         price_batch_size=PUSH_BATCH_SIZE,
-        tax_inclusive_prices=False,
+        tax_inclusive_prices=False,  # no tax-inclusive flag on a SKU: tax is added on the order
         order_page_size=100,
     )
     #: 3DCart's order statuses that end an order: Shipped, Cancelled, Not completed.

@@ -80,7 +80,7 @@ class XCartConnector(Connector):
         variants=True,
         stock_batch_size=BATCH_SIZE,
         price_batch_size=BATCH_SIZE,
-        tax_inclusive_prices=False,
+        tax_inclusive_prices=False,  # the price before the tax that X-Cart's tax settings apply
         order_page_size=ORDER_PAGE_SIZE,
     )
     #: Shipping statuses that end an order: Shipped, Delivered, Will not deliver, Returned,

@@ -49,24 +49,36 @@ def test_available_examples() -> None:
 
 
 @pytest.mark.parametrize(
-    ("net", "rate", "include_tax", "currency", "multiplier", "offset", "expected"),
+    ("master", "rate", "master_gross", "store_gross", "currency", "multiplier", "offset", "expected"),
     [
-        ("10.00", "19", False, "EUR", "1", "0", "10.00"),
-        ("8.4034", "19", True, "EUR", "1", "0", "10.00"),
-        ("10.00", "20", True, "GBP", "1.1", "0.50", "13.70"),
-        ("1000", "10", True, "JPY", "1", "0", "1100"),
-        ("10.1234", "0", False, "KWD", "1", "0", "10.123"),
-        ("2.00", "0", False, "USD", "1", "-5", "0.00"),  # never below zero
-        ("0.005", "0", False, "USD", "1", "0", "0.01"),  # half-up, once, at the end
+        ("10.00", "19", False, False, "EUR", "1", "0", "10.00"),
+        ("8.4034", "19", False, True, "EUR", "1", "0", "10.00"),
+        ("10.00", "20", False, True, "GBP", "1.1", "0.50", "13.70"),  # tax first, then the rule
+        ("1000", "10", False, True, "JPY", "1", "0", "1100"),
+        ("11.90", "19", True, False, "EUR", "1", "0", "10.00"),  # gross master, net store: tax out
+        ("249.50", "20", True, False, "GBP", "1", "0", "207.92"),
+        ("249.50", "20", True, True, "GBP", "1", "0", "249.50"),  # same basis: no conversion
+        ("249.50", "20", False, False, "GBP", "1", "0", "249.50"),
+        ("10.1234", "0", False, False, "KWD", "1", "0", "10.123"),
+        ("2.00", "0", False, False, "USD", "1", "-5", "0.00"),  # never below zero
+        ("0.005", "0", False, False, "USD", "1", "0", "0.01"),  # half-up, once, at the end
     ],
 )
-def test_channel_price_net_or_gross_with_rule_and_currency(
-    net: str, rate: str, include_tax: bool, currency: str, multiplier: str, offset: str, expected: str
+def test_channel_price_converts_between_master_and_store_basis_then_applies_the_rule(
+    master: str,
+    rate: str,
+    master_gross: bool,
+    store_gross: bool,
+    currency: str,
+    multiplier: str,
+    offset: str,
+    expected: str,
 ) -> None:
     price = services.channel_price(
-        Decimal(net),
+        Decimal(master),
         tax_rate=Decimal(rate),
-        include_tax=include_tax,
+        master_includes_tax=master_gross,
+        store_includes_tax=store_gross,
         currency=currency,
         multiplier=Decimal(multiplier),
         offset=Decimal(offset),

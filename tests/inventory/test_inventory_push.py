@@ -131,7 +131,9 @@ def test_listings_are_matched_by_sku_including_variants_with_unmatched_on_both_s
 def test_first_push_sets_every_store_quantity_and_price_to_the_computed_value(
     alice: Any, store_factory: Any, platform: str, options: dict[str, Any]
 ) -> None:
-    store = store_factory(alice.account, platform, options, products=9, prices_include_tax=True)
+    # A gross master (12.34 with tax) to stores whose price field is net: the tax comes out.
+    store = store_factory(alice.account, platform, options, products=9)
+    type(alice.account).objects.filter(pk=alice.account.pk).update(prices_include_tax=True)
     kept = _master_for(store, alice.account)
     Product.objects.filter(account=alice.account, sku=kept[0]).update(tax_rate=Decimal("19"))
     services.refresh_listings(store.channel)
@@ -147,8 +149,8 @@ def test_first_push_sets_every_store_quantity_and_price_to_the_computed_value(
         assert store.app.stock_of(sku) == expected[sku], sku
     assert store.app.stock_of(kept[1]) == 7 + 1 - 2
     assert store.app.stock_of(kept[2]) == 1
-    assert store.app.price_of(kept[0]) == Decimal("14.68")  # 12.34 + 19 % tax: gross for this channel
-    assert store.app.price_of(kept[2]) == Decimal("24.68")
+    assert store.app.price_of(kept[0]) == Decimal("10.37")  # 12.34 / 1.19: net, as the store keeps it
+    assert store.app.price_of(kept[2]) == Decimal("24.68")  # tax rate 0: only the rule (× 2)
     assert store.app.price_of(kept[3]) == Decimal("12.34")
     for listing in Listing.objects.filter(channel=store.channel, product__isnull=False):
         # Pushed where the store differed; left alone where it already held the right value.
