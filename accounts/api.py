@@ -8,10 +8,13 @@ not found (404), never forbidden and never data.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import uuid
 from typing import Any, ClassVar
 
 from django.db.models import Model, QuerySet
+from django.utils.dateparse import parse_datetime
 from rest_framework import exceptions, viewsets
 
 from accounts.tenancy import account_for
@@ -53,3 +56,31 @@ class AccountScopedViewSet(viewsets.GenericViewSet):
         except ValueError:
             raise exceptions.NotFound() from None
         return super().get_object()
+
+
+# RFC 3339 allows a leap second (":60"), which Python's datetime cannot hold.
+_LEAP_SECOND = re.compile(r"(T\d{2}:\d{2}):60")
+
+
+def datetime_param(params: Any, name: str) -> dt.datetime | None:
+    """An ISO 8601 / RFC 3339 date-time query parameter, or a 400 that says what is wrong.
+
+    Well-formed but impossible values (month 13, 30 February) are refused here rather than by the
+    database; a ``+`` offset that arrived unescaped (decoded as a space) is read as ``+``; a time
+    without offset is UTC.
+    """
+    raw = params.get(name)
+    if not raw:
+        return None
+    text = _LEAP_SECOND.sub(r"\1:59", raw.strip().replace(" ", "+"))
+    try:
+        value = parse_datetime(text)
+    except ValueError:  # well formed but impossible, e.g. month 13
+        value = None
+    if value is None:
+        raise exceptions.ValidationError(
+            {name: ["Use an ISO 8601 date and time that exists, e.g. 2026-01-31T08:00:00Z."]}
+        )
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value

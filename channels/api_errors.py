@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -47,6 +48,12 @@ def _connector_response(exc: ConnectorError) -> Response:
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ConnectorError):
         return _connector_response(exc)
+    if isinstance(exc, RequestDataTooBig | TooManyFieldsSent):
+        # Django's own caps on form bodies (the JSON body cap is checked by ApiGuardMiddleware first).
+        return Response(
+            {"message": "The request body is too large.", "code": "too_large"},
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             errors = {("non_field_errors" if k == "__all__" else k): v for k, v in exc.message_dict.items()}

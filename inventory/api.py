@@ -8,12 +8,10 @@ below describe the item for the OpenAPI schema.
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any, ClassVar
 
-from django.db.models import QuerySet
-from django.utils.dateparse import parse_datetime
+from django.db.models import Q, QuerySet
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, serializers, status
 from rest_framework.decorators import action
@@ -21,10 +19,12 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api import AccountScopedViewSet
+from accounts.api import AccountScopedViewSet, datetime_param
 from accounts.tenancy import account_for, actor_for
 from channels.models import SalesChannel
 from channels.serializers import ErrorSerializer
+from config import parsers
+from config.middleware import max_body_bytes
 from inventory import services
 from inventory.models import Listing, Product
 
@@ -128,6 +128,12 @@ class PushRequestSerializer(serializers.Serializer):
     channel = serializers.UUIDField()
 
 
+#: 10,000 items with 255-character names are ~4 MB of JSON; Django's default cap for a request
+#: body (``DATA_UPLOAD_MAX_MEMORY_SIZE``, 2.5 MB) is sized for forms, not for a warehouse feed.
+#: The API's middleware answers 413 above it before the body is read.
+BULK_MAX_BYTES = 16 * 1024 * 1024
+
+
 class SkuPagination(CursorPagination):
     ordering = ("sku", "id")
     page_size = 100
@@ -169,14 +175,10 @@ class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
         if params.get("sku"):
             queryset = queryset.filter(sku=params["sku"])
         if params.get("search"):
-            from django.db.models import Q
-
             term = params["search"].strip()
             queryset = queryset.filter(Q(sku__icontains=term) | Q(name__icontains=term))
-        if params.get("updated_since"):
-            since = parse_datetime(params["updated_since"])
-            if since is None:
-                raise exceptions.ValidationError({"updated_since": ["Use an ISO 8601 date-time."]})
+        since = datetime_param(params, "updated_since")
+        if since is not None:
             queryset = queryset.filter(updated_at__gte=since)
         return queryset
 
@@ -197,8 +199,9 @@ class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
         },
     )
     @action(detail=False, methods=["post"], url_path="bulk")
+    @max_body_bytes(BULK_MAX_BYTES)
     def bulk(self, request: Request) -> Response:
-        data = _bulk_body(request)
+        data, suspect = _bulk_body(request)
         items = data.get("items") if isinstance(data, dict) else data
         if not isinstance(items, list):
             return Response(
@@ -208,50 +211,66 @@ class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
                 },
                 status=status.HTTP_400_BAD_REQUEST,
             )
+        unstorable = _unstorable_items(data, items) if suspect else []
+        if unstorable:
+            return _invalid_items(unstorable)
         try:
             result = services.upsert_products(account_for(request), items, actor=actor_for(request))
         except services.ProductError as exc:
             return Response({"message": str(exc), "code": "invalid"}, status=status.HTTP_400_BAD_REQUEST)
         if not result.ok:
-            count = len(result.errors)
-            return Response(
-                {
-                    "message": f"{count} item{'s' if count != 1 else ''} not valid; nothing was saved.",
-                    "code": "invalid",
-                    "errors": [error.as_dict() for error in result.errors],
-                },
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+            return _invalid_items([error.as_dict() for error in result.errors])
         return Response({"created": result.created, "updated": result.updated, "unchanged": result.unchanged})
 
 
-#: 10,000 items with 255-character names are ~4 MB of JSON; Django's default cap for a request
-#: body (``DATA_UPLOAD_MAX_MEMORY_SIZE``, 2.5 MB) is sized for forms, not for a warehouse feed.
-BULK_MAX_BYTES = 16 * 1024 * 1024
+def _invalid_items(errors: list[dict[str, Any]]) -> Response:
+    count = len(errors)
+    return Response(
+        {
+            "message": f"{count} item{'s' if count != 1 else ''} not valid; nothing was saved.",
+            "code": "invalid",
+            "errors": errors,
+        },
+        status=status.HTTP_400_BAD_REQUEST,
+    )
 
 
-def _bulk_body(request: Request) -> Any:
-    """The bulk call's JSON, read under this endpoint's own size cap (see :data:`BULK_MAX_BYTES`)."""
+def _bulk_body(request: Request) -> tuple[Any, bool]:
+    """The bulk call's JSON, parsed by the API's guarded parser (depth limit, clear messages), and
+    whether it may hold NUL or lone surrogates, left to :func:`_unstorable_items` to report per item."""
     raw = request._request
     if getattr(raw, "_read_started", False):  # already parsed by someone else: use that
-        return request.data
+        return request.data, False
     if "json" not in (raw.content_type or ""):
         raise exceptions.UnsupportedMediaType(raw.content_type or "")
-    try:
-        length = int(raw.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > BULK_MAX_BYTES:
-        raise exceptions.ValidationError(
-            f"The request is {length} bytes; send at most {BULK_MAX_BYTES} bytes per call (split the items)."
-        )
     body = raw.read(BULK_MAX_BYTES + 1)
-    if len(body) > BULK_MAX_BYTES:
+    if len(body) > BULK_MAX_BYTES:  # the middleware checked Content-Length; this is a second net
         raise exceptions.ValidationError(f"Send at most {BULK_MAX_BYTES} bytes per call (split the items).")
-    try:
-        return json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise exceptions.ParseError("The body is not valid JSON.") from None
+    encoding = raw.encoding or "utf-8"
+    data = parsers.loads(body or b"null", encoding, check_text=False)
+    return data, parsers.may_hold_bad_text(body, encoding)
+
+
+def _unstorable_items(data: Any, items: list[Any]) -> list[dict[str, Any]]:
+    """Per-item errors for text no database can store (NUL, half a surrogate pair), by position."""
+    prefix = ("items",) if isinstance(data, dict) else ()
+    by_index: dict[int, dict[str, list[str]]] = {}
+    for path in parsers.bad_text_paths(data):
+        if path[: len(prefix)] != prefix or len(path) <= len(prefix):
+            raise exceptions.ParseError(f"{parsers.describe_path(path)} {parsers.BAD_TEXT}.")
+        index, rest = path[len(prefix)], path[len(prefix) + 1 :]
+        field = str(rest[0]) if rest else "non_field_errors"
+        by_index.setdefault(int(index), {})[parsers.safe_text(field)] = [
+            "Contains a NUL character or half of a UTF-16 surrogate pair."
+        ]
+    errors = []
+    for index, fields in sorted(by_index.items()):
+        item = items[index]
+        sku = item.get("sku") if isinstance(item, dict) else None
+        errors.append(
+            {"index": index, "sku": parsers.safe_text(sku) if isinstance(sku, str) else "", "errors": fields}
+        )
+    return errors
 
 
 def _channel_of(request: Request, value: Any) -> SalesChannel:

@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, serializers, status
 from rest_framework.decorators import action
@@ -22,7 +21,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api import AccountScopedViewSet
+from accounts.api import AccountScopedViewSet, datetime_param
 from accounts.models import Role
 from accounts.tenancy import account_for, actor_for, require_role
 from channels import sync
@@ -295,13 +294,8 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScop
         status_code = _text_param(params, "status")
         if status_code:
             queryset = queryset.filter(status_code=status_code)
-        if params.get("updated_since"):
-            try:
-                since = parse_datetime(params["updated_since"].replace(" ", "+"))
-            except ValueError:  # well formed but impossible, e.g. month 13
-                since = None
-            if since is None:
-                raise exceptions.ValidationError({"updated_since": ["Use an ISO 8601 date and time."]})
+        since = datetime_param(params, "updated_since")
+        if since is not None:
             queryset = queryset.filter(updated_at__gte=since)
         flag = params.get("flag")
         if flag:
