@@ -366,6 +366,49 @@ class XCartSandbox(SandboxApp):
             )
         return str(order_id)
 
+    def set_order_status(
+        self,
+        order_external_id: str,
+        *,
+        payment: str | None = None,
+        shipping: str | None = None,
+        dated: bool = True,
+    ) -> None:
+        """Change an order's statuses as the X-Cart admin does, however old the order is.
+
+        Cancelling an order in the admin sets its *payment* status to ``C`` and leaves its shipping
+        status and its ``date`` alone. ``dated`` moves ``lastRenewDate`` (what the API exposes as
+        the last-change time) to now; which admin actions move it on a real store is not
+        documented, so ``dated=False`` stands for a change the API does not date.
+        """
+        order_id = int(order_external_id)
+        with self.transaction() as db:
+            if db.execute("SELECT 1 FROM orders WHERE order_id = ?", (order_id,)).fetchone() is None:
+                raise KeyError(order_external_id)
+            for code, table, column in (
+                (payment, "status_payment", "payment_status_id"),
+                (shipping, "status_shipping", "shipping_status_id"),
+            ):
+                if code is not None:
+                    db.execute(
+                        f"UPDATE orders SET {column} = ? WHERE order_id = ?",
+                        (self._status_id(db, table, code), order_id),
+                    )
+            if dated:
+                db.execute("UPDATE orders SET last_renew = ? WHERE order_id = ?", (int(self.now()), order_id))
+
+    def cancel_order(self, order_external_id: str, *, dated: bool = True) -> None:
+        """Cancel in the admin: the payment status becomes Cancelled, the rest stays."""
+        self.set_order_status(order_external_id, payment="C", dated=dated)
+
+    def place_order(self, *, age_seconds: int, payment: str = "P", shipping: str = "N") -> str:
+        """An order placed ``age_seconds`` ago (last changed then too)."""
+        rng = random.Random(age_seconds)
+        with self.transaction() as db:
+            order_id = self._insert_order(db, rng, int(self.now()) - age_seconds, payment, shipping)
+            db.execute("UPDATE orders SET last_renew = date WHERE order_id = ?", (order_id,))
+        return str(order_id)
+
     def _effective(self, sku: str, column: str) -> Any:
         """What the store sells ``sku`` at: a variant's own value unless it uses its product's default."""
         with self.lock:
@@ -1237,6 +1280,7 @@ class XCartSandbox(SandboxApp):
         payment: list[str] = []
         shipping: list[str] = []
         direction = "ASC"
+        sort_column = "o.date"
         page, per_page = 1, 30
         operators = {"after": ">=", "strictly_after": ">", "before": "<=", "strictly_before": "<"}
         for name, value in params:
@@ -1250,8 +1294,9 @@ class XCartSandbox(SandboxApp):
                 payment.append(value)
             elif name in ("shippingStatus.code", "shippingStatus.code[]"):
                 shipping.append(value)
-            elif name == "order[date]":
+            elif name in ("order[date]", "order[lastRenewDate]"):
                 direction = "DESC" if value.lower() == "desc" else "ASC"
+                sort_column = "o.date" if name == "order[date]" else "o.last_renew"
             elif name == "page":
                 page = max(1, php_int(value))
             elif name == "itemsPerPage":
@@ -1268,7 +1313,7 @@ class XCartSandbox(SandboxApp):
         )
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY o.date {direction}, o.order_id {direction} LIMIT ? OFFSET ?"
+        sql += f" ORDER BY {sort_column} {direction}, o.order_id {direction} LIMIT ? OFFSET ?"
         args.extend([per_page, (page - 1) * per_page])
         return [self._builtin_order(row) for row in self.db.execute(sql, args).fetchall()]
 

@@ -10,8 +10,11 @@ The add-on is thin and trusting, which shapes most of this file (reference §9):
   first and tracking goes in with the status in one ``PUT order/<id>`` (never a POST);
 - collection reads have no server-side cap and no "next page" marker, so orders and products are
   read in explicit ``_cnd[limit]`` pages and a short page is the end;
-- there is no "modified since" filter, so the checkpoint is a creation-date low-water mark read with
-  an overlap, from the store's own clock (``Date`` header).
+- there is no "modified since" filter, so new orders are found by a creation-date low-water mark
+  read with an overlap on the store's own clock (``Date`` header), changes by sorting on the
+  last-change date, and open orders are re-read in turn in case a change is not dated;
+- payment and shipping statuses are two lists that reuse letters, so a status is always a
+  (list, code) pair, and an order is closed when either list says so.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -59,7 +63,21 @@ LATER_RUN_OVERLAP_SECONDS = 24 * 3600
 WINDOW_END_MARGIN_SECONDS = 24 * 3600
 MAX_QUANTITY = 2**31 - 1
 MAX_PRICE = Decimal("9999999999")  # price is decimal(14,4)
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+#: The changed-orders scan reads this far past the last run's scan, for changes saved while it ran.
+CHANGED_OVERLAP_SECONDS = 600
+#: Every open order this channel downloaded is re-read by id at least once every this many runs,
+#: REREAD_MIN to REREAD_MAX per run; at most MAX_TRACKED_OPEN open orders are remembered.
+REREAD_CYCLE_RUNS = 12
+REREAD_MIN = 3
+REREAD_MAX = 50
+MAX_TRACKED_OPEN = 5000
+#: Shown on the channel page: how changes to orders reach Storelink, and how late they may be.
+CHANGES_WARNING = (
+    "X-Cart cannot list orders changed since a date, so Storelink finds status changes by sorting on "
+    "each order's last-change time and also re-reads the open orders it downloaded, a few per "
+    f"download: a change X-Cart does not date (if any) shows within {REREAD_CYCLE_RUNS} downloads."
+)
 VARIANT_PATH = "xc-productvariants-productvariant"
 PRODUCT_ORDER: list[tuple[str, Any]] = [("_cnd[orderBy][0]", "p.product_id"), ("_cnd[orderBy][1]", "ASC")]
 
@@ -83,9 +101,11 @@ class XCartConnector(Connector):
         tax_inclusive_prices=False,  # the price before the tax that X-Cart's tax settings apply
         order_page_size=ORDER_PAGE_SIZE,
     )
-    #: Shipping statuses that end an order: Shipped, Delivered, Will not deliver, Returned,
-    #: Not finished (an abandoned checkout).
-    closed_status_codes = frozenset({"S", "D", "WND", "R", "NF"})
+    #: ``Order.status_code`` is the *shipping* status: Shipped, Delivered, Will not deliver, Returned,
+    #: Not finished. Payment statuses close orders too (:data:`closed_payment_codes`); the letters
+    #: overlap, so the two sets must never be merged.
+    closed_status_codes = mapping.CLOSING_SHIPPING
+    closed_payment_codes = mapping.CLOSING_PAYMENT
 
     def __init__(
         self,
@@ -197,7 +217,7 @@ class XCartConnector(Connector):
         if self._shipping_rows is None:
             self._shipping_rows = api.get("order-status-shipping").data
         with _reading("a shipping status list"):
-            return mapping.status_list(self._shipping_rows, mapping.SHIPPING_STATUS_NAMES, "shipping status")
+            return mapping.status_list(self._shipping_rows, mapping.SHIPPING)
 
     # -- test connection ---------------------------------------------------------------------------
 
@@ -213,7 +233,7 @@ class XCartConnector(Connector):
         shipping = self._shipping_statuses(api)
         payment_rows = api.get("order-status-payment").data
         with _reading("a payment status list"):
-            payment = mapping.status_list(payment_rows, mapping.PAYMENT_STATUS_NAMES, "payment status")
+            payment = mapping.status_list(payment_rows, mapping.PAYMENT)
         warnings: list[str] = []
         can_write = True
         try:
@@ -259,12 +279,14 @@ class XCartConnector(Connector):
             warnings.append("The API token is read-only: paste the read/write token from Settings > API.")
         except PermanentError:
             pass  # "Order with ID 0 not found": the token may write
-        shipping = [
-            StoreStatus(code, name)
-            for code, name in mapping.SHIPPING_STATUS_NAMES.items()
-            if code != mapping.NOT_FINISHED
-        ]
-        payment = [StoreStatus(code, name) for code, name in mapping.PAYMENT_STATUS_NAMES.items()]
+        shipping = mapping.status_list(
+            [{"code": code, "position": n} for n, code in enumerate(mapping.SHIPPING_STATUS_NAMES)],
+            mapping.SHIPPING,
+        )
+        payment = mapping.status_list(
+            [{"code": code, "position": n} for n, code in enumerate(mapping.PAYMENT_STATUS_NAMES)],
+            mapping.PAYMENT,
+        )
         currency = self._currency_from(latest)
         return self._facts("5.5+ (built-in API)", "builtin", currency, shipping, payment, can_write, warnings)
 
@@ -291,12 +313,11 @@ class XCartConnector(Connector):
         can_write: bool,
         warnings: list[str],
     ) -> StoreFacts:
-        """Both status lists in one ``order_statuses`` (the wizard has one list for both fields).
+        """Both status lists in one ``order_statuses``, each status tagged with its list.
 
-        "Statuses to import" are *payment* codes and "processed status" is a *shipping* code; the
-        names say which list a code comes from, and ``details`` carries the two lists apart for a
-        wizard that can show them separately. Codes overlap (``P`` is Paid and Processing), which is
-        harmless because each setting is only ever read as its own kind.
+        "Statuses to import" are *payment* codes and "processed status" is a *shipping* code. The
+        letters overlap (``P`` is Paid and Processing), so every status carries its ``group`` and the
+        settings offer each field only its own list; ``details`` carries the two lists apart too.
         """
         shipping = [status for status in shipping if status.code != mapping.NOT_FINISHED]
         shipping_codes = {status.code for status in shipping}
@@ -313,10 +334,8 @@ class XCartConnector(Connector):
                 f"Statuses to import {', '.join(unknown)} are not payment statuses of this store "
                 f"({', '.join(sorted(payment_codes))})."
             )
-        statuses = tuple(
-            [StoreStatus(s.code, f"{s.name} (shipping status)") for s in shipping]
-            + [StoreStatus(s.code, f"{s.name} (payment status)") for s in payment]
-        )
+        warnings.append(CHANGES_WARNING)
+        statuses = tuple(shipping + payment)
         return StoreFacts(
             platform_version=version,
             base_currency=currency,
@@ -329,8 +348,12 @@ class XCartConnector(Connector):
             warnings=tuple(warnings),
             details={
                 "api_flavour": flavour,
-                "shipping_statuses": [{"code": s.code, "name": s.name} for s in shipping],
-                "payment_statuses": [{"code": s.code, "name": s.name} for s in payment],
+                "shipping_statuses": [
+                    {"code": s.code, "name": s.name, "closes_order": s.closes_order} for s in shipping
+                ],
+                "payment_statuses": [
+                    {"code": s.code, "name": s.name, "closes_order": s.closes_order} for s in payment
+                ],
                 "import_statuses_are": "payment_statuses",
                 "processed_status_is": "shipping_statuses",
             },
@@ -339,42 +362,110 @@ class XCartConnector(Connector):
     # -- orders ------------------------------------------------------------------------------------
 
     def fetch_orders(self, checkpoint: str | None) -> Iterator[OrderPage]:
-        """Every placed order in the window, oldest first, in pages; see the module docstring.
+        """New orders, then changed ones, then a turn of re-reading open ones; see the module docstring.
 
-        First run: the configured look-back. Later runs: from the checkpoint minus a one-day overlap.
-        Orders whose payment status is not in "statuses to import" are filtered by the store, "not
-        finished" (``NF``) orders are dropped here, and an order seen twice in one run (the list shifted
-        while paging) is yielded once.
+        1. *New orders*: placed in the window (first run: the configured look-back; later runs: from
+           the checkpoint minus a one-day overlap), in the payment statuses to import, oldest first.
+        2. *Changed orders* (later runs): X-Cart cannot filter on the last-change date, but it can
+           sort by it, so orders are read newest change first until the changes are older than the
+           last run's. A changed order is passed on whatever its status when this channel already
+           downloaded it; an order it never downloaded only when its payment status is one to import.
+        3. *Open orders in turn* (later runs): which store actions move the last-change date is not
+           documented, so a slice of the orders this channel downloaded and last saw open is re-read
+           by id every run, every open order at least once every ``REREAD_CYCLE_RUNS`` runs.
+
+        The checkpoint keeps the marks of 1 and 2 and the ids of 3. "Not finished" (``NF``) orders
+        are never passed on, and an order seen twice in one run is passed on once.
         """
-        since = _read_checkpoint(checkpoint)
+        saved = _read_checkpoint(checkpoint)
         local_now = int(time.time())
-        start = local_now - self._lookback_seconds() if since is None else since - LATER_RUN_OVERLAP_SECONDS
-        start = max(0, start)
+        first_run = saved is None
+        if saved is None:
+            start = max(0, local_now - self._lookback_seconds())
+            progress = _Progress(since=start + LATER_RUN_OVERLAP_SECONDS, changed=local_now)
+        else:
+            progress = saved
+            start = max(0, saved.since - LATER_RUN_OVERLAP_SECONDS)
         api = self._api()
+        imports = set(self._setting_list("import_statuses"))
+        seen: set[str] = set()
+        run_started: int | None = None
+
+        def take(order: Order) -> bool:
+            """Pass the order on (once per run) and remember whether it is open."""
+            if order.status_code == mapping.NOT_FINISHED:
+                progress.forget(order.external_id)
+                return False
+            if order.external_id in seen:
+                return False
+            seen.add(order.external_id)
+            progress.note(order)
+            return True
+
+        high_water = progress.since
         pages = (
             self._addon_order_pages(api, start, local_now)
             if isinstance(api, AddonClient)
-            else (self._builtin_order_pages(api, start, local_now))
+            else self._builtin_order_pages(api, start, local_now)
         )
-        seen: set[str] = set()
-        high_water = since if since is not None else start + LATER_RUN_OVERLAP_SECONDS
-        run_started: int | None = None
         for rows, store_time, last in pages:
             if run_started is None:
                 run_started = int(store_time.timestamp()) if store_time else local_now
+                if first_run:
+                    progress.changed = run_started
             orders: list[Order] = []
             for row in rows:
                 order = self._map_order(api, row)
-                placed = int(order.placed_at.timestamp())
-                high_water = max(high_water, placed)
-                if order.status_code == mapping.NOT_FINISHED or order.external_id in seen:
-                    continue
-                seen.add(order.external_id)
-                orders.append(order)
-            mark = max(high_water, run_started) if last else high_water
-            yield OrderPage(tuple(orders), _write_checkpoint(mark))
+                high_water = max(high_water, int(order.placed_at.timestamp()))
+                if take(order):
+                    orders.append(order)
+            progress.since = max(high_water, run_started) if last else high_water
+            yield OrderPage(tuple(orders), progress.dump())
             if last:
-                return
+                break
+        if first_run:
+            return
+        assert run_started is not None
+
+        oldest_change = progress.changed - CHANGED_OVERLAP_SECONDS
+        if isinstance(api, AddonClient):
+            changed_pages = self._addon_changed_pages(api)
+        else:
+            changed_pages = self._builtin_changed_pages(api)
+        for rows, last in changed_pages:
+            orders = []
+            done = last
+            for row in rows:
+                order = self._map_order(api, row)
+                if int(order.updated_at.timestamp()) < oldest_change:
+                    done = True  # newest change first: the rest is older still
+                    continue
+                wanted = (
+                    order.external_id in progress.open
+                    or _payment_code(order) in imports
+                    or (order.closed and not progress.complete)
+                )
+                if wanted and take(order):
+                    orders.append(order)
+            if done:
+                progress.changed = max(progress.changed, run_started)
+            yield OrderPage(tuple(orders), progress.dump())
+            if done:
+                break
+
+        batch = progress.next_to_reread(seen)
+        if not batch:
+            return
+        orders = []
+        for order_id in batch:
+            row = self._read_order(api, order_id)
+            if row is None:
+                progress.forget(order_id)  # deleted on the store
+                continue
+            order = self._map_order(api, row)
+            if take(order):
+                orders.append(order)
+        yield OrderPage(tuple(orders), progress.dump())
 
     def _map_order(self, api: AddonClient | BuiltinClient, row: Any) -> Order:
         include = bool(self.settings.get("prices_include_tax"))
@@ -383,6 +474,18 @@ class XCartConnector(Connector):
             if isinstance(api, AddonClient):
                 return mapping.order_from_complex(row, prices_include_tax=include, default_currency=currency)
             return mapping.order_from_builtin(row, prices_include_tax=include, default_currency=currency)
+
+    def _read_order(self, api: AddonClient | BuiltinClient, order_id: str) -> Any:
+        """One order in the shape downloads map (``None``: the store has no such order)."""
+        if isinstance(api, AddonClient):
+            row = api.get(f"order/{order_id}", schema="complex").data
+        else:
+            row = api.get(f"orders/{order_id}", missing_ok=True).data
+        if row is not None and not isinstance(row, Mapping):
+            raise ProtocolError(
+                f"X-Cart sent order {order_id} as something that is not an object.", code="bad_data"
+            )
+        return row
 
     def _addon_order_pages(
         self, api: AddonClient, start: int, local_now: int
@@ -403,6 +506,19 @@ class XCartConnector(Connector):
                 return
             offset += ORDER_PAGE_SIZE
 
+    def _addon_changed_pages(self, api: AddonClient) -> Iterator[tuple[list[Any], bool]]:
+        """Every order, newest change first; the caller stops once the changes are old."""
+        order_by = [("_cnd[orderBy][0]", "o.lastRenewDate"), ("_cnd[orderBy][1]", "DESC")]
+        offset = 0
+        while True:
+            reply = api.get("order", schema="complex", cnd=order_by + _limit(offset, ORDER_PAGE_SIZE))
+            rows = _page_rows(reply, ORDER_PAGE_SIZE, "order")
+            last = len(rows) < ORDER_PAGE_SIZE
+            yield rows, last
+            if last:
+                return
+            offset += ORDER_PAGE_SIZE
+
     def _builtin_order_pages(
         self, api: BuiltinClient, start: int, local_now: int
     ) -> Iterator[tuple[list[Any], datetime | None, bool]]:
@@ -418,6 +534,19 @@ class XCartConnector(Connector):
             rows = _page_rows(reply, BUILTIN_PAGE_SIZE, "order")
             last = len(rows) < BUILTIN_PAGE_SIZE
             yield rows, reply.store_time, last
+            if last:
+                return
+            page += 1
+
+    def _builtin_changed_pages(self, api: BuiltinClient) -> Iterator[tuple[list[Any], bool]]:
+        """5.5+: newest change first (``order[lastRenewDate]`` exists in every 5.5 release)."""
+        page = 1
+        while True:
+            params = [("order[lastRenewDate]", "desc"), ("page", page), ("itemsPerPage", BUILTIN_PAGE_SIZE)]
+            reply = api.get("orders", params)
+            rows = _page_rows(reply, BUILTIN_PAGE_SIZE, "order")
+            last = len(rows) < BUILTIN_PAGE_SIZE
+            yield rows, last
             if last:
                 return
             page += 1
@@ -793,25 +922,91 @@ def _page_rows(reply: Reply, page_size: int, what: str) -> list[Any]:
     return rows
 
 
-def _read_checkpoint(checkpoint: str | None) -> int | None:
+@dataclass
+class _Progress:
+    """What a download run carries to the next one (serialised as the checkpoint).
+
+    ``since`` is the placement-date low-water mark of the new-orders window, ``changed`` the store
+    time up to which changes were scanned, ``open`` the ids (oldest first) of orders this channel
+    downloaded and last saw open, ``cursor`` the last id re-read in turn. ``complete`` is false when
+    ``open`` may lack some of them (the checkpoint predates the list, or the list overflowed): the
+    changed-orders scan then also passes on every order that closed, so none keeps reserving stock.
+    """
+
+    since: int
+    changed: int
+    open: dict[str, None] = field(default_factory=dict)
+    cursor: int = 0
+    complete: bool = True
+
+    def note(self, order: Order) -> None:
+        if order.closed:
+            self.open.pop(order.external_id, None)
+            return
+        self.open[order.external_id] = None
+        if len(self.open) > MAX_TRACKED_OPEN:
+            del self.open[next(iter(self.open))]
+            self.complete = False
+
+    def forget(self, order_id: str) -> None:
+        self.open.pop(order_id, None)
+
+    def next_to_reread(self, skip: set[str]) -> list[str]:
+        """This run's slice of open orders, in id order from after the cursor, wrapping round."""
+        ids = sorted(int(i) for i in self.open if i not in skip)
+        if not ids:
+            return []
+        count = min(len(ids), REREAD_MAX, max(REREAD_MIN, -(-len(self.open) // REREAD_CYCLE_RUNS)))
+        after = [i for i in ids if i > self.cursor]
+        batch = (after + [i for i in ids if i <= self.cursor])[:count]
+        self.cursor = batch[-1]
+        return [str(i) for i in batch]
+
+    def dump(self) -> str:
+        data = {
+            "v": CHECKPOINT_VERSION,
+            "since": int(self.since),
+            "changed": int(self.changed),
+            "open": [int(i) for i in self.open],
+            "cursor": self.cursor,
+            "complete": self.complete,
+        }
+        return json.dumps(data, separators=(",", ":"))
+
+
+def _read_checkpoint(checkpoint: str | None) -> _Progress | None:
+    """The saved progress; a version-1 checkpoint (``since`` only) is read as an incomplete one."""
     if not checkpoint:
         return None
     try:
         data = json.loads(checkpoint)
-        since = data["since"]
-        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
-            raise ValueError
-    except (ValueError, KeyError, TypeError):
+        since = _whole(data["since"])
+        if data.get("v", 1) == 1:
+            return _Progress(since=since, changed=since, complete=False)
+        return _Progress(
+            since=since,
+            changed=_whole(data["changed"]),
+            open={str(_whole(i)): None for i in data["open"]},
+            cursor=_whole(data.get("cursor", 0)),
+            complete=data.get("complete") is True,
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise PermanentError(
             "The saved X-Cart order checkpoint is unreadable; reset the channel's order sync.",
             code="bad_checkpoint",
             raw=str(checkpoint)[:200],
         ) from None
-    return since
 
 
-def _write_checkpoint(since: int) -> str:
-    return json.dumps({"v": CHECKPOINT_VERSION, "since": int(since)}, separators=(",", ":"))
+def _whole(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(value)
+    return value
+
+
+def _payment_code(order: Order) -> str:
+    """The payment status code of a mapped order, from the store's payload (both flavours)."""
+    return mapping.status_code_of(order.raw.get("paymentStatus", order.raw.get("payment_status")))
 
 
 def _iso(epoch: int) -> str:

@@ -43,6 +43,18 @@ PAYMENT_STATUS_NAMES: dict[str, str] = {
 }
 #: Orders in this shipping status were never placed (an add-on's "not finished" checkout).
 NOT_FINISHED = "NF"
+#: The two lists reuse letters (``P`` is Paid *and* Processing, ``D`` Declined *and* Delivered, ``R``
+#: Refunded *and* Returned), so a status is always a (list, code) pair: these are the list names.
+PAYMENT = "payment"
+SHIPPING = "shipping"
+#: Payment statuses that finish an order: Declined, Cancelled, Refunded. Cancelling an order in the
+#: X-Cart admin sets its *payment* status to Cancelled and leaves the shipping status at New.
+CLOSING_PAYMENT: frozenset[str] = frozenset({"D", "C", "R"})
+#: Shipping statuses that finish an order: Shipped, Delivered, Will not deliver, Returned, and the
+#: "not finished" checkouts that were never placed.
+CLOSING_SHIPPING: frozenset[str] = frozenset({"S", "D", "WND", "R", NOT_FINISHED})
+#: Of those, the ones where the goods went out: a shipment for such an order only adds tracking.
+FULFILLED_SHIPPING: frozenset[str] = frozenset({"S", "D"})
 
 
 class MappingError(ValueError):
@@ -83,8 +95,17 @@ def parse_time(value: Any) -> datetime:
     raise MappingError(f"not a date: {value!r}")
 
 
-def status_list(rows: Any, names: Mapping[str, str], what: str) -> list[StoreStatus]:
-    """``order-status-*`` rows (``[{"id":1,"code":"N","position":10}, …]``) sorted by position."""
+def status_list(rows: Any, group: str) -> list[StoreStatus]:
+    """``order-status-*`` rows (``[{"id":1,"code":"N","position":10}, …]``) sorted by position.
+
+    ``group`` is :data:`PAYMENT` or :data:`SHIPPING`; each status carries it and whether it closes an
+    order. The add-on lists codes without names, so X-Cart's default names are used where known
+    (a custom status shows its code) and a custom status never closes an order: holding stock for
+    an order that may still ship is the safer mistake.
+    """
+    names = PAYMENT_STATUS_NAMES if group == PAYMENT else SHIPPING_STATUS_NAMES
+    closing = CLOSING_PAYMENT if group == PAYMENT else CLOSING_SHIPPING
+    what = f"{group} status"
     if not isinstance(rows, list):
         raise MappingError(f"the {what} list is not a list")
     parsed: list[tuple[int, StoreStatus]] = []
@@ -93,7 +114,7 @@ def status_list(rows: Any, names: Mapping[str, str], what: str) -> list[StoreSta
             raise MappingError(f"a {what} row has no code: {row!r}")
         code = row["code"]
         position = row.get("position") if isinstance(row.get("position"), int) else 0
-        parsed.append((position, StoreStatus(code, names.get(code, code))))
+        parsed.append((position, StoreStatus(code, names.get(code, code), code in closing, group)))
     return [status for _, status in sorted(parsed, key=lambda item: item[0])]
 
 
@@ -217,7 +238,8 @@ def order_from_complex(
         placed_at=placed_at,
         updated_at=max(updated_at, placed_at),
         status_code=shipping_code,
-        status_name=_status_name(shipping_code, payment_code),
+        status_name=status_name(shipping_code, payment_code),
+        closed=is_closed(payment_code, shipping_code),
         currency=_text(data.get("currency")) or default_currency,
         subtotal=lines_total,
         shipping=shipping,
@@ -235,11 +257,21 @@ def order_from_complex(
     )
 
 
-def _status_name(shipping_code: str, payment_code: str) -> str:
-    """The fulfilment state first (that is what "processed" changes), payment after it."""
-    shipping = SHIPPING_STATUS_NAMES.get(shipping_code, shipping_code)
-    payment = PAYMENT_STATUS_NAMES.get(payment_code, payment_code)
-    return f"{shipping} / {payment}" if payment else shipping
+def is_closed(payment_code: str, shipping_code: str) -> bool:
+    """An order is finished when *either* list says so: a cancelled payment with shipping still at
+    New holds no stock, and neither does a shipped order."""
+    return payment_code in CLOSING_PAYMENT or shipping_code in CLOSING_SHIPPING
+
+
+def status_name(shipping_code: str, payment_code: str) -> str:
+    """Both statuses, each named with its list: ``P`` alone could be Paid or Processing.
+
+    The fulfilment state comes first (that is what "processed" changes), payment after it.
+    """
+    shipping = f"Shipping: {SHIPPING_STATUS_NAMES.get(shipping_code, shipping_code)}"
+    if not payment_code:
+        return shipping
+    return f"{shipping} · Payment: {PAYMENT_STATUS_NAMES.get(payment_code, payment_code)}"
 
 
 def order_from_builtin(
@@ -317,7 +349,8 @@ def order_from_builtin(
         placed_at=placed_at,
         updated_at=max(updated_at, placed_at),
         status_code=shipping_code,
-        status_name=_status_name(shipping_code, payment_code),
+        status_name=status_name(shipping_code, payment_code),
+        closed=is_closed(payment_code, shipping_code),
         currency=_text(data.get("currency")) or default_currency,
         subtotal=lines_total,
         shipping=shipping,

@@ -16,7 +16,7 @@ import respx
 
 from connectors.base import ConnectorOptions, PriceUpdate, ShipmentRequest, StockUpdate
 from connectors.errors import AuthError, PermanentError, ProtocolError
-from connectors.xcart.connector import LATER_RUN_OVERLAP_SECONDS, XCartConnector
+from connectors.xcart.connector import CHANGES_WARNING, LATER_RUN_OVERLAP_SECONDS, XCartConnector
 
 STORE = "https://shop.example.com"
 ADMIN = f"{STORE}/admin.php"
@@ -103,10 +103,21 @@ def test_connection_reads_both_status_lists_and_probes_writes_with_put_product_0
     shipping_codes = [s["code"] for s in facts.details["shipping_statuses"]]
     assert shipping_codes == ["N", "P", "S", "D", "WND", "R", "WFA", "NBA"]  # never NF
     assert [s["code"] for s in facts.details["payment_statuses"]] == ["Q", "A", "PP", "P", "D", "C", "R"]
-    names = {(s.code, s.name) for s in facts.order_statuses}
-    assert ("S", "Shipped (shipping status)") in names
-    assert ("P", "Paid (payment status)") in names
-    assert facts.warnings == ()
+    # the lists reuse letters: each status is named and judged within its own list
+    statuses = {(s.group, s.code): s for s in facts.order_statuses}
+    assert statuses[("shipping", "P")].name == "Processing"
+    assert statuses[("payment", "P")].name == "Paid"
+    closing = {key for key, status in statuses.items() if status.closes_order}
+    assert closing == {
+        ("shipping", "S"),
+        ("shipping", "D"),
+        ("shipping", "WND"),
+        ("shipping", "R"),
+        ("payment", "D"),
+        ("payment", "C"),
+        ("payment", "R"),
+    }
+    assert facts.warnings == (CHANGES_WARNING,)
 
 
 def test_connection_with_the_read_only_key_reports_it_without_failing(store: AddonStore) -> None:
@@ -214,9 +225,16 @@ def test_later_runs_start_an_overlap_before_the_checkpoint(store: AddonStore) ->
     checkpoint = json.dumps({"v": 1, "since": STORE_EPOCH})
     pages = list(connector().fetch_orders(checkpoint))
     assert store.requests[0].url.params["_cnd[date][0]"] == str(STORE_EPOCH - LATER_RUN_OVERLAP_SECONDS)
-    assert len(pages) == 1
-    assert pages[0].orders == ()
-    assert json.loads(pages[0].checkpoint)["since"] == STORE_EPOCH
+    # then the changed-orders scan: newest change first, no status or date filter
+    changed = store.requests[1].url.params
+    assert (changed["_cnd[orderBy][0]"], changed["_cnd[orderBy][1]"]) == ("o.lastRenewDate", "DESC")
+    assert "_cnd[paymentStatus][]" not in changed
+    assert "_cnd[date][0]" not in changed
+    assert len(pages) == 2
+    assert pages[0].orders == pages[1].orders == ()
+    saved = json.loads(pages[-1].checkpoint)
+    assert saved["since"] == saved["changed"] == STORE_EPOCH
+    assert saved["complete"] is False  # a version-1 checkpoint knows no open orders
 
 
 def test_a_page_that_is_not_a_list_is_a_protocol_error(store: AddonStore) -> None:
@@ -248,7 +266,8 @@ def test_complex_order_maps_money_discount_and_addresses(store: AddonStore) -> N
     assert order.subtotal == Decimal("19.99")
     assert order.computed_total == order.total
     assert order.status_code == "N"
-    assert order.status_name == "New / Paid"
+    assert order.status_name == "Shipping: New · Payment: Paid"
+    assert order.closed is False
     assert order.lines[0].options == (("Size", "M"),)
     assert order.lines[0].remote_product_id == "37"
     assert order.shipping_address.country_code == "US"

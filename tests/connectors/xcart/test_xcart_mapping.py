@@ -69,7 +69,35 @@ def test_status_list_is_sorted_by_position_and_named() -> None:
         {"id": 1, "code": "N", "position": 10},
         {"id": 10, "code": "X1"},
     ]
-    statuses = mapping.status_list(rows, mapping.SHIPPING_STATUS_NAMES, "shipping status")
+    statuses = mapping.status_list(rows, mapping.SHIPPING)
     assert [(s.code, s.name) for s in statuses] == [("X1", "X1"), ("N", "New"), ("S", "Shipped")]
+    assert {s.group for s in statuses} == {"shipping"}
+    # Shipped closes an order; a custom status never does (holding stock is the safer mistake)
+    assert [s.closes_order for s in statuses] == [False, False, True]
     with pytest.raises(mapping.MappingError):
-        mapping.status_list({"code": "N"}, mapping.SHIPPING_STATUS_NAMES, "shipping status")
+        mapping.status_list({"code": "N"}, mapping.SHIPPING)
+
+
+@pytest.mark.parametrize(
+    ("payment", "shipping", "closed"),
+    [
+        ("P", "N", False),  # Paid, New
+        ("P", "P", False),  # Paid, Processing: the same letter in both lists, both open
+        ("C", "N", True),  # cancelled in the admin: payment Cancelled, shipping still New
+        ("D", "N", True),  # payment Declined
+        ("R", "N", True),  # payment Refunded
+        ("A", "D", True),  # shipping Delivered
+        ("P", "R", True),  # shipping Returned
+        ("P", "WND", True),
+        ("Q", "S", True),
+        ("Q", "NBA", False),
+    ],
+)
+def test_an_order_is_closed_when_either_list_says_so(payment: str, shipping: str, closed: bool) -> None:
+    order = mapping.order_from_complex(
+        complex_order(paymentStatus=payment, shippingStatus=shipping),
+        prices_include_tax=False,
+        default_currency="",
+    )
+    assert order.closed is closed
+    assert order.status_code == shipping
