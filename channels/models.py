@@ -252,3 +252,30 @@ class JobLease(models.Model):
     @property
     def is_held(self) -> bool:
         return bool(self.holder) and self.expires_at > timezone.now()
+
+
+class CallbackAddress(models.Model):
+    """A 3DCart channel's own callback address: ``/callbacks/threedcart/<secret>/``.
+
+    3DCart's callback is not signed and the app's public key is no secret (every seller is shown
+    it), so the address itself is what ties a callback to one channel of one account. The secret is
+    looked up by its SHA-256 ``digest`` and kept encrypted (like credentials) only so the channel
+    page can show it again. It hands over one token: ``authorised_at`` is set when an AUTHORIZE
+    was accepted, after which the address only carries REMOVE notices. ``last_timestamp`` is the
+    newest callback TimeStamp received here; an older or equal one is a replay.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="callback_addresses")
+    channel = models.ForeignKey(SalesChannel, on_delete=models.CASCADE, related_name="callback_addresses")
+    digest = models.CharField(max_length=64, unique=True)
+    secret = EncryptedJSONField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    authorised_at = models.DateTimeField(null=True, blank=True)
+    last_timestamp = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"3DCart callback address of {self.channel_id} ({'used' if self.authorised_at else 'open'})"

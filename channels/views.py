@@ -25,7 +25,6 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Role
@@ -209,6 +208,8 @@ def channel_detail(request: HttpRequest, channel_id: Any) -> HttpResponse:
                 return redirect("channels:detail", channel.pk)
     runs = channel.sync_runs.order_by("-created_at")[:25]
     context = channel_context(request, channel, form=form, runs=runs, can_edit_settings=can_edit_settings)
+    if channel.platform == "threedcart" and channel.connection_state == ConnectionState.PENDING:
+        context.update(_platform_help_context(request, channel))
     return render(request, "channels/detail.html", context)
 
 
@@ -283,7 +284,7 @@ def channel_reauthorise(request: HttpRequest, channel_id: Any) -> HttpResponse:
                 messages.success(request, f"“{channel.name}” is connected again.")
             return redirect("channels:list")
     context = channel_context(request, channel, form=form, connection_error=connection_error)
-    context.update(_platform_help_context(request))
+    context.update(_platform_help_context(request, channel))
     return render(request, "channels/reauthorise.html", context)
 
 
@@ -399,12 +400,17 @@ def _wizard_context(request: HttpRequest, step: int, **extra: Any) -> dict[str, 
     return page_context(request, wizard_steps=WIZARD_STEPS, step=step, **extra)
 
 
-def _platform_help_context(request: HttpRequest) -> dict[str, Any]:
-    """What the connection instructions show: our IPs (OpenCart) and the 3DCart app's key/callback."""
-    try:
-        callback_url = request.build_absolute_uri(reverse("threedcart-callback"))
-    except NoReverseMatch:
-        callback_url = ""
+def _platform_help_context(request: HttpRequest, channel: SalesChannel | None = None) -> dict[str, Any]:
+    """What the connection instructions show: our IPs (OpenCart) and the 3DCart app's key/callback.
+
+    A 3DCart callback address belongs to one saved channel, so it is shown only for one (to those
+    of its account who may manage it); the wizard says where it will appear.
+    """
+    callback_url = ""
+    if channel is not None and channel.platform == "threedcart" and has_role(request, Role.ADMIN):
+        from channels.threedcart_handoff import callback_path
+
+        callback_url = request.build_absolute_uri(callback_path(channel))
     return {
         "egress_ips": list(getattr(settings, "STORE_EGRESS_IPS", []) or []),
         "threedcart_public_key": getattr(settings, "THREEDCART_PUBLIC_KEY", ""),

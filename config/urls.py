@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from channels.callbacks import threedcart_callback
+from channels.callbacks import threedcart_callback, threedcart_channel_callback
 from config.views import api_not_found, healthz
 
 urlpatterns = [
@@ -16,6 +16,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     re_path(r"^api/(?P<path>.*)$", api_not_found),
     path("callbacks/threedcart/", threedcart_callback, name="threedcart-callback"),
+    path(
+        "callbacks/threedcart/<str:secret>/", threedcart_channel_callback, name="threedcart-channel-callback"
+    ),
     path("healthz", healthz, name="healthz"),
     path("", include("accounts.urls")),
     path("", include("channels.urls")),

@@ -250,19 +250,36 @@ class ThreeDCartSandbox(SandboxApp):
 
     # -- the seller's side: the AUTHORIZE / REMOVE callback ------------------------------------------
 
-    def callback_payload(self, action: str = "AUTHORIZE") -> dict[str, str]:
-        """The body 3DCart posts to an app's CallBackURL (TimeStamp in Eastern time, per the docs)."""
-        eastern = datetime.fromtimestamp(self.now(), ZoneInfo("America/New_York"))
+    def revoke_token(self) -> None:
+        """The merchant removes Storelink's app: the token is withdrawn and every request gets 401
+        until the app is authorised again (:meth:`rotate_token`)."""
+        with self.lock:
+            self.token = ""
+            self._set_meta("token", "")
+
+    def callback_payload(
+        self, action: str = "AUTHORIZE", *, timestamp: datetime | None = None, **overrides: str
+    ) -> dict[str, str]:
+        """The body 3DCart posts to an app's CallBackURL (TimeStamp in Eastern time, per the docs).
+
+        ``timestamp`` (aware) replaces the store's clock; ``overrides`` replace members by name
+        (``TokenKey=...``, ``SecureURL=...``), for playing a forged or garbled post.
+        """
+        moment = timestamp or datetime.fromtimestamp(self.now(), ZoneInfo("UTC"))
+        eastern = moment.astimezone(ZoneInfo("America/New_York"))
         return {
             "PublicKey": self.public_key,
             "TimeStamp": eastern.strftime("%m-%d-%Y %H:%M:%S"),
             "TokenKey": self.token,
             "Action": action,
             "SecureURL": self.secure_url,
-        }
+        } | overrides
 
     def post_callback(self, url: str, action: str = "AUTHORIZE", *, timeout: float = 5.0) -> httpx.Response:
-        """POST the callback to ``url`` as 3DCart does when the seller clicks Authorize (or removes)."""
+        """POST the callback to ``url`` as 3DCart does when the seller clicks Authorize (or removes
+        the app: the token is withdrawn first, so the old token really is refused afterwards)."""
+        if action.upper() == "REMOVE":
+            self.revoke_token()
         return httpx.post(url, json=self.callback_payload(action), timeout=timeout, follow_redirects=False)
 
     def _authorize_route(self, request: SandboxRequest) -> SandboxResponse:
@@ -313,6 +330,7 @@ class ThreeDCartSandbox(SandboxApp):
     def _authenticate(self, request: SandboxRequest) -> SandboxResponse | None:
         ok = (
             not self.faults.expired_token
+            and bool(self.token)
             and secrets.compare_digest(request.header("PrivateKey"), self.private_key)
             and secrets.compare_digest(request.header("Token"), self.token)
             and _store_key(request.header("SecureURL")) == _store_key(self.secure_url)

@@ -7,9 +7,10 @@ When a seller clicks *Authorize* (or removes Storelink) in Modules → REST API,
 
 and shows the seller "Server not Responding" unless the answer is HTTP 200. That body is the only
 place 3DCart hands over the store's ``SecureURL`` together with its token, and the only notice of a
-removal. Nothing in it is signed: the check available is that ``PublicKey`` is Storelink's own app
-public key (compared in constant time). This module is pure — the Django view that receives the POST
-calls :func:`parse_callback` with the form or JSON body as a dict and decides what to store.
+removal. Nothing in it is signed, and ``PublicKey`` is no secret (every seller who connects a store is
+shown it): :func:`parse_callback` checks it only to drop posts meant for another app. What a callback
+may change is decided by the address it was posted to and by asking 3DCart itself (the Django side).
+This module is pure: it reads and checks the body, and :func:`check_fresh` refuses stale ones.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
@@ -53,6 +54,12 @@ class CallbackKeyMismatch(CallbackError):
     """``PublicKey`` is not Storelink's: the post is for another app, or forged."""
 
     code = "bad_public_key"
+
+
+class CallbackStale(CallbackError):
+    """``TimeStamp`` is too far from now: an old post replayed, or a clock badly off."""
+
+    code = "stale"
 
 
 class CallbackUnknownAction(CallbackError):
@@ -188,6 +195,21 @@ def parse_callback_body(
     if not isinstance(payload, Mapping):
         raise CallbackBadField("The callback body is not a JSON object.")
     return parse_callback(payload, options=options, public_key=public_key)
+
+
+#: How far a callback's TimeStamp may be from Storelink's clock (either way) to be believed fresh.
+MAX_CLOCK_SKEW = timedelta(minutes=10)
+
+
+def check_fresh(event: CallbackEvent, *, now: datetime, max_skew: timedelta = MAX_CLOCK_SKEW) -> None:
+    """Refuse a callback whose TimeStamp is more than ``max_skew`` from ``now`` (an aware datetime)."""
+    drift = abs(event.timestamp - now)
+    if drift > max_skew:
+        minutes = int(drift.total_seconds() // 60)
+        raise CallbackStale(
+            f"The callback's TimeStamp is {minutes} minutes away from the current time (at most "
+            f"{int(max_skew.total_seconds() // 60)} are accepted); it is refused as stale or replayed."
+        )
 
 
 def callback_reply(postback_url: str = "") -> dict[str, str]:

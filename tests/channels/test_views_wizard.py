@@ -362,7 +362,9 @@ def test_threedcart_step_shows_public_key_and_callback_and_can_wait_for_the_stor
     walk_to_connection(client, "threedcart", "Shift4Shop store")
     page = client.get(reverse("channels:add_connection", args=["threedcart"])).content.decode()
     assert "pub-3dcart-app-key-0001" in page
-    assert "/callbacks/threedcart/" in page
+    # a callback address belongs to one saved channel: the wizard says where it will be shown
+    assert "/callbacks/threedcart/" not in page
+    assert "its own callback address" in page
     assert "Access token" in page
 
     # without a token, "test" explains the two ways forward ...
@@ -401,6 +403,8 @@ def test_threedcart_step_shows_public_key_and_callback_and_can_wait_for_the_stor
     assert "connects as soon as your store authorises Storelink" in listing
     assert "Waiting for authorisation" in listing
     assert channel.settings["import_statuses"] == ["1", "2"]
+    detail = client.get(reverse("channels:detail", args=[channel.pk])).content.decode()
+    assert f"/callbacks/threedcart/{channel.callback_addresses.get().secret['secret']}/" in detail
 
 
 def test_members_cannot_add_channels(client, owner):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
@@ -15,8 +15,10 @@ from connectors.threedcart.callback import (
     CallbackKeyMismatch,
     CallbackMissingField,
     CallbackNotConfigured,
+    CallbackStale,
     CallbackUnknownAction,
     callback_reply,
+    check_fresh,
     parse_callback,
     parse_callback_body,
     store_key,
@@ -129,3 +131,12 @@ def test_reply_carries_the_postback_url_only_when_given() -> None:
     assert callback_reply("https://storelink.example/link") == {
         "PostBackURL": "https://storelink.example/link"
     }
+
+
+def test_a_callback_far_from_now_is_stale_either_way() -> None:
+    event = parse_callback(fixture("callback_authorize.json"), options=options())
+    check_fresh(event, now=event.timestamp + timedelta(minutes=9))
+    check_fresh(event, now=event.timestamp - timedelta(minutes=9))
+    for drift in (timedelta(minutes=11), -timedelta(minutes=11), timedelta(days=400)):
+        with pytest.raises(CallbackStale, match="stale"):
+            check_fresh(event, now=event.timestamp + drift)

@@ -406,6 +406,22 @@ def test_authorize_button_route_posts_the_callback(
     assert parse_callback(received[0]["body"], public_key=store.app.public_key).action == "REMOVE"
 
 
+def test_removing_the_app_withdraws_the_token_before_the_remove_callback(
+    store: Running, receiver: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, _received = receiver
+    connector = store.connector()
+    assert connector.test_connection().base_currency == "USD"
+    store.app.post_callback(url, "REMOVE")
+    connector._store_settings = None
+    with pytest.raises(AuthError):
+        connector.test_connection()
+    store.app.rotate_token()  # authorised again: a new token works
+    assert store.connector().test_connection().base_currency == "USD"
+    forged = store.app.callback_payload("REMOVE", TokenKey="", SecureURL="https://elsewhere.example")
+    assert (forged["TokenKey"], forged["SecureURL"]) == ("", "https://elsewhere.example")
+
+
 def test_cli_style_string_options_and_a_file_database_keep_keys_and_data(tmp_path: Any) -> None:
     path = str(tmp_path / "threedcart.db")
     first = make_sandbox(
