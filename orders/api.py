@@ -384,6 +384,9 @@ class ShipmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountS
             201: ShipmentSerializer,
             200: OpenApiResponse(ShipmentSerializer, description="Replayed: the key's existing shipment."),
             207: BulkShipmentResultSerializer,
+            422: OpenApiResponse(
+                ErrorSerializer, description="The key was already used for a different shipment."
+            ),
             **ERRORS,
         },
     )
@@ -393,6 +396,12 @@ class ShipmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountS
             return self._create_bulk(request.data, header_key)
         try:
             shipment, created = self._create_one(request.data, header_key)
+        except services.IdempotencyKeyReused as exc:
+            errors = _errors_of(exc)
+            message = errors["idempotency_key"][0]
+            return Response(
+                {"message": message, "code": "idempotency_key_reused", "errors": errors}, status=422
+            )
         except DjangoValidationError as exc:
             raise exceptions.ValidationError(_errors_of(exc)) from None
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK

@@ -14,6 +14,7 @@ checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -485,6 +486,11 @@ def _shipment_error(field_name: str, message: str) -> ShipmentError:
     return ShipmentError({field_name: [message]})
 
 
+class IdempotencyKeyReused(ShipmentError):
+    """The key already names a shipment recorded with different contents: answering that shipment
+    would hide the difference, recording a second one would defeat the key."""
+
+
 def shipped_quantities(order: Order, *, exclude: Shipment | None = None) -> dict[str, int]:
     """Units per external line id already in pending or confirmed shipments of ``order``."""
     shipments = Shipment.objects.filter(
@@ -588,7 +594,7 @@ def record_shipment(
     if key is not None:
         existing = _by_idempotency_key(order.account_id, key, order)
         if existing is not None:
-            return existing, False
+            return _replayed(existing, tracking_numbers, carrier, service, lines), False
     if order.channel.is_removed:
         raise _shipment_error(
             "__all__", "This order's channel has been removed; the store cannot be updated."
@@ -600,6 +606,12 @@ def record_shipment(
     try:
         with transaction.atomic():
             locked = Order.objects.select_for_update().get(pk=order.pk)
+            # The key is checked again under the order lock: a request with the same key that got
+            # the lock first has committed its shipment by now, and this one must answer it rather
+            # than find "everything already shipped" and fail.
+            existing = _by_idempotency_key(order.account_id, key, order) if key else None
+            if existing is not None:
+                return _replayed(existing, numbers, carrier, service, lines), False
             remaining = unshipped_quantities(locked)
             cleaned_lines = _clean_lines(locked, lines, remaining)
             left_after = sum(remaining.values()) - sum(line["quantity"] for line in cleaned_lines)
@@ -624,9 +636,47 @@ def record_shipment(
         existing = _by_idempotency_key(order.account_id, key, order) if key else None
         if existing is None:
             raise
-        return existing, False
+        return _replayed(existing, numbers, carrier, service, lines), False
     log.info("orders.shipment.recorded shipment=%s order=%s", shipment.pk, order.pk)
     return shipment, True
+
+
+def _replayed(
+    existing: Shipment,
+    tracking_numbers: Iterable[str] | str,
+    carrier: str,
+    service: str,
+    lines: Iterable[Mapping[str, Any]] | None,
+) -> Shipment:
+    """``existing`` if the repeated request asks for the same shipment, else IdempotencyKeyReused."""
+    requested: dict[str, int] = defaultdict(int)
+    for item in lines or []:
+        with contextlib.suppress(TypeError, ValueError):
+            quantity = int(item.get("quantity", 0))
+            if quantity:
+                requested[str(item.get("external_line_id", "")).strip()] += quantity
+    recorded = {str(line["external_line_id"]): int(line["quantity"]) for line in existing.lines or []}
+    differences = [
+        name
+        for name, same in (
+            ("tracking numbers", _clean_tracking(tracking_numbers) == list(existing.tracking_numbers)),
+            ("carrier", (carrier or "").strip()[:100] == existing.carrier),
+            ("service", (service or "").strip()[:100] == existing.service),
+            # No lines asked for "everything left", which is what the first request recorded.
+            ("lines", not requested or dict(requested) == recorded),
+        )
+        if not same
+    ]
+    if differences:
+        raise IdempotencyKeyReused(
+            {
+                "idempotency_key": [
+                    "This idempotency key was already used for a shipment with different "
+                    f"{', '.join(differences)}; use a new key for a new shipment."
+                ]
+            }
+        )
+    return existing
 
 
 def _by_idempotency_key(account_id: Any, key: str, order: Order) -> Shipment | None:
