@@ -59,6 +59,28 @@ def _address_is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -
     )
 
 
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def _valid_host(host: str) -> bool:
+    """An IP literal, or a DNS name that can be resolved at all: non-empty labels of at most 63
+    letters, digits and hyphens (after IDNA encoding), 253 characters in total. Checked before any
+    lookup, so a name like ``a..b`` is a clear error even where no lookup is made (private hosts
+    allowed) and never reaches the HTTP client, whose IDNA encoder would raise on it."""
+    try:
+        ipaddress.ip_address(host.split("%")[0])
+        return True
+    except ValueError:
+        pass
+    name = host[:-1] if host.endswith(".") else host
+    try:
+        ascii_name = name.encode("idna").decode("ascii").lower()
+        ascii_name.encode("ascii").decode("idna")  # a malformed "xn--" label does not decode
+    except UnicodeError:
+        return False
+    return 0 < len(ascii_name) <= 253 and all(_HOST_LABEL.match(label) for label in ascii_name.split("."))
+
+
 def check_store_url(url: str, *, allow_private: bool = False, resolve: bool = True) -> str:
     """Refuse store URLs that could point Storelink at itself or its neighbours.
 
@@ -85,6 +107,16 @@ def check_store_url(url: str, *, allow_private: bool = False, resolve: bool = Tr
         port = parts.port
     except ValueError:
         raise PermanentError("The store URL has an invalid port.", code="bad_url") from None
+    if not _valid_host(host):
+        raise PermanentError(
+            f"{host} is not a valid host name (each part between dots 1–63 letters, digits or "
+            "hyphens, not starting or ending with a hyphen; 253 characters at most).",
+            code="bad_url",
+        )
+    if parts.fragment or text.endswith("#"):
+        raise PermanentError(
+            "The store URL must not contain a # part; enter the store's address only.", code="bad_url"
+        )
     if not allow_private:
         if parts.scheme != "https":
             raise PermanentError("The store URL must use https://.", code="bad_url")
