@@ -52,6 +52,7 @@ from connectors.errors import (
     TransientError,
 )
 from connectors.http import MAX_INLINE_RETRY_AFTER, StoreHttp, parse_json_lenient
+from connectors.opencart.statuses import StatusRules
 
 #: The PHP file the seller uploads; the Django app serves it for download from here.
 BRIDGE_PHP_PATH = Path(__file__).resolve().parent / "bridge" / "storelink-bridge.php"
@@ -62,7 +63,9 @@ SIGNATURE_SCHEME = "STORELINK1"
 BATCH_SIZE = 100
 PRODUCT_PAGE_SIZE = 500
 MAX_ORDER_PAGE_SIZE = 250
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+#: the bridge version from which ``orders`` follows an order out of the import statuses
+FOLLOWS_STATUS_CHANGES_FROM = "1.1.0"
 
 AUTH_CODES = frozenset({"bad_signature", "unknown_user", "user_disabled", "auth_required"})
 DISCOUNT_TOTAL_CODES = frozenset({"coupon", "voucher", "reward", "credit", "discount"})
@@ -88,7 +91,19 @@ class BridgeInfo:
     server_time: str = ""
     #: ``currency.decimal_place`` per code, disabled currencies included (old orders may use them)
     decimal_places: tuple[tuple[str, int], ...] = ()
+    #: the store's own status declarations (bridge 1.1.0+; empty from older files)
+    processing_status_ids: tuple[str, ...] = ()
+    complete_status_ids: tuple[str, ...] = ()
+    default_order_status_id: str = ""
+    #: what the bridge file can do beyond 1.0.0 (``orders_match_ever``, ``status_sets`` ...)
+    features: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def status_rules(self) -> StatusRules:
+        return StatusRules.from_ids(
+            self.processing_status_ids, self.complete_status_ids, self.default_order_status_id
+        )
 
     def places_for(self, currency_code: str) -> int:
         """How many decimals an amount in this currency has: the store's own setting, else ISO 4217."""
@@ -370,6 +385,10 @@ class BridgeClient:
                 stores=tuple((int(s["store_id"]), unescape(s.get("name"))) for s in data.get("stores", [])),
                 server_time=str(data.get("server_time") or ""),
                 decimal_places=_decimal_places(data.get("currencies")),
+                processing_status_ids=tuple(str(int(i)) for i in data.get("processing_status_ids") or ()),
+                complete_status_ids=tuple(str(int(i)) for i in data.get("complete_status_ids") or ()),
+                default_order_status_id=str(data.get("default_order_status_id") or ""),
+                features=tuple(str(f) for f in data.get("features") or ()),
                 raw=data,
             )
         except (KeyError, TypeError, ValueError, AttributeError):
@@ -401,11 +420,14 @@ class BridgeClient:
         return naive.replace(tzinfo=self._zone()).astimezone(UTC)
 
     def statuses(self) -> tuple[StoreStatus, ...]:
+        """The store's status list, each marked with whether it closes an order (see ``statuses.py``)."""
         data = self._call("GET", "statuses")
-        return tuple(
-            StoreStatus(code=str(row["order_status_id"]), name=unescape(row["name"]))
-            for row in data["statuses"]
-        )
+        rules = self._store_info().status_rules
+        found = []
+        for row in data["statuses"]:
+            code, name = str(row["order_status_id"]), unescape(row["name"])
+            found.append(StoreStatus(code=code, name=name, closes_order=rules.closes(code, name)))
+        return tuple(found)
 
     # -- orders ----------------------------------------------------------------------------------------
 
@@ -419,6 +441,16 @@ class BridgeClient:
     ) -> Iterator[OrderPage]:
         """Every order changed after ``checkpoint`` (or within ``lookback_days``), page by page.
 
+        "Order statuses to import" decides which orders are *first* downloaded, never which changes
+        of a known order arrive: the bridge is asked (``match=ever``) for orders changed since the
+        checkpoint that are in one of those statuses now *or were in one at any time* (their history
+        says so) — exactly the orders Storelink may hold, whatever status they moved to (cancelled,
+        shipped, refunded). An order that never was in an import status is not returned, so nothing
+        outside the seller's choice is created. The statuses ever imported are kept in the checkpoint,
+        so taking a status off the list later does not hide changes of orders imported with it.
+        Bridges older than 1.1.0 ignore ``match`` and filter on the current status only (the
+        connector's test connection says so).
+
         The checkpoint is the bridge's cursor (change time, order id) in a small JSON document; each
         page's checkpoint is safe to store once that page is saved.
         """
@@ -426,8 +458,12 @@ class BridgeClient:
         statuses = [str(s).strip() for s in import_statuses if str(s).strip()]
         if any(not s.isdigit() for s in statuses):
             raise PermanentError("Order statuses to import must be OpenCart status ids.", code="bad_setting")
-        params: dict[str, Any] = {"limit": page_size, "statuses": ",".join(statuses) or None}
-        cursor = self._cursor_from(checkpoint)
+        cursor, followed = self._cursor_from(checkpoint)
+        # every status imported (an empty list) means no filter at all
+        followed = sorted(set(followed) | set(statuses), key=int) if statuses else []
+        params: dict[str, Any] = {"limit": page_size, "statuses": ",".join(followed) or None}
+        if followed:
+            params["match"] = "ever"
         if cursor is None:
             info = self._store_info()
             try:
@@ -455,28 +491,31 @@ class BridgeClient:
             if has_more and next_cursor == params.get("cursor"):
                 raise ProtocolError("The bridge's order cursor did not move.", code="stuck_cursor")
             orders = tuple(self._order(raw) for raw in raw_orders)
-            yield OrderPage(
-                orders=orders, checkpoint=json.dumps({"v": CHECKPOINT_VERSION, "cursor": next_cursor})
-            )
+            state: dict[str, Any] = {"v": CHECKPOINT_VERSION, "cursor": next_cursor}
+            if followed:
+                state["statuses"] = followed
+            yield OrderPage(orders=orders, checkpoint=json.dumps(state))
             if not has_more:
                 return
             params.pop("since", None)
             params["cursor"] = next_cursor
 
     @staticmethod
-    def _cursor_from(checkpoint: str | None) -> str | None:
+    def _cursor_from(checkpoint: str | None) -> tuple[str | None, list[str]]:
+        """The cursor and the statuses imported so far (version 1 checkpoints kept none)."""
         if not checkpoint:
-            return None
+            return None, []
         try:
             data = json.loads(checkpoint)
             cursor = str(data["cursor"])
-        except (ValueError, KeyError, TypeError):
+            followed = [str(int(code)) for code in data.get("statuses") or []]
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise PermanentError(
                 "The stored OpenCart checkpoint is unreadable.", code="bad_checkpoint"
             ) from None
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\|\d{1,10}", cursor):
             raise PermanentError("The stored OpenCart checkpoint is unreadable.", code="bad_checkpoint")
-        return cursor
+        return cursor, followed
 
     def get_order(self, order_id: str | int) -> Order | None:
         try:
@@ -610,6 +649,8 @@ class BridgeClient:
             )
         updated = self._order_time(raw, "change_time") or self._order_time(raw, "date_modified") or placed
         customer = raw.get("customer", {})
+        status_code = str(raw["order_status_id"])
+        status_name = unescape(raw.get("order_status"))
         subtotal = totals.get("sub_total")
         if subtotal is None:
             subtotal = sum((Decimal(str(p.get("total") or "0")) for p in raw.get("products", [])), Decimal(0))
@@ -618,8 +659,9 @@ class BridgeClient:
             number=str(raw["order_id"]),
             placed_at=placed,
             updated_at=updated,
-            status_code=str(raw["order_status_id"]),
-            status_name=unescape(raw.get("order_status")),
+            status_code=status_code,
+            status_name=status_name,
+            closed=self._store_info().status_rules.closes(status_code, status_name),
             currency=currency,
             subtotal=amount(subtotal),
             shipping=amount(totals.get("shipping", Decimal(0)) + other_charges),

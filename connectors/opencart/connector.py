@@ -42,6 +42,7 @@ from connectors.opencart.client import (
     comment_mentions,
     shipment_comment,
 )
+from connectors.opencart.statuses import CLOSED_STATUS_CODES
 from connectors.opencart.versions import AUTO, TRAITS, family_for_version, normalise_family
 
 OPEN_API_VERSION = "4.0.0.0"
@@ -59,6 +60,7 @@ class BridgeInfoLike(Protocol):
     timezone: str
     languages: Sequence[Any]
     stores: Sequence[Any]
+    features: Sequence[str]
 
 
 class BridgeApi(Protocol):
@@ -113,9 +115,10 @@ class OpenCartConnector(Connector):
         tax_inclusive_prices=False,
         order_page_size=100,
     )
-    #: OpenCart's stock order statuses that end an order: Shipped, Complete, Canceled, Denied,
-    #: Canceled Reversal, Failed, Refunded, Reversed, Chargeback, Expired, Voided.
-    closed_status_codes = frozenset({"3", "5", "7", "8", "9", "10", "11", "12", "13", "14", "16"})
+    #: OpenCart's stock order statuses that end an order (Shipped, Complete, Canceled, Denied, Canceled
+    #: Reversal, Failed, Refunded, Reversed, Chargeback, Expired, Voided); used where the store does not
+    #: declare its complete/processing statuses (bridge before 1.1.0)
+    closed_status_codes = CLOSED_STATUS_CODES
 
     def __init__(
         self,
@@ -278,6 +281,13 @@ class OpenCartConnector(Connector):
         mismatch = self._family_mismatch(info)
         if mismatch:
             warnings.append(mismatch)
+        if "orders_match_ever" not in tuple(info.features or ()):
+            warnings.append(
+                f"The bridge file on your store is version {info.bridge_version or 'unknown'}: it sends only "
+                "orders that are in an imported status right now, so an order cancelled, shipped or "
+                "refunded on the store after Storelink downloaded it keeps its old status here. Download "
+                "storelink-bridge.php from Storelink again and replace the file on your store."
+            )
         zone_name = info.timezone or "UTC"
         if store_zone(zone_name) is None:
             # Dates are still read (as UTC) so orders keep flowing, but the seller must know they may

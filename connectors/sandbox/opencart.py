@@ -34,7 +34,9 @@ from zoneinfo import ZoneInfo
 from connectors.sandbox.core import Faults, SandboxApp, SandboxRequest, SandboxResponse
 
 BRIDGE_NAME = "Storelink bridge"
-BRIDGE_VERSION = "1.0.0"
+BRIDGE_VERSION = "1.1.0"
+#: what this bridge version can do beyond 1.0.0 (``info.features``)
+BRIDGE_FEATURES = ("orders_match_ever", "status_sets")
 BRIDGE_FILE = "storelink-bridge.php"
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "opencart" / "bridge" / "schema"
 
@@ -242,6 +244,7 @@ def base_rows(family: str, *, api_key: str, store_url: str = "http://127.0.0.1/"
         "config_tax": "1",
         "config_order_status_id": "1",
         "config_processing_status": '["5","1","2","12","3"]',
+        "config_complete_status": '["5","3"]',
         "config_api_id": "1",
         "config_maintenance": "0",
     }
@@ -667,6 +670,37 @@ class OpenCartStoreData:
             f"SELECT order_status_id FROM {self.t('order')} WHERE order_id = ?", [int(order_external_id)]
         )
         return str(rows[0]["order_status_id"]) if rows else ""
+
+    def change_status(self, order_external_id: str, status_id: int, comment: str = "") -> None:
+        """What the admin's order page does on a status change (cancel, ship, complete): a history
+        row, and the order's status. 4.1 changes status through its API, whose history does not
+        touch ``date_modified``; the other families set it too."""
+        stamp = self.store_now().strftime("%Y-%m-%d %H:%M:%S")
+        order_id = int(order_external_id)
+        self.query(
+            f"INSERT INTO {self.t('order_history')} (order_id, order_status_id, notify, comment, date_added)"
+            " VALUES (?, ?, 0, ?, ?)",
+            [order_id, status_id, comment, stamp],
+        )
+        if self.schema == "4.1":
+            self.query(
+                f"UPDATE {self.t('order')} SET order_status_id = ? WHERE order_id = ?", [status_id, order_id]
+            )
+        else:
+            self.query(
+                f"UPDATE {self.t('order')} SET order_status_id = ?, date_modified = ? WHERE order_id = ?",
+                [status_id, stamp, order_id],
+            )
+
+    def orders_in_status(self, status_id: int) -> list[str]:
+        """Ids of orders whose whole history is this one status (never in another)."""
+        rows = self.query(
+            f"SELECT o.order_id FROM {self.t('order')} o WHERE o.order_status_id = ? AND NOT EXISTS"
+            f" (SELECT 1 FROM {self.t('order_history')} h WHERE h.order_id = o.order_id"
+            " AND h.order_status_id <> o.order_status_id) ORDER BY o.order_id",
+            [status_id],
+        )
+        return [str(row["order_id"]) for row in rows]
 
     def order_count(self) -> int:
         rows = self.query(f"SELECT COUNT(*) AS n FROM {self.t('order')} WHERE order_status_id > 0")
@@ -1238,6 +1272,9 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
             "languages": languages,
             "stores": stores,
             "default_order_status_id": int(settings.get("config_order_status_id", "0") or 0),
+            "processing_status_ids": _status_ids(settings.get("config_processing_status", "")),
+            "complete_status_ids": _status_ids(settings.get("config_complete_status", "")),
+            "features": list(BRIDGE_FEATURES),
             "server_time": self._now_text(),
             "limits": {
                 "order_page": MAX_ORDER_PAGE,
@@ -1280,6 +1317,9 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
             after_time, after_id = query["since"], 0
         else:
             raise _bad_input("Give 'since' (store-local time) or a 'cursor'.", field="since")
+        match_mode = query.get("match", "current")
+        if match_mode not in ("current", "ever"):
+            raise _bad_input("'match' must be 'current' or 'ever'.", field="match")
         status_filter = ""
         status_params: list[int] = []
         if query.get("statuses", "") != "":
@@ -1288,7 +1328,15 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
                     "'statuses' must be a comma-separated list of order status ids.", field="statuses"
                 )
             status_params = [int(s) for s in query["statuses"].split(",")]
-            status_filter = " AND o.order_status_id IN (" + ",".join("?" for _ in status_params) + ")"
+            marks = ",".join("?" for _ in status_params)
+            status_filter = f" AND (o.order_status_id IN ({marks})"
+            if match_mode == "ever":
+                status_filter += (
+                    f" OR EXISTS (SELECT 1 FROM {self.t('order_history')} hs WHERE hs.order_id = o.order_id"
+                    f" AND hs.order_status_id IN ({marks}))"
+                )
+                status_params = status_params + status_params
+            status_filter += ")"
         until = self._now_text()
         history = self.t("order_history")
         sql = (
@@ -1758,6 +1806,25 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
 
 class _Hello(Exception):
     """An unsigned GET: answer with the bridge's name and version only."""
+
+
+def _status_ids(value: str) -> list[int]:
+    """``StorelinkStore::statusIds``: a JSON list setting as sorted unique ids (PHP-serialized lists
+    of very old versions are not emulated: the sandbox never writes them)."""
+    try:
+        items = json.loads(value)
+    except ValueError:
+        items = None
+    if not isinstance(items, list):
+        return []
+    ids = {
+        int(str(item))
+        for item in items
+        if isinstance(item, (str, int))
+        and not isinstance(item, bool)
+        and re.fullmatch(r"[0-9]{1,10}", str(item))
+    }
+    return sorted(ids)
 
 
 def _header(request: SandboxRequest, name: str) -> str | None:

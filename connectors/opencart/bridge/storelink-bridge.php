@@ -19,7 +19,7 @@
  */
 
 define('STORELINK_BRIDGE_NAME', 'Storelink bridge');
-define('STORELINK_BRIDGE_VERSION', '1.0.0');
+define('STORELINK_BRIDGE_VERSION', '1.1.0');
 define('STORELINK_MAX_BODY_BYTES', 1048576);
 define('STORELINK_CLOCK_WINDOW_SECONDS', 300);
 define('STORELINK_NONCE_TTL_SECONDS', 900);
@@ -483,7 +483,8 @@ class StorelinkStore
     {
         $keys = array(
             'config_name', 'config_currency', 'config_tax', 'config_timezone', 'config_language',
-            'config_language_catalog', 'config_order_status_id',
+            'config_language_catalog', 'config_order_status_id', 'config_processing_status',
+            'config_complete_status',
         );
         $marks = implode(',', array_fill(0, count($keys), '?'));
         $rows = $this->db->rows(
@@ -500,6 +501,25 @@ class StorelinkStore
     public function setting($key, $default = '')
     {
         return isset($this->settings[$key]) ? $this->settings[$key] : $default;
+    }
+
+    /** A status-list setting (stored as a JSON array, by very old versions PHP-serialized) as ids. */
+    public function statusIds($key)
+    {
+        $value = $this->setting($key);
+        $list = json_decode($value, true);
+        if (!is_array($list)) {
+            $list = @unserialize($value, array('allowed_classes' => false));
+        }
+        $ids = array();
+        foreach (is_array($list) ? $list : array() as $item) {
+            if (is_scalar($item) && preg_match('/^[0-9]{1,10}$/', (string) $item)) {
+                $ids[] = (int) $item;
+            }
+        }
+        $ids = array_values(array_unique($ids));
+        sort($ids);
+        return $ids;
     }
 
     private function defaultLanguageId()
@@ -948,6 +968,10 @@ function storelink_action_orders(StorelinkStore $store, $query)
     } else {
         throw storelink_bad_input("Give 'since' (store-local time) or a 'cursor'.", array('field' => 'since'));
     }
+    $match = isset($query['match']) ? $query['match'] : 'current';
+    if ($match !== 'current' && $match !== 'ever') {
+        throw storelink_bad_input("'match' must be 'current' or 'ever'.", array('field' => 'match'));
+    }
     $statusFilter = '';
     $statusParams = array();
     if (isset($query['statuses']) && $query['statuses'] !== '') {
@@ -957,7 +981,15 @@ function storelink_action_orders(StorelinkStore $store, $query)
         foreach (explode(',', $query['statuses']) as $statusId) {
             $statusParams[] = (int) $statusId;
         }
-        $statusFilter = ' AND o.order_status_id IN (' . implode(',', array_fill(0, count($statusParams), '?')) . ')';
+        $marks = implode(',', array_fill(0, count($statusParams), '?'));
+        $statusFilter = " AND (o.order_status_id IN ($marks)";
+        if ($match === 'ever') {
+            // An order that was ever in one of these statuses stays followed whatever it moves to.
+            $statusFilter .= ' OR EXISTS (SELECT 1 FROM ' . $store->t('order_history')
+                . " hs WHERE hs.order_id = o.order_id AND hs.order_status_id IN ($marks))";
+            $statusParams = array_merge($statusParams, $statusParams);
+        }
+        $statusFilter .= ')';
     }
     // Rows changed in the current second are left for the next call: something may still change
     // within that second after we read it, and a cursor at that second would then skip it.
@@ -1035,6 +1067,12 @@ function storelink_history(StorelinkStore $store, $orderId)
 // Store facts, statuses, products
 // --------------------------------------------------------------------------------------------------
 
+/** What this bridge version can do beyond 1.0.0, for clients that talk to older files too. */
+function storelink_features()
+{
+    return array('orders_match_ever', 'status_sets');
+}
+
 function storelink_action_info(StorelinkStore $store)
 {
     $currencies = array();
@@ -1086,6 +1124,9 @@ function storelink_action_info(StorelinkStore $store)
         'languages' => $languages,
         'stores' => $stores,
         'default_order_status_id' => (int) $store->setting('config_order_status_id', '0'),
+        'processing_status_ids' => $store->statusIds('config_processing_status'),
+        'complete_status_ids' => $store->statusIds('config_complete_status'),
+        'features' => storelink_features(),
         'server_time' => $store->now(),
         'limits' => array(
             'order_page' => STORELINK_MAX_ORDER_PAGE,

@@ -427,3 +427,49 @@ def test_an_unknown_store_timezone_reads_dates_as_utc(router: respx.MockRouter, 
     raw["date_added"] = "2024-05-10 12:00:00"
     order = make_client(router)._map_order(raw)
     assert order.placed_at == datetime(2024, 5, 10, 12, 0, tzinfo=UTC)
+
+
+def test_an_older_bridge_is_judged_by_the_declared_closing_ids(router: respx.MockRouter) -> None:
+    """A 1.0.0 bridge declares no complete/processing lists: the connector's ids decide."""
+    route(router, "info").mock(return_value=httpx.Response(200, json=fixture("info_4.1.json")))
+    statuses = [
+        {"order_status_id": i, "name": n} for i, n in ((1, "Pending"), (7, "Canceled"), (12, "Reversed"))
+    ]
+    route(router, "statuses").mock(return_value=httpx.Response(200, json={"ok": True, "statuses": statuses}))
+    page = fixture("orders_page_4.1.json")
+    page["has_more"] = False
+    page["orders"][0]["order_status_id"] = 7
+    route(router, "orders").mock(return_value=httpx.Response(200, json=page))
+    client = make_client(router)
+    assert client.info().features == ()
+    assert {s.code: s.closes_order for s in client.statuses()} == {"1": False, "7": True, "12": True}
+    orders = next(client.fetch_orders(None, lookback_days=10, import_statuses=["1"], page_size=3)).orders
+    assert [order.closed for order in orders] == [True, False, False]
+
+
+def test_the_checkpoint_remembers_every_status_ever_imported(router: respx.MockRouter) -> None:
+    info = fixture("info_4.1.json") | {"features": ["orders_match_ever", "status_sets"]}
+    route(router, "info").mock(return_value=httpx.Response(200, json=info))
+    page = fixture("orders_page_4.1.json") | {"has_more": False}
+    orders_route = route(router, "orders").mock(return_value=httpx.Response(200, json=page))
+    client = make_client(router)
+    first = list(client.fetch_orders(None, lookback_days=10, import_statuses=["2", "1"], page_size=3))
+    assert orders_route.calls[-1].request.url.params["match"] == "ever"
+    assert json.loads(first[-1].checkpoint)["statuses"] == ["1", "2"]
+    # the seller takes Pending off the list: orders imported while Pending are still followed
+    again = list(
+        client.fetch_orders(first[-1].checkpoint, lookback_days=10, import_statuses=["2"], page_size=3)
+    )
+    sent = orders_route.calls[-1].request.url.params
+    assert (sent["statuses"], sent["match"], sent["cursor"]) == ("1,2", "ever", page["cursor"])
+    assert json.loads(again[-1].checkpoint)["statuses"] == ["1", "2"]
+    # a version 1 checkpoint (cursor only) still resumes where it stopped
+    list(
+        client.fetch_orders(
+            json.dumps({"v": 1, "cursor": page["cursor"]}), lookback_days=1, import_statuses=["2"]
+        )
+    )
+    assert orders_route.calls[-1].request.url.params["statuses"] == "2"
+    # importing every status means no filter at all
+    list(client.fetch_orders(first[-1].checkpoint, lookback_days=10, import_statuses=[]))
+    assert "statuses" not in orders_route.calls[-1].request.url.params

@@ -215,3 +215,64 @@ def test_add_history_is_seen_by_the_store_and_the_client(backend: Backend) -> No
     assert order.status_code == "3"
     assert order.status_name == "Shipped"
     assert client.get_order("987654") is None
+
+
+def download_importing(
+    client: BridgeClient, checkpoint: str | None, statuses: list[str]
+) -> tuple[dict[str, Any], str]:
+    found: dict[str, Any] = {}
+    last = checkpoint or ""
+    for page in client.fetch_orders(checkpoint, lookback_days=30, import_statuses=statuses, page_size=50):
+        found.update({order.external_id: order for order in page.orders})
+        last = page.checkpoint
+    return found, last
+
+
+def test_status_changes_of_imported_orders_arrive_whatever_the_new_status(backend: Backend) -> None:
+    """Cancelled (7) and shipped (3) are not imported statuses here, yet an order imported while
+    Pending must come again with its new status, closed; an order never in an imported status does
+    not come at all."""
+    client = backend.client()
+    first, checkpoint = download_importing(client, None, ["1", "2"])
+    # orders that are in 1 or 2 now, or were once (seeded status changes start from Pending)
+    assert first
+    assert all(
+        order.status_code in ("1", "2") or order.closed or order.status_code == "15"
+        for order in first.values()
+    )
+    pending = sorted((o for o in first.values() if o.status_code == "1"), key=lambda o: int(o.external_id))
+    assert len(pending) >= 2
+    assert not any(order.closed for order in pending)
+    outsider = backend.store.orders_in_status(5)[0]  # Complete all along: never imported
+    assert outsider not in first
+    backend.store.change_status(pending[0].external_id, 7, "Customer cancelled")
+    backend.store.change_status(pending[1].external_id, 3, "Shipped by the warehouse")
+    backend.store.change_status(outsider, 7)
+    wait_for_next_store_second(backend.store)
+
+    changed, _ = download_importing(client, checkpoint, ["1", "2"])
+    assert set(changed) == {pending[0].external_id, pending[1].external_id}
+    cancelled, shipped = changed[pending[0].external_id], changed[pending[1].external_id]
+    assert (cancelled.status_code, cancelled.status_name, cancelled.closed) == ("7", "Canceled", True)
+    assert (shipped.status_code, shipped.closed) == ("3", True)
+
+
+def test_statuses_say_which_close_an_order_from_the_stores_settings(backend: Backend) -> None:
+    client = backend.client()
+    info = client.info()
+    assert "orders_match_ever" in info.features
+    assert set(info.complete_status_ids) == {"3", "5"}
+    assert set(info.processing_status_ids) == {"1", "2", "3", "5", "12"}
+    closing = {status.code: status.closes_order for status in client.statuses()}
+    assert {code for code, closes in closing.items() if closes} == {
+        "3",
+        "5",
+        "7",
+        "8",
+        "9",
+        "10",
+        "11",
+        "13",
+        "14",
+        "16",
+    }, "12 (Reversed) is a processing status on this store: its stock stays subtracted"

@@ -40,7 +40,7 @@ NOT_FOUND = {"error": "Warning: Order could not be found!"}
 
 @dataclass(frozen=True)
 class Info:
-    bridge_version: str = "1.0.0"
+    bridge_version: str = "1.1.0"
     opencart_version: str = "3.0.3.8"
     schema_family: str = "3.0"
     currency: str = "EUR"
@@ -49,6 +49,7 @@ class Info:
     timezone: str = "Europe/Berlin"
     languages: tuple[str, ...] = ("en-gb",)
     stores: tuple[tuple[int, str], ...] = ((0, "Main"),)
+    features: tuple[str, ...] = ("orders_match_ever", "status_sets")
 
 
 @dataclass
@@ -491,3 +492,17 @@ def test_an_unknown_store_timezone_is_a_warning_naming_the_zone(core: CoreApi, z
     assert f"'{zone}'" in zone_warnings[0]
     assert "UTC" in zone_warnings[0]
     assert facts.timezone == zone
+
+
+def test_closing_status_ids_are_declared_on_the_connector() -> None:
+    assert OpenCartConnector.closed_status_codes == frozenset(
+        {"3", "5", "7", "8", "9", "10", "11", "12", "13", "14", "16"}
+    )
+
+
+def test_an_older_bridge_file_is_named_in_a_warning(core: CoreApi) -> None:
+    logged_in_30(core)
+    facts = connector(FakeBridge(Info(bridge_version="1.0.0", features=()))).test_connection()
+    assert any("version 1.0.0" in w and "cancelled" in w and "replace the file" in w for w in facts.warnings)
+    current = connector(FakeBridge()).test_connection()
+    assert not any("replace the file" in w for w in current.warnings)
