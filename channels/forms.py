@@ -45,14 +45,18 @@ def facts_as_dict(facts: Any) -> dict[str, Any]:
         return {}
     statuses = []
     for item in data.get("order_statuses") or ():
+        group, closes = "", False
         if isinstance(item, Mapping):
             code, name = item.get("code"), item.get("name")
+            group, closes = str(item.get("group") or ""), bool(item.get("closes_order"))
         elif isinstance(item, list | tuple) and len(item) >= 2:
             code, name = item[0], item[1]
         else:
             continue
         if code is not None and str(code) != "":
-            statuses.append({"code": str(code), "name": str(name or code)})
+            statuses.append(
+                {"code": str(code), "name": str(name or code), "group": group, "closes_order": closes}
+            )
     data["order_statuses"] = statuses
     data["currencies"] = [str(c) for c in data.get("currencies") or () if c]
     data["warnings"] = [str(w) for w in data.get("warnings") or ()]
@@ -73,7 +77,11 @@ def _json_safe(value: Any) -> Any:
 def choices_from_facts(spec: FieldSpec, facts: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The store's own choices for a field that declares ``choices_from`` (empty when unknown)."""
     if spec.choices_from == "order_statuses":
-        return [(s["code"], f"{s['name']} ({s['code']})") for s in facts.get("order_statuses", ())]
+        return [
+            (s["code"], f"{s['name']} ({s['code']})")
+            for s in facts.get("order_statuses", ())
+            if not spec.choices_group or s.get("group") == spec.choices_group
+        ]
     if spec.choices_from == "currencies":
         codes = list(facts.get("currencies") or ())
         base = facts.get("base_currency")

@@ -79,6 +79,9 @@ class SettingsField(serializers.DictField):
 class StatusSerializer(serializers.Serializer):
     code = serializers.CharField()
     name = serializers.CharField()
+    #: the store's list the status belongs to ("payment"/"shipping" on X-Cart, whose letters overlap)
+    group = serializers.CharField(required=False, default="")
+    closes_order = serializers.BooleanField(required=False, default=False)
 
 
 class StoreFactsSerializer(serializers.Serializer):

@@ -164,10 +164,14 @@ def clean_settings(
         for name, value in cleaned.items()
         if (message := unsafe_character_message(value, "This setting"))
     }
-    statuses = {str(status["code"]) for status in facts.get("order_statuses") or []}
     currencies = {str(code) for code in facts.get("currencies") or []}
     for spec in specs:
         value = cleaned.get(spec.name)
+        statuses = {
+            str(status["code"])
+            for status in facts.get("order_statuses") or []
+            if not spec.choices_group or status.get("group") == spec.choices_group
+        }
         if spec.choices_from == "order_statuses" and statuses:
             chosen = value if isinstance(value, list) else ([value] if value else [])
             unknown = [item for item in chosen if item not in statuses]
@@ -222,7 +226,10 @@ def awaiting_authorisation(platform: str, credentials: Mapping[str, Any]) -> boo
 def store_facts_to_dict(facts: StoreFacts) -> dict[str, Any]:
     """JSON-safe form of what ``test_connection`` learnt, kept on the channel row."""
     data = asdict(facts)
-    data["order_statuses"] = [{"code": str(s.code), "name": s.name} for s in facts.order_statuses]
+    data["order_statuses"] = [
+        {"code": str(s.code), "name": s.name, "group": s.group, "closes_order": s.closes_order}
+        for s in facts.order_statuses
+    ]
     data["currencies"] = list(facts.currencies)
     data["warnings"] = list(facts.warnings)
     data["details"] = {str(k): v for k, v in dict(facts.details).items() if _json_plain(v)}

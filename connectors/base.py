@@ -33,7 +33,9 @@ class FieldSpec:
 
     ``choices_from`` names a list in :class:`StoreFacts` (``"order_statuses"`` or ``"currencies"``):
     the wizard fills the choices from what the store reported during "test connection", so the seller
-    picks among the store's own statuses instead of typing ids.
+    picks among the store's own statuses instead of typing ids. ``choices_group`` narrows
+    ``order_statuses`` to one :attr:`StoreStatus.group` (X-Cart's payment and shipping lists reuse
+    letters, so a field of one list must never offer the other's).
     """
 
     name: str
@@ -44,6 +46,7 @@ class FieldSpec:
     default: Any = None
     choices: tuple[tuple[str, str], ...] = ()
     choices_from: Literal["order_statuses", "currencies", ""] = ""
+    choices_group: str = ""
     min_value: int | None = None
     max_value: int | None = None
     max_length: int = 255
@@ -83,7 +86,8 @@ class FieldSpec:
                 items = list(value)
             else:
                 raise FieldError(self.name, f"{self.label} must be a list of choices.")
-            cleaned = [str(item).strip() for item in items if str(item).strip()]
+            # a choice ticked twice (two widgets with one value) is one choice
+            cleaned = list(dict.fromkeys(str(item).strip() for item in items if str(item).strip()))
             if self.choices:
                 allowed = {key for key, _ in self.choices}
                 unknown = [item for item in cleaned if item not in allowed]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from connectors.base import FieldSpec
 from connectors.common_fields import (
     SYNC_FIELDS,
@@ -78,15 +80,23 @@ SETTINGS_FIELDS: tuple[FieldSpec, ...] = (
         max_length=128,
         help_text="Enter the name that is used for the shipping surcharge in orders.",
     ),
-    processed_status_field(
-        "The shipping status Storelink gives an order once it has been shipped ('S' = Shipped). Pick one "
-        "of your store's shipping statuses; X-Cart e-mails the customer when an order becomes Shipped.",
-        default="S",
+    # Each status field offers only its own list: the two lists reuse letters (P = Paid and Processing).
+    replace(
+        processed_status_field(
+            "The shipping status Storelink gives an order once it has been shipped ('S' = Shipped). Pick "
+            "one of your store's shipping statuses; X-Cart e-mails the customer when an order becomes "
+            "Shipped.",
+            default="S",
+        ),
+        choices_group="shipping",
     ),
-    import_statuses_field(
-        "Orders whose payment status is one of these are downloaded ('P' = Paid, 'A' = Authorized). "
-        "These are payment statuses, not shipping statuses.",
-        default=["P", "A"],
+    replace(
+        import_statuses_field(
+            "Orders whose payment status is one of these are downloaded ('P' = Paid, 'A' = Authorized). "
+            "These are payment statuses, not shipping statuses.",
+            default=["P", "A"],
+        ),
+        choices_group="payment",
     ),
     *SYNC_FIELDS,
 )
