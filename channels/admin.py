@@ -70,6 +70,8 @@ class SalesChannelAdmin(AccountScopedAdmin):
 
     @admin.display(description="Credentials")
     def credentials_status(self, obj: SalesChannel) -> str:
+        if obj.credentials_unreadable:
+            return "cannot be decrypted: no key in FIELD_ENCRYPTION_KEYS opens them"
         return "•••• set" if obj.has_credentials else "not set"
 
     def has_add_permission(self, request: HttpRequest) -> bool:

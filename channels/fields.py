@@ -5,8 +5,12 @@ a later change of scheme can live next to old rows. Keys come from ``settings.FI
 (never from ``SECRET_KEY``): the first key encrypts, every key decrypts, so rotating is "prepend
 the new key, run ``manage.py rotate_field_keys``, remove the old key".
 
-A value that no configured key can decrypt raises :class:`CredentialsUnreadable` instead of
-coming back empty: silently losing a seller's credentials would look like a store problem.
+A value that no configured key can decrypt loads as :class:`UnreadableCredentials`: empty, so
+no page that lists the channel fails, but flagged, so the connector is never built with it (the
+channel's jobs stop and it waits for reauthorising, see ``channels.services.connector_for``), and
+holding the ciphertext, which saving the row writes back unchanged: restoring the dropped key
+brings the credentials back. Silently coming back as ``{}`` would look like a store problem;
+raising made every page that loads the row fail.
 """
 
 from __future__ import annotations
@@ -25,6 +29,25 @@ PREFIX = "fernet:"
 
 class CredentialsUnreadable(Exception):
     """Stored ciphertext that none of FIELD_ENCRYPTION_KEYS can open (a key was dropped too soon)."""
+
+
+class UnreadableCredentials(dict):  # a dict, so every ``credentials or {}`` reader works
+    """The value of a credentials field that no configured key decrypts: empty, and ``stored``
+    keeps the ciphertext so that saving the row does not destroy it."""
+
+    def __init__(self, stored: str) -> None:
+        super().__init__()
+        self.stored = stored
+
+    def __repr__(self) -> str:
+        return "UnreadableCredentials()"
+
+
+def _load(stored: str) -> Any:
+    try:
+        return decrypt_json(stored)
+    except CredentialsUnreadable:
+        return UnreadableCredentials(stored)
 
 
 @lru_cache(maxsize=8)
@@ -92,16 +115,18 @@ class EncryptedJSONField(models.TextField):
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
         if value is None or value == "":
             return None if value is None else {}
-        return decrypt_json(value)
+        return _load(value)
 
     def to_python(self, value: Any) -> Any:
         if isinstance(value, str) and value.startswith(PREFIX):
-            return decrypt_json(value)
+            return _load(value)
         return value
 
     def get_prep_value(self, value: Any) -> Any:
         if value is None:
             return None
+        if isinstance(value, UnreadableCredentials):
+            return value.stored  # unchanged: the row stays recoverable with the old key
         return encrypt_json(value)
 
     def value_to_string(self, obj: models.Model) -> str:

@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Account, ApiKey
-from channels.fields import EncryptedJSONField
+from channels.fields import EncryptedJSONField, UnreadableCredentials
 from connectors.registry import PLATFORM_CHOICES
 
 
@@ -90,6 +90,11 @@ class SalesChannel(models.Model):
     def has_credentials(self) -> bool:
         """Whether any secret is stored, without exposing it (admin shows "•••• set")."""
         return any(bool(value) for value in (self.credentials or {}).values())
+
+    @property
+    def credentials_unreadable(self) -> bool:
+        """Whether the stored credentials could not be decrypted with any configured key."""
+        return isinstance(self.credentials, UnreadableCredentials)
 
 
 class ChannelEvent(models.Model):

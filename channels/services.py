@@ -101,10 +101,24 @@ def build_connector_for(
     return build_connector(platform, store_url, credentials, settings, http=http, options=connector_options())
 
 
+#: What the seller reads when the stored credentials cannot be decrypted (the operator's log says more).
+CREDENTIALS_UNREADABLE = (
+    "The stored credentials of this channel cannot be decrypted (the key they were saved with is no "
+    "longer configured). Reauthorise the channel with its credentials; its jobs are paused until then."
+)
+
+
 def connector_for(channel: SalesChannel, *, http: httpx.Client | None = None) -> Connector:
     """A connector for a stored channel (workers call this per job; cheap to build)."""
     if channel.is_removed:
         raise PermanentError("This channel has been removed.", code="removed")
+    if channel.credentials_unreadable:
+        log.error(
+            "channel.credentials_unreadable channel=%s: no key in FIELD_ENCRYPTION_KEYS decrypts the "
+            "stored credentials; restore the key they were saved with, or the seller reauthorises",
+            channel.pk,
+        )
+        raise AuthError(CREDENTIALS_UNREADABLE, code="credentials_unreadable")
     return build_connector_for(
         channel.platform, channel.store_url, channel.credentials or {}, channel.settings or {}, http=http
     )

@@ -20,10 +20,19 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         rotated = 0
+        unreadable: list[str] = []
         for pk in SalesChannel.objects.values_list("pk", flat=True):
             with transaction.atomic():
                 channel = SalesChannel.objects.select_for_update().only("pk", "credentials").get(pk=pk)
+                if channel.credentials_unreadable:
+                    unreadable.append(str(pk))  # left as it is: the missing key may come back
+                    continue
                 # Saving encrypts with the first key; reading accepted any configured key.
                 SalesChannel.objects.filter(pk=pk).update(credentials=channel.credentials)
                 rotated += 1
         self.stdout.write(f"Re-encrypted the credentials of {rotated} channel(s).")
+        if unreadable:
+            self.stderr.write(
+                f"{len(unreadable)} channel(s) have credentials no configured key decrypts, left "
+                f"unchanged (add the key they were saved with, or reauthorise them): {', '.join(unreadable)}"
+            )
