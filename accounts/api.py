@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from django.db.models import Model, QuerySet
 from django.utils.dateparse import parse_datetime
 from rest_framework import exceptions, viewsets
+from rest_framework.pagination import CursorPagination
 
 from accounts.tenancy import account_for
 
@@ -83,4 +84,71 @@ def datetime_param(params: Any, name: str) -> dt.datetime | None:
         )
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def bool_param(params: Any, name: str) -> bool:
+    """A boolean query parameter as OpenAPI writes it (``true`` / ``false``); absent is false and
+    anything else is a 400, so a typo does not silently mean "no filter"."""
+    raw = params.get(name)
+    if raw is None:
+        return False
+    value = raw.strip().lower()
+    if value not in ("true", "false"):
+        raise exceptions.ValidationError({name: ["Use true or false."]})
+    return value == "true"
+
+
+def uuid_param(params: Any, name: str) -> uuid.UUID | None:
+    """A UUID query parameter, or a 400 naming it."""
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise exceptions.ValidationError({name: ["Must be a UUID."]}) from None
+
+
+def page_size_of(request: Any, param: str, default: int, maximum: int) -> int:
+    """``page_size`` checked instead of silently replaced by the default (DRF's behaviour)."""
+    raw = request.query_params.get(param)
+    if raw is None:
+        return default
+    try:
+        size = int(raw)
+    except ValueError:
+        size = 0
+    if not 1 <= size <= maximum or not raw.strip().isdigit():
+        raise exceptions.ValidationError({param: [f"Use a whole number from 1 to {maximum}."]})
+    return size
+
+
+class StrictCursorPagination(CursorPagination):
+    """Cursor pages whose ``page_size`` is checked (1 … ``max_page_size``) and documented so."""
+
+    page_size_query_param = "page_size"
+
+    def get_page_size(self, request: Any) -> int:
+        return page_size_of(request, self.page_size_query_param, self.page_size, self.max_page_size)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_page_size}
+        return parameters
+
+
+#: A text filter as the schema documents it: no NUL, at most 255 characters (see :func:`text_param`).
+QUERY_TEXT = {"type": "string", "maxLength": 255, "pattern": "^[^\\u0000]*$"}
+
+
+def text_param(params: Any, name: str) -> str | None:
+    """A text filter checked before it reaches SQL (PostgreSQL refuses NUL; no value is longer)."""
+    value = params.get(name)
+    if not value:
+        return None
+    if "\x00" in value or len(value) > 255:
+        raise exceptions.ValidationError({name: ["Use at most 255 characters, without NUL."]})
     return value

@@ -8,8 +8,9 @@ no serializer here has a field that reads them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import Any, ClassVar
 
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
@@ -126,7 +127,12 @@ class ChannelSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-STORE_URL_PATTERN = r"^https?://[^\s/@]+(/\S*)?$"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PORT = r"(?::(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
+_PATH_CHAR = r"[^\s#\\\u0000-\u001f\u007f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]"
+#: What the store-URL rules accept, as far as a pattern can say it: http(s), a DNS name of valid
+#: labels, an optional port, a path without spaces, ``#``, ``@``, backslashes or invisible characters.
+STORE_URL_PATTERN = rf"^https?://{_LABEL}(?:\.{_LABEL})*\.?{_PORT}(?:/{_PATH_CHAR}*)?$"
 
 
 @extend_schema_field({"type": "string", "pattern": STORE_URL_PATTERN, "maxLength": 500})
@@ -139,7 +145,25 @@ class StoreUrlField(serializers.CharField):
         super().__init__(**kwargs)
 
 
-class ChannelCreateSerializer(serializers.Serializer):
+class StrictSerializer(serializers.Serializer):
+    # Refuses fields it does not declare (the schema says ``additionalProperties: false``): a
+    # misspelt or misplaced field must be an error, not silently ignored. (A comment, not a
+    # docstring: the schema generator would show a docstring as every subclass's description.)
+
+    #: Fields that are known elsewhere in the API, with the message that says where.
+    moved_fields: ClassVar[dict[str, str]] = {}
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = sorted(str(key) for key in data if key not in self.fields)
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: [self.moved_fields.get(name, "Unknown field.")] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class ChannelCreateSerializer(StrictSerializer):
     platform = serializers.ChoiceField(choices=PLATFORM_CHOICES)
     name = serializers.CharField(max_length=100)
     store_url = StoreUrlField(help_text="The store's address, https://…")
@@ -147,12 +171,17 @@ class ChannelCreateSerializer(serializers.Serializer):
     settings = SettingsField(required=False, default=dict)
 
 
-class ChannelUpdateSerializer(serializers.Serializer):
+class ChannelUpdateSerializer(StrictSerializer):
+    moved_fields: ClassVar[dict[str, str]] = {
+        "store_url": "The store URL is changed by reauthorising (POST /api/v1/channels/{id}/reauthorise/), "
+        "which tests the store first.",
+        "credentials": "Credentials are changed by reauthorising (POST /api/v1/channels/{id}/reauthorise/).",
+    }
     name = serializers.CharField(max_length=100, required=False)
     settings = SettingsField(required=False, help_text="Merged over the current settings.")
 
 
-class ChannelReauthoriseSerializer(serializers.Serializer):
+class ChannelReauthoriseSerializer(StrictSerializer):
     store_url = StoreUrlField(required=False)
     credentials = CredentialsField(
         required=False, default=dict, help_text="A secret left out keeps the stored value."

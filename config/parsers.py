@@ -26,6 +26,8 @@ from typing import Any
 from rest_framework import exceptions, parsers
 from rest_framework.settings import api_settings
 
+from connectors.text import first_unsafe_character
+
 #: Deepest nesting of arrays and objects accepted in a request body.
 MAX_JSON_DEPTH = 64
 
@@ -33,11 +35,18 @@ MAX_JSON_DEPTH = 64
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _EMPTY_PAIR = re.compile(rb"\[\]|\{\}")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-# An escape that may decode to NUL or to a surrogate; confirmed on the decoded value.
-_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+# An escape or a byte sequence that may decode to a refused character (see connectors.text):
+# control characters, surrogates, zero-width and bidi controls. Confirmed on the decoded value.
+_SUSPECT_ESCAPE = re.compile(
+    rb"\\u(?:00[01][0-9a-fA-F]|007[fF]|[dD][89a-fA-F][0-9a-fA-F]{2}|20[0-6][0-9a-fA-F]|[fF][eE][fF][fF])"
+    rb"|\x7f|\xe2\x80[\x8b-\x8d\xaa-\xae]|\xe2\x81[\xa0\xa6-\xa9]|\xef\xbb\xbf"
+)
 
 TOO_DEEP = f"The JSON body is nested more than {MAX_JSON_DEPTH} levels deep (or its brackets do not match)."
-BAD_TEXT = "contains a NUL character or half of a UTF-16 surrogate pair; send valid Unicode text"
+BAD_TEXT = (
+    "contains a control, zero-width or text-direction character, or half of a UTF-16 surrogate pair; "
+    "send plain text"
+)
 
 
 def exceeds_depth(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
@@ -60,13 +69,7 @@ def exceeds_depth(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
 
 
 def _bad_text(value: str) -> bool:
-    if "\x00" in value:
-        return True
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
+    return first_unsafe_character(value) is not None
 
 
 def bad_text_paths(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:

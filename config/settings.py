@@ -317,6 +317,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "channels.schema.platform_shapes_any_of",
+        "config.schema.strict_requests",
     ],
 }
 

@@ -12,17 +12,30 @@ import uuid
 from typing import Any, ClassVar
 
 from django.db.models import Q, QuerySet
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import exceptions, mixins, serializers, status
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api import AccountScopedViewSet, datetime_param
+from accounts.api import (
+    QUERY_TEXT,
+    AccountScopedViewSet,
+    StrictCursorPagination,
+    bool_param,
+    datetime_param,
+    text_param,
+)
 from accounts.tenancy import account_for, actor_for
 from channels.models import SalesChannel
-from channels.serializers import ErrorSerializer
+from channels.serializers import ErrorSerializer, StrictSerializer
 from config import parsers
 from config.middleware import max_body_bytes
 from inventory import services
@@ -36,20 +49,41 @@ class ProductSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema_field({"type": "string", "format": "decimal", "pattern": r"^\d{1,10}(?:\.\d{1,4})?$"})
+class PriceField(serializers.DecimalField):
+    """A price as the service accepts it: not negative, at most ten digits and four decimals."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_digits=14, decimal_places=4, min_value=0, **kwargs)
+
+
+@extend_schema_field(
+    {"type": "string", "format": "decimal", "pattern": r"^(?:100(?:\.0{1,4})?|\d{1,2}(?:\.\d{1,4})?)$"}
+)
+class TaxRateField(serializers.DecimalField):
+    """A tax rate in percent, 0 to 100, at most four decimals."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_digits=7, decimal_places=4, min_value=0, max_value=100, **kwargs)
+
+
 class ProductItemSerializer(serializers.Serializer):
     """One item of a bulk upsert: ``sku`` plus any fields to set (fields left out keep their value)."""
 
     sku = serializers.CharField(max_length=128)
     name = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    on_hand = serializers.IntegerField(min_value=0, required=False, help_text="Required when the SKU is new.")
-    price = serializers.DecimalField(
-        max_digits=14,
-        decimal_places=4,
+    on_hand = serializers.IntegerField(
+        min_value=0,
+        max_value=services.MAX_QUANTITY,
+        required=False,
+        help_text="Required when the SKU is new.",
+    )
+    price = PriceField(
         required=False,
         allow_null=True,
         help_text="Net of tax; null means Storelink does not manage this product's price.",
     )
-    tax_rate = serializers.DecimalField(max_digits=6, decimal_places=3, required=False)
+    tax_rate = TaxRateField(required=False, help_text="Percent, 0 to 100.")
 
 
 class BulkRequestSerializer(serializers.Serializer):
@@ -115,7 +149,7 @@ class ListingSerializer(serializers.ModelSerializer):
         )
 
 
-class ListingOverridesSerializer(serializers.Serializer):
+class ListingOverridesSerializer(StrictSerializer):
     buffer = serializers.IntegerField(min_value=0, max_value=services.MAX_QUANTITY, required=False)
     max_quantity = serializers.IntegerField(
         min_value=0, max_value=services.MAX_QUANTITY, required=False, allow_null=True
@@ -124,7 +158,7 @@ class ListingOverridesSerializer(serializers.Serializer):
     price_offset = serializers.DecimalField(max_digits=14, decimal_places=4, required=False)
 
 
-class PushRequestSerializer(serializers.Serializer):
+class PushRequestSerializer(StrictSerializer):
     channel = serializers.UUIDField()
 
 
@@ -134,7 +168,7 @@ class PushRequestSerializer(serializers.Serializer):
 BULK_MAX_BYTES = 16 * 1024 * 1024
 
 
-class SkuPagination(CursorPagination):
+class SkuPagination(StrictCursorPagination):
     ordering = ("sku", "id")
     page_size = 100
     page_size_query_param = "page_size"
@@ -153,9 +187,9 @@ ERRORS: dict[int, OpenApiResponse] = {
     list=extend_schema(
         summary="List products",
         parameters=[
-            OpenApiParameter("search", str, description="Part of the SKU or name."),
-            OpenApiParameter("sku", str, description="Exact SKU."),
-            OpenApiParameter("updated_since", str, description="ISO 8601 date-time."),
+            OpenApiParameter("search", QUERY_TEXT, description="Part of the SKU or name."),
+            OpenApiParameter("sku", QUERY_TEXT, description="Exact SKU."),
+            OpenApiParameter("updated_since", OpenApiTypes.DATETIME, description="ISO 8601 date-time."),
         ],
         responses={200: ProductSerializer(many=True), **ERRORS},
     ),
@@ -172,10 +206,12 @@ class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
         if self.action != "list":
             return queryset
         params = self.request.query_params
-        if params.get("sku"):
-            queryset = queryset.filter(sku=params["sku"])
-        if params.get("search"):
-            term = params["search"].strip()
+        sku = text_param(params, "sku")
+        if sku:
+            queryset = queryset.filter(sku=sku)
+        search = text_param(params, "search")
+        if search:
+            term = search.strip()
             queryset = queryset.filter(Q(sku__icontains=term) | Q(name__icontains=term))
         since = datetime_param(params, "updated_since")
         if since is not None:
@@ -203,6 +239,15 @@ class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
     def bulk(self, request: Request) -> Response:
         data, suspect = _bulk_body(request)
         items = data.get("items") if isinstance(data, dict) else data
+        if isinstance(data, dict) and set(data) - {"items"}:
+            unknown = sorted(str(key) for key in data if key != "items")
+            return Response(
+                {
+                    "message": f"Unknown field(s): {', '.join(unknown)}; send only items.",
+                    "code": "invalid",
+                },
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         if not isinstance(items, list):
             return Response(
                 {
@@ -261,7 +306,7 @@ def _unstorable_items(data: Any, items: list[Any]) -> list[dict[str, Any]]:
         index, rest = path[len(prefix)], path[len(prefix) + 1 :]
         field = str(rest[0]) if rest else "non_field_errors"
         by_index.setdefault(int(index), {})[parsers.safe_text(field)] = [
-            "Contains a NUL character or half of a UTF-16 surrogate pair."
+            "Contains a control, zero-width or text-direction character, or half of a surrogate pair."
         ]
     errors = []
     for index, fields in sorted(by_index.items()):
@@ -289,8 +334,8 @@ def _channel_of(request: Request, value: Any) -> SalesChannel:
     list=extend_schema(
         summary="List listings (products and variants on your channels)",
         parameters=[
-            OpenApiParameter("channel", str, description="Channel id."),
-            OpenApiParameter("sku", str, description="Exact SKU."),
+            OpenApiParameter("channel", OpenApiTypes.UUID, description="Channel id."),
+            OpenApiParameter("sku", QUERY_TEXT, description="Exact SKU."),
             OpenApiParameter(
                 "unmatched", bool, description="Only store items whose SKU is not in your product master."
             ),
@@ -315,11 +360,12 @@ class ListingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
         params = self.request.query_params
         if params.get("channel"):
             queryset = queryset.filter(channel=_channel_of(self.request, params["channel"]))
-        if params.get("sku"):
-            queryset = queryset.filter(sku=params["sku"])
-        if not _truthy(params.get("include_removed")):
+        sku = text_param(params, "sku")
+        if sku:
+            queryset = queryset.filter(sku=sku)
+        if not bool_param(params, "include_removed"):
             queryset = queryset.filter(removed_at__isnull=True)
-        if _truthy(params.get("unmatched")):
+        if bool_param(params, "unmatched"):
             queryset = queryset.filter(product__isnull=True)
         return queryset
 
@@ -370,7 +416,3 @@ class ListingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
         channel = _channel_of(request, incoming.validated_data["channel"])
         jobs = services.push_now(channel, actor=actor_for(request))
         return Response({"jobs": jobs}, status=status.HTTP_202_ACCEPTED)
-
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")

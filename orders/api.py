@@ -14,19 +14,19 @@ from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, serializers, status
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api import AccountScopedViewSet, datetime_param
+from accounts.api import QUERY_TEXT, AccountScopedViewSet, StrictCursorPagination, datetime_param
 from accounts.models import Role
 from accounts.tenancy import account_for, actor_for, require_role
 from channels import sync
 from channels.models import SalesChannel, SyncJob, SyncRun, SyncState
-from channels.serializers import ErrorSerializer
+from channels.serializers import ErrorSerializer, StrictSerializer
 from orders import services
 from orders.models import Order, OrderLine, Shipment, ShipmentState, money_text
 
@@ -152,12 +152,12 @@ class OrderDetailSerializer(OrderSerializer):
         read_only_fields = fields
 
 
-class ShipmentLineInSerializer(serializers.Serializer):
+class ShipmentLineInSerializer(StrictSerializer):
     external_line_id = serializers.CharField(max_length=64)
     quantity = serializers.IntegerField(min_value=1)
 
 
-class ShipmentCreateSerializer(serializers.Serializer):
+class ShipmentCreateSerializer(StrictSerializer):
     order = serializers.UUIDField(help_text="The Storelink order id.")
     tracking_numbers = serializers.ListField(
         child=serializers.CharField(max_length=100),
@@ -214,7 +214,7 @@ class SyncRunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SyncRequestSerializer(serializers.Serializer):
+class SyncRequestSerializer(StrictSerializer):
     jobs = serializers.ListField(
         child=serializers.ChoiceField(choices=list(sync.JOB_TASKS)),
         required=False,
@@ -232,13 +232,16 @@ class SyncResponseSerializer(serializers.Serializer):
 # --------------------------------------------------------------------------------------------------
 
 
-class UpdatedCursorPagination(CursorPagination):
+class UpdatedCursorPagination(StrictCursorPagination):
     """Stable pages by last change, so a client can poll ``updated_since`` and follow ``next``."""
 
     ordering = ("updated_at", "id")
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+
+ORDER_FLAGS = ["total_mismatch", "unknown_sku", "held_unmapped_status"]
 
 
 def _parse_uuid(value: str, name: str) -> uuid.UUID:
@@ -266,12 +269,19 @@ def _text_param(params: Any, name: str, choices: Any = None) -> str | None:
     list=extend_schema(
         summary="List orders",
         parameters=[
-            OpenApiParameter("channel", str, description="Only this channel's orders (UUID)."),
-            OpenApiParameter("status", str, description="Store status code."),
+            OpenApiParameter("channel", OpenApiTypes.UUID, description="Only this channel's orders."),
+            OpenApiParameter("status", QUERY_TEXT, description="Store status code."),
             OpenApiParameter(
-                "updated_since", str, description="ISO 8601 time; orders changed at or after it."
+                "updated_since",
+                OpenApiTypes.DATETIME,
+                description="ISO 8601 time; orders changed at or after it.",
             ),
-            OpenApiParameter("flag", str, description="total_mismatch, unknown_sku or held_unmapped_status."),
+            OpenApiParameter(
+                "flag",
+                str,
+                enum=ORDER_FLAGS,
+                description="total_mismatch, unknown_sku or held_unmapped_status.",
+            ),
         ],
         responses={200: OrderSerializer(many=True), **ERRORS},
     ),
@@ -289,7 +299,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScop
 
     def refine_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         params = self.request.query_params
-        if params.get("channel"):
+        if "channel" in params:
             queryset = queryset.filter(channel_id=_parse_uuid(params["channel"], "channel"))
         status_code = _text_param(params, "status")
         if status_code:
@@ -299,7 +309,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScop
             queryset = queryset.filter(updated_at__gte=since)
         flag = params.get("flag")
         if flag:
-            if flag not in ("total_mismatch", "unknown_sku", "held_unmapped_status"):
+            if flag not in ORDER_FLAGS:
                 raise exceptions.ValidationError({"flag": ["Unknown flag."]})
             queryset = queryset.filter(**{flag: True})
         queryset = queryset.prefetch_related("lines")
@@ -323,7 +333,7 @@ def _errors_of(exc: DjangoValidationError) -> dict[str, list[str]]:
     list=extend_schema(
         summary="List shipments",
         parameters=[
-            OpenApiParameter("order", str, description="Only this order's shipments (UUID)."),
+            OpenApiParameter("order", OpenApiTypes.UUID, description="Only this order's shipments."),
             OpenApiParameter(
                 "state", str, enum=ShipmentState.values, description="pending, confirmed or failed."
             ),
@@ -341,7 +351,7 @@ class ShipmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountS
 
     def refine_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         params = self.request.query_params
-        if params.get("order"):
+        if "order" in params:
             queryset = queryset.filter(order_id=_parse_uuid(params["order"], "order"))
         state = _text_param(params, "state", ShipmentState.values)
         if state:
@@ -358,8 +368,8 @@ class ShipmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountS
             .select_related("channel", "account")
             .first()
         )
-        if order is None:
-            raise exceptions.ValidationError({"order": ["No such order in your account."]})
+        if order is None:  # a 404 like any other id of another account or of nothing
+            raise exceptions.NotFound("No such order in your account.")
         return services.record_shipment(
             order,
             actor=actor_for(self.request),
@@ -421,6 +431,8 @@ class ShipmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountS
                 if not isinstance(item, dict):
                     raise exceptions.ValidationError({"non_field_errors": ["Each item must be an object."]})
                 shipment, created = self._create_one(item, key)
+            except exceptions.NotFound as exc:
+                results.append({"index": index, "created": False, "errors": {"order": [str(exc.detail)]}})
             except exceptions.ValidationError as exc:
                 detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
                 errors = {
@@ -453,7 +465,7 @@ class ShipmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountS
 # --------------------------------------------------------------------------------------------------
 
 
-class CreatedCursorPagination(CursorPagination):
+class CreatedCursorPagination(StrictCursorPagination):
     ordering = ("-created_at", "-id")
     page_size = 50
     page_size_query_param = "page_size"
@@ -465,7 +477,7 @@ class CreatedCursorPagination(CursorPagination):
         summary="List sync runs",
         description="Every run of every job, newest first, with counts and the error in words.",
         parameters=[
-            OpenApiParameter("channel", str, description="Only this channel's runs (UUID)."),
+            OpenApiParameter("channel", OpenApiTypes.UUID, description="Only this channel's runs."),
             OpenApiParameter(
                 "job", str, enum=SyncJob.values, description="orders, shipments, stock, prices or test."
             ),
@@ -486,7 +498,7 @@ class SyncRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
 
     def refine_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         params = self.request.query_params
-        if params.get("channel"):
+        if "channel" in params:
             queryset = queryset.filter(channel_id=_parse_uuid(params["channel"], "channel"))
         job = _text_param(params, "job", SyncJob.values)
         if job:
@@ -515,7 +527,7 @@ class ChannelSyncViewSet(AccountScopedViewSet):
     def sync(self, request: Request, pk: str | None = None) -> Response:
         channel = self.get_object()
         require_role(request, Role.MEMBER)
-        incoming = SyncRequestSerializer(data=request.data if isinstance(request.data, dict) else {})
+        incoming = SyncRequestSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         if not SalesChannel.objects.syncable().filter(pk=channel.pk).exists():
             reason = (

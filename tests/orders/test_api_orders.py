@@ -130,8 +130,8 @@ def test_cross_account_ids_are_404(alice_api, bob, bob_channel, sent):
     response = alice_api.post(
         "/api/v1/shipments/", {"order": str(bob_order.pk), "tracking_numbers": ["X"]}, format="json"
     )
-    assert response.status_code == 400
-    assert "order" in response.json()["errors"]
+    assert response.status_code == 404
+    assert response.json()["message"] == "No such order in your account."
     assert Shipment.objects.count() == 1
     assert sent == []
 

@@ -1,0 +1,111 @@
+"""The API refuses what its schema does not allow instead of ignoring it: unknown fields (PATCH
+``store_url`` used to be dropped silently), any "sync now" body that is not the documented one,
+out-of-range or malformed page sizes and booleans, invisible characters in text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from channels.models import SalesChannel
+from tests.factories import SalesChannelFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def channel(alice: Any, monkeypatch: pytest.MonkeyPatch) -> SalesChannel:
+    monkeypatch.setattr("channels.sync.send_job", lambda channel_id, job: None)
+    return SalesChannelFactory(
+        account=alice.account, connection_state="ok", store_url="https://shop.example.com"
+    )
+
+
+def test_patch_refuses_store_url_instead_of_ignoring_it(alice_api: APIClient, channel: SalesChannel) -> None:
+    response = alice_api.patch(
+        f"/api/v1/channels/{channel.pk}/",
+        {"name": "New", "store_url": "https://evil.example.com"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "reauthorise" in response.json()["errors"]["store_url"][0]
+    channel.refresh_from_db()
+    assert channel.store_url == "https://shop.example.com"
+    assert channel.name != "New"
+
+
+@pytest.mark.parametrize(
+    "body", [[], ["orders"], {"jobs": ["orders"], "force": True}, {"jobs": "orders"}, "x"]
+)
+def test_sync_now_refuses_undocumented_bodies(alice_api: APIClient, channel: SalesChannel, body: Any) -> None:
+    response = alice_api.post(f"/api/v1/channels/{channel.pk}/sync/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["message"]
+
+
+def test_sync_now_accepts_the_documented_bodies(alice_api: APIClient, channel: SalesChannel) -> None:
+    assert alice_api.post(f"/api/v1/channels/{channel.pk}/sync/").status_code == 202
+    response = alice_api.post(f"/api/v1/channels/{channel.pk}/sync/", {"jobs": ["orders"]}, format="json")
+    assert response.status_code == 202
+    assert response.json()["jobs"] == ["orders"]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        (
+            "post",
+            "/api/v1/shipments/",
+            {"order": "00000000-0000-0000-0000-000000000000", "tracking_numbers": ["1"], "x": 1},
+        ),
+        ("post", "/api/v1/listings/push/", {"channel": "00000000-0000-0000-0000-000000000000", "all": True}),
+        ("post", "/api/v1/products/bulk/", {"items": [{"sku": "A", "on_hand": 1}], "mode": "replace"}),
+    ],
+)
+def test_unknown_fields_are_refused(alice_api: APIClient, method: str, url: str, body: Any) -> None:
+    response = getattr(alice_api, method)(url, body, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "query", ["page_size=0", "page_size=abc", "page_size=100000", "page_size=", "page_size=-1"]
+)
+def test_bad_page_sizes_are_refused(alice_api: APIClient, query: str) -> None:
+    for path in ("/api/v1/orders/", "/api/v1/products/", "/api/v1/sync-runs/"):
+        response = alice_api.get(f"{path}?{query}")
+        assert response.status_code == 400, (path, query)
+        assert "page_size" in response.json()["errors"]
+
+
+def test_booleans_and_ids_are_checked(alice_api: APIClient) -> None:
+    assert alice_api.get("/api/v1/listings/?unmatched=true").status_code == 200
+    assert alice_api.get("/api/v1/listings/?unmatched=5").status_code == 400
+    assert alice_api.get("/api/v1/listings/?include_removed=yes").status_code == 400
+    assert alice_api.get("/api/v1/orders/?channel=").status_code == 400
+    assert alice_api.get("/api/v1/products/?sku=" + "a" * 256).status_code == 400
+
+
+@pytest.mark.parametrize("text", ["Shop\\u202e", "Sh\\u200bop", "Shop\\u001b", "Shop\\u007f"])
+def test_invisible_characters_in_bodies_are_refused(
+    alice_api: APIClient, channel: SalesChannel, text: str
+) -> None:
+    body = '{"name": "' + text + '"}'
+    response = alice_api.patch(f"/api/v1/channels/{channel.pk}/", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert "name" in response.json()["message"]
+
+
+def test_schema_says_what_is_enforced(alice_api: APIClient) -> None:
+    schema = alice_api.get("/api/schema/?format=json", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    components = schema["components"]["schemas"]
+    assert components["PatchedChannelUpdateRequest"]["additionalProperties"] is False
+    assert "store_url" not in components["PatchedChannelUpdateRequest"]["properties"]
+    assert components["SyncRequestRequest"]["additionalProperties"] is False
+    assert (
+        "#" not in components["ChannelCreateRequest"]["properties"]["store_url"]["pattern"].split("[^", 1)[0]
+    )
+    sync = schema["paths"]["/api/v1/channels/{id}/sync/"]["post"]["responses"]
+    assert {"202", "400", "409", "413", "415"} <= set(sync)
