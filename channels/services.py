@@ -197,6 +197,15 @@ def clean_settings(
             errors[spec.name] = [
                 f"Your store does not sell in {value}; choose one of {', '.join(sorted(currencies))}."
             ]
+    partial = cleaned.get("partial_status")
+    closing = (
+        partial == cleaned.get("processed_status") or partial in connector_class(platform).closed_status_codes
+    )
+    if partial and closing and "partial_status" not in errors:
+        errors["partial_status"] = [
+            "Choose a status that keeps the order open: in this one the order counts as shipped or "
+            "finished, so its unshipped items would stop reserving stock."
+        ]
     if errors:
         raise ChannelError(errors)
     return cleaned

@@ -41,7 +41,23 @@ def import_statuses_field(help_text: str, default: list[str]) -> FieldSpec:
     )
 
 
+#: Where a partial shipment leaves the order: never at the processed status (the store would then call
+#: the whole order shipped and its unshipped units would stop reserving stock).
+PARTIAL_STATUS_FIELD = FieldSpec(
+    name="partial_status",
+    label="Partially shipped order status",
+    kind="text",
+    help_text=(
+        "The status Storelink gives an order when only some of its items have shipped. Leave it empty to "
+        "keep the order's status; the shipment that completes the order sets the processed status."
+    ),
+    choices_from="order_statuses",
+    required=False,
+    max_length=32,
+)
+
 SYNC_FIELDS: tuple[FieldSpec, ...] = (
+    PARTIAL_STATUS_FIELD,
     FieldSpec(
         name="order_lookback_days",
         label="Order look-back (days)",

@@ -22,7 +22,7 @@ import random
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -38,7 +38,14 @@ from accounts.tenancy import Actor, actor_user, require_actor_role
 from channels import sync
 from channels.models import ChannelSchedule, SalesChannel, SyncJob, SyncRun
 from connectors import base
-from connectors.errors import AuthError, PermanentError, ProtocolError, RateLimited, TransientError
+from connectors.errors import (
+    AuthError,
+    OrderClosedError,
+    PermanentError,
+    ProtocolError,
+    RateLimited,
+    TransientError,
+)
 from connectors.registry import connector_class
 from connectors.text import unsafe_character_message
 from orders.models import Order, OrderLine, Shipment, ShipmentState
@@ -161,8 +168,9 @@ class _StatusRules:
             # tested since): with nothing to compare against, holding every order would be noise.
             return cls(frozenset())
         known |= {str(code) for code in settings.get("import_statuses") or []}
-        if settings.get("processed_status"):
-            known.add(str(settings["processed_status"]))
+        for name in ("processed_status", "partial_status"):
+            if settings.get(name):
+                known.add(str(settings[name]))
         return cls(frozenset(known))
 
     def is_unknown(self, code: str) -> bool:
@@ -599,6 +607,8 @@ def record_shipment(
         raise _shipment_error(
             "__all__", "This order's channel has been removed; the store cannot be updated."
         )
+    if order.store_closed:
+        raise _shipment_error("__all__", closed_order_message(order))
     numbers = _clean_tracking(tracking_numbers)
     carrier = (carrier or "").strip()[:100]
     service = (service or "").strip()[:100]
@@ -679,6 +689,15 @@ def _replayed(
     return existing
 
 
+def closed_order_message(order: Order) -> str:
+    """Why a shipment for an order the store has closed is not sent, in the seller's words."""
+    status = order.status_name or order.status_code
+    return (
+        f"The store shows order {order.number} as closed ({status}): it was cancelled, refunded or "
+        "already completed there, so the shipment was not sent. Check the order in your store."
+    )
+
+
 def _by_idempotency_key(account_id: Any, key: str, order: Order) -> Shipment | None:
     existing = Shipment.objects.filter(account_id=account_id, idempotency_key=key).first()
     if existing is not None and existing.order_id != order.pk:
@@ -695,6 +714,8 @@ def retry_shipment(shipment: Shipment, *, actor: Actor) -> Shipment:
         fresh = Shipment.objects.select_for_update().get(pk=shipment.pk)
         if fresh.state == ShipmentState.CONFIRMED:
             raise _shipment_error("__all__", "This shipment is already confirmed on the store.")
+        if fresh.order.store_closed:
+            raise _shipment_error("__all__", closed_order_message(fresh.order))
         if fresh.state == ShipmentState.FAILED:
             remaining = unshipped_quantities(fresh.order, exclude=fresh)
             for line in fresh.lines:
@@ -726,6 +747,7 @@ def _backoff(attempts: int, exc: Exception) -> timedelta:
 
 
 def shipment_request(shipment: Shipment, channel: SalesChannel) -> base.ShipmentRequest:
+    partial_status = str((channel.settings or {}).get("partial_status") or "")
     return base.ShipmentRequest(
         order_external_id=shipment.order.external_id,
         tracking_numbers=tuple(shipment.tracking_numbers),
@@ -738,6 +760,8 @@ def shipment_request(shipment: Shipment, channel: SalesChannel) -> base.Shipment
         shipped_at=shipment.created_at,
         processed_status=str((channel.settings or {}).get("processed_status") or ""),
         is_partial=shipment.is_partial,
+        # Only a partial shipment moves the order to the seller's "partially shipped" status.
+        partial_status=partial_status if shipment.is_partial else "",
     )
 
 
@@ -748,6 +772,23 @@ def _claim(shipment: Shipment, now: datetime) -> bool:
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
         .update(claimed_until=now + timedelta(seconds=SHIPMENT_CLAIM_SECONDS), attempts=F("attempts") + 1)
     )
+
+
+def closed_on_store(channel: SalesChannel, order: Order, fresh: object | None) -> None:
+    """The store refused a shipment because it has closed the order: bring Storelink's copy up to
+    date now (status, lines, closed), so its reservation is released without waiting for the next
+    download. ``fresh`` is the order as the store shows it, when the connector read it."""
+    with transaction.atomic():
+        if isinstance(fresh, base.Order) and str(fresh.external_id) == order.external_id:
+            result = upsert_orders(channel, [replace(fresh, closed=True)])
+            skus = result.changed_skus
+        else:
+            Order.objects.filter(pk=order.pk).update(store_closed=True, updated_at=timezone.now())
+            skus = _order_skus([order.pk])
+        if skus and uses_product_master(channel.account_id):
+            _reservations_changed(channel.account_id, skus)
+    order.store_closed = True
+    log.info("orders.closed_on_store order=%s", order.pk)
 
 
 def confirm_pending_shipments(
@@ -779,6 +820,19 @@ def confirm_pending_shipments(
         attempts = shipment.attempts + 1
         if run is not None:
             run.fetched += 1
+        if shipment.order.store_closed:
+            # Closed since the shipment was recorded (a download saw the cancellation): never sent.
+            Shipment.objects.filter(pk=shipment.pk).update(
+                state=ShipmentState.FAILED,
+                claimed_until=None,
+                last_error=closed_order_message(shipment.order),
+            )
+            counts["failed"] += 1
+            failed_orders.append(shipment.order_id)
+            if run is not None:
+                run.failed += 1
+            log.warning("orders.shipment.failed shipment=%s code=order_closed", shipment.pk)
+            continue
         try:
             result = connector.confirm_shipment(shipment_request(shipment, channel))
         except AuthError:
@@ -808,6 +862,8 @@ def confirm_pending_shipments(
                 run.failed += 1
             log.info("orders.shipment.retry_later shipment=%s code=%s", shipment.pk, exc.code)
         except PermanentError as exc:
+            if isinstance(exc, OrderClosedError):
+                closed_on_store(channel, shipment.order, exc.order)
             Shipment.objects.filter(pk=shipment.pk).update(
                 state=ShipmentState.FAILED, claimed_until=None, last_error=exc.message
             )

@@ -117,6 +117,11 @@ def order_detail(request: HttpRequest, order_id: Any) -> HttpResponse:
                 messages.success(request, "Shipment recorded; Storelink is confirming it to the store.")
                 return redirect("orders:detail", order_id=order.pk)
     lines = list(order.lines.all())
+    shipped = services.shipped_quantities(order)
+    for line in lines:
+        # Per line, what shipments (recorded or confirmed) cover and what is still to ship.
+        line.shipped_units = min(line.quantity, shipped.get(line.external_line_id, 0))
+        line.left_units = max(0, remaining.get(line.external_line_id, line.quantity))
     lines_total = sum((line.line_total for line in lines), start=order.total * 0)
     context = _context(
         request,
@@ -125,7 +130,7 @@ def order_detail(request: HttpRequest, order_id: Any) -> HttpResponse:
         lines_total=lines_total,
         shipments=order.shipments.select_related("created_by", "created_by_api_key").order_by("-created_at"),
         form=form,
-        anything_left=any(qty > 0 for qty in remaining.values()),
+        anything_left=any(qty > 0 for qty in remaining.values()) and not order.store_closed,
         raw_payload=json.dumps(order.raw, indent=2, sort_keys=True) if request.user.is_staff else None,
     )
     return render(request, "orders/detail.html", context)

@@ -98,5 +98,6 @@ SETTINGS_FIELDS: tuple[FieldSpec, ...] = (
         ),
         choices_group="payment",
     ),
-    *SYNC_FIELDS,
+    # A partially shipped order gets a shipping status, like the processed one.
+    *(replace(f, choices_group="shipping") if f.name == "partial_status" else f for f in SYNC_FIELDS),
 )
