@@ -52,7 +52,6 @@ from orders.models import Order, OrderLine, Shipment, ShipmentState
 
 log = logging.getLogger("storelink.orders")
 
-CENT = Decimal("0.01")
 #: Fields a download may change on an existing order (everything but identity and created_at).
 ORDER_UPDATE_FIELDS = (
     "number",
@@ -142,8 +141,15 @@ def order_content_hash(order: base.Order) -> str:
 
 
 def totals_mismatch(order: base.Order) -> bool:
-    """Lines + shipping + tax − discount ≠ total, to the cent (tax not added when prices include it)."""
-    return order.computed_total.quantize(CENT) != order.total.quantize(CENT)
+    """Lines + shipping + tax − discount ≠ total (tax not added when prices include it).
+
+    A store that rounds each line in its own currency may be off from the sum by up to half a
+    minor unit per line (two EUR lines: one cent): that is the store's arithmetic, not a mismatch.
+    Anything beyond it is.
+    """
+    half_unit = Decimal(1).scaleb(-base.currency_places(order.currency)) / 2
+    tolerance = half_unit * max(1, len(order.lines))
+    return abs(order.computed_total - order.total) > tolerance
 
 
 @dataclass

@@ -174,3 +174,50 @@ def test_verdict_helper_matches_the_download():
     assert services.is_store_closed("opencart", order) is True
     assert services.is_store_closed("xcart", order) is False
     assert services.is_store_closed("xcart", replace(order, closed=True)) is True
+
+
+def _lines_order(currency: str, line_totals: list[str], total: str) -> base.Order:
+    lines = tuple(
+        base.OrderLine(
+            external_line_id=str(index),
+            sku=f"S{index}",
+            name="x",
+            quantity=1,
+            unit_price=Decimal(amount),
+            line_total=Decimal(amount),
+        )
+        for index, amount in enumerate(line_totals)
+    )
+    amounts = sum((Decimal(a) for a in line_totals), Decimal(0))
+    return base.Order(
+        external_id="T1",
+        number="T1",
+        placed_at=timezone.now(),
+        updated_at=timezone.now(),
+        status_code="1",
+        status_name="Pending",
+        currency=currency,
+        subtotal=amounts,
+        shipping=Decimal(0),
+        tax=Decimal(0),
+        discount=Decimal(0),
+        total=Decimal(total),
+        lines=lines,
+    )
+
+
+def test_per_line_rounding_in_the_stores_currency_is_not_a_mismatch():
+    # Two EUR lines each rounded by the store: the total can be one cent off their sum.
+    assert services.totals_mismatch(_lines_order("EUR", ["10.00", "5.00"], "15.01")) is False
+    assert services.totals_mismatch(_lines_order("EUR", ["10.00", "5.00"], "14.99")) is False
+    assert services.totals_mismatch(_lines_order("EUR", ["10.00", "5.00"], "15.00")) is False
+
+
+def test_a_real_mismatch_is_still_flagged():
+    assert services.totals_mismatch(_lines_order("EUR", ["10.00", "5.00"], "15.02")) is True
+    assert services.totals_mismatch(_lines_order("EUR", ["10.00"], "10.01")) is True  # one line: no room
+    assert services.totals_mismatch(_lines_order("EUR", ["10.00", "5.00"], "16.00")) is True
+    # The tolerance follows the currency's minor unit: a yen has none, so one yen off on two lines is fine
+    # and two are not.
+    assert services.totals_mismatch(_lines_order("JPY", ["1000", "500"], "1501")) is False
+    assert services.totals_mismatch(_lines_order("JPY", ["1000", "500"], "1502")) is True

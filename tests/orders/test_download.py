@@ -136,7 +136,7 @@ def test_totals_mismatch_and_unknown_status_are_flagged(alice):
         connector.close()
         good = orders[0]
         assert not services.totals_mismatch(good)
-        off_by_a_cent = replace(orders[1], total=orders[1].total + Decimal("0.01"))
+        off_by_a_cent = replace(orders[1], total=orders[1].total + Decimal("0.05"))  # beyond rounding
         unknown_status = replace(orders[2], status_code="ZZ", status_name="Mystery")
         result = services.upsert_orders(channel, [good, off_by_a_cent, unknown_status])
         assert result.created == 3
