@@ -10,6 +10,8 @@ proxies stand in front of Storelink, the address the outermost of them added to 
 Without that setting the header is ignored: any client can write it. Counters live in the cache
 (Redis in production) and expire after the window; a successful login resets the (e-mail, client)
 counter only, so logging in to one's own account does not refill a sprayer's budget.
+
+The same counters limit sign-up and password-reset e-mails per client and per recipient.
 """
 
 from __future__ import annotations
@@ -100,3 +102,23 @@ def record_login_failure(request: HttpRequest | None, email: str) -> None:
 
 def reset_login_failures(request: HttpRequest | None, email: str) -> None:
     cache.delete(_account_key(email, request))
+
+
+def allow_account_email(request: HttpRequest | None, email: str) -> bool:
+    """Count one sign-up or password-reset e-mail; False once this client or this address had enough.
+
+    The pages answer the same either way (they must not tell whether an address has an account),
+    so a refused e-mail is simply not sent: nobody can use Storelink to flood an inbox, from one
+    client or from many.
+    """
+    client_key = "account-mail-client:" + _digest(client_address(request))
+    address_key = "account-mail-to:" + _digest((email or "").strip().lower())
+    client_count, address_count = int(cache.get(client_key, 0)), int(cache.get(address_key, 0))
+    if (
+        client_count >= settings.ACCOUNT_EMAIL_CLIENT_LIMIT
+        or address_count >= settings.ACCOUNT_EMAIL_ADDRESS_LIMIT
+    ):
+        return False
+    _count(client_key)
+    _count(address_key)
+    return True

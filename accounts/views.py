@@ -31,7 +31,7 @@ from accounts.forms import (
 )
 from accounts.models import Role
 from accounts.tenancy import account_for, actor_for, current_membership, has_role, require_role
-from accounts.throttle import client_address
+from accounts.throttle import allow_account_email, client_address
 
 log = logging.getLogger("storelink.accounts")
 
@@ -62,6 +62,9 @@ def _send_sign_up_mail(request: HttpRequest, email: str, account_name: str) -> N
 
     Only the owner of the inbox learns which one it was; the page answers the same for both.
     """
+    if not allow_account_email(request, email):
+        log.warning("account.mail_throttled kind=sign_up client=%s", client_address(request))
+        return
     if services.email_has_account(email):
         template, subject = "accounts/email/sign_up_existing.txt", "You already have a Storelink account"
         context = {
@@ -153,6 +156,12 @@ class PasswordResetView(auth_views.PasswordResetView):
     form_class = PasswordResetForm
     email_template_name = "registration/password_reset_email.txt"
     subject_template_name = "registration/password_reset_subject.txt"
+
+    def form_valid(self, form: PasswordResetForm) -> HttpResponse:
+        if allow_account_email(self.request, form.cleaned_data["email"]):
+            return super().form_valid(form)
+        log.warning("account.mail_throttled kind=password_reset client=%s", client_address(self.request))
+        return HttpResponseRedirect(self.get_success_url())
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):

@@ -180,6 +180,9 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_THROTTLE_ATTEMPTS = env.int("LOGIN_THROTTLE_ATTEMPTS", default=5)
 #: Failed logins allowed per client address, whatever the e-mail (one client spraying many accounts).
 LOGIN_THROTTLE_CLIENT_ATTEMPTS = env.int("LOGIN_THROTTLE_CLIENT_ATTEMPTS", default=30)
+#: Sign-up and password-reset e-mails per client address, and per recipient, within the window.
+ACCOUNT_EMAIL_CLIENT_LIMIT = env.int("ACCOUNT_EMAIL_CLIENT_LIMIT", default=10)
+ACCOUNT_EMAIL_ADDRESS_LIMIT = env.int("ACCOUNT_EMAIL_ADDRESS_LIMIT", default=3)
 LOGIN_THROTTLE_WINDOW = env.int("LOGIN_THROTTLE_WINDOW", default=15 * 60)
 
 # --------------------------------------------------------------------------------------------------

@@ -191,6 +191,27 @@ def test_password_reset_answers_the_same_for_a_known_and_an_unknown_address(clie
     assert message.to == ["bob@example.com"]
 
 
+def test_sign_up_and_reset_mails_are_limited_per_recipient_with_the_same_answer(
+    client, bob, mailoutbox, settings
+):
+    settings.ACCOUNT_EMAIL_ADDRESS_LIMIT = 2
+    answers = [client.post(reverse("password_reset"), {"email": "bob@example.com"}) for _ in range(3)]
+    answers += [client.post(reverse("signup"), signup_form(email="bob@example.com")) for _ in range(2)]
+
+    assert [answer.url for answer in answers] == [reverse("password_reset_done")] * 3 + [
+        reverse("signup_sent")
+    ] * 2
+    assert len(mailoutbox) == 2  # an inbox cannot be flooded through Storelink
+
+
+def test_account_mails_are_limited_per_client(client, mailoutbox, settings):
+    settings.ACCOUNT_EMAIL_CLIENT_LIMIT = 3
+    for number in range(5):
+        response = client.post(reverse("signup"), signup_form(email=f"target{number}@example.com"))
+        assert response.url == reverse("signup_sent")
+    assert [message.to for message in mailoutbox] == [[f"target{n}@example.com"] for n in range(3)]
+
+
 def test_password_reset_link_sets_a_new_password_once(client, bob, mailoutbox):
     client.post(reverse("password_reset"), {"email": "bob@example.com"})
     link = link_in(mailoutbox[0], "/password-reset/")
