@@ -84,7 +84,13 @@ def datetime_param(params: Any, name: str) -> dt.datetime | None:
         )
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return value
+    try:
+        # In UTC: PostgreSQL refuses offsets beyond ±15:59, which RFC 3339 allows (up to ±23:59).
+        return value.astimezone(dt.UTC)
+    except OverflowError:  # e.g. year 1 at +18:00: before anything stored, or after it
+        if value.year == 1:
+            return dt.datetime.min.replace(tzinfo=dt.UTC)
+        return dt.datetime.max.replace(tzinfo=dt.UTC)
 
 
 def bool_param(params: Any, name: str) -> bool:
@@ -137,6 +143,8 @@ class StrictCursorPagination(CursorPagination):
         for parameter in parameters:
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_page_size}
+            elif parameter["name"] == self.cursor_query_param:
+                parameter["schema"] = {"type": "string", "pattern": QUERY_TEXT["pattern"]}
         return parameters
 
 

@@ -165,7 +165,7 @@ def clean_settings(
     """Validate settings; where the store reported its statuses, choices must be among them."""
     values = dict(values or {})
     facts = dict(store_facts or {})
-    if not values.get("currency") and facts.get("base_currency"):
+    if values.get("currency") in (None, "") and facts.get("base_currency"):  # false or 0 is an error
         values["currency"] = facts["base_currency"]
     specs = settings_fields(platform)
     try:

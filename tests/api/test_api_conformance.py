@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.core.failures import Failure, FailureGroup
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from accounts.services import create_api_key
 from inventory.models import Listing
@@ -35,7 +35,7 @@ from tests.orders.factories import make_order
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLES_PER_OPERATION = 8
+EXAMPLES_PER_OPERATION = 12
 
 
 @pytest.fixture
@@ -63,6 +63,10 @@ def working_store(monkeypatch: pytest.MonkeyPatch) -> None:
 STATE_DEPENDENT = frozenset(
     {"POST /api/v1/channels/", "PATCH /api/v1/channels/{id}/", "POST /api/v1/products/bulk/"}
 )
+#: The platform credential and settings shapes are documented as "any of" the platforms' shapes, so
+#: a value that breaks one platform's shape while fitting the body's own platform is not invalid,
+#: though the generator takes it for invalid: "invalid data must be refused" is not asked there.
+ANY_OF_SHAPES = frozenset({"POST /api/v1/channels/", "PATCH /api/v1/channels/{id}/"})
 
 
 def _describe(error: BaseException) -> list[str]:
@@ -101,7 +105,9 @@ def test_api_conforms_to_its_schema(
             case.path_parameters["id"] = next(real_ids)
         response = case.call(headers=headers)
         seen.setdefault(case.operation.label, set()).add(response.status_code)
-        excluded = [positive_data_acceptance] if case.operation.label in STATE_DEPENDENT else []
+        label = case.operation.label
+        excluded = [positive_data_acceptance] if label in STATE_DEPENDENT else []
+        excluded += [negative_data_rejection] if label in ANY_OF_SHAPES else []
         try:
             case.validate_response(response, headers=headers, excluded_checks=excluded)
         except (Failure, FailureGroup) as error:

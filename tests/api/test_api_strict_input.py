@@ -109,3 +109,39 @@ def test_schema_says_what_is_enforced(alice_api: APIClient) -> None:
     )
     sync = schema["paths"]["/api/v1/channels/{id}/sync/"]["post"]["responses"]
     assert {"202", "400", "409", "413", "415"} <= set(sync)
+
+
+@pytest.mark.parametrize("currency", [False, 0, [], {}])
+def test_a_currency_of_the_wrong_type_is_refused_not_replaced(
+    alice_api: APIClient, fake_store: Any, currency: Any
+) -> None:
+    response = alice_api.post(
+        "/api/v1/channels/",
+        {
+            "platform": "opencart",
+            "name": "Shop",
+            "store_url": "https://shop.example.com",
+            "credentials": {"api_username": "Default", "api_key": "A" * 32},
+            "settings": {"currency": currency},
+        },
+        format="json",
+    )
+    assert response.status_code == 400, response.content
+    assert "currency" in response.json()["errors"]
+    assert not SalesChannel.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "since",
+    [
+        "0201-10-31T02:35:20+18:12",
+        "0001-01-01T00:00:00+18:00",
+        "9999-12-31T23:59:59-18:00",
+        "2026-01-01T00:00:60Z",
+    ],
+)
+def test_every_rfc3339_time_is_a_valid_filter(alice_api: APIClient, since: str) -> None:
+    # PostgreSQL refuses offsets beyond ±15:59 and Python years outside 1-9999; RFC 3339 allows both.
+    for path in ("/api/v1/products/", "/api/v1/orders/"):
+        response = alice_api.get(path, {"updated_since": since})
+        assert response.status_code == 200, (path, since, response.content[:200])
