@@ -207,7 +207,14 @@ def channel_detail(request: HttpRequest, channel_id: Any) -> HttpResponse:
                 messages.success(request, "Settings saved.")
                 return redirect("channels:detail", channel.pk)
     runs = channel.sync_runs.order_by("-created_at")[:25]
-    context = channel_context(request, channel, form=form, runs=runs, can_edit_settings=can_edit_settings)
+    context = channel_context(
+        request,
+        channel,
+        form=form,
+        runs=runs,
+        can_edit_settings=can_edit_settings,
+        price_example=_price_example(request, channel.platform, data or channel.settings),
+    )
     if channel.platform == "threedcart" and channel.connection_state == ConnectionState.PENDING:
         context.update(_platform_help_context(request, channel))
     return render(request, "channels/detail.html", context)
@@ -536,7 +543,15 @@ def wizard_settings(request: HttpRequest, platform: str) -> HttpResponse:
             else:
                 messages.success(request, f"“{channel.name}” was added and is enabled.")
             return redirect("channels:list")
-    context = _wizard_context(request, 4, platform=info, form=form, wizard=wizard, facts=facts)
+    context = _wizard_context(
+        request,
+        4,
+        platform=info,
+        form=form,
+        wizard=wizard,
+        facts=facts,
+        price_example=_price_example(request, platform, data or values),
+    )
     return render(request, "channels/wizard/settings.html", context)
 
 
@@ -549,18 +564,30 @@ def wizard_cancel(request: HttpRequest) -> HttpResponseRedirect:
 
 
 def _settings_defaults_from_facts(platform: str, facts: dict[str, Any]) -> dict[str, Any]:
-    """Start the settings step from what the store said (currency, tax display) over the defaults."""
+    """Start the settings step from what the store said (currency, zone, statuses) over the defaults.
+
+    Never the tax answers: a storefront's "display prices with tax" says nothing about what its
+    price field holds, and an API caller who sends no answer gets the same defaults.
+    """
     values: dict[str, Any] = {spec.name: spec.default for spec in CONNECTORS[platform].settings_fields}
     if facts.get("base_currency"):
         values["currency"] = facts["base_currency"]
-    if facts.get("prices_include_tax") is not None and "prices_include_tax" in values:
-        values["prices_include_tax"] = bool(facts["prices_include_tax"])
     if facts.get("timezone") and "timezone" in values:
         values["timezone"] = facts["timezone"]
     codes = {status["code"] for status in facts.get("order_statuses", ())}
     if codes and isinstance(values.get("import_statuses"), list):
         values["import_statuses"] = [code for code in values["import_statuses"] if code in codes]
     return values
+
+
+def _price_example(request: HttpRequest, platform: str, values: Any) -> str:
+    """What these settings do to a price of 100.00, in one sentence (see inventory's price rule)."""
+    from inventory import services as inventory_services
+
+    account = account_for(request)
+    rule = inventory_services.price_rule_for(platform, values or {}, account)
+    label = CONNECTORS[platform].label
+    return inventory_services.describe_price_rule(rule, label, inventory_services.example_tax_rate(account))
 
 
 def _add_errors(form: Any, exc: ValidationError | FieldErrors) -> None:

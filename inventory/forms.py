@@ -22,12 +22,15 @@ class ProductForm(forms.Form):
     name = forms.CharField(max_length=255, required=False)
     on_hand = forms.IntegerField(label="On hand", min_value=0, help_text="Units in your warehouse.")
     price = forms.DecimalField(
-        label="Price (net)",
+        label="Price",
         max_digits=14,
         decimal_places=4,
         min_value=Decimal(0),
         required=False,
-        help_text="Net of tax. Leave empty if Storelink should not update this product's price.",
+        help_text=(
+            "Net of tax, or with tax if your product master keeps prices with tax (set on the Products "
+            "page). Leave empty if Storelink should not update this product's price."
+        ),
     )
     tax_rate = forms.DecimalField(
         label="Tax rate (%)",
@@ -37,7 +40,7 @@ class ProductForm(forms.Form):
         max_value=Decimal(100),
         required=False,
         initial=Decimal(0),
-        help_text="Added for channels whose prices include tax.",
+        help_text="Added or taken out where a store's price field has the other basis than your master.",
     )
 
     def service_values(self) -> dict[str, Any]:
@@ -55,7 +58,7 @@ class InlineProductForm(forms.Form):
 
     on_hand = forms.IntegerField(label="On hand", min_value=0)
     price = forms.DecimalField(
-        label="Price (net)", max_digits=14, decimal_places=4, min_value=Decimal(0), required=False
+        label="Price", max_digits=14, decimal_places=4, min_value=Decimal(0), required=False
     )
 
 

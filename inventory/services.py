@@ -168,6 +168,31 @@ def price_rule_for(platform: str, settings: Mapping[str, Any], account: Account)
     return PriceRule(bool(account.prices_include_tax), declared or not use_store_tax, currency)
 
 
+def set_prices_include_tax(account: Account, value: Any, *, actor: Actor) -> bool:
+    """Say whether the product master's prices include tax; every price-syncing channel is then
+    re-priced (the value written to each store changes wherever its basis differs)."""
+    require_actor_role(actor, account, Role.ADMIN, doing="change how product prices are kept")
+    if isinstance(value, bool):
+        gross = value
+    elif str(value).strip().lower() in ("1", "true", "yes", "on", "gross"):
+        gross = True
+    elif str(value).strip().lower() in ("0", "false", "no", "off", "net"):
+        gross = False
+    else:
+        raise ValueError("Say yes (prices include tax) or no (prices are net).")
+    with transaction.atomic():
+        changed = (
+            Account.objects.filter(pk=account.pk)
+            .exclude(prices_include_tax=gross)
+            .update(prices_include_tax=gross)
+        )
+        account.prices_include_tax = gross
+        if changed:
+            _audit(account, actor, "account.prices_include_tax", prices_include_tax=gross)
+            request_inventory_jobs(account, stock=False, prices=True)
+    return gross
+
+
 #: The tax rate the wizard's example uses when the account's products have none yet.
 EXAMPLE_TAX_RATE = Decimal("20")
 

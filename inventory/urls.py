@@ -9,6 +9,7 @@ app_name = "inventory"
 urlpatterns = [
     path("products/", views.product_list, name="product_list"),
     path("products/new/", views.product_create, name="product_create"),
+    path("products/price-basis/", views.price_basis, name="price_basis"),
     path("products/unmatched/", views.unmatched, name="unmatched"),
     path("products/<uuid:product_id>/", views.product_detail, name="product_detail"),
     path("products/<uuid:product_id>/inline/", views.product_inline, name="product_inline"),

@@ -83,6 +83,23 @@ def product_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+@login_required
+@require_POST
+def price_basis(request: HttpRequest) -> HttpResponse:
+    """Save whether the product master's prices include tax (the account's one price setting)."""
+    account = account_for(request)
+    try:
+        gross = services.set_prices_include_tax(
+            account, request.POST.get("prices_include_tax", ""), actor=actor_for(request)
+        )
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    else:
+        kept = "include tax" if gross else "are net"
+        messages.success(request, f"Saved: your product prices {kept}. Channels syncing prices follow.")
+    return redirect(reverse("inventory:product_list") + "#price-basis")
+
+
 def _inline_form(product: Product) -> InlineProductForm:
     return InlineProductForm(
         initial={"on_hand": product.on_hand, "price": product.price}, prefix=f"p-{product.pk}"

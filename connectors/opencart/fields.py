@@ -73,15 +73,12 @@ SETTINGS_FIELDS: tuple[FieldSpec, ...] = (
         kind="bool",
         default=True,
         required=False,
-        help_text="Yes to use the tax settings in OpenCart for your listing prices.",
-    ),
-    FieldSpec(
-        name="prices_include_tax",
-        label="Tax type: prices include tax",
-        kind="bool",
-        default=False,
-        required=False,
-        help_text="Yes if your prices are inclusive of VAT. Otherwise, no.",
+        help_text=(
+            "Yes to use the tax settings in OpenCart for your listing prices: OpenCart keeps prices net "
+            "and adds each product's tax class, so Storelink writes net prices. No: Storelink writes the "
+            "price customers pay, tax included (from each product's tax rate) — only for products "
+            "without a tax class in OpenCart."
+        ),
     ),
     FieldSpec(
         name="use_options",

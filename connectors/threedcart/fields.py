@@ -41,14 +41,6 @@ SETTINGS_FIELDS: tuple[FieldSpec, ...] = (
             "warns when it does not match the store's setting."
         ),
     ),
-    FieldSpec(
-        name="prices_include_tax",
-        label="Prices include tax",
-        kind="bool",
-        default=False,
-        required=False,
-        help_text="Yes if the prices you keep in Storelink include tax.",
-    ),
     processed_status_field(
         "The order status Storelink sets when an order has shipped (3DCart's 'Shipped' is 4).",
         default="4",

@@ -55,30 +55,12 @@ SETTINGS_FIELDS: tuple[FieldSpec, ...] = (
         kind="bool",
         default=True,
         required=False,
-        help_text="Yes if your site's tax settings should be used for product prices.",
-    ),
-    FieldSpec(
-        name="use_store_tax_for_shipping",
-        label="Use X-Cart tax settings for shipping",
-        kind="bool",
-        default=True,
-        required=False,
-        help_text="Yes if your site's tax settings should be used for shipping costs.",
-    ),
-    FieldSpec(
-        name="prices_include_tax",
-        label="Prices include tax",
-        kind="bool",
-        default=False,
-        required=False,
-        help_text="Yes if the prices you keep in Storelink include tax.",
-    ),
-    FieldSpec(
-        name="shipping_surcharge_name",
-        label="Shipping surcharge name",
-        default="Shipping cost",
-        max_length=128,
-        help_text="Enter the name that is used for the shipping surcharge in orders.",
+        help_text=(
+            "Yes if your site's tax settings should be used for product prices: Storelink writes the "
+            "price before tax and X-Cart's tax settings apply. No: Storelink writes the price customers "
+            "pay, tax included (from each product's tax rate) — for stores whose prices are entered "
+            "with tax or that charge none."
+        ),
     ),
     # Each status field offers only its own list: the two lists reuse letters (P = Paid and Processing).
     replace(

@@ -200,8 +200,7 @@ def test_channel_page_saves_settings_and_name(client, alice):
         "name": "Renamed shop",
         "version_family": "auto",
         "currency": "GBP",
-        "use_store_tax_settings": "yes",
-        "prices_include_tax": "yes",
+        "use_store_tax_settings": "no",
         "use_options": "no",
         "processed_status": "5",
         "import_statuses": ["1", "2", "5"],
@@ -217,7 +216,8 @@ def test_channel_page_saves_settings_and_name(client, alice):
     channel.refresh_from_db()
     assert channel.name == "Renamed shop"
     assert channel.settings["currency"] == "GBP"
-    assert channel.settings["prices_include_tax"] is True
+    assert channel.settings["use_store_tax_settings"] is False
+    assert "prices_include_tax" not in channel.settings  # the master's basis is the account's
     assert channel.settings["use_options"] is False
     assert channel.settings["import_statuses"] == ["1", "2", "5"]
     assert channel.settings["order_lookback_days"] == 14
@@ -232,7 +232,6 @@ def test_channel_page_shows_each_error_next_to_its_field_and_saves_nothing(clien
         "version_family": "auto",
         "currency": "EUR",
         "use_store_tax_settings": "yes",
-        "prices_include_tax": "no",
         "use_options": "yes",
         "processed_status": "3",
         "import_statuses": ["1"],

@@ -78,7 +78,6 @@ def opencart_settings_form(**overrides: object) -> dict[str, object]:
         "version_family": "auto",
         "currency": "GBP",
         "use_store_tax_settings": "yes",
-        "prices_include_tax": "yes",
         "use_options": "yes",
         "processed_status": "3",
         "import_statuses": ["1", "2", "15"],
@@ -147,7 +146,8 @@ def test_opencart_wizard_end_to_end(client, owner, store_calls):
     assert channel.connection_state == ConnectionState.OK
     assert channel.credentials == {"api_username": "Storelink", "api_key": OPENCART_KEY}
     assert channel.settings["import_statuses"] == ["1", "2", "15"]
-    assert channel.settings["prices_include_tax"] is True
+    assert channel.settings["use_store_tax_settings"] is True
+    assert "prices_include_tax" not in channel.settings
     assert channel.store_facts["platform_version"] == "4.0.2.3"
     assert ChannelEvent.objects.filter(channel=channel, action="channel.added").exists()
     assert WIZARD_SESSION not in client.session  # the typed key leaves the session with the wizard
@@ -332,18 +332,18 @@ def test_xcart_wizard_uses_its_own_labels_and_settings(client, owner, store_call
         {"store_url": "http://127.0.0.1:8098", "api_key": "xcart-rest-api-key-123"},
     )
     settings_page = client.get(reverse("channels:add_settings", args=["xcart"])).content.decode()
-    assert "Shipping surcharge name" in settings_page
-    assert "Use X-Cart tax settings for shipping" in settings_page
+    assert "Use X-Cart tax settings" in settings_page
+    # Collected once and read by nothing: Storelink takes shipping and its tax from each order.
+    assert "Shipping surcharge name" not in settings_page
+    assert "Use X-Cart tax settings for shipping" not in settings_page
+    assert "A price of 100.00 in your product master (net) is written to X-Cart as 100.00" in settings_page
 
     response = client.post(
         reverse("channels:add_settings", args=["xcart"]),
         {
             "api_flavour": "auto",
             "currency": "USD",
-            "use_store_tax_settings": "yes",
-            "use_store_tax_for_shipping": "no",
-            "prices_include_tax": "no",
-            "shipping_surcharge_name": "Shipping cost",
+            "use_store_tax_settings": "no",
             "processed_status": "S",
             "import_statuses": ["P", "A"],
             "order_lookback_days": "7",
@@ -354,7 +354,7 @@ def test_xcart_wizard_uses_its_own_labels_and_settings(client, owner, store_call
     )
     assert response.status_code == 302
     channel = SalesChannel.objects.get()
-    assert channel.settings["use_store_tax_for_shipping"] is False
+    assert channel.settings["use_store_tax_settings"] is False
     assert channel.credentials == {"api_key": "xcart-rest-api-key-123"}
 
 
@@ -387,7 +387,6 @@ def test_threedcart_step_shows_public_key_and_callback_and_can_wait_for_the_stor
         {
             "currency": "USD",
             "timezone": "America/New_York",
-            "prices_include_tax": "no",
             "processed_status": "4",
             "import_statuses": "1, 2",
             "order_lookback_days": "7",
