@@ -1,0 +1,129 @@
+"""End to end: what the store says about an order moves stock on the other channels, through real
+``celery -A config worker`` and ``celery -A config beat`` processes and the test database.
+
+An order cancelled on the sandbox store after it was downloaded stops reserving on the next
+download, and the other store's stock goes up on the next push; a partial shipment confirmed on the
+store keeps the order open and only the shipped unit leaves the reservation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from channels import sync
+from channels.models import SyncRun, SyncState
+from inventory import services as inventory
+from orders import services
+from orders.models import Order, Shipment, ShipmentState
+from tests.e2e.conftest import CeleryProcesses, fast_beat_schedule
+from tests.orders.factories import channel_for_store, make_owner, sandbox_store
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.xdist_group("celery-e2e"),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="worker and beat processes must share the test database: run with DATABASE_URL (PostgreSQL)",
+    ),
+]
+
+ON_HAND = 60
+
+
+def _downloaded_after(channel: Any, count: int) -> bool:
+    return SyncRun.objects.filter(channel=channel, job="orders", state=SyncState.SUCCEEDED).count() > count
+
+
+def _open_order_with(channel: Any, skus: set[str], *, units: int, exclude: set[Any]) -> Order:
+    for order in Order.objects.filter(channel=channel, store_closed=False, held_unmapped_status=False):
+        lines = list(order.lines.all())
+        usable = order.pk not in exclude and all(line.sku in skus for line in lines)
+        if usable and sum(line.quantity for line in lines) >= units:
+            return order
+    raise AssertionError("the sandbox seeded no suitable open order")
+
+
+def test_a_cancelled_order_releases_stock_and_a_partial_shipment_keeps_the_rest(
+    celery: CeleryProcesses,
+) -> None:
+    user, account = make_owner("alice@example.com", "Alice's Shop")
+    fast_beat_schedule(sweep_stale_runs=False)
+    # Two stores selling the same catalogue: orders arrive on the first, stock is pushed to both.
+    with (
+        sandbox_store("xcart", products=12, orders=25, seed=7) as (source, _s1),
+        sandbox_store("xcart", products=12, orders=0, seed=7) as (other, _s2),
+    ):
+        selling = channel_for_store(account, source, name="Source shop", processed_status="S")
+        channel_for_store(account, other, name="Other shop")
+        celery.start_worker()
+        celery.start_beat()
+        celery.wait_for(
+            lambda: Order.objects.filter(channel=selling).count() == source.order_count(), "orders to arrive"
+        )
+        # The catalogue both stores sell (the same seed): every SKU the orders hold.
+        skus = {
+            sku for sku in Order.objects.filter(channel=selling).values_list("lines__sku", flat=True) if sku
+        }
+        inventory.upsert_products(
+            account, [{"sku": sku, "on_hand": ON_HAND} for sku in sorted(skus)], actor=user
+        )
+
+        def pushed_matches_reservations() -> bool:
+            reserved = inventory.reserved_by_sku(account)
+            return all(other.stock_of(sku) == max(0, ON_HAND - reserved.get(sku, 0)) for sku in skus)
+
+        celery.wait_for(pushed_matches_reservations, "the other store's stock to follow the reservations")
+
+        # 1. The store cancels an order Storelink already has.
+        cancelled = _open_order_with(selling, skus, units=1, exclude=set())
+        cancelled_units: dict[str, int] = {}
+        for line in cancelled.lines.all():
+            cancelled_units[line.sku] = cancelled_units.get(line.sku, 0) + line.quantity
+        before = inventory.reserved_by_sku(account)
+        stock_before = {sku: other.stock_of(sku) for sku in cancelled_units}
+        source.cancel_order(cancelled.external_id)
+        runs = SyncRun.objects.filter(channel=selling, job="orders", state=SyncState.SUCCEEDED).count()
+        sync.sync_now(selling, ["orders"])
+        celery.wait_for(lambda: _downloaded_after(selling, runs), "the next download")
+        cancelled.refresh_from_db()
+        assert cancelled.store_closed is True
+        after = inventory.reserved_by_sku(account)
+        for sku, units in cancelled_units.items():
+            assert before.get(sku, 0) - after.get(sku, 0) == units
+        celery.wait_for(
+            lambda: all(
+                other.stock_of(sku) == min(ON_HAND, stock_before[sku] + units)
+                for sku, units in cancelled_units.items()
+            ),
+            "the other store's stock to go up by the cancelled units",
+        )
+
+        # 2. A partial shipment: one unit ships, the rest stays reserved after the next download.
+        partly = _open_order_with(selling, skus, units=2, exclude={cancelled.pk})
+        line = max(partly.lines.all(), key=lambda each: each.quantity)
+        before = inventory.reserved_by_sku(account)
+        shipment, _ = services.record_shipment(
+            partly,
+            actor=user,
+            tracking_numbers=["1ZPART"],
+            lines=[{"external_line_id": line.external_line_id, "quantity": 1}],
+        )
+        assert shipment.is_partial
+        celery.wait_for(
+            lambda: Shipment.objects.get(pk=shipment.pk).state == ShipmentState.CONFIRMED,
+            "the partial shipment to be confirmed",
+        )
+        assert source.tracking_numbers(partly.external_id) == ["1ZPART"]
+        assert source.order_status(partly.external_id) != "S"  # not moved to the processed status
+        runs = SyncRun.objects.filter(channel=selling, job="orders", state=SyncState.SUCCEEDED).count()
+        sync.sync_now(selling, ["orders"])
+        celery.wait_for(lambda: _downloaded_after(selling, runs), "the download after the shipment")
+        partly.refresh_from_db()
+        assert partly.store_closed is False
+        after = inventory.reserved_by_sku(account)
+        assert before[line.sku] - after.get(line.sku, 0) == 1
+        celery.wait_for(pushed_matches_reservations, "the other store's stock to keep the rest reserved")
