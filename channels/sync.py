@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
@@ -48,6 +49,7 @@ from config.db import PreparedQuery, execute_ctes, prepared_cursor
 from config.logging import mask_secrets
 from connectors.base import Connector
 from connectors.errors import AuthError, ConnectorError, RateLimited, TransientError
+from connectors.http import before_store_request
 
 log = logging.getLogger("storelink.sync")
 
@@ -72,7 +74,9 @@ DUE_FIELDS: dict[str, str] = {
 EVENT_JOBS = frozenset({SyncJob.SHIPMENTS, SyncJob.STOCK, SyncJob.PRICES})
 
 DEFAULT_ORDER_INTERVAL_MINUTES = 5
-DEFAULT_LEASE_SECONDS = 600
+#: A job's lease is renewed while the job works (every page, and before store requests once a third
+#: of it has passed), so it can be short: a killed worker blocks its channel's job this long at most.
+DEFAULT_LEASE_SECONDS = 30
 #: Retry back-off for transient store errors: base * 2**retries, capped, with jitter.
 RETRY_BASE_SECONDS = 5.0
 RETRY_MAX_SECONDS = 600.0
@@ -408,6 +412,27 @@ class LeaseLost(Exception):
     """This run's lease expired and another worker may be running the job: stop writing."""
 
 
+class _LeaseKeeper:
+    """Renews the run's lease before a store request once a third of the lease has passed.
+
+    Installed as :data:`connectors.http.before_store_request` while the job's work runs, so a job
+    waiting on a slow store keeps its lease, and a job that lost it (paused past expiry, another
+    worker took over) stops before its next request to the store instead of writing a stale batch.
+    """
+
+    def __init__(self, run: SyncRun, seconds: int) -> None:
+        self.run = run
+        self.every = max(1.0, seconds / 3)
+        self.renewed = time.monotonic()
+
+    def __call__(self) -> None:
+        if time.monotonic() - self.renewed < self.every:
+            return
+        if not extend_lease(self.run):
+            raise LeaseLost(f"lease on {self.run.job} for {self.run.channel_id} was lost")
+        self.renewed = time.monotonic()
+
+
 def heartbeat(run: SyncRun) -> None:
     """Save the run's counts and renew its lease; call once per page of work.
 
@@ -514,7 +539,11 @@ def run_channel_job(
     try:
         connector = _connector_for(channel)
         secrets = connector.secret_values(connector.credentials)
-        work(channel, connector, run)
+        keeper = before_store_request.set(_LeaseKeeper(run, seconds))
+        try:
+            work(channel, connector, run)
+        finally:
+            before_store_request.reset(keeper)
     except AuthError as exc:
         _finish(run, SyncState.FAILED, _error_text(exc, secrets))
         pause_for_reauth(channel, exc.message)
@@ -673,7 +702,10 @@ def sweep_stale_runs(now: datetime | None = None) -> int:
         if changed:
             swept += 1
             if run.job in DUE_FIELDS and not run.channel.is_removed:
+                # Due (kept if the broker is down) and sent at once: waiting for the dispatcher's
+                # next tick would add up to its interval to the time a killed worker blocks work.
                 mark_due(run.channel, run.job, now)
+                request_job(run.channel, run.job)
             log.warning("sync.run.swept run=%s channel=%s job=%s", run.pk, run.channel_id, run.job)
     _rearm_pending_shipments(now)
     return swept

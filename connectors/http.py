@@ -19,6 +19,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any
@@ -420,6 +421,12 @@ def shared_transport(*, allow_private: bool = False) -> httpx.HTTPTransport:
     return pool
 
 
+#: Called before every request to a store made in the current context (thread or task). The sync
+#: engine sets it for the length of a job: it renews the job's lease while the job talks to the
+#: store, and raises to stop a job that lost its lease before it sends anything more.
+before_store_request: ContextVar[Callable[[], None] | None] = ContextVar("before_store_request", default=None)
+
+
 class StoreHttp:
     """HTTP to one store (or one store's API host) with Storelink's rules applied.
 
@@ -564,6 +571,9 @@ class StoreHttp:
         follow_redirects: bool,
         timeout: float | None,
     ) -> httpx.Response:
+        guard = before_store_request.get()
+        if guard is not None:
+            guard()
         self.gate.wait_for_token(self.sleep)
         with self.gate.semaphore:
             started = time.monotonic()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -107,6 +108,42 @@ def test_heartbeat_detects_lost_lease(channel):
     assert run.state == SyncState.FAILED
     assert "took over" in run.error
     assert JobLease.objects.get(channel=channel, job="orders").holder == "another-run"
+
+
+def test_a_job_that_lost_its_lease_stops_before_its_next_store_request(channel, store):
+    requests_when_lost: list[int] = []
+
+    def work(channel, connector, run):
+        connector.list_listings()
+        JobLease.objects.filter(channel=channel, job="stock").update(holder="another-run")
+        time.sleep(1.2)  # past a third of the 3-second lease: the next request renews first
+        requests_when_lost.append(store.request_count)
+        connector.list_listings()
+
+    run = sync.run_channel_job(channel.pk, "stock", work, lease_seconds=3)
+    assert run.state == SyncState.FAILED
+    assert "took over" in run.error
+    assert store.request_count == requests_when_lost[0]  # nothing more reached the store
+    assert JobLease.objects.get(channel=channel, job="stock").holder == "another-run"
+
+
+def test_store_requests_renew_the_lease_of_a_long_job(channel, store):
+    expiries = []
+
+    def work(channel, connector, run):
+        for _ in range(3):
+            time.sleep(1.1)
+            connector.list_listings()
+            expiries.append(JobLease.objects.get(channel=channel, job="stock").expires_at)
+
+    run = sync.run_channel_job(channel.pk, "stock", work, lease_seconds=3)
+    assert run.state == SyncState.SUCCEEDED
+    assert expiries == sorted(expiries)
+    assert len(set(expiries)) == 3  # renewed on each request
+
+
+def test_default_lease_is_short():
+    assert sync.default_lease_seconds() <= 60
 
 
 # -- runs and errors -------------------------------------------------------------------------------
@@ -305,7 +342,7 @@ def test_sync_now_enqueues_jobs_and_restarts_order_clock(channel, sent, django_c
     assert ChannelSchedule.objects.get(pk=channel.pk).orders_due_at > timezone.now()
 
 
-def test_sweeper_fails_dead_runs_and_makes_their_job_due(channel):
+def test_sweeper_fails_dead_runs_and_makes_their_job_due(channel, sent, django_capture_on_commit_callbacks):
     sync.ensure_schedules([channel])
     ChannelSchedule.objects.filter(pk=channel.pk).update(orders_due_at=timezone.now() + timedelta(hours=1))
     dead = SyncRun.objects.create(
@@ -323,7 +360,9 @@ def test_sweeper_fails_dead_runs_and_makes_their_job_due(channel):
         started_at=timezone.now() - timedelta(minutes=20),
     )
     assert sync.claim_lease(channel, "shipments", str(alive.pk), 600)
-    assert sync.sweep_stale_runs() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sync.sweep_stale_runs() == 1
+    assert (str(channel.pk), "orders") in sent  # sent at once, not left for the dispatcher's tick
     dead.refresh_from_db()
     alive.refresh_from_db()
     assert dead.state == SyncState.FAILED
