@@ -28,7 +28,7 @@ pytestmark = [
     ),
 ]
 
-#: The beat rows migrations 0003 and 0005 install (the transactional test database was flushed).
+#: The beat rows migrations 0003 and 0007 install (the transactional test database was flushed).
 DEFAULT_BEAT = [
     ("Storelink: dispatch due sync jobs", "channels.tasks.dispatch_due_jobs", 30, 25),
     ("Storelink: sweep stale sync runs", "channels.tasks.sweep_stale_runs", 15, 14),

@@ -27,7 +27,7 @@ def sweep_every_minute(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("channels", "0004_threedcart_callback_address"),
+        ("channels", "0006_drop_unused_tax_settings"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
