@@ -163,8 +163,9 @@ class ThreeDCartConnector(Connector):
         tax_inclusive_prices=False,  # no tax-inclusive flag on a SKU: tax is added on the order
         order_page_size=100,
     )
-    #: 3DCart's order statuses that end an order: Shipped, Cancelled, Not completed.
-    closed_status_codes = frozenset({"4", "5", "6"})
+    #: 3DCart's built-in statuses that end an order: 4 Shipped, 5 Cancelled, 7 Not Completed (an
+    #: abandoned checkout). 6 is Hold: a held order is still to be shipped and keeps its stock.
+    closed_status_codes = frozenset({"4", "5", "7"})
 
     def __init__(
         self,

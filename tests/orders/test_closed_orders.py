@@ -221,3 +221,17 @@ def test_a_real_mismatch_is_still_flagged():
     # and two are not.
     assert services.totals_mismatch(_lines_order("JPY", ["1000", "500"], "1501")) is False
     assert services.totals_mismatch(_lines_order("JPY", ["1000", "500"], "1502")) is True
+
+
+def test_a_held_3dcart_order_reserves_and_an_abandoned_checkout_does_not(alice):
+    """3DCart's status 6 is Hold (still to ship); 7 is Not Completed (an abandoned checkout)."""
+    channel = SalesChannelFactory(account=alice, platform="threedcart")
+    held = make_order(channel, "held", status_code="6")
+    abandoned = make_order(channel, "abandoned", status_code="7")
+    Order.objects.filter(pk=held.pk).update(store_closed=True)  # as migration 0004 left it
+    migration = importlib.import_module("orders.migrations.0006_threedcart_hold_is_open")
+    migration.hold_is_open(django_apps, None)
+    assert not Order.objects.get(pk=held.pk).store_closed
+    assert Order.objects.get(pk=abandoned.pk).store_closed
+    assert "6" not in services.closed_status_codes("threedcart")
+    assert "7" in services.closed_status_codes("threedcart")
