@@ -218,3 +218,30 @@ def celery(tmp_path: Path, settings: Any) -> Iterator[CeleryProcesses]:
         processes.clear_broker()
         app.conf.broker_url, app.conf.broker_transport_options = saved
         _reset_broker_connections(app)
+
+
+def kill_worker_mid_download(
+    celery: CeleryProcesses, app: Any, channel: Any, timeout: float = WAIT_SECONDS
+) -> Any:
+    """Start a worker and beat, wait until the channel's order download has stored something, and
+    SIGKILL the worker there; returns the run it left behind (still "running" in the database).
+
+    The sandbox answers slowly meanwhile (0.4 s a page) so the kill lands mid-download; callers set
+    the latency back to 0 before they start the worker that finishes the job.
+    """
+    from channels.models import SyncRun, SyncState
+
+    app.faults.update({"latency": 0.4})
+    celery.start_worker("worker-1")
+    celery.start_beat()
+    run = celery.wait_for(
+        lambda: (
+            SyncRun.objects.filter(channel=channel, job="orders", state=SyncState.RUNNING)
+            .filter(created__gt=0)
+            .first()
+        ),
+        "a download to be in progress",
+        timeout=timeout,
+    )
+    celery.kill("worker-1")
+    return run

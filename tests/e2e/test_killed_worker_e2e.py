@@ -15,7 +15,7 @@ from django.utils import timezone
 from channels import sync
 from channels.models import SyncRun, SyncState
 from orders.models import Order
-from tests.e2e.conftest import CeleryProcesses
+from tests.e2e.conftest import CeleryProcesses, kill_worker_mid_download
 from tests.orders.factories import channel_for_store, make_owner, sandbox_store
 
 pytestmark = [
@@ -55,19 +55,7 @@ def test_the_next_job_starts_within_a_minute_of_a_sigkill(celery: CeleryProcesse
     _user, account = make_owner("alice@example.com", "Alice's Shop")
     with sandbox_store("xcart", orders=300, days=20) as (app, _server):
         channel = channel_for_store(account, app)
-        app.faults.update({"latency": 0.4})  # each page takes a while: the kill lands mid-download
-        celery.start_worker("worker-1")
-        celery.start_beat()
-        killed_run = celery.wait_for(
-            lambda: (
-                SyncRun.objects.filter(channel=channel, job="orders", state=SyncState.RUNNING)
-                .filter(created__gt=0)
-                .first()
-            ),
-            "a download to be in progress",
-            timeout=120,
-        )
-        celery.kill("worker-1")
+        killed_run = kill_worker_mid_download(celery, app, channel, timeout=120)
         killed_at = timezone.now()
         app.faults.update({"latency": 0.0})
         celery.start_worker("worker-2")

@@ -19,7 +19,7 @@ from django.db import connection
 from channels.models import SyncRun, SyncState
 from orders import services
 from orders.models import Order, Shipment, ShipmentState
-from tests.e2e.conftest import CeleryProcesses, fast_beat_schedule
+from tests.e2e.conftest import CeleryProcesses, fast_beat_schedule, kill_worker_mid_download
 from tests.orders.factories import channel_for_store, make_owner, sandbox_store
 
 # One xdist group for every test that runs Celery processes: they run one after another (``make test``
@@ -90,18 +90,7 @@ def test_sigkilled_worker_job_is_picked_up_after_lease_expiry(celery: CeleryProc
     _user, account = make_owner("alice@example.com", "Alice's Shop")
     with sandbox_store("xcart", orders=400, days=20) as (app, _server):
         channel = channel_for_store(account, app)
-        app.faults.update({"latency": 0.4})  # each page takes a while: the kill lands mid-download
-        celery.start_worker("worker-1")
-        celery.start_beat()
-        first_run = celery.wait_for(
-            lambda: (
-                SyncRun.objects.filter(channel=channel, job="orders", state=SyncState.RUNNING)
-                .filter(created__gt=0)
-                .first()
-            ),
-            "a download to be in progress",
-        )
-        celery.kill("worker-1")
+        first_run = kill_worker_mid_download(celery, app, channel)
         stored_at_kill = Order.objects.filter(channel=channel).count()
         assert 0 < stored_at_kill < app.order_count()
         first_run.refresh_from_db()
