@@ -366,6 +366,10 @@ class ShipmentRequest:
     #: is the seller's optional "partially shipped" status for that case ("" = leave the status).
     is_partial: bool = False
     partial_status: str = ""
+    #: Storelink's own name for this shipment ("SL-" and a short id), written into the store next to
+    #: the tracking (history comment, tracking note, shipment field). A retry after a lost reply looks
+    #: for it to recognise its own earlier write instead of writing again. "" = none (older callers).
+    reference: str = ""
 
 
 @dataclass(frozen=True)

@@ -768,7 +768,13 @@ def shipment_request(shipment: Shipment, channel: SalesChannel) -> base.Shipment
         is_partial=shipment.is_partial,
         # Only a partial shipment moves the order to the seller's "partially shipped" status.
         partial_status=partial_status if shipment.is_partial else "",
+        reference=shipment_reference(shipment),
     )
+
+
+def shipment_reference(shipment: Shipment) -> str:
+    """The tag a store write carries so a retry recognises it; stable for the shipment's life."""
+    return f"SL-{shipment.id.hex[:12]}"
 
 
 def _claim(shipment: Shipment, now: datetime) -> bool:
