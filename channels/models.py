@@ -53,6 +53,9 @@ class SalesChannel(models.Model):
         max_length=16, choices=ConnectionState.choices, default=ConnectionState.PENDING
     )
     last_error = models.TextField(blank=True, default="")
+    #: The job whose failure wrote ``last_error`` ('' when a connection test or the store's
+    #: credentials did): a later success of that job clears it, another job's success does not.
+    last_error_job = models.CharField(max_length=16, blank=True, default="")
     credentials = EncryptedJSONField()
     settings = models.JSONField(default=dict, blank=True)
     store_facts = models.JSONField(default=dict, blank=True)
@@ -90,6 +93,11 @@ class SalesChannel(models.Model):
     def has_credentials(self) -> bool:
         """Whether any secret is stored, without exposing it (admin shows "•••• set")."""
         return any(bool(value) for value in (self.credentials or {}).values())
+
+    @property
+    def last_error_job_label(self) -> str:
+        """The job that failed, in words ('' when the error is not one job's)."""
+        return str(SyncJob(self.last_error_job).label) if self.last_error_job in SyncJob.values else ""
 
     @property
     def credentials_unreadable(self) -> bool:

@@ -508,8 +508,15 @@ def reauthorise_channel(
         fresh.store_url = url
         fresh.credentials = creds
         fresh.connection_state = ConnectionState.PENDING if pending else ConnectionState.OK
-        fresh.last_error = ""
-        update_fields = ["store_url", "credentials", "connection_state", "last_error", "updated_at"]
+        fresh.last_error = fresh.last_error_job = ""
+        update_fields = [
+            "store_url",
+            "credentials",
+            "connection_state",
+            "last_error",
+            "last_error_job",
+            "updated_at",
+        ]
         if facts is not None:
             fresh.store_facts = store_facts_to_dict(facts)
             fresh.last_success_at = timezone.now()
@@ -572,8 +579,8 @@ def check_channel_connection(channel: SalesChannel, *, actor: Actor) -> StoreFac
             fresh.connection_state = (
                 ConnectionState.NEEDS_REAUTH if isinstance(exc, AuthError) else ConnectionState.ERROR
             )
-            fresh.last_error = exc.message
-            fresh.save(update_fields=["connection_state", "last_error", "updated_at"])
+            fresh.last_error, fresh.last_error_job = exc.message, ""
+            fresh.save(update_fields=["connection_state", "last_error", "last_error_job", "updated_at"])
             _audit(fresh, actor, "channel.test_failed", code=exc.code, message=exc.message)
         raise
     with transaction.atomic():
@@ -583,9 +590,16 @@ def check_channel_connection(channel: SalesChannel, *, actor: Actor) -> StoreFac
         fresh.last_success_at = timezone.now()
         if fresh.connection_state != ConnectionState.PENDING:
             fresh.connection_state = ConnectionState.OK
-            fresh.last_error = ""
+            fresh.last_error = fresh.last_error_job = ""
         fresh.save(
-            update_fields=["store_facts", "last_success_at", "connection_state", "last_error", "updated_at"]
+            update_fields=[
+                "store_facts",
+                "last_success_at",
+                "connection_state",
+                "last_error",
+                "last_error_job",
+                "updated_at",
+            ]
         )
         _audit(fresh, actor, "channel.tested")
     return facts
@@ -604,8 +618,8 @@ def mark_needs_reauth(channel: SalesChannel, reason: str, *, actor: Actor = None
         if fresh.connection_state == ConnectionState.NEEDS_REAUTH and fresh.last_error == reason:
             return fresh
         fresh.connection_state = ConnectionState.NEEDS_REAUTH
-        fresh.last_error = reason
-        fresh.save(update_fields=["connection_state", "last_error", "updated_at"])
+        fresh.last_error, fresh.last_error_job = reason, ""
+        fresh.save(update_fields=["connection_state", "last_error", "last_error_job", "updated_at"])
         _audit(fresh, actor, "channel.needs_reauth", reason=reason)
     log.warning("channel.needs_reauth channel=%s", fresh.pk)
     return fresh

@@ -348,15 +348,21 @@ def _finish_succeeded(run: SyncRun, channel: SalesChannel, holder: str) -> None:
     """Record a successful run, the channel's last sync and health, and free the lease.
 
     Same effects as :func:`_finish` + the channel updates + :func:`release_lease`; on PostgreSQL
-    in one statement (one round trip, one commit): the channel leaves the ``error`` state (and
-    its error is cleared) only when it was in it, exactly like the conditional UPDATE elsewhere.
+    in one statement (one round trip, one commit). The channel leaves the ``error`` state when it
+    was in it: the store answered. Its ``last_error`` is cleared only when this job wrote it (or
+    no job did, e.g. a failed connection test): a stock push that succeeds says nothing about an
+    order download that keeps failing, so that error stays until a download succeeds. The
+    failures themselves stay in the run history.
     """
     if connection.vendor != "postgresql":
         _finish(run, SyncState.SUCCEEDED)
         now = timezone.now()
         SalesChannel.objects.filter(pk=channel.pk).update(last_sync_at=now, last_success_at=now)
+        SalesChannel.objects.filter(pk=channel.pk, last_error_job__in=["", run.job]).update(
+            last_error="", last_error_job=""
+        )
         SalesChannel.objects.filter(pk=channel.pk, connection_state=ConnectionState.ERROR).update(
-            connection_state=ConnectionState.OK, last_error=""
+            connection_state=ConnectionState.OK
         )
         release_lease(channel.pk, run.job, holder)
         return
@@ -373,7 +379,8 @@ def _finish_succeeded(run: SyncRun, channel: SalesChannel, holder: str) -> None:
             '"updated" = %s, "unchanged" = %s, "failed" = %s WHERE "id" = %s RETURNING 1), '
             f'touched AS (UPDATE {channels} SET "last_sync_at" = %s, "last_success_at" = %s, '
             '"connection_state" = CASE WHEN "connection_state" = %s THEN %s ELSE "connection_state" END, '
-            '"last_error" = CASE WHEN "connection_state" = %s THEN \'\' ELSE "last_error" END '
+            '"last_error" = CASE WHEN "last_error_job" IN (\'\', %s) THEN \'\' ELSE "last_error" END, '
+            '"last_error_job" = CASE WHEN "last_error_job" IN (\'\', %s) THEN \'\' ELSE "last_error_job" END '
             'WHERE "id" = %s RETURNING 1) '
             f'UPDATE {leases} SET "holder" = \'\', "expires_at" = %s '
             'WHERE "channel_id" = %s AND "job" = %s AND "holder" = %s',
@@ -392,7 +399,8 @@ def _finish_succeeded(run: SyncRun, channel: SalesChannel, holder: str) -> None:
                 now,
                 ConnectionState.ERROR,
                 ConnectionState.OK,
-                ConnectionState.ERROR,
+                run.job,
+                run.job,
                 channel.pk,
                 now,
                 channel.pk,
@@ -555,7 +563,9 @@ def run_channel_job(
         raise
     except ConnectorError as exc:
         _finish(run, SyncState.FAILED, _error_text(exc, secrets))
-        SalesChannel.objects.filter(pk=channel.pk).update(last_sync_at=timezone.now(), last_error=exc.message)
+        SalesChannel.objects.filter(pk=channel.pk).update(
+            last_sync_at=timezone.now(), last_error=exc.message, last_error_job=job
+        )
         log.warning("sync.job.failed channel=%s job=%s code=%s", channel.pk, job, exc.code)
         return run
     except LeaseLost:

@@ -290,7 +290,7 @@ def _authorize(
             fresh.credentials = {**(fresh.credentials or {}), "access_token": token}
             fresh.store_url = store_url
             fresh.connection_state = ConnectionState.OK
-            fresh.last_error = ""
+            fresh.last_error = fresh.last_error_job = ""
             fresh.store_facts = store_facts_to_dict(facts)
             fresh.last_success_at = timezone.now()
             fresh.save(
@@ -299,6 +299,7 @@ def _authorize(
                     "store_url",
                     "connection_state",
                     "last_error",
+                    "last_error_job",
                     "store_facts",
                     "last_success_at",
                     "updated_at",
@@ -347,8 +348,16 @@ def _remove(channel: SalesChannel, refuse: Any, client: str) -> CallbackOutcome:
             changed = True
             fresh.credentials = {**(fresh.credentials or {}), "access_token": ""}
             fresh.connection_state = ConnectionState.NEEDS_REAUTH
-            fresh.last_error = REMOVED_REASON
-            fresh.save(update_fields=["credentials", "connection_state", "last_error", "updated_at"])
+            fresh.last_error, fresh.last_error_job = REMOVED_REASON, ""
+            fresh.save(
+                update_fields=[
+                    "credentials",
+                    "connection_state",
+                    "last_error",
+                    "last_error_job",
+                    "updated_at",
+                ]
+            )
             _audit(fresh, "channel.threedcart_removed", reason=REMOVED_REASON, client=client)
     if not changed:
         return refuse(

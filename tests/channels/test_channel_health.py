@@ -1,0 +1,99 @@
+"""The channel's own health after background runs: what the seller sees on the list and the page.
+
+A failed run writes its error on the channel; a later success of the *same* job clears it (the
+failure stays in the run history). Another job's success must not hide it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from channels import sync
+from channels.models import ConnectionState, SalesChannel, SyncJob, SyncRun, SyncState
+from connectors.errors import PermanentError
+from tests.orders.factories import channel_for_store, sandbox_store
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _settings(settings):
+    settings.ALLOW_PRIVATE_STORE_HOSTS = True
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
+def store():
+    with sandbox_store("xcart", orders=2, products=2) as (app, _server):
+        yield app
+
+
+@pytest.fixture
+def channel(alice, store):
+    return channel_for_store(alice.account, store)
+
+
+def ok(channel, connector, run):
+    run.fetched = 1
+
+
+def failing(message):
+    def work(channel, connector, run):
+        raise PermanentError(message)
+
+    return work
+
+
+def detail_page(client, alice, channel) -> str:
+    client.force_login(alice.user)
+    response = client.get(reverse("channels:detail", args=[channel.pk]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_a_success_of_the_same_job_clears_the_last_error(client, alice, channel):
+    sync.run_channel_job(channel.pk, SyncJob.STOCK, failing("The store refused SKU A-1."))
+    assert SalesChannel.objects.get(pk=channel.pk).last_error == "The store refused SKU A-1."
+    assert "The store refused SKU A-1." in detail_page(client, alice, channel)
+
+    for _ in range(3):
+        assert sync.run_channel_job(channel.pk, SyncJob.STOCK, ok).state == SyncState.SUCCEEDED
+
+    fresh = SalesChannel.objects.get(pk=channel.pk)
+    assert fresh.last_error == ""
+    assert fresh.connection_state == ConnectionState.OK
+    body = detail_page(client, alice, channel)
+    assert 'id="last-error"' not in body
+    # the failure is still in the history
+    assert SyncRun.objects.filter(channel=channel, state=SyncState.FAILED, job="stock").count() == 1
+
+
+def test_another_jobs_success_does_not_hide_an_error(client, alice, channel):
+    sync.run_channel_job(channel.pk, SyncJob.ORDERS, failing("The orders add-on is missing."))
+    sync.run_channel_job(channel.pk, SyncJob.STOCK, ok)
+    fresh = SalesChannel.objects.get(pk=channel.pk)
+    assert fresh.last_error == "The orders add-on is missing."
+    assert fresh.last_error_job == SyncJob.ORDERS
+    body = detail_page(client, alice, channel)
+    assert 'id="last-error"' in body
+    assert "The orders add-on is missing." in body
+
+    sync.run_channel_job(channel.pk, SyncJob.ORDERS, ok)
+    fresh = SalesChannel.objects.get(pk=channel.pk)
+    assert (fresh.last_error, fresh.last_error_job) == ("", "")
+
+
+def test_an_error_not_set_by_a_job_is_cleared_by_any_success(channel):
+    """A failed connection test leaves the channel in ``error``: a job that then reaches the store
+    proves the connection works again."""
+    SalesChannel.objects.filter(pk=channel.pk).update(
+        connection_state=ConnectionState.ERROR, last_error="The store did not answer."
+    )
+    sync.run_channel_job(channel.pk, SyncJob.PRICES, ok)
+    fresh = SalesChannel.objects.get(pk=channel.pk)
+    assert (fresh.connection_state, fresh.last_error) == (ConnectionState.OK, "")
