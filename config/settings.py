@@ -275,11 +275,15 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # exiting after 100 tries: an outage longer than a few minutes must delay jobs, not end the worker.
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # Late-acknowledged tasks running when the broker connection drops cannot be acknowledged on the
-# dead channel; they are redelivered anyway. Cancelling them at once (instead of letting them finish
-# and ack through a closed connection) keeps the worker's channel state clean across broker restarts.
-# Jobs are idempotent and hold a lease, so the redelivered copy finishes the work.
+# dead channel. Cancelling them at once (instead of letting them finish and ack through a closed
+# connection) keeps the worker's channel state clean across broker restarts. Their jobs are not lost:
+# the stale-run sweeper fails the cancelled run and requests the job again (and the broker redelivers
+# the message after its visibility timeout; jobs are idempotent and hold a lease).
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # kombu's own Redis transport with one fix: a broker restart no longer stops the worker
+    # (see config/broker.py).
+    CELERY_BROKER_TRANSPORT = "config.broker:RedisTransport"
     # Notice a dead broker connection within seconds (also through NAT/firewall idle timeouts).
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "socket_keepalive": True,

@@ -102,6 +102,29 @@ class CeleryProcesses:
             f"--hostname={name}-{os.getpid()}@%h",
         )
 
+    def start_production_worker(self, name: str = "worker") -> subprocess.Popen[bytes]:
+        """A worker started as the Procfile starts it: the prefork pool, two processes."""
+        return self.start(
+            name,
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=2",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+            f"--hostname={name}-{os.getpid()}@%h",
+        )
+
+    def use_broker(self, url: str) -> None:
+        """Point this test process and every process started from now on at another broker."""
+        from config.celery import app
+
+        self.broker_url, self.transport_options = url, {}
+        self.env["CELERY_BROKER_URL"] = url
+        app.conf.broker_url = url
+        app.conf.broker_transport_options = {}
+        _reset_broker_connections(app)
+
     def start_beat(self) -> subprocess.Popen[bytes]:
         return self.start(
             "beat",
