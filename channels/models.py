@@ -56,6 +56,10 @@ class SalesChannel(models.Model):
     #: The job whose failure wrote ``last_error`` ('' when a connection test or the store's
     #: credentials did): a later success of that job clears it, another job's success does not.
     last_error_job = models.CharField(max_length=16, blank=True, default="")
+    #: Background runs that failed in a row (any job; a success of any job resets it), and when
+    #: the first of them failed: enough of them put the channel in ``error`` with the message.
+    failed_runs = models.PositiveIntegerField(default=0)
+    failing_since = models.DateTimeField(null=True, blank=True)
     credentials = EncryptedJSONField()
     settings = models.JSONField(default=dict, blank=True)
     store_facts = models.JSONField(default=dict, blank=True)

@@ -31,7 +31,8 @@ from django.apps import apps
 from django.conf import settings as django_settings
 from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -81,6 +82,8 @@ DEFAULT_LEASE_SECONDS = 30
 RETRY_BASE_SECONDS = 5.0
 RETRY_MAX_SECONDS = 600.0
 MAX_TASK_RETRIES = 6
+#: Background runs failing in a row before the channel shows "error" (fewer may be a blip).
+FAILING_AFTER_RUNS = 3
 
 Work = Callable[[SalesChannel, Connector, SyncRun], Any]
 
@@ -357,7 +360,9 @@ def _finish_succeeded(run: SyncRun, channel: SalesChannel, holder: str) -> None:
     if connection.vendor != "postgresql":
         _finish(run, SyncState.SUCCEEDED)
         now = timezone.now()
-        SalesChannel.objects.filter(pk=channel.pk).update(last_sync_at=now, last_success_at=now)
+        SalesChannel.objects.filter(pk=channel.pk).update(
+            last_sync_at=now, last_success_at=now, failed_runs=0, failing_since=None
+        )
         SalesChannel.objects.filter(pk=channel.pk, last_error_job__in=["", run.job]).update(
             last_error="", last_error_job=""
         )
@@ -378,6 +383,7 @@ def _finish_succeeded(run: SyncRun, channel: SalesChannel, holder: str) -> None:
             '"state" = %s, "finished_at" = %s, "error" = %s, "fetched" = %s, "created" = %s, '
             '"updated" = %s, "unchanged" = %s, "failed" = %s WHERE "id" = %s RETURNING 1), '
             f'touched AS (UPDATE {channels} SET "last_sync_at" = %s, "last_success_at" = %s, '
+            '"failed_runs" = 0, "failing_since" = NULL, '
             '"connection_state" = CASE WHEN "connection_state" = %s THEN %s ELSE "connection_state" END, '
             '"last_error" = CASE WHEN "last_error_job" IN (\'\', %s) THEN \'\' ELSE "last_error" END, '
             '"last_error_job" = CASE WHEN "last_error_job" IN (\'\', %s) THEN \'\' ELSE "last_error_job" END '
@@ -559,13 +565,12 @@ def run_channel_job(
         return run
     except (RateLimited, TransientError) as exc:
         _finish(run, SyncState.FAILED, _error_text(exc, secrets))
+        _record_failure(channel, job, exc.message)
         log.info("sync.job.transient channel=%s job=%s code=%s", channel.pk, job, exc.code)
         raise
     except ConnectorError as exc:
         _finish(run, SyncState.FAILED, _error_text(exc, secrets))
-        SalesChannel.objects.filter(pk=channel.pk).update(
-            last_sync_at=timezone.now(), last_error=exc.message, last_error_job=job
-        )
+        _record_failure(channel, job, exc.message)
         log.warning("sync.job.failed channel=%s job=%s code=%s", channel.pk, job, exc.code)
         return run
     except LeaseLost:
@@ -594,6 +599,32 @@ def run_channel_job(
             connector.close()
         if not lease_released:
             release_lease(channel.pk, job, str(run_id))
+
+
+def _record_failure(channel: SalesChannel, job: str, message: str) -> None:
+    """Write a failed run's error on the channel and count it; one conditional UPDATE.
+
+    After :data:`FAILING_AFTER_RUNS` failures in a row the channel goes from ``ok`` to ``error``
+    with the message, so the list and the channel page say "failing since …" while the store is
+    down or the add-on missing, instead of "connected" until someone tests the connection. It stays
+    syncable: the next run that reaches the store turns it back to ``ok``.
+    """
+    now = timezone.now()
+    SalesChannel.objects.filter(pk=channel.pk).update(
+        last_sync_at=now,
+        last_error=message,
+        last_error_job=job,
+        failed_runs=F("failed_runs") + 1,
+        failing_since=Coalesce(F("failing_since"), Value(now)),
+        connection_state=Case(
+            When(
+                connection_state=ConnectionState.OK,
+                failed_runs__gte=FAILING_AFTER_RUNS - 1,
+                then=Value(ConnectionState.ERROR),
+            ),
+            default=F("connection_state"),
+        ),
+    )
 
 
 def _connector_for(channel: SalesChannel) -> Connector:

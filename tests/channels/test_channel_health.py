@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from channels import sync
 from channels.models import ConnectionState, SalesChannel, SyncJob, SyncRun, SyncState
-from connectors.errors import PermanentError
+from connectors.errors import PermanentError, TransientError
 from tests.orders.factories import channel_for_store, sandbox_store
 
 pytestmark = pytest.mark.django_db
@@ -97,3 +97,61 @@ def test_an_error_not_set_by_a_job_is_cleared_by_any_success(channel):
     sync.run_channel_job(channel.pk, SyncJob.PRICES, ok)
     fresh = SalesChannel.objects.get(pk=channel.pk)
     assert (fresh.connection_state, fresh.last_error) == (ConnectionState.OK, "")
+
+
+# -- background runs that keep failing ------------------------------------------------------------
+
+
+def run_failing(channel, job, exc):
+    def work(channel, connector, run):
+        raise exc
+
+    try:
+        return sync.run_channel_job(channel.pk, job, work)
+    except TransientError:
+        return None  # the task would retry; the run is recorded as failed either way
+
+
+def test_a_channel_whose_runs_keep_failing_shows_it_on_the_list_and_the_page(client, alice, channel):
+    client.force_login(alice.user)
+    down = TransientError("Could not reach the store (connection failed or was cut off).")
+    run_failing(channel, SyncJob.ORDERS, down)
+    run_failing(channel, SyncJob.STOCK, down)
+    fresh = SalesChannel.objects.get(pk=channel.pk)
+    assert fresh.connection_state == ConnectionState.OK  # two failures may be a blip
+    assert "Failing since" not in client.get(reverse("channels:list")).content.decode()
+
+    run_failing(channel, SyncJob.ORDERS, PermanentError("The Storelink add-on is not installed."))
+    fresh = SalesChannel.objects.get(pk=channel.pk)
+    assert fresh.connection_state == ConnectionState.ERROR
+    assert fresh.failed_runs == 3
+    assert fresh.failing_since is not None
+    first, second = SyncRun.objects.filter(channel=channel).order_by("created_at")[:2]
+    assert first.started_at <= fresh.failing_since <= second.started_at  # since the first failure
+    listing = client.get(reverse("channels:list")).content.decode()
+    assert "Failing since" in listing
+    assert "The Storelink add-on is not installed." in listing
+    assert "Connected" not in listing
+    page = detail_page(client, alice, channel)
+    assert "Failing since" in page
+    assert "The Storelink add-on is not installed." in page
+    # still syncable: the next run may find the store back
+    assert SalesChannel.objects.syncable().filter(pk=channel.pk).exists()
+
+    sync.run_channel_job(channel.pk, SyncJob.ORDERS, ok)
+    fresh = SalesChannel.objects.get(pk=channel.pk)
+    assert fresh.connection_state == ConnectionState.OK
+    assert (fresh.failed_runs, fresh.failing_since, fresh.last_error) == (0, None, "")
+    listing = client.get(reverse("channels:list")).content.decode()
+    assert "Failing since" not in listing
+    assert "Connected" in listing
+
+
+def test_a_success_between_failures_restarts_the_count(channel):
+    for _ in range(2):
+        run_failing(channel, SyncJob.ORDERS, PermanentError("The store refused the filter."))
+    sync.run_channel_job(channel.pk, SyncJob.STOCK, ok)
+    run_failing(channel, SyncJob.ORDERS, PermanentError("The store refused the filter."))
+    fresh = SalesChannel.objects.get(pk=channel.pk)
+    assert (fresh.connection_state, fresh.failed_runs) == (ConnectionState.OK, 1)
+    assert fresh.last_error == "The store refused the filter."
