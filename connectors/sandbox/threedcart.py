@@ -12,7 +12,11 @@ It reproduces what the reference (``3dcart-api.md`` §8 item 17 and §9) says a 
 - writes answered with ``[{"Key","Value","Status","Message"}]`` per item, 206 when some failed,
 - collection-replace semantics: an order PUT carrying ``ShipmentList``/``OrderItemList`` or a
   product PUT carrying ``AdvancedOptionList`` deletes every existing row and keeps only those sent,
-- ``ShipmentMethodName`` outside ``[A-Za-z0-9 .()-]`` → 400, variant stock must be an integer.
+- ``ShipmentMethodName`` outside ``[A-Za-z0-9 .()-]`` → 400, variant stock must be an integer,
+- ``GET /Orders/{n}`` by *invoice number* (as documented) and ``GET /Orders?orderid=`` by OrderID
+  (as recorded), so a client that mixes the two reads the wrong order,
+- bundle component lines (``Bundle Item: X<br>Product name<br>…``) in about a quarter of orders,
+- ``errors_as_200``: every error answered with HTTP 200 and the error array, as recorded live.
 
 The seller side is here too: :meth:`ThreeDCartSandbox.post_callback` plays the store posting the
 AUTHORIZE / REMOVE callback to Storelink (also as ``POST /admin/rest-api/authorize``).
@@ -115,6 +119,25 @@ def _error(status: int, message: str) -> SandboxResponse:
     return SandboxResponse.json([_result("Error", "", status, message)], status)
 
 
+def _as_200_error_array(response: SandboxResponse) -> SandboxResponse:
+    """The same error with HTTP 200: ``[{"Key": "Error", "Value": "", "Status": "<code>", "Message": …}]``."""
+    message = ""
+    try:
+        body = json.loads(response.body.decode("utf-8")) if response.body else None
+    except ValueError:
+        body = None
+    if isinstance(body, list) and body and isinstance(body[0], Mapping):
+        body = body[0]
+    if isinstance(body, Mapping):
+        message = str(body.get("Message") or "")
+    if not message:
+        message = {404: "Not Found", 401: "Authorization has been denied for this request."}.get(
+            response.status, "The request is invalid."
+        )
+    headers = {k: v for k, v in response.headers.items() if k.lower() == "retry-after"}
+    return SandboxResponse.json([_result("Error", "", response.status, message)], 200, headers)
+
+
 def _store_key(url: str) -> str:
     text = url.strip().lower()
     text = re.sub(r"^[a-z]+://", "", text)
@@ -143,8 +166,12 @@ class ThreeDCartSandbox(SandboxApp):
         public_key: str = "",
         private_key: str = "",
         token: str = "",
+        errors_as_200: bool | str = False,
     ) -> None:
         self.zone = ZoneInfo(timezone)
+        #: Answer every error with HTTP 200 and the error array as the body, as live 3DCart stores
+        #: were recorded doing: a client must look at the body, not only at the status code.
+        self.errors_as_200 = str(errors_as_200).lower() in ("1", "true", "yes")
         self.currency = currency
         self.bucket_size = int(bucket_size)
         self.leak_rate = float(leak_rate)
@@ -305,6 +332,12 @@ class ThreeDCartSandbox(SandboxApp):
     # -- request entry -----------------------------------------------------------------------------
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
+        response = self._handle(request)
+        if self.errors_as_200 and response.status >= 400:
+            return _as_200_error_array(response)
+        return response
+
+    def _handle(self, request: SandboxRequest) -> SandboxResponse:
         lowered = request.path.lower()
         if lowered.rstrip("/") == "/admin/rest-api/authorize" and request.method == "POST":
             return self._authorize_route(request)
@@ -434,7 +467,11 @@ class ThreeDCartSandbox(SandboxApp):
         order_id = self._int(segments[1])
         if len(names) == 2:
             if method == "GET":
-                row = self.db.execute("SELECT * FROM orders WHERE order_id = ?", (order_id,)).fetchone()
+                # The docs name this path parameter "the invoice number of the order to retrieve",
+                # while every write under /Orders/{id} takes the OrderID: the two differ on a store.
+                row = self.db.execute(
+                    "SELECT * FROM orders WHERE invoice_number = ? ORDER BY order_id", (order_id,)
+                ).fetchone()
                 return SandboxResponse.json([self._order_json(row)]) if row else SandboxResponse.empty(404)
             if method == "PUT":
                 body = self._body(request)
@@ -488,7 +525,8 @@ class ThreeDCartSandbox(SandboxApp):
             if value:
                 clauses.append(f"{column} {op} ?")
                 params.append(value)
-        for name, column in (("orderstatus", "status_id"), ("invoicenumber", "invoice_number")):
+        filters = (("orderstatus", "status_id"), ("invoicenumber", "invoice_number"), ("orderid", "order_id"))
+        for name, column in filters:  # orderid: the recorded client read one order this way
             if query.get(name, "0") not in ("", "0"):
                 clauses.append(f"{column} = ?")
                 params.append(self._int(query[name]))
@@ -981,6 +1019,7 @@ class ThreeDCartSandbox(SandboxApp):
                     status=int(kwargs.get("status", 1)),
                     shipments=kwargs.get("shipments"),
                     last_update=kwargs.get("last_update"),
+                    bundle=kwargs.get("bundle"),
                 )
             )
 
@@ -992,8 +1031,12 @@ class ThreeDCartSandbox(SandboxApp):
         status: int,
         shipments: int | None = None,
         last_update: datetime | None = None,
+        bundle: bool | None = None,
     ) -> int:
         order_id = self._next_id("orders", "order_id", 5001)
+        # About a quarter of recorded lines were bundle components: the bundle marker comes first,
+        # the product's own name after the first <br>.
+        in_bundle = bundle if bundle is not None else order_id % 4 == 0
         invoice = self._next_id("orders", "invoice_number", 1001)
         products = self.db.execute("SELECT * FROM product ORDER BY catalog_id").fetchall()
         picks = rng.sample(products, k=min(len(products), rng.randint(1, 3)))
@@ -1010,6 +1053,8 @@ class ThreeDCartSandbox(SandboxApp):
             else:
                 sku, price, options = product["sku"], product["price"], ""
                 description = product["name"]
+            if in_bundle and not lines:
+                description = f"Bundle Item: BUNDLE{product['catalog_id']}<br>{description}"
             lines.append(
                 {
                     "CatalogID": product["catalog_id"],
@@ -1196,6 +1241,14 @@ class ThreeDCartSandbox(SandboxApp):
         """Every collection a client wiped by sending it inside an order or product PUT."""
         with self.lock:
             return list(self._replacements)
+
+    def set_invoice_number(self, order_external_id: str, number: int) -> None:
+        """Give an order another invoice number (the seller's numbering can reach any OrderID)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE orders SET invoice_number = ? WHERE order_id = ?",
+                (int(number), int(order_external_id)),
+            )
 
     def set_order_times(self, order_external_id: str, *, placed: datetime, updated: datetime) -> None:
         """Move an order in time (naive store-local), e.g. to put one inside a DST fold."""

@@ -9,7 +9,10 @@ status code:
 - 404 on a list → the end (3DCart answers "no match" with 404), 404 on one item → not found,
 - 400 "Offset amount exceeds the total number of records" → the end of a list,
 - 429 and 503 → :class:`RateLimited`; other 5xx and timeouts → :class:`TransientError`,
-- HTML, empty or non-JSON bodies where JSON is due → :class:`ProtocolError` with the masked raw text.
+- HTML, empty or non-JSON bodies where JSON is due → :class:`ProtocolError` with the masked raw text,
+- HTTP 200 whose body is the error array ``[{"Key": "Error", "Status": "401", "Message": …}]``
+  (live stores answer errors that way too) → the same typed error as that status, or as the message
+  says when the status is missing.
 
 A client-side leaky bucket (50 requests, refilled at 2 per second — 3DCart's documented limit) is
 kept per token through :class:`~connectors.http.StoreHttp`'s gate, so every connector instance of a
@@ -19,6 +22,7 @@ store in this process shares it.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +51,8 @@ MAX_ORDER_PAGE = 300
 MAX_PRODUCT_PAGE = 200
 
 OFFSET_PAST_END = "offset amount exceeds"
+#: Words of an error array without a usable ``Status`` that mean the credentials were refused.
+_AUTH_WORDS = re.compile(r"authori[sz]|denied|token|private ?key|credential|unauthori", re.IGNORECASE)
 
 REAUTHORISE_HINT = (
     "Reauthorise Storelink in your 3DCart admin: Modules → REST API → Settings, remove Storelink's "
@@ -124,6 +130,12 @@ class ThreeDCartClient:
             return []
         self._raise_for_status(response, what=what)
         body = self._json(response, what=what)
+        error = _error_array(body)
+        if error is not None:
+            status, message = error
+            if status == 404 or OFFSET_PAST_END in message.lower():
+                return []
+            self._raise_error_array(response, status, message, what=what)
         if not isinstance(body, list):
             raise ProtocolError(
                 f"3DCart answered the {what} with something that is not a list (HTTP "
@@ -153,6 +165,11 @@ class ThreeDCartClient:
             return 0
         self._raise_for_status(response, what=what)
         body = self._json(response, what=what)
+        error = _error_array(body)
+        if error is not None:
+            if error[0] == 404:
+                return 0
+            self._raise_error_array(response, *error, what=what)
         if isinstance(body, list) and len(body) == 1:
             body = body[0]
         value = None
@@ -175,6 +192,11 @@ class ThreeDCartClient:
             raise PermanentError(f"3DCart has no {what}.", code="not_found", status_code=404)
         self._raise_for_status(response, what=what)
         body = self._json(response, what=what)
+        error = _error_array(body)
+        if error is not None:
+            if error[0] == 404:
+                raise PermanentError(f"3DCart has no {what}.", code="not_found", status_code=404)
+            self._raise_error_array(response, *error, what=what)
         if isinstance(body, list) and len(body) == 1 and isinstance(body[0], Mapping):
             return dict(body[0])
         if isinstance(body, Mapping):
@@ -200,6 +222,10 @@ class ThreeDCartClient:
             results = self._write_results(response) if response.text.strip() else None
             if results is not None and not _is_bare_error(results):
                 return WriteReply(status, tuple(results))
+            if results and 200 <= status < 300:
+                self._raise_error_array(
+                    response, results[0].status, results[0].message, what=what, write=True
+                )
             if 200 <= status < 300:
                 raise ProtocolError(
                     f"3DCart accepted the {what} but did not say what it updated (HTTP {status}).",
@@ -276,6 +302,44 @@ class ThreeDCartClient:
                 status_code=status,
             )
 
+    def _raise_error_array(
+        self,
+        response: httpx.Response,
+        status: int | None,
+        message: str,
+        *,
+        what: str,
+        write: bool = False,
+    ) -> None:
+        """An error array that came with a success status: raise what that status (or, without
+        one, the message) means, so no caller mistakes it for data."""
+        raw = self.http.mask(response.text[:2000])
+        text = self.http.mask(message)[:300]
+        said = f": {text}" if text else ""
+        if status in (401, 403) or (status in (None, 200) and _AUTH_WORDS.search(message)):
+            raise AuthError(
+                f"3DCart refused Storelink's credentials for the {what}{said}. " + REAUTHORISE_HINT,
+                code="unauthorised",
+                raw=raw,
+                status_code=status,
+            )
+        if status in (429, 503):
+            retry_after = _retry_after(response)
+            raise RateLimited(
+                f"3DCart is busy or rate limiting Storelink{said}.",
+                retry_after=retry_after,
+                raw=raw,
+                status_code=status,
+            )
+        if status is not None and status >= 500:
+            raise TransientError(f"3DCart had an internal error{said}.", raw=raw, status_code=status)
+        raise PermanentError(
+            f"3DCart refused the {what}{said or f' (status {status})'}",
+            code="rejected",
+            raw=raw,
+            status_code=status,
+        )
+
     def _json(self, response: httpx.Response, *, what: str) -> Any:
         if not response.text.strip():
             raise ProtocolError(
@@ -302,6 +366,26 @@ class ThreeDCartClient:
     @staticmethod
     def _is_offset_past_end(response: httpx.Response) -> bool:
         return OFFSET_PAST_END in response.text.lower()
+
+
+def _error_array(body: Any) -> tuple[int | None, str] | None:
+    """``(status, message)`` when ``body`` is 3DCart's error array, else ``None``."""
+    if not isinstance(body, list) or not body:
+        return None
+    try:
+        results = parse_write_results(body)
+    except ValueError:
+        return None
+    if not _is_bare_error(results):
+        return None
+    return results[0].status, results[0].message
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return max(1.0, float(response.headers.get("Retry-After", "") or 5.0))
+    except ValueError:
+        return 5.0
 
 
 def _is_bare_error(results: list[WriteResult]) -> bool:

@@ -54,6 +54,7 @@ from connectors.threedcart.mapping import (
     PARTIAL_STATUS,
     SHIPPED_DATE_FORMAT,
     WriteResult,
+    format_query_date,
     format_query_datetime,
     join_tracking_codes,
     json_number,
@@ -297,7 +298,12 @@ class ThreeDCartConnector(Connector):
         run = state.run
         while run.passes:
             current = run.passes[0]
-            params = {"lastupdatestart" if current == "updated" else "datestart": run.window}
+            # lastupdatestart is documented as a date only, datestart with a time of day.
+            params = (
+                {"lastupdatestart": format_query_date(run.window)}
+                if current == "updated"
+                else {"datestart": run.window}
+            )
             expected = self.client.count("Orders", params, what="order count")
             read = run.offset - 1
             for offset, items in self.client.iterate_pages(
@@ -389,14 +395,7 @@ class ThreeDCartConnector(Connector):
                 code="no_processed_status",
             )
         codes = [code.strip() for code in shipment.tracking_numbers if code.strip()]
-        order = self.client.get_one(f"Orders/{order_id}", what=f"order {order_id}")
-        if str(member(order, "OrderID", "")).strip() != order_id:
-            # The docs call GET /Orders/{id}'s key an invoice number (UNCONFIRMED); never write to
-            # an order other than the one asked for.
-            raise ProtocolError(
-                f"3DCart answered the request for order {order_id} with order {member(order, 'OrderID')}.",
-                code="wrong_order",
-            )
+        order = self._read_order(order_id)
         shipments = [s for s in (member(order, "ShipmentList") or []) if isinstance(s, Mapping)]
         if not shipments:
             raise PermanentError(
@@ -463,6 +462,31 @@ class ThreeDCartConnector(Connector):
         sids = ",".join(str(member(s, "ShipmentID")) for s in base)
         return ShipmentResult(
             store_reference=f"{order_id}:{sids}", tracking_sent=tuple(codes), warnings=tuple(warnings)
+        )
+
+    def _read_order(self, order_id: str) -> dict[str, Any]:
+        """The order with this ``OrderID``, as the store shows it now.
+
+        ``GET /Orders/{id}`` is documented to take the *invoice number*, which differs from the
+        ``OrderID`` every write under ``/Orders/{id}`` takes, and on a store whose invoice numbers
+        have grown into the OrderID range it would answer with another order. The list filter
+        ``orderid`` is what the recorded live client used; its answer is still checked, so a store
+        that ignored the filter can never make Storelink write to someone else's order.
+        """
+        found = self.client.get_list("Orders", {"orderid": order_id}, what=f"order {order_id}")
+        matching = [
+            row
+            for row in found
+            if isinstance(row, Mapping) and str(member(row, "OrderID", "")).strip() == order_id
+        ]
+        if len(matching) == 1:
+            return dict(matching[0])
+        if not found:
+            raise PermanentError(f"3DCart has no order {order_id}.", code="not_found", status_code=404)
+        raise ProtocolError(
+            f"3DCart answered the request for order {order_id} with "
+            f"{', '.join(str(member(row, 'OrderID')) for row in found[:5] if isinstance(row, Mapping))}.",
+            code="wrong_order",
         )
 
     @staticmethod

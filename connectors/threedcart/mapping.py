@@ -45,6 +45,7 @@ DEFAULT_STATUS_NAMES: dict[str, str] = {
 }
 
 QUERY_DATETIME_FORMAT = "%m/%d/%Y %H:%M:%S"
+QUERY_DATE_FORMAT = "%m/%d/%Y"
 SHIPPED_DATE_FORMAT = "%m/%d/%Y"
 
 # --------------------------------------------------------------------------------------------------
@@ -152,6 +153,11 @@ def utc_to_local(moment: datetime, zone: ZoneInfo) -> datetime:
 def format_query_datetime(local: datetime) -> str:
     """``MM/dd/yyyy HH:mm:ss``, the form 3DCart's ``datestart``/``lastupdatestart`` filters take."""
     return local.strftime(QUERY_DATETIME_FORMAT)
+
+
+def format_query_date(window: str) -> str:
+    """``MM/dd/yyyy`` of a ``MM/dd/yyyy HH:mm:ss`` window, the documented form of ``lastupdatestart``."""
+    return datetime.strptime(window, QUERY_DATETIME_FORMAT).strftime(QUERY_DATE_FORMAT)  # noqa: DTZ007
 
 
 def zone_from_store_setting(value: Any, configured: str) -> tuple[str, str]:
@@ -315,6 +321,7 @@ def parse_write_results(body: Any) -> list[WriteResult]:
 
 _OPTION_CHUNK = re.compile(r"<b>\s*(?P<name>[^<]*?)\s*:?\s*</b>\s*(?::\s*)?(?P<value>[^<]*)", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]+>")
+_BUNDLE_MARKER = re.compile(r"\s*bundle item\s*:\s*(?P<bundle>.*?)\s*", re.IGNORECASE)
 
 
 def _text(value: Any) -> str:
@@ -329,8 +336,14 @@ def split_item_description(description: Any) -> tuple[str, tuple[tuple[str, str]
     raw = str(description or "")
     parts = re.split(r"<br\s*/?>", raw, maxsplit=1, flags=re.IGNORECASE)
     head, rest = parts[0], (parts[1] if len(parts) > 1 else "")
-    name = " ".join(_text(head).split())
     options = []
+    bundle = _BUNDLE_MARKER.fullmatch(_text(head))
+    if bundle and rest:
+        # A bundle component: "Bundle Item: BUNDLE2<br>Product name<br><b>Size:</b>&nbsp;M".
+        options.append(("Bundle", bundle.group("bundle")))
+        parts = re.split(r"<br\s*/?>", rest, maxsplit=1, flags=re.IGNORECASE)
+        head, rest = parts[0], (parts[1] if len(parts) > 1 else "")
+    name = " ".join(_text(head).split())
     for match in _OPTION_CHUNK.finditer(rest):
         option = " ".join(_text(match.group("name")).rstrip(":").split())
         value = " ".join(_text(match.group("value")).split())

@@ -297,3 +297,64 @@ def test_put_401_is_auth_error_mentioning_write_scope(
     with pytest.raises(AuthError) as caught:
         client.put("Products", [], what="product update")
     assert "scope" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "expected"),
+    [
+        ("401", "Authorization has been denied for this request.", AuthError),
+        ("", "Invalid Token", AuthError),
+        ("403", "Forbidden", AuthError),
+        ("429", "Too many requests", RateLimited),
+        ("500", "An error has occurred.", TransientError),
+        ("503", "Service Unavailable", RateLimited),
+        ("400", "The request is invalid.", PermanentError),
+        ("", "Something went wrong", PermanentError),
+    ],
+)
+def test_an_error_array_with_http_200_is_the_typed_error_for_every_read(
+    mock: respx.MockRouter, client: ThreeDCartClient, status: str, message: str, expected: type
+) -> None:
+    body = [{"Key": "Error", "Value": "", "Status": status, "Message": message}]
+    mock.get(f"{API}/StoreSettings").mock(return_value=httpx.Response(200, json=body))
+    mock.get(f"{API}/Orders").mock(return_value=httpx.Response(200, json=body))
+    for call in (
+        lambda: client.get_one("StoreSettings", what="store settings"),
+        lambda: client.get_list("Orders", {}, what="order list"),
+        lambda: client.count("Orders", {}, what="order count"),
+    ):
+        with pytest.raises(expected) as caught:
+            call()
+        assert message in caught.value.message
+
+
+def test_an_error_array_with_http_200_on_a_write_is_the_typed_error(
+    mock: respx.MockRouter, client: ThreeDCartClient
+) -> None:
+    refused = [{"Key": "Error", "Value": "", "Status": "400", "Message": "CatalogID is required"}]
+    mock.put(f"{API}/Products").mock(return_value=httpx.Response(200, json=refused))
+    with pytest.raises(PermanentError) as caught:
+        client.put("Products", [{}], what="product update")
+    assert "CatalogID is required" in caught.value.message
+    denied = [{"Key": "Error", "Value": "", "Status": "401", "Message": "Authorization has been denied"}]
+    mock.put(f"{API}/Orders/1").mock(return_value=httpx.Response(200, json=denied))
+    with pytest.raises(AuthError):
+        client.put("Orders/1", {}, what="order update")
+
+
+def test_an_error_array_with_http_200_saying_no_more_is_the_end_of_a_list(
+    mock: respx.MockRouter, client: ThreeDCartClient
+) -> None:
+    past = [
+        {
+            "Key": "Error",
+            "Value": "",
+            "Status": "400",
+            "Message": "Offset amount exceeds the total number of records",
+        }
+    ]
+    mock.get(f"{API}/Orders").mock(return_value=httpx.Response(200, json=past))
+    assert client.get_list("Orders", {"offset": 301}, what="order list") == []
+    none = [{"Key": "Error", "Value": "", "Status": "404", "Message": "No orders found"}]
+    mock.get(f"{API}/Products").mock(return_value=httpx.Response(200, json=none))
+    assert client.get_list("Products", {}, what="product list") == []

@@ -179,7 +179,7 @@ def test_incremental_download_overlaps_by_a_day_and_emits_each_change_once(mock:
     orders, checkpoints = download(make_connector(), checkpoint)
     assert [o.external_id for o in orders] == ["21"]  # 20 unchanged; 21 once although both passes list it
     queries = fake.listing_queries()
-    assert queries[0]["lastupdatestart"] == "03/01/2025 00:00:00"  # since 00:00 EST on 03/02, minus a day
+    assert queries[0]["lastupdatestart"] == "03/01/2025"  # documented as a date only; 03/02 minus a day
     assert queries[1]["datestart"] == "03/01/2025 00:00:00"
     final = json.loads(checkpoints[-1])
     assert final["since"] == "2025-03-02T13:00:00+00:00"
@@ -258,7 +258,9 @@ def ok(key: str, value: Any) -> httpx.Response:
 
 
 def test_shipment_is_put_on_the_shipment_then_status_with_only_id_and_status(mock: respx.MockRouter) -> None:
-    mock.get(f"{API}/Orders/5001").mock(return_value=order_reply(fixture("order_5001.json")))
+    mock.get(f"{API}/Orders", params={"orderid": "5001"}).mock(
+        return_value=order_reply(fixture("order_5001.json"))
+    )
     shipment_put = mock.put(f"{API}/Orders/5001/Shipments/0").mock(return_value=ok("ShipmentID", 0))
     order_put = mock.put(f"{API}/Orders/5001").mock(return_value=ok("OrderID", 5001))
     result = make_connector().confirm_shipment(
@@ -293,7 +295,7 @@ def test_repeating_a_confirmed_shipment_writes_nothing(mock: respx.MockRouter) -
     raw = fixture("order_5001.json")
     raw["OrderStatusID"] = 4
     raw["ShipmentList"][0] |= {"ShipmentTrackingCode": "1Z1", "ShipmentOrderStatus": 4}
-    mock.get(f"{API}/Orders/5001").mock(return_value=order_reply(raw))
+    mock.get(f"{API}/Orders", params={"orderid": "5001"}).mock(return_value=order_reply(raw))
     writes = mock.put(url__regex=r".*").mock(return_value=ok("X", 1))
     make_connector().confirm_shipment(ShipmentRequest("5001", ("1Z1",), processed_status="4"))
     assert not writes.called
@@ -302,7 +304,7 @@ def test_repeating_a_confirmed_shipment_writes_nothing(mock: respx.MockRouter) -
 def test_tracking_already_there_only_status_is_written(mock: respx.MockRouter) -> None:
     raw = fixture("order_5001.json")
     raw["ShipmentList"][0] |= {"ShipmentTrackingCode": "1Z1", "ShipmentOrderStatus": 4}
-    mock.get(f"{API}/Orders/5001").mock(return_value=order_reply(raw))
+    mock.get(f"{API}/Orders", params={"orderid": "5001"}).mock(return_value=order_reply(raw))
     shipment_put = mock.put(f"{API}/Orders/5001/Shipments/0").mock(return_value=ok("ShipmentID", 0))
     order_put = mock.put(f"{API}/Orders/5001").mock(return_value=ok("OrderID", 5001))
     make_connector().confirm_shipment(ShipmentRequest("5001", ("1Z1",), processed_status="4"))
@@ -326,7 +328,7 @@ def two_shipment_order() -> dict:
 
 
 def test_partial_shipment_marks_only_its_shipment_and_sets_partial(mock: respx.MockRouter) -> None:
-    mock.get(f"{API}/Orders/5001").mock(return_value=order_reply(two_shipment_order()))
+    mock.get(f"{API}/Orders", params={"orderid": "5001"}).mock(return_value=order_reply(two_shipment_order()))
     statuses(mock)
     first = mock.put(f"{API}/Orders/5001/Shipments/7001").mock(return_value=ok("ShipmentID", 7001))
     second = mock.put(f"{API}/Orders/5001/Shipments/7002").mock(return_value=ok("ShipmentID", 7002))
@@ -340,7 +342,7 @@ def test_partial_shipment_marks_only_its_shipment_and_sets_partial(mock: respx.M
 
 
 def test_one_tracking_number_per_shipment_when_counts_match(mock: respx.MockRouter) -> None:
-    mock.get(f"{API}/Orders/5001").mock(return_value=order_reply(two_shipment_order()))
+    mock.get(f"{API}/Orders", params={"orderid": "5001"}).mock(return_value=order_reply(two_shipment_order()))
     first = mock.put(f"{API}/Orders/5001/Shipments/7001").mock(return_value=ok("ShipmentID", 7001))
     second = mock.put(f"{API}/Orders/5001/Shipments/7002").mock(return_value=ok("ShipmentID", 7002))
     mock.put(f"{API}/Orders/5001").mock(return_value=ok("OrderID", 5001))
@@ -352,7 +354,7 @@ def test_one_tracking_number_per_shipment_when_counts_match(mock: respx.MockRout
 def test_one_code_for_two_shipments_goes_on_the_first_and_the_other_is_only_marked_shipped(
     mock: respx.MockRouter,
 ) -> None:
-    mock.get(f"{API}/Orders/5001").mock(return_value=order_reply(two_shipment_order()))
+    mock.get(f"{API}/Orders", params={"orderid": "5001"}).mock(return_value=order_reply(two_shipment_order()))
     first = mock.put(f"{API}/Orders/5001/Shipments/7001").mock(return_value=ok("ShipmentID", 7001))
     second = mock.put(f"{API}/Orders/5001/Shipments/7002").mock(return_value=ok("ShipmentID", 7002))
     order_put = mock.put(f"{API}/Orders/5001").mock(return_value=ok("OrderID", 5001))
@@ -366,7 +368,7 @@ def test_one_code_for_two_shipments_goes_on_the_first_and_the_other_is_only_mark
 def test_a_retry_after_a_half_done_confirmation_does_not_repeat_the_code(mock: respx.MockRouter) -> None:
     raw = two_shipment_order()
     raw["ShipmentList"][0] |= {"ShipmentTrackingCode": "1ZA", "ShipmentOrderStatus": 4}
-    mock.get(f"{API}/Orders/5001").mock(return_value=order_reply(raw))
+    mock.get(f"{API}/Orders", params={"orderid": "5001"}).mock(return_value=order_reply(raw))
     first = mock.put(f"{API}/Orders/5001/Shipments/7001").mock(return_value=ok("ShipmentID", 7001))
     second = mock.put(f"{API}/Orders/5001/Shipments/7002").mock(return_value=ok("ShipmentID", 7002))
     mock.put(f"{API}/Orders/5001").mock(return_value=ok("OrderID", 5001))
@@ -378,7 +380,9 @@ def test_a_retry_after_a_half_done_confirmation_does_not_repeat_the_code(mock: r
 
 
 def test_several_codes_on_one_shipment_are_joined(mock: respx.MockRouter) -> None:
-    mock.get(f"{API}/Orders/5001").mock(return_value=order_reply(fixture("order_5001.json")))
+    mock.get(f"{API}/Orders", params={"orderid": "5001"}).mock(
+        return_value=order_reply(fixture("order_5001.json"))
+    )
     shipment_put = mock.put(f"{API}/Orders/5001/Shipments/0").mock(return_value=ok("ShipmentID", 0))
     mock.put(f"{API}/Orders/5001").mock(return_value=ok("OrderID", 5001))
     make_connector().confirm_shipment(ShipmentRequest("5001", ("1ZA", "1ZB"), processed_status="4"))
@@ -386,8 +390,10 @@ def test_several_codes_on_one_shipment_are_joined(mock: respx.MockRouter) -> Non
 
 
 def test_get_order_answering_another_order_is_refused(mock: respx.MockRouter) -> None:
-    # UNCONFIRMED: the docs call GET /Orders/{id}'s key an invoice number. Never write elsewhere.
-    mock.get(f"{API}/Orders/1001").mock(return_value=order_reply(fixture("order_5001.json")))
+    # A store that ignores the orderid filter answers with other orders: never write to one of them.
+    mock.get(f"{API}/Orders", params={"orderid": "1001"}).mock(
+        return_value=order_reply(fixture("order_5001.json"))
+    )
     writes = mock.put(url__regex=r".*").mock(return_value=ok("X", 1))
     with pytest.raises(ProtocolError) as caught:
         make_connector().confirm_shipment(ShipmentRequest("1001", ("1Z",), processed_status="4"))
@@ -396,7 +402,9 @@ def test_get_order_answering_another_order_is_refused(mock: respx.MockRouter) ->
 
 
 def test_shipment_update_refused_per_item_is_permanent(mock: respx.MockRouter) -> None:
-    mock.get(f"{API}/Orders/5001").mock(return_value=order_reply(fixture("order_5001.json")))
+    mock.get(f"{API}/Orders", params={"orderid": "5001"}).mock(
+        return_value=order_reply(fixture("order_5001.json"))
+    )
     mock.put(f"{API}/Orders/5001/Shipments/0").mock(
         return_value=httpx.Response(
             206, json=[{"Key": "ShipmentID", "Value": "0", "Status": "400", "Message": "Invalid tracking"}]

@@ -204,3 +204,14 @@ def test_store_time_zone_setting_agrees_or_warns() -> None:
     assert "does not match" in warning
     assert zone_from_store_setting("", "Europe/London") == ("Europe/London", "")
     assert zone_from_store_setting("3", "UTC")[0] == "Etc/GMT-3"
+
+
+def test_a_bundle_component_line_is_named_after_its_product_not_the_bundle_marker() -> None:
+    # The shape of 112 of 433 recorded lines.
+    name, options = split_item_description(
+        'Bundle Item: BUNDLE2<br>Girdle w/Hooks (Corset)<br><b>Size:</b>&nbsp;M 40" - 43"'
+    )
+    assert name == "Girdle w/Hooks (Corset)"
+    assert options == (("Bundle", "BUNDLE2"), ("Size", 'M 40" - 43"'))
+    assert split_item_description("T-Shirt<br><b>Size:</b>&nbsp;M") == ("T-Shirt", (("Size", "M"),))
+    assert split_item_description("Bundle Item: BUNDLE3") == ("Bundle Item: BUNDLE3", ())

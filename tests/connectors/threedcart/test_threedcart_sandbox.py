@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from connectors.base import ConnectorOptions, PriceUpdate, ShipmentLine, ShipmentRequest, StockUpdate
-from connectors.errors import AuthError, ProtocolError, RateLimited, TransientError
+from connectors.errors import AuthError, PermanentError, ProtocolError, RateLimited, TransientError
 from connectors.registry import build_connector
 from connectors.sandbox import SandboxServer, make_sandbox
 from connectors.sandbox.threedcart import ThreeDCartSandbox
@@ -120,8 +120,10 @@ def test_lists_are_one_based_with_404_empty_400_past_end_and_count_objects(store
 
 
 def test_single_gets_are_arrays_of_one_with_pascal_case_and_naive_times(store: Running) -> None:
-    (order,) = store.get("Orders/5001").json()
-    assert order["OrderID"] == 5001
+    (order,) = store.get("Orders/1001").json()  # the path takes the invoice number (the docs)
+    assert (order["OrderID"], order["InvoiceNumber"]) == (5001, 1001)
+    (same,) = store.get("Orders", orderid=5001).json()  # the recorded way to read one OrderID
+    assert same["OrderID"] == 5001
     assert {"InvoiceNumberPrefix", "ShipmentList", "OrderItemList", "OrderAmount"} <= set(order)
     datetime.strptime(order["OrderDate"], "%Y-%m-%dT%H:%M:%S")  # noqa: DTZ007 - naive on the wire
     assert store.get("Orders/999999").status_code == 404
@@ -131,7 +133,7 @@ def test_single_gets_are_arrays_of_one_with_pascal_case_and_naive_times(store: R
 
 def test_lastupdatestart_is_honoured_to_the_date_only(store: Running) -> None:
     order_id = store.app.add_order()
-    (order,) = store.get(f"Orders/{order_id}").json()
+    (order,) = store.get("Orders", orderid=order_id).json()
     stamp = datetime.strptime(order["LastUpdate"], "%Y-%m-%dT%H:%M:%S")  # noqa: DTZ007
     late_same_day = stamp.replace(hour=23, minute=59, second=59).strftime("%m/%d/%Y %H:%M:%S")
     ids = [o["OrderID"] for o in store.get("Orders", lastupdatestart=late_same_day, limit=300).json()]
@@ -243,7 +245,7 @@ def test_a_store_time_in_the_autumn_fold_is_read_as_the_earlier_instant(store: R
     if order_id in by_id:  # only within the look-back window relative to today
         assert by_id[order_id].placed_at == datetime(2025, 11, 2, 5, 30, tzinfo=UTC)
     connector = store.connector()
-    raw = connector.client.get_one(f"Orders/{order_id}", what="order")
+    raw = connector._read_order(order_id)
     from connectors.threedcart.mapping import map_order
 
     mapped = map_order(raw, zone=connector.zone, currency="USD", status_names={})
@@ -435,3 +437,69 @@ def test_cli_style_string_options_and_a_file_database_keep_keys_and_data(tmp_pat
     assert again.connector_store_url() == first.connector_store_url()
     assert again.order_count() == 4
     assert again.connector_settings()["order_lookback_days"] >= 5
+
+
+# -- what the recorded live replies showed ---------------------------------------------------------
+
+
+def test_errors_answered_with_http_200_are_errors_for_every_caller() -> None:
+    running = Running(errors_as_200=True)
+    try:
+        denied = httpx.get(f"{running.api}/StoreSettings", timeout=5)
+        assert denied.status_code == 200
+        assert denied.json()[0]["Key"] == "Error"
+        connector = running.connector()
+        orders, _ = download(connector)  # the end of a list said with 200 is still the end
+        assert len(orders) == running.app.order_count()
+        assert connector.test_connection().base_currency == "USD"
+        result = connector.push_stock([StockUpdate("SB-9999", "99999", 3)])
+        assert [(r.ok, r.error) for r in result] == [
+            (False, "3DCart refused the product update: Product not found")
+        ]
+        with pytest.raises(PermanentError):
+            connector.confirm_shipment(ShipmentRequest("424242", ("1Z",), processed_status="4"))
+        running.app.faults.update({"expired_token": True})
+        with pytest.raises(AuthError):
+            running.connector().test_connection()
+        with pytest.raises(AuthError):
+            download(running.connector())
+        with pytest.raises(AuthError):
+            running.connector().push_prices([PriceUpdate("SB-0011", "11", Decimal("9.99"))])
+    finally:
+        running.server.stop()
+
+
+def test_a_store_bucket_overflow_said_with_http_200_is_rate_limited() -> None:
+    running = Running(errors_as_200=True, bucket_size=1, leak_rate=0.01)
+    try:
+        connector = running.connector()
+        connector.client.get_list("OrderStatus", {}, what="order status list")
+        with pytest.raises(RateLimited):
+            connector.client.get_list("OrderStatus", {}, what="order status list")
+    finally:
+        running.server.stop()
+
+
+def test_bundle_component_lines_keep_their_product_name(store: Running) -> None:
+    order_id = store.app.add_order(bundle=True, rng_seed=2)
+    (raw_line, *_) = store.app.items_of(order_id)
+    assert raw_line["ItemDescription"].startswith("Bundle Item: BUNDLE")
+    orders, _ = download(store.connector())
+    (downloaded,) = [o for o in orders if o.external_id == order_id]
+    product_name = raw_line["ItemDescription"].split("<br>")[1]
+    assert downloaded.lines[0].name == product_name
+    assert ("Bundle", raw_line["ItemDescription"].split("<br>")[0].split(":", 1)[1].strip()) in (
+        downloaded.lines[0].options
+    )
+    bundled = [o for o in orders if o.lines and any("Bundle" in line.name for line in o.lines)]
+    assert bundled == [], "a bundle marker was taken for a product name"
+
+
+def test_the_shipment_reads_its_own_order_not_the_one_with_that_invoice_number(store: Running) -> None:
+    # Invoice numbers and OrderIDs overlap on a store with many orders: OrderID 5002 and the order
+    # whose invoice number is 5002 are different orders.
+    store.app.set_invoice_number("5001", 5002)
+    connector = store.connector()
+    connector.confirm_shipment(ShipmentRequest("5002", ("1ZOWN",), processed_status="4"))
+    assert store.app.tracking_numbers("5002") == ["1ZOWN"]
+    assert "1ZOWN" not in store.app.tracking_numbers("5001")
