@@ -13,6 +13,7 @@ reaches the store within seconds even when changes come in bursts.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import shared_task
@@ -21,6 +22,8 @@ from django.utils import timezone
 from channels.models import ChannelSchedule, JobLease, SyncJob
 from channels.sync import DUE_FIELDS, MAX_TASK_RETRIES, Work, run_job_task
 from inventory import services
+
+log = logging.getLogger("storelink.inventory")
 
 #: How often a task whose channel is busy tries again before leaving it to the dispatcher.
 BUSY_RETRIES = 10
@@ -49,12 +52,22 @@ def _claim_request(channel_id: str, job: str) -> bool:
 
 def run_push(task: Any, channel_id: str, job: str, work: Work) -> None:
     """Run the job; retry shortly while another run holds the channel; chain a follow-up run for
-    requests that arrived during this one."""
+    requests that arrived during this one.
+
+    A busy channel is not an error. The engine has already left the job due, so the run in
+    progress (its follow-up) or the dispatcher runs it after the holder: the short retries are only
+    for freshness. They name their own limit, because ``max_retries=None`` means the task's default
+    (6), not "unlimited", and the seventh busy retry would end as a ``MaxRetriesExceededError``
+    traceback. Once they are spent the task simply ends.
+    """
     for _ in range(FOLLOW_UPS + 1):
         run = run_job_task(task, channel_id, job, work)
         if run is None:
-            if _lease_busy(channel_id, job) and (task.request.retries or 0) < BUSY_RETRIES:
-                raise task.retry(countdown=BUSY_RETRY_SECONDS, max_retries=None)
+            if not _lease_busy(channel_id, job):
+                return
+            if (task.request.retries or 0) < BUSY_RETRIES:
+                raise task.retry(countdown=BUSY_RETRY_SECONDS, max_retries=BUSY_RETRIES)
+            log.info("inventory.push.left_due channel=%s job=%s reason=lease_busy", channel_id, job)
             return
         if not _claim_request(channel_id, job):
             return

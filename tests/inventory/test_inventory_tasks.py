@@ -50,7 +50,7 @@ def test_a_busy_channel_is_retried_a_second_later_not_left_to_the_dispatcher(ali
     with pytest.raises(Retry):
         tasks.run_push(task, str(channel.pk), SyncJob.STOCK, lambda *args: calls.append("work"))
     assert calls == []
-    assert task.retried == [{"countdown": tasks.BUSY_RETRY_SECONDS, "max_retries": None}]
+    assert task.retried == [{"countdown": tasks.BUSY_RETRY_SECONDS, "max_retries": tasks.BUSY_RETRIES}]
 
     # After enough tries it gives up and leaves the request to the dispatcher (it is due).
     tired = FakeTask(retries=tasks.BUSY_RETRIES)
@@ -77,3 +77,33 @@ def test_a_request_that_arrived_during_a_run_gets_one_more_run(
     assert len(runs) == 2
     assert ChannelSchedule.objects.get(pk=channel.pk).stock_due_at is None
     assert SyncRun.objects.filter(channel=channel, job=SyncJob.STOCK).count() == 2
+
+
+def test_a_channel_busy_for_every_retry_ends_quietly_and_its_push_runs_after_the_holder(
+    alice: Any, store_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through Celery's own retry machinery (``apply`` runs each retry at once): more busy retries
+    than the task's default limit end without ``MaxRetriesExceededError``, the push stays due, and
+    once the holder is done the dispatcher sends it and it runs."""
+    from channels import sync
+
+    store = store_factory(alice.account, "xcart", products=3)
+    channel = store.channel
+    assert sync.claim_lease(channel, SyncJob.STOCK, "the-run-in-progress", 60)
+    assert tasks.push_stock.max_retries < tasks.BUSY_RETRIES  # the case that used to end in a traceback
+    ChannelSchedule.objects.filter(pk=channel.pk).update(stock_due_at=None)
+
+    result = tasks.push_stock.apply(args=[str(channel.pk)])
+
+    assert result.successful(), result.traceback
+    assert not SyncRun.objects.filter(channel=channel, job=SyncJob.STOCK).exists()
+    assert ChannelSchedule.objects.get(pk=channel.pk).stock_due_at is not None
+
+    sync.release_lease(channel.pk, SyncJob.STOCK, "the-run-in-progress")
+    sent: list[tuple[str, str]] = []
+    monkeypatch.setattr(sync, "send_job", lambda channel_id, job: sent.append((str(channel_id), str(job))))
+    assert (str(channel.pk), SyncJob.STOCK) in sync.dispatch_due_jobs()
+    assert (str(channel.pk), SyncJob.STOCK) in sent
+    assert tasks.push_stock.apply(args=[str(channel.pk)]).successful()
+    run = SyncRun.objects.get(channel=channel, job=SyncJob.STOCK)
+    assert run.state == "succeeded"
