@@ -354,7 +354,6 @@ class XCartSandbox(SandboxApp):
             "order_lookback_days": min(90, self._seeded_days + 1),
             "stock_sync": True,
             "price_sync": True,
-            "prices_include_tax": False,
         }
 
     def add_order(self, **kwargs: Any) -> str:

@@ -468,7 +468,9 @@ class XCartConnector(Connector):
         yield OrderPage(tuple(orders), progress.dump())
 
     def _map_order(self, api: AddonClient | BuiltinClient, row: Any) -> Order:
-        include = bool(self.settings.get("prices_include_tax"))
+        # Totals that fit neither reading (tax on top or inside) take the basis X-Cart's price field
+        # is declared to hold; no channel setting says otherwise any more.
+        include = self.capabilities.tax_inclusive_prices
         currency = str(self.settings.get("currency") or "")
         with _reading("an order"):
             if isinstance(api, AddonClient):

@@ -156,7 +156,8 @@ def _reconcile(
 
     ``discount`` is positive here. Sales-tax stores add tax on top (total = lines + shipping + tax −
     discount); VAT stores already have it in the prices (total = lines + shipping − discount).
-    When neither adds up the seller's setting decides.
+    When neither adds up ``fallback_incl`` decides: the basis the connector declares for X-Cart's
+    price field.
     """
     added_on_top = total - (lines + shipping - discount)
     if tax and abs(added_on_top - tax) <= CENT:

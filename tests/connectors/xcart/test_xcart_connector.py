@@ -286,6 +286,16 @@ def test_float_noise_handling_fee_and_tax_on_top_add_up(store: AddonStore) -> No
     assert order.lines[0].options == ()  # [] on the wire
 
 
+def test_a_stale_prices_include_tax_setting_no_longer_decides_the_tax_basis(store: AddonStore) -> None:
+    # Totals that fit neither reading (1.11 tax, total 25): the basis is X-Cart's declared one (net
+    # prices, tax added on top), whatever a channel saved before the setting was removed.
+    odd = fixture("complex_order_discount.json") | {"taxAmount": 1.11, "total": 25}
+    store.on("GET", "order", [odd])
+    (order,) = next(iter(connector(prices_include_tax=True).fetch_orders(None))).orders
+    assert XCartConnector.capabilities.tax_inclusive_prices is False
+    assert order.prices_include_tax is False
+
+
 # -- shipments -------------------------------------------------------------------------------------
 
 
