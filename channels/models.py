@@ -179,6 +179,10 @@ class SyncRun(models.Model):
     failed = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True, default="")
     attempt = models.PositiveSmallIntegerField(default=1)
+    #: How many successful runs that changed nothing this row stands for: such a run following one
+    #: like it moves this counter and ``last_checked_at`` instead of adding a row.
+    checks = models.PositiveIntegerField(default=1)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering: ClassVar = ["-created_at"]
@@ -195,6 +199,15 @@ class SyncRun(models.Model):
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+    @property
+    def changed_nothing(self) -> bool:
+        """A background job that succeeded without creating, updating or failing anything."""
+        return (
+            self.job != SyncJob.TEST
+            and self.state == SyncState.SUCCEEDED
+            and not (self.created or self.updated or self.failed)
+        )
 
     def as_counts(self) -> dict[str, Any]:
         return {

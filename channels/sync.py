@@ -31,7 +31,7 @@ from django.apps import apps
 from django.conf import settings as django_settings
 from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, F, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -358,7 +358,10 @@ def _finish_succeeded(run: SyncRun, channel: SalesChannel, holder: str) -> None:
     failures themselves stay in the run history.
     """
     if connection.vendor != "postgresql":
-        _finish(run, SyncState.SUCCEEDED)
+        run.state = SyncState.SUCCEEDED
+        folded = run.changed_nothing and _fold_into_previous(run)
+        if not folded:
+            _finish(run, SyncState.SUCCEEDED)
         now = timezone.now()
         SalesChannel.objects.filter(pk=channel.pk).update(
             last_sync_at=now, last_success_at=now, failed_runs=0, failing_since=None
@@ -377,11 +380,38 @@ def _finish_succeeded(run: SyncRun, channel: SalesChannel, holder: str) -> None:
     runs, channels, leases = (quote(model._meta.db_table) for model in (SyncRun, SalesChannel, JobLease))
     writes: list[tuple[str, list[Any]]] = getattr(run, "_final_writes", [])
     run._final_writes = []  # type: ignore[attr-defined]
+    fold_sql, fold_params, only_unfolded = "", [], ""
+    if run.changed_nothing:
+        # The previous run of this job, if it too succeeded without changing anything, takes this
+        # one's check (counter, time, latest counts) and this run's row goes away.
+        fold_sql = (
+            f'previous AS (SELECT "id" FROM {runs} WHERE "account_id" = %s AND "channel_id" = %s '  # noqa: S608 (names are ours)
+            'AND "job" = %s AND "id" <> %s ORDER BY "created_at" DESC LIMIT 1), '
+            f'folded AS (UPDATE {runs} SET "checks" = "checks" + 1, "last_checked_at" = %s, '
+            '"fetched" = %s, "unchanged" = %s WHERE "id" IN (SELECT "id" FROM previous) '
+            'AND "state" = %s AND "created" = 0 AND "updated" = 0 AND "failed" = 0 RETURNING 1), '
+            f'dropped AS (DELETE FROM {runs} WHERE "id" = %s AND EXISTS (SELECT 1 FROM folded) RETURNING 1), '
+        )
+        fold_params = [
+            channel.account_id,
+            channel.pk,
+            run.job,
+            run.pk,
+            now,
+            run.fetched,
+            run.unchanged,
+            SyncState.SUCCEEDED,
+            run.pk,
+        ]
+        only_unfolded = " AND NOT EXISTS (SELECT 1 FROM folded)"
     with prepared_cursor() as cursor:
         cursor.execute(
-            "WITH " + "".join(f"{cte}, " for cte, _params in writes) + f"finished AS (UPDATE {runs} SET "  # noqa: S608 (names are ours)
+            "WITH "  # noqa: S608 (names are ours)
+            + "".join(f"{cte}, " for cte, _params in writes)
+            + fold_sql
+            + f"finished AS (UPDATE {runs} SET "  # noqa: S608 (names are ours)
             '"state" = %s, "finished_at" = %s, "error" = %s, "fetched" = %s, "created" = %s, '
-            '"updated" = %s, "unchanged" = %s, "failed" = %s WHERE "id" = %s RETURNING 1), '
+            f'"updated" = %s, "unchanged" = %s, "failed" = %s WHERE "id" = %s{only_unfolded} RETURNING 1), '
             f'touched AS (UPDATE {channels} SET "last_sync_at" = %s, "last_success_at" = %s, '
             '"failed_runs" = 0, "failing_since" = NULL, '
             '"connection_state" = CASE WHEN "connection_state" = %s THEN %s ELSE "connection_state" END, '
@@ -392,6 +422,7 @@ def _finish_succeeded(run: SyncRun, channel: SalesChannel, holder: str) -> None:
             'WHERE "channel_id" = %s AND "job" = %s AND "holder" = %s',
             [
                 *(param for _cte, params in writes for param in params),
+                *fold_params,
                 run.state,
                 now,
                 run.error,
@@ -414,6 +445,24 @@ def _finish_succeeded(run: SyncRun, channel: SalesChannel, holder: str) -> None:
                 holder,
             ],
         )
+
+
+def _fold_into_previous(run: SyncRun) -> bool:
+    """Without PostgreSQL: what the success statement does for a run that changed nothing."""
+    previous = (
+        SyncRun.objects.filter(account_id=run.account_id, channel_id=run.channel_id, job=run.job)
+        .exclude(pk=run.pk)
+        .order_by("-created_at")
+        .first()
+    )
+    if previous is None or not previous.changed_nothing:
+        return False
+    _write_final_writes_now(run)
+    SyncRun.objects.filter(pk=previous.pk).update(
+        checks=F("checks") + 1, last_checked_at=timezone.now(), fetched=run.fetched, unchanged=run.unchanged
+    )
+    SyncRun.objects.filter(pk=run.pk).delete()
+    return True
 
 
 def release_lease(channel_id: Any, job: str, holder: str) -> None:
@@ -787,6 +836,46 @@ def reconcile_inventory(now: datetime | None = None) -> int:
     return count
 
 
+#: Rows deleted per statement when pruning, so one prune never holds a long lock.
+PRUNE_BATCH = 2000
+
+
+def sync_run_retention() -> timedelta:
+    """How long finished runs stay in the history (``SYNC_RUN_RETENTION_DAYS``, at least 1)."""
+    days = getattr(django_settings, "SYNC_RUN_RETENTION_DAYS", 30)
+    return timedelta(days=max(1, int(days)))
+
+
+def prune_sync_runs(now: datetime | None = None) -> int:
+    """Delete finished runs last active before the retention window; returns how many.
+
+    A folded row counts as active until its last check. The newest run of each channel and job is
+    always kept, so the page of a channel whose job has not run for a long time still shows its
+    last outcome. Runs still queued or running are the sweeper's business, never pruned here.
+    """
+    cutoff = (now or timezone.now()) - sync_run_retention()
+    newest = (
+        SyncRun.objects.filter(channel_id=OuterRef("channel_id"), job=OuterRef("job"))
+        .order_by("-created_at")
+        .values("pk")[:1]
+    )
+    old = (
+        SyncRun.objects.filter(state__in=[SyncState.SUCCEEDED, SyncState.FAILED], created_at__lt=cutoff)
+        .annotate(active_at=Coalesce("last_checked_at", "finished_at", "created_at"))
+        .filter(active_at__lt=cutoff)
+        .exclude(pk=Subquery(newest))
+    )
+    pruned = 0
+    while True:
+        batch = list(old.values_list("pk", flat=True)[:PRUNE_BATCH])
+        if not batch:
+            break
+        pruned += SyncRun.objects.filter(pk__in=batch).delete()[0]
+    if pruned:
+        log.info("sync.runs.pruned count=%d before=%s", pruned, cutoff.isoformat())
+    return pruned
+
+
 def _is_uuid(value: str) -> bool:
     try:
         uuid.UUID(value)
@@ -806,6 +895,7 @@ __all__ = [
     "heartbeat",
     "mark_due",
     "order_interval",
+    "prune_sync_runs",
     "reconcile_inventory",
     "release_lease",
     "request_job",

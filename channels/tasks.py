@@ -53,3 +53,11 @@ def reconcile_inventory() -> int:
     from channels import sync
 
     return sync.reconcile_inventory()
+
+
+@shared_task(name="channels.tasks.prune_sync_runs", ignore_result=True)
+def prune_sync_runs() -> int:
+    """Daily: drop runs older than ``SYNC_RUN_RETENTION_DAYS`` (each job's newest stays)."""
+    from channels import sync
+
+    return sync.prune_sync_runs()

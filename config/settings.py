@@ -251,6 +251,9 @@ THREEDCART_API_BASE = os.environ.get("THREEDCART_API_BASE", "")
 STORE_HTTP_TIMEOUT = env.float("STORE_HTTP_TIMEOUT", default=20.0)
 STORE_HTTP_MAX_RETRIES = env.int("STORE_HTTP_MAX_RETRIES", default=3)
 STORE_HTTP_MAX_IN_FLIGHT = env.int("STORE_HTTP_MAX_IN_FLIGHT", default=4)
+# Finished sync runs are kept this many days (each job's newest always stays); a daily beat entry
+# prunes older ones. Runs that change nothing are folded into one row, so this bounds the rest.
+SYNC_RUN_RETENTION_DAYS = env.int("SYNC_RUN_RETENTION_DAYS", default=30)
 
 # --------------------------------------------------------------------------------------------------
 # Celery

@@ -210,6 +210,8 @@ class SyncRunSerializer(serializers.ModelSerializer):
             "failed",
             "error",
             "attempt",
+            "checks",
+            "last_checked_at",
         ]
         read_only_fields = fields
 
