@@ -1242,6 +1242,17 @@ class ThreeDCartSandbox(SandboxApp):
         with self.lock:
             return list(self._replacements)
 
+    def set_order_status(self, order_external_id: str, status: int) -> None:
+        """What the seller's admin does on a status change (cancel, hold, ship), however old the
+        order: the order's status and its ``LastUpdate`` move, its shipments stay as they are."""
+        with self.transaction() as db:
+            updated = db.execute(
+                "UPDATE orders SET status_id = ?, last_update = ? WHERE order_id = ?",
+                (int(status), self._stamp(), int(order_external_id)),
+            )
+            if updated.rowcount == 0:
+                raise KeyError(order_external_id)
+
     def set_invoice_number(self, order_external_id: str, number: int) -> None:
         """Give an order another invoice number (the seller's numbering can reach any OrderID)."""
         with self.transaction() as db:

@@ -9,6 +9,9 @@ module holds the sync rules that 3DCart's API makes necessary:
   change seen) and ``datestart`` again for new orders. Orders are de-duplicated by ``OrderID`` and
   ``LastUpdate`` across passes and runs through the checkpoint. ``countonly`` is asked first, so a
   store that silently returns fewer rows than it counted fails loudly instead of losing orders.
+  The import statuses decide only an order's first download: the checkpoint follows every open
+  order Storelink has, so a later cancel or hold arrives whatever the new status, closed
+  (cancelled, shipped, abandoned) orders carry ``Order.closed`` and stop reserving stock.
 - **Shipments** are written with ``PUT /Orders/{id}/Shipments/{sid}`` and the order status with a
   ``PUT /Orders/{id}`` body of only ``OrderID``/``OrderStatusID``: order and product PUTs *replace*
   any collection (shipments, items, variants) they carry, so Storelink never sends one.
@@ -77,6 +80,8 @@ log = logging.getLogger("connectors.threedcart")
 CHECKPOINT_VERSION = 1
 #: Orders remembered in the checkpoint to skip unchanged ones in the next run's overlap window.
 MAX_REMEMBERED_ORDERS = 20_000
+#: Open orders whose changes are downloaded whatever their new status.
+MAX_FOLLOWED_ORDERS = 50_000
 PUSH_BATCH_SIZE = 100
 #: Extra sends of a batch whose reply was lost or whose items failed on the store's side.
 PUSH_RETRIES = 2
@@ -99,9 +104,19 @@ class _Checkpoint:
     since: str | None = None
     emitted: dict[str, str] = field(default_factory=dict)
     run: _Run | None = None
+    #: OrderIDs downloaded while open: their later changes arrive whatever the new status.
+    followed: set[int] = field(default_factory=set)
+
+    def knows(self, order_id: str) -> bool:
+        return order_id in self.emitted or (order_id.isdigit() and int(order_id) in self.followed)
 
     def dump(self) -> str:
-        data: dict[str, Any] = {"v": CHECKPOINT_VERSION, "since": self.since, "emitted": self.emitted}
+        data: dict[str, Any] = {
+            "v": CHECKPOINT_VERSION,
+            "since": self.since,
+            "emitted": self.emitted,
+            "followed": sorted(self.followed),
+        }
         if self.run is not None:
             data["run"] = {
                 "window": self.run.window,
@@ -134,13 +149,16 @@ class _Checkpoint:
             if since is not None:
                 datetime.fromisoformat(since)
             emitted = {str(k): str(v) for k, v in (data.get("emitted") or {}).items()}
+            # Checkpoints written before orders were followed have none: the orders in the
+            # overlap window are still recognised through ``emitted``.
+            followed = {int(order_id) for order_id in data.get("followed") or []}
         except (ValueError, KeyError, TypeError) as exc:
             raise PermanentError(
                 f"The saved 3DCart download position is not readable ({exc}); reset the channel's "
                 "order checkpoint to download from the look-back period again.",
                 code="bad_checkpoint",
             ) from None
-        return cls(since=since, emitted=emitted, run=run)
+        return cls(since=since, emitted=emitted, run=run, followed=followed)
 
 
 def _day_start(moment: datetime) -> datetime:
@@ -230,13 +248,20 @@ class ThreeDCartConnector(Connector):
                 f"3DCart reports the store's secure URL as {secure_url}; the channel uses {self.store_url}."
             )
         statuses = tuple(
-            StoreStatus(code=str(member(row, "OrderStatusID")), name=name)
+            StoreStatus(
+                code=str(member(row, "OrderStatusID")),
+                name=name,
+                closes_order=str(member(row, "OrderStatusID")) in self.closed_status_codes,
+            )
             for row, name in (
                 (row, str(member(row, "StatusText") or member(row, "StatusDefinition") or ""))
                 for row in rows
                 if str(member(row, "OrderStatusID", "")).strip()
             )
-        ) or tuple(StoreStatus(code, name) for code, name in DEFAULT_STATUS_NAMES.items())
+        ) or tuple(
+            StoreStatus(code, name, closes_order=code in self.closed_status_codes)
+            for code, name in DEFAULT_STATUS_NAMES.items()
+        )
         return StoreFacts(
             platform_version="3DCart REST API v2",
             base_currency=currency or configured_currency or "USD",
@@ -347,7 +372,12 @@ class ThreeDCartConnector(Connector):
         if len(emitted) > MAX_REMEMBERED_ORDERS:
             newest = sorted(emitted.items(), key=lambda item: item[1])[-MAX_REMEMBERED_ORDERS:]
             emitted = dict(newest)
-        return _Checkpoint(since=since, emitted=emitted, run=None)
+        followed = state.followed
+        if len(followed) > MAX_FOLLOWED_ORDERS:
+            # OrderIDs grow with time: the oldest open orders are the likeliest to be forgotten ones.
+            log.warning("threedcart.followed_orders_capped", extra={"open_orders": len(followed)})
+            followed = set(sorted(followed)[-MAX_FOLLOWED_ORDERS:])
+        return _Checkpoint(since=since, emitted=emitted, run=None, followed=followed)
 
     def _orders_from_page(
         self,
@@ -369,12 +399,30 @@ class ThreeDCartConnector(Connector):
             if run.high is None or updated > run.high:
                 run.high = updated
             status = str(member(raw, "OrderStatusID", "")).strip()
-            if status == NOT_COMPLETED_STATUS or (wanted and status not in wanted):
+            # The import statuses choose which orders are downloaded the first time; a change of
+            # an order Storelink already has arrives whatever its new status (a cancel, a hold).
+            if not state.knows(order_id) and (
+                status == NOT_COMPLETED_STATUS or (wanted and status not in wanted)
+            ):
                 continue
-            if state.emitted.get(order_id) == updated:
+            # LastUpdate has whole seconds: two changes in one second differ by status only.
+            seen = f"{updated}#{status}"
+            if state.emitted.get(order_id) in (seen, updated):  # (older checkpoints: time only)
                 continue  # seen in an earlier pass or run, unchanged since
-            orders.append(map_order(raw, zone=zone, currency=currency, status_names=statuses))
-            state.emitted[order_id] = updated
+            order = map_order(
+                raw,
+                zone=zone,
+                currency=currency,
+                status_names=statuses,
+                closed_codes=self.closed_status_codes,
+            )
+            orders.append(order)
+            state.emitted[order_id] = seen
+            if order_id.isdigit():
+                if order.closed:
+                    state.followed.discard(int(order_id))
+                else:
+                    state.followed.add(int(order_id))
         return orders
 
     # -- shipments ---------------------------------------------------------------------------------

@@ -458,7 +458,12 @@ def _address(raw: Mapping[str, Any], prefix: str, phone_key: str, zip_key: str) 
 
 
 def map_order(
-    raw: Mapping[str, Any], *, zone: ZoneInfo, currency: str, status_names: Mapping[str, str]
+    raw: Mapping[str, Any],
+    *,
+    zone: ZoneInfo,
+    currency: str,
+    status_names: Mapping[str, str],
+    closed_codes: frozenset[str] = frozenset(),
 ) -> Order:
     """One 3DCart order as a canonical :class:`Order`.
 
@@ -527,6 +532,7 @@ def map_order(
         billing_address=billing,
         shipping_address=shipping_address,
         shipping_method=str(member(first_shipment, "ShipmentMethodName", "") or ""),
+        closed=status_code in closed_codes,
         raw=dict(raw),
     )
 

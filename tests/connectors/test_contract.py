@@ -265,3 +265,39 @@ def test_an_expired_credential_is_an_auth_error_the_seller_can_act_on(store: Sto
         assert secret not in caught.value.message
         assert secret not in (caught.value.raw or "")
     assert store.app.writes() == []
+
+
+def _cancel_on_the_store(store: Store, order_id: str) -> None:
+    """What the seller's admin does to cancel an order, on each platform."""
+    app: Any = store.app
+    if store.platform == "threedcart":
+        app.set_order_status(order_id, 5)
+    else:
+        app.set_order_status(order_id, payment="C")
+
+
+#: Import statuses that leave each platform's cancelled status out (X-Cart's already do).
+_IMPORT_WITHOUT_CANCEL = {"threedcart": ["1", "2", "3", "6", "11"]}
+#: OpenCart's case runs against the PHP bridge in tests/connectors/opencart/test_bridge_contract.py.
+_STATUS_CHANGE_CASES = [case for case in CASES if case.values[0][0] in ("threedcart", "xcart")]
+
+
+@pytest.mark.parametrize("store", _STATUS_CHANGE_CASES, indirect=True)
+def test_a_known_order_cancelled_on_the_store_arrives_closed_whatever_the_import_statuses(
+    store: Store,
+) -> None:
+    overrides = {}
+    if store.platform in _IMPORT_WITHOUT_CANCEL:
+        overrides["import_statuses"] = _IMPORT_WITHOUT_CANCEL[store.platform]
+    connector = store.build(**overrides)
+    try:
+        orders, checkpoint = download_all(connector)
+        open_order = next(order for order in orders if not order.closed)
+        time.sleep(1.1)  # the store dates changes to the second
+        _cancel_on_the_store(store, open_order.external_id)
+        later, _ = download_all(store.build(**overrides), checkpoint)
+    finally:
+        connector.close()
+    changed = [order for order in later if order.external_id == open_order.external_id]
+    assert changed, "the cancellation of a downloaded order never arrived"
+    assert changed[-1].closed, "a cancelled order must stop reserving stock"

@@ -183,7 +183,8 @@ def test_incremental_download_overlaps_by_a_day_and_emits_each_change_once(mock:
     assert queries[1]["datestart"] == "03/01/2025 00:00:00"
     final = json.loads(checkpoints[-1])
     assert final["since"] == "2025-03-02T13:00:00+00:00"
-    assert final["emitted"]["21"] == "2025-03-02T13:00:00+00:00"
+    assert final["emitted"]["21"] == "2025-03-02T13:00:00+00:00#1"
+    assert final["followed"] == [21]
 
 
 def test_a_new_order_found_only_by_date_is_emitted(mock: respx.MockRouter) -> None:

@@ -503,3 +503,38 @@ def test_the_shipment_reads_its_own_order_not_the_one_with_that_invoice_number(s
     connector.confirm_shipment(ShipmentRequest("5002", ("1ZOWN",), processed_status="4"))
     assert store.app.tracking_numbers("5002") == ["1ZOWN"]
     assert "1ZOWN" not in store.app.tracking_numbers("5001")
+
+
+# -- status changes of known orders ----------------------------------------------------------------
+
+
+def test_a_known_order_changed_to_a_status_outside_the_import_list_still_arrives(store: Running) -> None:
+    connector = store.connector(import_statuses=["1", "2"])
+    first, checkpoint = download(connector)
+    assert first
+    assert {o.status_code for o in first} <= {"1", "2"}
+    assert not any(o.closed for o in first)
+    cancelled, held, untouched = first[0].external_id, first[1].external_id, first[2].external_id
+    store.app.set_order_status(cancelled, 5)
+    store.app.set_order_status(held, 6)
+    later, checkpoint = download(store.connector(import_statuses=["1", "2"]), checkpoint)
+    by_id = {o.external_id: o for o in later}
+    assert by_id[cancelled].status_code == "5"
+    assert by_id[cancelled].closed, "a cancelled order must stop reserving stock"
+    assert by_id[held].status_code == "6"
+    assert not by_id[held].closed, "a held order is still to be shipped"
+    assert untouched not in by_id
+    # An order Storelink never downloaded is still held back by the import statuses.
+    never_known = store.app.add_order(status=6)
+    store.app.set_order_status(held, 5)  # and a followed order keeps being followed
+    last, _ = download(store.connector(import_statuses=["1", "2"]), checkpoint)
+    ids = {o.external_id: o for o in last}
+    assert never_known not in ids
+    assert ids[held].status_code == "5"
+    assert ids[held].closed
+
+
+def test_store_statuses_say_which_close_an_order(store: Running) -> None:
+    facts = store.connector().test_connection()
+    closing = {s.code for s in facts.order_statuses if s.closes_order}
+    assert closing == {"4", "5", "7"}
