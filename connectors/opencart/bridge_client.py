@@ -67,7 +67,9 @@ CHECKPOINT_VERSION = 2
 #: the bridge version from which ``orders`` follows an order out of the import statuses
 FOLLOWS_STATUS_CHANGES_FROM = "1.1.0"
 
-AUTH_CODES = frozenset({"bad_signature", "unknown_user", "user_disabled", "auth_required"})
+#: ``unauthorized`` is bridge 1.2.0's one answer before the signature verified; the others are what
+#: older files said in its place (and ``user_disabled``, which needs a verified signature)
+AUTH_CODES = frozenset({"unauthorized", "bad_signature", "unknown_user", "user_disabled", "auth_required"})
 DISCOUNT_TOTAL_CODES = frozenset({"coupon", "voucher", "reward", "credit", "discount"})
 #: order_total codes that map to their own canonical field; any other positive row is a fee
 OWN_SLOT_TOTAL_CODES = frozenset({"sub_total", "shipping", "tax", "total"})
@@ -339,6 +341,14 @@ class BridgeClient:
             )
         if code in AUTH_CODES:
             words = {
+                # The bridge says nothing more to a request it could not verify, so the seller is told
+                # everything that can cause it, the key first (a key that works would have reached
+                # the specific answers: clock, disabled user, IP list).
+                "unauthorized": f"The store bridge refused Storelink's key: the API user "
+                f"'{self.api_username}' and the key entered in Storelink must match an API user under "
+                "System > Users > API (copy the key again and reauthorise). If they do, the bridge could "
+                "not check them: the store's database may be down, or storelink-bridge.php is not in the "
+                "folder that holds the store's config.php.",
                 "bad_signature": f"The API key does not match the OpenCart API user '{self.api_username}'. "
                 "Copy the key again from System > Users > API and reauthorise.",
                 "unknown_user": f"The store has no API user named '{self.api_username}' (System > Users > "

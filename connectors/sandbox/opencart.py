@@ -34,9 +34,9 @@ from zoneinfo import ZoneInfo
 from connectors.sandbox.core import Faults, SandboxApp, SandboxRequest, SandboxResponse
 
 BRIDGE_NAME = "Storelink bridge"
-BRIDGE_VERSION = "1.1.0"
+BRIDGE_VERSION = "1.2.0"
 #: what this bridge version can do beyond 1.0.0 (``info.features``)
-BRIDGE_FEATURES = ("orders_match_ever", "status_sets")
+BRIDGE_FEATURES = ("orders_match_ever", "status_sets", "uniform_auth")
 BRIDGE_FILE = "storelink-bridge.php"
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "opencart" / "bridge" / "schema"
 
@@ -1045,13 +1045,7 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
         if present == 0 and method in ("GET", "HEAD"):
             raise _Hello
         if present < 4:
-            raise BridgeError(
-                401,
-                "auth_required",
-                "Requests must carry X-Storelink-User, -Timestamp, -Nonce and -Signature headers.",
-            )
-        if method not in ("GET", "POST"):
-            raise BridgeError(405, "method_not_allowed", "Only GET and POST are accepted.")
+            raise _unauthorized()
         declared = request.header("Content-Length")
         if (declared.isdigit() and int(declared) > MAX_BODY_BYTES) or len(request.body) > MAX_BODY_BYTES:
             raise BridgeError(
@@ -1059,15 +1053,17 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
             )
         user = unquote(str(auth["user"]))
         pairs = query_pairs(request.query_string)
-        query: dict[str, str] = {}
-        for name, value in pairs:
-            if not re.fullmatch(r"[a-z_]{1,32}", name) or name in query:
-                raise BridgeError(
-                    400, "bad_request", "The query string has an unknown or repeated parameter name."
-                )
-            query[name] = value
         with self.lock:
             self._authenticate(request, method, unquote(request.path), canonical_query(pairs), user, auth)
+            if method not in ("GET", "POST"):
+                raise BridgeError(405, "method_not_allowed", "Only GET and POST are accepted.")
+            query: dict[str, str] = {}
+            for name, value in pairs:
+                if not re.fullmatch(r"[a-z_]{1,32}", name) or name in query:
+                    raise BridgeError(
+                        400, "bad_request", "The query string has an unknown or repeated parameter name."
+                    )
+                query[name] = value
             return self._dispatch(method, query, request.body)
 
     def _authenticate(
@@ -1081,16 +1077,29 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
     ) -> None:
         timestamp, nonce = str(auth["timestamp"]), str(auth["nonce"])
         signature = str(auth["signature"]).lower()
-        if user == "" or len(user.encode()) > 64:
-            raise BridgeError(400, "bad_request", "X-Storelink-User must name an OpenCart API user.")
-        if not re.fullmatch(r"[0-9]{1,12}", timestamp):
-            raise BridgeError(400, "bad_request", "X-Storelink-Timestamp must be Unix time in seconds.")
-        if not re.fullmatch(r"[A-Za-z0-9_-]{16,64}", nonce):
-            raise BridgeError(
-                400, "bad_request", "X-Storelink-Nonce must be 16 to 64 letters, digits, - or _."
-            )
-        if not re.fullmatch(r"[0-9a-f]{64}", signature):
-            raise BridgeError(401, "bad_signature", "The request signature is malformed.")
+        if (
+            user == ""
+            or len(user.encode()) > 64
+            or not re.fullmatch(r"[0-9]{1,12}", timestamp)
+            or not re.fullmatch(r"[A-Za-z0-9_-]{16,64}", nonce)
+            or not re.fullmatch(r"[0-9a-f]{64}", signature)
+        ):
+            raise _unauthorized()
+        # the PHP file reads every API user with one query and compares names itself
+        users = [
+            row
+            for row in self.query(f"SELECT * FROM {self.t('api')} ORDER BY api_id")
+            if str(row.get("username", row.get("name")) or "").lower() == user.lower()
+        ]
+        message = string_to_sign(method, path, query, user, timestamp, nonce, request.body).encode()
+        account = None
+        for row in users:
+            expected = hmac.new(str(row["key"]).encode(), message, hashlib.sha256).hexdigest()
+            if not self.faults.expired_token and hmac.compare_digest(expected, signature):
+                account = row
+                break
+        if account is None:
+            raise _unauthorized()
         server_time = int(self.now())
         skew = int(timestamp) - server_time
         if abs(skew) > CLOCK_WINDOW_SECONDS:
@@ -1101,32 +1110,6 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
                 f"{CLOCK_WINDOW_SECONDS} allowed); check the clock of the store server.",
                 skew_seconds=skew,
                 server_time=server_time,
-            )
-        name_column = "name" if self.schema == "2.x" else "username"
-        users = self.query(
-            f"SELECT api_id, `key`, status FROM {self.t('api')} WHERE `{name_column}` = ? COLLATE NOCASE "
-            "ORDER BY api_id",
-            [user],
-        )
-        if not users:
-            raise BridgeError(
-                401,
-                "unknown_user",
-                "There is no API user with this name on the store (System > Users > API).",
-            )
-        message = string_to_sign(method, path, query, user, timestamp, nonce, request.body).encode()
-        account = None
-        for row in users:
-            expected = hmac.new(str(row["key"]).encode(), message, hashlib.sha256).hexdigest()
-            if not self.faults.expired_token and hmac.compare_digest(expected, signature):
-                account = row
-                break
-        if account is None:
-            raise BridgeError(
-                401,
-                "bad_signature",
-                "The request signature does not match this API user's key; copy the key again from System "
-                "> Users > API.",
             )
         if int(account["status"]) != 1:
             raise BridgeError(
@@ -1802,6 +1785,11 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
             "date_added": now,
             "mail_sent": False,
         }
+
+
+def _unauthorized() -> BridgeError:
+    """The bridge's one answer to every request whose signature it did not verify."""
+    return BridgeError(401, "unauthorized", "The request is not authorised.")
 
 
 class _Hello(Exception):

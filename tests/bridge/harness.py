@@ -314,9 +314,12 @@ class StoreFarm:
         )
         server.start()
         self.servers.append(server)
+        cache_dir = self.root / f"{database}-cache"
+        cache_dir.mkdir()
         (config_dir / "config.php").write_text(
             "<?php\n"
             f"define('HTTP_SERVER', '{server.url}/');\n"
+            f"define('DIR_CACHE', '{cache_dir}/');\n"
             f"define('DB_DRIVER', '{'pdo' if uses_override else 'mysqli'}');\n"
             f"define('DB_HOSTNAME', '{settings['host']}');\n"
             f"define('DB_USERNAME', '{settings['user']}');\n"

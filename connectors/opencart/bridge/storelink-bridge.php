@@ -13,13 +13,16 @@
  *   names the user and is signed with HMAC-SHA256 keyed with that user's API key, which never
  *   travels. The user must be enabled and the caller's IP listed on the user's "IP addresses" tab.
  *   Timestamps older or newer than 5 minutes and reused nonces are refused.
+ * - Tells a caller that has not proved it holds a key nothing: every failure before the signature is
+ *   verified is the same 401 reply, and such a caller costs at most one database query (the API-user
+ *   lookup, cached for a few seconds in a file only PHP reads).
  *
  * The wire protocol is described in PROTOCOL.md next to this file in the Storelink source.
  * Storelink is free software (AGPL-3.0-or-later).
  */
 
 define('STORELINK_BRIDGE_NAME', 'Storelink bridge');
-define('STORELINK_BRIDGE_VERSION', '1.1.0');
+define('STORELINK_BRIDGE_VERSION', '1.2.0');
 define('STORELINK_MAX_BODY_BYTES', 1048576);
 define('STORELINK_CLOCK_WINDOW_SECONDS', 300);
 define('STORELINK_NONCE_TTL_SECONDS', 900);
@@ -28,6 +31,12 @@ define('STORELINK_MAX_ORDER_PAGE', 250);
 define('STORELINK_MAX_PRODUCT_PAGE', 500);
 define('STORELINK_MAX_COMMENT_CHARS', 20000);
 define('STORELINK_MAX_QUANTITY', 99999999);
+// A signature that matches no cached API key re-reads the API users at most this often.
+define('STORELINK_KEY_RECHECK_SECONDS', 5);
+// Cached API keys older than this are not trusted before the database has been asked again.
+define('STORELINK_KEY_CACHE_MAX_AGE', 3600);
+// First line of the key cache file, so a web request for the file itself prints nothing.
+define('STORELINK_KEY_CACHE_GUARD', "<?php exit; ?>\n");
 
 // Never print PHP warnings, paths or SQL to the caller: every reply is our own JSON.
 @ini_set('display_errors', '0');
@@ -51,6 +60,18 @@ class StorelinkBridgeError extends Exception
         $this->httpStatus = $httpStatus;
         $this->errorCode = $errorCode;
         $this->extra = $extra;
+    }
+}
+
+/**
+ * The one answer to every request whose signature was not verified: a stranger cannot tell an
+ * unknown user from a wrong key, a stale clock, a missing config.php or a database that is down.
+ */
+class StorelinkUnauthorized extends StorelinkBridgeError
+{
+    public function __construct()
+    {
+        parent::__construct(401, 'unauthorized', 'The request is not authorised.');
     }
 }
 
@@ -145,7 +166,14 @@ class StorelinkDb
         } else {
             throw new StorelinkDbError('no MySQL driver', 0);
         }
-        // What OpenCart's own drivers set: lenient about omitted columns, no zero dates in strict form.
+    }
+
+    /**
+     * What OpenCart's own drivers set: lenient about omitted columns, no zero dates in strict form.
+     * Run only once the caller is authenticated, so a stranger costs no statement beyond the lookup.
+     */
+    public function prepareSession()
+    {
         $this->execute("SET SESSION sql_mode = 'NO_ZERO_IN_DATE,NO_ENGINE_SUBSTITUTION'");
     }
 
@@ -167,10 +195,10 @@ class StorelinkDb
     {
         mysqli_report(MYSQLI_REPORT_ERROR | MYSQLI_REPORT_STRICT);
         try {
-            $this->mysqli = new mysqli($host, $user, $password, $database, (int) $port);
-            if (!$this->mysqli->set_charset('utf8mb4')) {
-                $this->mysqli->set_charset('utf8');
-            }
+            // The character set goes with the handshake: set_charset() would cost a query.
+            $this->mysqli = mysqli_init();
+            $this->mysqli->options(MYSQLI_SET_CHARSET_NAME, 'utf8mb4');
+            $this->mysqli->real_connect($host, $user, $password, $database, (int) $port);
         } catch (mysqli_sql_exception $e) {
             throw new StorelinkDbError('connect failed', 2002);
         }
@@ -576,25 +604,28 @@ function storelink_config_path()
     return __DIR__ . DIRECTORY_SEPARATOR . 'config.php';
 }
 
-function storelink_open_store()
+/**
+ * The database settings from the store's config.php. Read before the caller is authenticated, so a
+ * problem is logged for the seller's host and answered with the uniform refusal.
+ */
+function storelink_load_config()
 {
     $path = storelink_config_path();
     if (!is_file($path) || !is_readable($path)) {
-        throw new StorelinkBridgeError(
-            500,
-            'config_missing',
-            "The bridge could not read the store's config.php; upload storelink-bridge.php to the folder that holds index.php and config.php."
-        );
+        error_log('storelink-bridge: cannot read config.php; upload storelink-bridge.php next to index.php and config.php');
+        throw new StorelinkUnauthorized();
     }
     require_once $path;
     foreach (array('DB_HOSTNAME', 'DB_USERNAME', 'DB_DATABASE') as $name) {
         if (!defined($name)) {
-            throw new StorelinkBridgeError(500, 'config_invalid', "The store's config.php does not define the database settings.");
+            error_log('storelink-bridge: config.php does not define the database settings');
+            throw new StorelinkUnauthorized();
         }
     }
     $prefix = defined('DB_PREFIX') ? (string) DB_PREFIX : '';
     if (!preg_match('/^[A-Za-z0-9_]{0,32}$/', $prefix)) {
-        throw new StorelinkBridgeError(500, 'config_invalid', "The store's DB_PREFIX is not a plain table prefix.");
+        error_log('storelink-bridge: DB_PREFIX in config.php is not a plain table prefix');
+        throw new StorelinkUnauthorized();
     }
     $host = (string) DB_HOSTNAME;
     $port = defined('DB_PORT') ? (int) DB_PORT : 3306;
@@ -602,23 +633,145 @@ function storelink_open_store()
         $host = $m[1];
         $port = (int) $m[2];
     }
-    try {
-        $db = new StorelinkDb(
-            defined('DB_DRIVER') ? DB_DRIVER : 'mysqli',
-            $host,
-            (string) DB_USERNAME,
-            defined('DB_PASSWORD') ? (string) DB_PASSWORD : '',
-            (string) DB_DATABASE,
-            $port ? $port : 3306
-        );
-    } catch (StorelinkDbError $e) {
-        throw new StorelinkBridgeError(
-            503,
-            'store_db_unavailable',
-            'The bridge could not connect to the store database with the settings in config.php.'
-        );
+    return array(
+        'driver' => defined('DB_DRIVER') ? (string) DB_DRIVER : 'mysqli',
+        'host' => $host,
+        'port' => $port ? $port : 3306,
+        'user' => (string) DB_USERNAME,
+        'password' => defined('DB_PASSWORD') ? (string) DB_PASSWORD : '',
+        'database' => (string) DB_DATABASE,
+        'prefix' => $prefix,
+    );
+}
+
+/** A connection with the config.php settings; StorelinkDbError when the database cannot be reached. */
+function storelink_connect($config)
+{
+    return new StorelinkDb(
+        $config['driver'],
+        $config['host'],
+        $config['user'],
+        $config['password'],
+        $config['database'],
+        $config['port']
+    );
+}
+
+/**
+ * The API users' names and keys, kept for a short while in a file so that a stranger's request costs
+ * no database query while the file is fresh, and at most one lookup per few seconds otherwise.
+ *
+ * The file sits in OpenCart's own cache folder (DIR_CACHE, writable on every working store) or else
+ * the system temp folder, is readable by its owner only, starts with a PHP exit so a web request for
+ * it prints nothing, and carries a name derived from the database password, so nobody who cannot
+ * read config.php can guess, pre-create or replace it. Its keys are only a shortcut: a request they
+ * verify is checked against the database again before anything is answered.
+ */
+class StorelinkKeyCache
+{
+    private $path;
+    private $data;
+
+    public function __construct($config)
+    {
+        $this->path = self::pathFor($config);
+        $this->data = $this->read();
     }
-    return new StorelinkStore($db, $prefix);
+
+    private static function pathFor($config)
+    {
+        $folders = array();
+        if (defined('DIR_CACHE')) {
+            $folders[] = (string) constant('DIR_CACHE');
+        }
+        $folders[] = sys_get_temp_dir();
+        foreach ($folders as $folder) {
+            if ($folder !== '' && @is_dir($folder) && @is_writable($folder)) {
+                $id = hash('sha256', implode('|', array(
+                    'storelink-bridge-keys', __DIR__, $config['database'], $config['prefix'], $config['user'],
+                    $config['password'],
+                )));
+                return rtrim($folder, '/\\') . DIRECTORY_SEPARATOR . 'storelink-bridge-' . substr($id, 0, 32) . '.php';
+            }
+        }
+        return null;
+    }
+
+    private function read()
+    {
+        $empty = array('checked' => 0, 'fetched' => 0, 'users' => array());
+        if ($this->path === null || !@is_file($this->path)) {
+            return $empty;
+        }
+        $text = @file_get_contents($this->path);
+        if (!is_string($text) || strpos($text, STORELINK_KEY_CACHE_GUARD) !== 0) {
+            return $empty;
+        }
+        $data = json_decode(substr($text, strlen(STORELINK_KEY_CACHE_GUARD)), true);
+        if (!is_array($data) || !isset($data['checked'], $data['fetched'], $data['users']) || !is_array($data['users'])) {
+            return $empty;
+        }
+        return $data;
+    }
+
+    /** Cached users as (api_id, name, key) rows; none when the cache is too old to trust. */
+    public function users($now)
+    {
+        $age = $now - (int) $this->data['fetched'];
+        return ($age >= 0 && $age <= STORELINK_KEY_CACHE_MAX_AGE) ? $this->data['users'] : array();
+    }
+
+    /** Whether the database may be asked again (never more often than every few seconds). */
+    public function mayRecheck($now)
+    {
+        $age = $now - (int) $this->data['checked'];
+        return $this->path === null || $age < 0 || $age >= STORELINK_KEY_RECHECK_SECONDS;
+    }
+
+    public function markChecked($now)
+    {
+        $this->data['checked'] = $now;
+        $this->write();
+    }
+
+    /** Keeps the rows of `SELECT * FROM api` (2.x names users in `name`, 3.0+ in `username`). */
+    public function store($rows, $now)
+    {
+        $users = array();
+        foreach ($rows as $row) {
+            $name = isset($row['username']) ? $row['username'] : (isset($row['name']) ? $row['name'] : '');
+            $users[] = array((int) $row['api_id'], (string) $name, (string) $row['key']);
+        }
+        $this->data['users'] = $users;
+        $this->data['fetched'] = $now;
+        $this->write();
+    }
+
+    public function forget()
+    {
+        $this->data['users'] = array();
+        $this->data['fetched'] = 0;
+        $this->write();
+    }
+
+    private function write()
+    {
+        if ($this->path === null) {
+            return;
+        }
+        $temp = @tempnam(dirname($this->path), 'slb');
+        if ($temp === false || dirname($temp) !== dirname($this->path)) {
+            if ($temp !== false) {
+                @unlink($temp);
+            }
+            return;
+        }
+        @chmod($temp, 0600);
+        if (@file_put_contents($temp, STORELINK_KEY_CACHE_GUARD . json_encode($this->data)) === false
+            || !@rename($temp, $this->path)) {
+            @unlink($temp);
+        }
+    }
 }
 
 // --------------------------------------------------------------------------------------------------
@@ -661,29 +814,64 @@ function storelink_header($name)
     return isset($_SERVER[$key]) ? (string) $_SERVER[$key] : null;
 }
 
+/** The first (api_id, name, key) row named $user whose key verifies $signature, or null. */
+function storelink_match_key($users, $user, $stringToSign, $signature)
+{
+    foreach ($users as $row) {
+        if (!is_array($row) || count($row) !== 3 || strcasecmp((string) $row[1], $user) !== 0) {
+            continue;
+        }
+        if (hash_equals(hash_hmac('sha256', $stringToSign, (string) $row[2]), $signature)) {
+            return array('api_id' => (int) $row[0], 'key' => (string) $row[2]);
+        }
+    }
+    return null;
+}
+
 /**
- * Checks the signature headers; returns the API user row. Order matters: nothing about the user
- * (enabled, allowed IPs) is revealed before the caller proved it holds the key.
+ * Checks the signature headers and returns the open database. Until the signature verifies, every
+ * failure is the one uniform refusal (no user names, server time or database state for strangers)
+ * and the only query is the API-user lookup, throttled by the key cache. After it, the caller has
+ * proved it holds the key and gets the specific answers: clock skew, disabled user, IP not allowed.
  */
-function storelink_authenticate(StorelinkStore $store, $method, $path, $query, $body, $auth)
+function storelink_authenticate($config, $method, $path, $query, $body, $auth)
 {
     $user = $auth['user'];
     $timestamp = $auth['timestamp'];
     $nonce = $auth['nonce'];
     $signature = strtolower($auth['signature']);
-    if ($user === '' || strlen($user) > 64 || !preg_match('//u', $user)) {
-        throw new StorelinkBridgeError(400, 'bad_request', 'X-Storelink-User must name an OpenCart API user.');
+    if ($user === '' || strlen($user) > 64 || !preg_match('//u', $user)
+        || !preg_match('/^[0-9]{1,12}$/', $timestamp)
+        || !preg_match('/^[A-Za-z0-9_-]{16,64}$/', $nonce)
+        || !preg_match('/^[0-9a-f]{64}$/', $signature)) {
+        throw new StorelinkUnauthorized();
     }
-    if (!preg_match('/^[0-9]{1,12}$/', $timestamp)) {
-        throw new StorelinkBridgeError(400, 'bad_request', 'X-Storelink-Timestamp must be Unix time in seconds.');
-    }
-    if (!preg_match('/^[A-Za-z0-9_-]{16,64}$/', $nonce)) {
-        throw new StorelinkBridgeError(400, 'bad_request', 'X-Storelink-Nonce must be 16 to 64 letters, digits, - or _.');
-    }
-    if (!preg_match('/^[0-9a-f]{64}$/', $signature)) {
-        throw new StorelinkBridgeError(401, 'bad_signature', 'The request signature is malformed.');
-    }
+    $stringToSign = implode("\n", array(
+        'STORELINK1', $method, $path, $query, $user, $timestamp, $nonce, hash('sha256', $body),
+    ));
     $serverTime = time();
+    $cache = new StorelinkKeyCache($config);
+    $account = storelink_match_key($cache->users($serverTime), $user, $stringToSign, $signature);
+    $db = null;
+    if ($account === null) {
+        if (!$cache->mayRecheck($serverTime)) {
+            throw new StorelinkUnauthorized();
+        }
+        $cache->markChecked($serverTime);
+        try {
+            $db = storelink_connect($config);
+            $rows = $db->rows('SELECT * FROM `' . $config['prefix'] . 'api` ORDER BY api_id');
+        } catch (StorelinkDbError $e) {
+            error_log('storelink-bridge: the API users could not be read (' . $e->errno . '); check the database settings in config.php');
+            throw new StorelinkUnauthorized();
+        }
+        $cache->store($rows, $serverTime);
+        $account = storelink_match_key($cache->users($serverTime), $user, $stringToSign, $signature);
+        if ($account === null) {
+            throw new StorelinkUnauthorized();
+        }
+    }
+
     $skew = (int) $timestamp - $serverTime;
     if (abs($skew) > STORELINK_CLOCK_WINDOW_SECONDS) {
         throw new StorelinkBridgeError(
@@ -694,48 +882,38 @@ function storelink_authenticate(StorelinkStore $store, $method, $path, $query, $
             array('skew_seconds' => $skew, 'server_time' => $serverTime)
         );
     }
-
-    $users = $store->db->rows(
-        'SELECT api_id, `key`, status FROM ' . $store->t('api') . ' WHERE `' . $store->apiNameColumn() . '` = ? ORDER BY api_id',
-        array($user)
-    );
-    if (!$users) {
-        throw new StorelinkBridgeError(
-            401,
-            'unknown_user',
-            'There is no API user with this name on the store (System > Users > API).'
-        );
-    }
-    $stringToSign = implode("\n", array(
-        'STORELINK1', $method, $path, $query, $user, $timestamp, $nonce, hash('sha256', $body),
-    ));
-    $account = null;
-    foreach ($users as $row) {
-        if (hash_equals(hash_hmac('sha256', $stringToSign, (string) $row['key']), $signature)) {
-            $account = $row;
-            break;
+    if ($db === null) {
+        try {
+            $db = storelink_connect($config);
+        } catch (StorelinkDbError $e) {
+            throw new StorelinkBridgeError(
+                503,
+                'store_db_unavailable',
+                'The bridge could not connect to the store database with the settings in config.php.'
+            );
         }
     }
-    if ($account === null) {
-        throw new StorelinkBridgeError(
-            401,
-            'bad_signature',
-            "The request signature does not match this API user's key; copy the key again from System > Users > API."
-        );
+    $db->prepareSession();
+    $ip = isset($_SERVER['REMOTE_ADDR']) ? (string) $_SERVER['REMOTE_ADDR'] : '';
+    $api = '`' . $config['prefix'] . 'api`';
+    $current = $db->row(
+        'SELECT a.`key`, a.status, (SELECT COUNT(*) FROM `' . $config['prefix'] . 'api_ip` i WHERE i.api_id = a.api_id AND i.ip = ?) AS allowed'
+        . " FROM $api a WHERE a.api_id = ?",
+        array($ip, $account['api_id'])
+    );
+    if ($current === null || !hash_equals((string) $current['key'], $account['key'])) {
+        // The cached key was changed or removed in the admin since it was read.
+        $cache->forget();
+        throw new StorelinkUnauthorized();
     }
-    if ((int) $account['status'] !== 1) {
+    if ((int) $current['status'] !== 1) {
         throw new StorelinkBridgeError(
             403,
             'user_disabled',
             'This API user is disabled; enable it under System > Users > API.'
         );
     }
-    $ip = isset($_SERVER['REMOTE_ADDR']) ? (string) $_SERVER['REMOTE_ADDR'] : '';
-    $allowed = $store->db->row(
-        'SELECT COUNT(*) AS n FROM ' . $store->t('api_ip') . ' WHERE api_id = ? AND ip = ?',
-        array((int) $account['api_id'], $ip)
-    );
-    if (!$allowed || (int) $allowed['n'] === 0) {
+    if ((int) $current['allowed'] === 0) {
         throw new StorelinkBridgeError(
             403,
             'ip_not_allowed',
@@ -744,17 +922,17 @@ function storelink_authenticate(StorelinkStore $store, $method, $path, $query, $
             array('ip' => $ip)
         );
     }
-    storelink_remember_nonce($store, $nonce, (int) $account['api_id'], $serverTime);
-    return $account;
+    storelink_remember_nonce($db, $config['prefix'], $nonce, $account['api_id'], $serverTime);
+    return $db;
 }
 
-function storelink_remember_nonce(StorelinkStore $store, $nonce, $apiId, $now)
+function storelink_remember_nonce(StorelinkDb $db, $prefix, $nonce, $apiId, $now)
 {
-    $table = $store->t('storelink_nonce');
+    $table = '`' . $prefix . 'storelink_nonce`';
     for ($attempt = 0; $attempt < 2; $attempt++) {
         try {
-            $store->db->execute("DELETE FROM $table WHERE created < ?", array($now - STORELINK_NONCE_TTL_SECONDS));
-            $store->db->execute("INSERT INTO $table (nonce, api_id, created) VALUES (?, ?, ?)", array($nonce, $apiId, $now));
+            $db->execute("DELETE FROM $table WHERE created < ?", array($now - STORELINK_NONCE_TTL_SECONDS));
+            $db->execute("INSERT INTO $table (nonce, api_id, created) VALUES (?, ?, ?)", array($nonce, $apiId, $now));
             return;
         } catch (StorelinkDbError $e) {
             if ($e->errno === 1062) {
@@ -767,7 +945,7 @@ function storelink_remember_nonce(StorelinkStore $store, $nonce, $apiId, $now)
             if ($e->errno !== 1146 || $attempt > 0) {
                 throw $e;
             }
-            $store->db->execute(
+            $db->execute(
                 "CREATE TABLE IF NOT EXISTS $table (nonce varchar(64) NOT NULL, api_id int(11) NOT NULL, "
                 . 'created int(11) NOT NULL, PRIMARY KEY (nonce), KEY created (created)) DEFAULT CHARSET=utf8'
             );
@@ -1070,7 +1248,7 @@ function storelink_history(StorelinkStore $store, $orderId)
 /** What this bridge version can do beyond 1.0.0, for clients that talk to older files too. */
 function storelink_features()
 {
-    return array('orders_match_ever', 'status_sets');
+    return array('orders_match_ever', 'status_sets', 'uniform_auth');
 }
 
 function storelink_action_info(StorelinkStore $store)
@@ -1478,15 +1656,10 @@ function storelink_main()
         return;
     }
     if ($present < 4) {
-        throw new StorelinkBridgeError(
-            401,
-            'auth_required',
-            'Requests must carry X-Storelink-User, -Timestamp, -Nonce and -Signature headers.'
-        );
+        throw new StorelinkUnauthorized();
     }
-    if ($method !== 'GET' && $method !== 'POST') {
-        throw new StorelinkBridgeError(405, 'method_not_allowed', 'Only GET and POST are accepted.');
-    }
+    // The body is read before the signature can be checked; its limit protects the server and says
+    // nothing about the store.
     $body = storelink_read_body();
     $auth['user'] = rawurldecode($auth['user']);
 
@@ -1494,6 +1667,13 @@ function storelink_main()
     $path = rawurldecode((string) parse_url('http://x' . $requestUri, PHP_URL_PATH));
     $queryString = isset($_SERVER['QUERY_STRING']) ? (string) $_SERVER['QUERY_STRING'] : '';
     $pairs = storelink_query_pairs($queryString);
+
+    $config = storelink_load_config();
+    $db = storelink_authenticate($config, $method, $path, storelink_canonical_query($pairs), $body, $auth);
+
+    if ($method !== 'GET' && $method !== 'POST') {
+        throw new StorelinkBridgeError(405, 'method_not_allowed', 'Only GET and POST are accepted.');
+    }
     $query = array();
     foreach ($pairs as $pair) {
         if (!preg_match('/^[a-z_]{1,32}$/', $pair[0]) || array_key_exists($pair[0], $query)) {
@@ -1501,9 +1681,7 @@ function storelink_main()
         }
         $query[$pair[0]] = $pair[1];
     }
-
-    $store = storelink_open_store();
-    storelink_authenticate($store, $method, $path, storelink_canonical_query($pairs), $body, $auth);
+    $store = new StorelinkStore($db, $config['prefix']);
 
     $action = isset($query['action']) ? $query['action'] : '';
     $reads = array('info', 'statuses', 'orders', 'order', 'products');

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +23,7 @@ from connectors.opencart.bridge_client import canonical_query, sign_request
 from connectors.sandbox.core import SandboxServer
 from connectors.sandbox.opencart import API_USERNAME, BRIDGE_VERSION, OpenCartSandbox, OpenCartStoreData
 from tests.bridge.harness import SEED_DAYS, SEED_ORDERS, SEED_PRODUCTS, SEED_RNG, PhpBridgeServer, get_farm
+from tests.bridge.mysql_counter import MySqlCounter
 
 CASES = [
     pytest.param(("php", "3.0.3", "oc_"), id="php-3.0.3-oc_", marks=pytest.mark.php),
@@ -129,18 +132,18 @@ def test_an_unsigned_get_only_says_what_it_is(target: Target) -> None:
 
 def test_missing_or_partial_signature_headers(target: Target) -> None:
     response = httpx.post(f"{target.url}/storelink-bridge.php?action=set_stock", content=b"{}", timeout=10)
-    assert_error(response, 401, "auth_required")
+    assert_error(response, 401, "unauthorized")
     response = httpx.get(
         f"{target.url}/storelink-bridge.php?action=info",
         headers={"X-Storelink-User": API_USERNAME},
         timeout=10,
     )
-    assert_error(response, 401, "auth_required")
+    assert_error(response, 401, "unauthorized")
 
 
 def test_wrong_key_tampered_query_or_body_is_a_bad_signature(target: Target) -> None:
     assert target.send("GET", [("action", "info")]).status_code == 200
-    assert_error(target.send("GET", [("action", "info")], key="0" * 64), 401, "bad_signature")
+    assert_error(target.send("GET", [("action", "info")], key="0" * 64), 401, "unauthorized")
     assert_error(
         target.send(
             "GET",
@@ -148,23 +151,23 @@ def test_wrong_key_tampered_query_or_body_is_a_bad_signature(target: Target) -> 
             sign_params=[("action", "products"), ("limit", "5")],
         ),
         401,
-        "bad_signature",
+        "unauthorized",
     )
     before = target.store.stock_of("SL-0001")
     body = json.dumps({"items": [{"product_id": 1, "quantity": 999}]}).encode()
     signed = json.dumps({"items": [{"product_id": 1, "quantity": 1}]}).encode()
-    assert_error(target.post("set_stock", body, sign_body=signed), 401, "bad_signature")
+    assert_error(target.post("set_stock", body, sign_body=signed), 401, "unauthorized")
     assert target.store.stock_of("SL-0001") == before
     assert_error(
         target.send("GET", [("action", "info")], headers={"X-Storelink-Signature": "zz"}),
         401,
-        "bad_signature",
+        "unauthorized",
     )
 
 
 def test_unknown_disabled_and_ip_restricted_users(target: Target) -> None:
-    assert_error(target.send("GET", [("action", "info")], user="Nobody"), 401, "unknown_user")
-    assert_error(target.send("GET", [("action", "info")], user="' OR '1'='1"), 401, "unknown_user")
+    assert_error(target.send("GET", [("action", "info")], user="Nobody"), 401, "unauthorized")
+    assert_error(target.send("GET", [("action", "info")], user="' OR '1'='1"), 401, "unauthorized")
     assert_error(target.send("GET", [("action", "info")], user="Disabled"), 403, "user_disabled")
     error = assert_error(target.send("GET", [("action", "info")], user="Elsewhere"), 403, "ip_not_allowed")
     assert error["ip"] == "127.0.0.1"
@@ -181,7 +184,7 @@ def test_stale_or_future_timestamps_say_the_skew(target: Target) -> None:
         target.send("GET", [("action", "info")], timestamp=int(time.time()) + 400), 401, "clock_skew"
     )
     assert 398 <= error["skew_seconds"] <= 402
-    assert_error(target.send("GET", [("action", "info")], timestamp=-5), 400, "bad_request")
+    assert_error(target.send("GET", [("action", "info")], timestamp=-5), 401, "unauthorized")
 
 
 def test_a_replayed_request_is_refused(target: Target) -> None:
@@ -197,7 +200,7 @@ def test_a_replayed_request_is_refused(target: Target) -> None:
     )
     assert_error(again, 401, "nonce_reused")
     assert target.store.stock_of("SL-0002") == 77
-    assert_error(target.send("GET", [("action", "info")], nonce="short"), 400, "bad_request")
+    assert_error(target.send("GET", [("action", "info")], nonce="short"), 401, "unauthorized")
 
 
 def test_malformed_and_oversized_bodies(target: Target) -> None:
@@ -228,7 +231,7 @@ def test_unknown_actions_and_wrong_methods(target: Target) -> None:
         },
         timeout=10,
     )
-    assert_error(response, 400, "bad_request")
+    assert_error(response, 401, "unauthorized")
 
 
 def test_negative_and_non_numeric_values_change_nothing(target: Target) -> None:
@@ -303,8 +306,141 @@ def test_sql_injection_in_every_parameter_is_refused(target: Target) -> None:
     assert target.store.order_count() == orders_before
 
 
+def stranger_requests(target: Target) -> dict[str, httpx.Response]:
+    """Every way a caller without the key can fail, each a request that reaches the lookup or stops before."""
+    stale = int(time.time()) - 1000
+    return {
+        "unknown user": target.send("GET", [("action", "info")], user="Nobody"),
+        "injection in the user": target.send("GET", [("action", "info")], user="' OR '1'='1"),
+        "wrong key": target.send("GET", [("action", "info")], key="0" * 64),
+        "bad signature": target.send(
+            "GET", [("action", "info")], headers={"X-Storelink-Signature": "f" * 64}
+        ),
+        "malformed signature": target.send(
+            "GET", [("action", "info")], headers={"X-Storelink-Signature": "zz"}
+        ),
+        "stale timestamp, bad signature": target.send(
+            "GET", [("action", "info")], key="0" * 64, timestamp=stale
+        ),
+        "stale timestamp, unknown user": target.send(
+            "GET", [("action", "info")], user="Nobody", timestamp=stale
+        ),
+        "malformed nonce": target.send("GET", [("action", "info")], nonce="short"),
+        "partial headers": httpx.get(
+            f"{target.url}/storelink-bridge.php?action=info",
+            headers={"X-Storelink-User": "Storelink"},
+            timeout=10,
+        ),
+        "unsigned write": httpx.post(
+            f"{target.url}/storelink-bridge.php?action=set_stock", content=b"{}", timeout=10
+        ),
+    }
+
+
+def test_every_refusal_before_the_signature_is_one_answer(target: Target) -> None:
+    answers = stranger_requests(target)
+    first = answers["unknown user"]
+    assert_error(first, 401, "unauthorized")
+    for case, response in answers.items():
+        assert (response.status_code, response.content) == (first.status_code, first.content), case
+    for word in ("server_time", "skew", "user", "database", "Nobody"):
+        assert word not in first.text
+    # the same key with a stale clock is told the skew: only a caller holding the key learns the time
+    error = assert_error(
+        target.send("GET", [("action", "info")], timestamp=int(time.time()) - 1000), 401, "clock_skew"
+    )
+    assert -1002 <= error["skew_seconds"] <= -998
+
+
+def php_store_folder(name: str, port: int, database: str) -> tuple[Path, PhpBridgeServer]:
+    """A store folder beside the farm's whose config.php points at ``127.0.0.1:<port>``."""
+    farm = get_farm()
+    store = farm.store("3.0.3", "oc_")
+    folder = farm.root / name
+    folder.mkdir(exist_ok=True)
+    (folder / "storelink-bridge.php").write_bytes(
+        (store.server.docroot / "storelink-bridge.php").read_bytes()
+    )
+    cache_dir = farm.root / f"{name}-cache"
+    cache_dir.mkdir(exist_ok=True)
+    settings = farm.server.settings
+    (folder / "config.php").write_text(
+        "<?php\n"
+        f"define('DIR_CACHE', '{cache_dir}/');\n"
+        "define('DB_DRIVER', 'mysqli');\ndefine('DB_HOSTNAME', '127.0.0.1');\n"
+        f"define('DB_USERNAME', '{settings['user']}');\ndefine('DB_PASSWORD', '{settings['password']}');\n"
+        f"define('DB_DATABASE', '{database}');\ndefine('DB_PORT', '{port}');\ndefine('DB_PREFIX', 'oc_');\n",
+        encoding="utf-8",
+    )
+    server = PhpBridgeServer(folder).start()
+    farm.servers.append(server)  # stopped at exit even when an assertion ends the test early
+    return cache_dir, server
+
+
 @pytest.mark.php
-def test_broken_store_configuration_is_reported_without_leaking() -> None:
+def test_a_stranger_costs_at_most_the_key_lookup_and_a_database_that_is_down_looks_the_same() -> None:
+    farm = get_farm()
+    store = farm.store("3.0.3", "oc_")
+    settings = farm.server.settings
+    lookup = "SELECT * FROM `oc_api` ORDER BY api_id"
+    with MySqlCounter(settings["host"], settings["port"]) as relay:
+        cache_dir, server = php_store_folder("counted-store", relay.port, store.data.database)
+        target = Target(server.url, store.api_key, store.data)
+        # malformed headers never reach the database
+        assert_error(target.send("GET", [("action", "info")], nonce="short"), 401, "unauthorized")
+        assert relay.take().connections == 0
+
+        started = time.monotonic()
+        uniform = target.send("GET", [("action", "info")], user="Nobody")
+        assert_error(uniform, 401, "unauthorized")
+        seen = relay.take()
+        assert (seen.connections, seen.statements) == (1, [f"EXECUTE {[lookup]}"]), seen
+        # the lookup is cached: a burst of strangers costs no further query
+        answers = stranger_requests(target)
+        seen = relay.take()
+        allowed = 1 + int((time.monotonic() - started) // 5)
+        assert all(statement == f"EXECUTE {[lookup]}" for statement in seen.statements), seen
+        assert len(seen.statements) < allowed, seen
+        for case, response in answers.items():
+            assert response.content == uniform.content, case
+
+        cached = list(cache_dir.glob("storelink-bridge-*.php"))
+        assert len(cached) == 1
+        assert cached[0].read_bytes().startswith(b"<?php exit; ?>")
+        assert cached[0].stat().st_mode & 0o077 == 0
+
+        # the seller's own requests work from the cached key, and every check after it reads the database
+        assert target.send("GET", [("action", "statuses")]).status_code == 200
+        seen = relay.take()
+        assert lookup not in " ".join(seen.statements)
+        assert any("api_ip" in statement for statement in seen.statements)
+    try:
+        # the relay is gone: the database is down. A caller holding the key (cached) is told so ...
+        assert_error(target.send("GET", [("action", "info")]), 503, "store_db_unavailable")
+        # ... a stranger gets the uniform answer, whether or not the bridge may ask the database
+        for case, response in stranger_requests(target).items():
+            assert (response.status_code, response.content) == (401, uniform.content), case
+        time.sleep(5.2)
+        assert target.send("GET", [("action", "info")], key="1" * 64).content == uniform.content
+    finally:
+        server.stop()
+
+    # a store whose database is down and whose key was never cached cannot tell anyone anything
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = int(probe.getsockname()[1])
+    _, down = php_store_folder("down-store", closed_port, store.data.database)
+    try:
+        target = Target(down.url, store.api_key, store.data)
+        assert target.send("GET", [("action", "info")]).content == uniform.content
+        for case, response in stranger_requests(target).items():
+            assert (response.status_code, response.content) == (401, uniform.content), case
+    finally:
+        down.stop()
+
+
+@pytest.mark.php
+def test_broken_store_configuration_is_refused_without_leaking() -> None:
     farm = get_farm()
     store = farm.store("3.0.3", "oc_")
     folder = farm.root / "broken-store"
@@ -322,10 +458,10 @@ def test_broken_store_configuration_is_reported_without_leaking() -> None:
     server = PhpBridgeServer(folder).start()
     try:
         target = Target(server.url, store.api_key, store.data)
-        error = assert_error(target.send("GET", [("action", "info")]), 503, "store_db_unavailable")
-        assert "sekret" not in json.dumps(error)
+        refused = assert_error(target.send("GET", [("action", "info")]), 401, "unauthorized")
+        assert "sekret" not in json.dumps(refused)
         (folder / "config.php").unlink()
-        assert_error(target.send("GET", [("action", "info")]), 500, "config_missing")
+        assert assert_error(target.send("GET", [("action", "info")]), 401, "unauthorized") == refused
         assert (
             httpx.get(f"{server.url}/storelink-bridge.php", timeout=10).json()["bridge_version"]
             == BRIDGE_VERSION

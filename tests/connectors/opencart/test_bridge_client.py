@@ -232,6 +232,12 @@ def test_push_batches_send_ids_and_map_results(router: respx.MockRouter) -> None
             "Copy the key again",
         ),
         (
+            httpx.Response(401, json={"ok": False, "error": {"code": "unauthorized", "message": "x"}}),
+            AuthError,
+            "unauthorized",
+            "refused Storelink's key",
+        ),
+        (
             httpx.Response(401, json={"ok": False, "error": {"code": "unknown_user", "message": "x"}}),
             AuthError,
             "unknown_user",
