@@ -60,6 +60,7 @@ ENTITIES = {
     "xc-productvariants-productvariant",
     "profile",
     "person",
+    "config",
 }
 COMPLEX_ENTITIES = {"order", "product", "profile", "person"}
 JSON_TYPE = "application/json;charset=utf-8"
@@ -158,6 +159,11 @@ def num(value: Any) -> float:
     return float(Decimal(str(value)))
 
 
+def php_date_r(epoch: float) -> str:
+    """PHP's ``date('r')`` in a UTC-configured PHP: ``Wed, 02 Dec 2026 06:22:02 +0000``."""
+    return formatdate(epoch, usegmt=True).replace(" GMT", " +0000")
+
+
 def iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
@@ -179,6 +185,8 @@ class XCartSandbox(SandboxApp):
         flavour: str = "addon",
         admin_script: str = "admin.php",
         currency: str = "USD",
+        version: str | None = "5.4.1.23",
+        key_from_body: bool = True,
     ) -> None:
         if flavour not in ("addon", "builtin"):
             raise ValueError(f"unknown X-Cart flavour {flavour!r} (addon or builtin)")
@@ -188,6 +196,12 @@ class XCartSandbox(SandboxApp):
         self.rw_key = ""  # set by create_schema from the store's own config table
         self.read_key = ""
         self.status_renames: list[tuple[str, str]] = []
+        #: the core version in the ``config`` entity (category Version, name version); None = absent
+        self.version = version
+        #: False: this add-on reads ``_key`` only from the query string, never from a write's body
+        self.key_from_body = key_from_body
+        #: the request lines a web server's access log keeps (method, path and query string)
+        self.access_log: list[str] = []
         self._seeded_days = 7
         super().__init__(db_path=db_path, faults=faults)
 
@@ -480,6 +494,12 @@ class XCartSandbox(SandboxApp):
     # -- dispatch ----------------------------------------------------------------------------------
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
+        with self.lock:
+            line = f"{request.method} {request.path}" + (
+                f"?{request.query_string}" if request.query_string else ""
+            )
+            self.access_log.append(line)
+            del self.access_log[:-5000]
         if request.path.startswith("/api/") or request.path == "/api":
             if self.flavour == "builtin":
                 return self._builtin(request)
@@ -497,7 +517,10 @@ class XCartSandbox(SandboxApp):
 
     def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         headers = {"Set-Cookie": f"xid={secrets.token_hex(16)}; path=/; HttpOnly"}
-        if self.faults.clock_skew_seconds:
+        if self.flavour == "addon":
+            # The add-on prints its own Date with PHP's date('r'): a numeric zone, not "GMT".
+            headers["Date"] = php_date_r(self.now())
+        elif self.faults.clock_skew_seconds:
             headers["Date"] = formatdate(self.now(), usegmt=True)
         return {**headers, **(extra or {})}
 
@@ -538,6 +561,8 @@ class XCartSandbox(SandboxApp):
             body_fields = php_parse(
                 parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True)
             )
+        if not self.key_from_body:
+            body_fields.pop("_key", None)
         merged = {**body_fields, **query}
         method = str(
             merged.get("_method") or request.header("X-HTTP-Method-Override") or request.method
@@ -571,16 +596,33 @@ class XCartSandbox(SandboxApp):
             )
         with self.lock:
             try:
-                data = self._addon_route(method, entity, item, schema, cnd, model)
+                data = self._addon_route(method, entity, item, schema, cnd, model, full)
             except _Rejected as exc:
                 return self._addon_error(400, str(exc))
         return self._addon_ok(data)
 
     def _addon_route(
-        self, method: str, entity: str, item: str, schema: str, cnd: dict[str, Any], model: Any
+        self,
+        method: str,
+        entity: str,
+        item: str,
+        schema: str,
+        cnd: dict[str, Any],
+        model: Any,
+        full_key: bool = True,
     ) -> Any:
         one = item != ""
         item_id = php_int(item) if one else 0
+        if entity == "config":
+            if method != "GET":
+                raise _Rejected("The configuration is read-only in this sandbox")
+            rows = self._config_rows(full_key)
+            if one:
+                return next((row for row in rows if row["config_id"] == item_id), None)
+            limit = cnd.get("limit") if isinstance(cnd.get("limit"), dict) else {}
+            start = max(0, php_int(limit.get("0", 0)))
+            count = php_int(limit.get("1", 0))
+            return rows[start : start + count] if count > 0 else rows[start:]
         if entity in ("order-status-shipping", "order-status-payment"):
             table = "status_shipping" if entity.endswith("shipping") else "status_payment"
             if method != "GET":
@@ -606,6 +648,37 @@ class XCartSandbox(SandboxApp):
         if entity == "xc-productvariants-productvariant":
             return self._variant_route(method, one, item_id, cnd, model)
         return [] if not one else None  # profiles and order items: nothing a client here needs
+
+    def _config_rows(self, full_key: bool) -> list[dict[str, Any]]:
+        """X-Cart's ``config`` entity: a few hundred options ordered by ``orderby``, the core version
+        among them (category ``Version``), the add-on's own keys only for the read/write key."""
+        rows: list[dict[str, Any]] = []
+
+        def add(category: str, name: str, value: str, kind: str = "text") -> None:
+            rows.append(
+                {
+                    "config_id": len(rows) + 1,
+                    "name": name,
+                    "category": category,
+                    "type": kind,
+                    "orderby": len(rows) * 10,
+                    "value": value,
+                    "translations": [],
+                }
+            )
+
+        for n in range(1, 181):
+            add("General", f"option_{n}", str(n))
+        add("Company", "company_name", "Sandbox store")
+        add("Email", "smtp_password", "smtp-secret", "password")
+        if full_key:
+            add("XC\\RESTAPI", "key", self.rw_key)
+            add("XC\\RESTAPI", "key_read", self.read_key)
+        for n in range(1, 41):
+            add("Performance", f"option_{n}", "1", "checkbox")
+        if self.version is not None:
+            add("Version", "version", self.version, "")
+        return rows
 
     # -- orders (add-on) ---------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ The add-on is thin and trusting, which shapes most of this file (reference §9):
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -78,6 +79,11 @@ CHANGES_WARNING = (
     "each order's last-change time and also re-reads the open orders it downloaded, a few per "
     f"download: a change X-Cart does not date (if any) shows within {REREAD_CYCLE_RUNS} downloads."
 )
+#: Shown when the store's own version cannot be read.
+ADDON_VERSION_RANGE = "5.0–5.4 (REST API add-on)"
+CONFIG_PAGE_SIZE = 100
+CONFIG_MAX_PAGES = 10
+VERSION_RE = re.compile(r"\d+(?:\.\d+){1,3}")
 VARIANT_PATH = "xc-productvariants-productvariant"
 PRODUCT_ORDER: list[tuple[str, Any]] = [("_cnd[orderBy][0]", "p.product_id"), ("_cnd[orderBy][1]", "ASC")]
 
@@ -251,10 +257,45 @@ class XCartConnector(Connector):
             schema="complex",
             cnd=[("_cnd[orderBy][0]", "o.date"), ("_cnd[orderBy][1]", "DESC"), *_limit(0, 1)],
         ).data
+        if api.write_key_in_url:
+            warnings.append(
+                "This store's REST API add-on took the API key only from the request address for "
+                "writes, so the key appears in its web server's access log: keep the website end "
+                "point on https:// and limit who can read that log."
+            )
         currency = self._currency_from(latest)
-        return self._facts(
-            "5.0–5.4 (REST API add-on)", "addon", currency, shipping, payment, can_write, warnings
-        )
+        store_version = self._store_version(api)
+        version = f"{store_version} (REST API add-on)" if store_version else ADDON_VERSION_RANGE
+        extra = {"store_version": store_version} if store_version else {}
+        return self._facts(version, "addon", currency, shipping, payment, can_write, warnings, extra)
+
+    def _store_version(self, api: AddonClient) -> str:
+        """The core version X-Cart keeps as option ``version`` of category ``Version`` ("" if unread).
+
+        The ``config`` entity has no search condition for a category or a name (unknown ``_cnd``
+        names are ignored), so it is paged in its own order until the option turns up. A store that
+        refuses or answers oddly only loses the exact version, never the connection test; the values
+        read are not kept (other options may be passwords).
+        """
+        offset = 0
+        for _ in range(CONFIG_MAX_PAGES):
+            try:
+                reply = api.get("config", cnd=_limit(offset, CONFIG_PAGE_SIZE))
+                rows = _page_rows(reply, CONFIG_PAGE_SIZE, "setting")
+            except (ProtocolError, PermanentError):
+                return ""
+            for row in rows:
+                if (
+                    isinstance(row, Mapping)
+                    and row.get("category") == "Version"
+                    and row.get("name") == "version"
+                ):
+                    value = str(row.get("value") or "").strip()
+                    return value if VERSION_RE.fullmatch(value) else ""
+            if len(rows) < CONFIG_PAGE_SIZE:
+                return ""
+            offset += CONFIG_PAGE_SIZE
+        return ""
 
     def _test_builtin(self, api: BuiltinClient) -> StoreFacts:
         """5.5+: read one order, then probe writes with a status PUT on order 0, which never exists.
@@ -312,6 +353,7 @@ class XCartConnector(Connector):
         payment: list[StoreStatus],
         can_write: bool,
         warnings: list[str],
+        extra_details: Mapping[str, Any] | None = None,
     ) -> StoreFacts:
         """Both status lists in one ``order_statuses``, each status tagged with its list.
 
@@ -356,6 +398,7 @@ class XCartConnector(Connector):
                 ],
                 "import_statuses_are": "payment_statuses",
                 "processed_status_is": "shipping_statuses",
+                **(extra_details or {}),
             },
         )
 

@@ -63,10 +63,13 @@ def test_write_sends_form_encoded_bracket_fields_with_put(mock: respx.MockRouter
     addon.write("PUT", "order/5", {"trackingNumbers": [{"value": "1Z"}], "shippingStatus": {"code": "S"}})
     request = route.calls.last.request
     assert request.headers["content-type"] == "application/x-www-form-urlencoded"
+    # the key travels in the body, not in the address the store's access log keeps
     assert request.content == (
-        b"model%5BtrackingNumbers%5D%5B0%5D%5Bvalue%5D=1Z&model%5BshippingStatus%5D%5Bcode%5D=S"
+        f"_key={KEY}&".encode()
+        + b"model%5BtrackingNumbers%5D%5B0%5D%5Bvalue%5D=1Z&model%5BshippingStatus%5D%5Bcode%5D=S"
     )
     assert request.url.params["_path"] == "order/5"
+    assert "_key" not in request.url.params
 
 
 def test_form_pairs_flatten_nested_values_php_style() -> None:
@@ -230,6 +233,21 @@ def test_store_time_comes_from_the_date_header_and_the_last_one_wins() -> None:
     assert stamp is not None
     assert (stamp.hour, stamp.minute) == (12, 30)
     assert store_time_from(httpx.Response(200)) is None
+
+
+@pytest.mark.parametrize(
+    ("header", "utc"),
+    [
+        ("Wed, 02 Dec 2026 10:00:00 +0000", "2026-12-02T10:00:00+00:00"),  # the add-on's date('r')
+        ("Wed, 02 Dec 2026 11:00:00 +0100", "2026-12-02T10:00:00+00:00"),  # PHP set to Berlin
+        ("Wed, 02 Dec 2026 05:00:00 -0500", "2026-12-02T10:00:00+00:00"),
+        ("Wed, 02 Dec 2026 10:00:00 GMT", "2026-12-02T10:00:00+00:00"),
+    ],
+)
+def test_store_time_reads_the_numeric_zone_the_add_on_sends(header: str, utc: str) -> None:
+    stamp = store_time_from(httpx.Response(200, headers={"Date": header}))
+    assert stamp is not None
+    assert stamp.isoformat() == utc
 
 
 # -- 5.5+ built-in API ----------------------------------------------------------------------------

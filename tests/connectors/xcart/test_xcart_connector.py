@@ -51,7 +51,10 @@ def path_of(request: httpx.Request) -> str:
 
 
 def form(request: httpx.Request) -> dict[str, str]:
-    return dict(parse_qsl(request.content.decode()))
+    """A write's form fields, without the API key (which travels in the body)."""
+    fields = dict(parse_qsl(request.content.decode()))
+    assert fields.pop("_key") == KEY
+    return fields
 
 
 class AddonStore:
@@ -79,7 +82,11 @@ class AddonStore:
 @pytest.fixture
 def store() -> Iterator[AddonStore]:
     with respx.mock(assert_all_called=False) as router:
-        yield AddonStore(router)
+        scripted = AddonStore(router)
+        scripted.on(
+            "GET", "config", [{"config_id": 7, "category": "Version", "name": "version", "value": "5.4.1.23"}]
+        )
+        yield scripted
 
 
 # -- test connection -------------------------------------------------------------------------------
@@ -96,7 +103,9 @@ def test_connection_reads_both_status_lists_and_probes_writes_with_put_product_0
     assert len(probe) == 1
     assert probe[0].method == "PUT"
     assert path_of(probe[0]) == "product/0"
-    assert probe[0].content == b""
+    assert probe[0].content == f"_key={KEY}".encode()  # no model: nothing to write
+    assert "_key" not in probe[0].url.params
+    assert facts.platform_version == "5.4.1.23 (REST API add-on)"
     assert facts.can_write is True
     assert facts.base_currency == "USD"
     assert facts.details["api_flavour"] == "addon"

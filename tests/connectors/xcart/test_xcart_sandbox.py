@@ -103,6 +103,14 @@ def test_success_headers_numbers_and_cookie(addon_store: XCartSandbox) -> None:
     assert order["otherSurcharges"] == [] or isinstance(order["otherSurcharges"], dict)
 
 
+def test_the_add_on_dates_its_replies_with_a_numeric_zone(addon_store: XCartSandbox) -> None:
+    for response in (
+        rest(addon_store, _path="order-status-shipping"),
+        rest(addon_store, key="x", _path="order"),
+    ):
+        assert response.headers["Date"].endswith(" +0000"), response.headers["Date"]
+
+
 def test_wrong_key_is_an_empty_403_and_unknown_path_a_404_even_with_a_wrong_key(
     addon_store: XCartSandbox,
 ) -> None:
