@@ -485,7 +485,8 @@ def reauthorise_channel(
     """Re-check the store with new (or confirmed) credentials and store them; clears needs_reauth.
 
     A secret left blank keeps the stored value, so a seller who only fixed the URL or the IP
-    allow-list does not have to find the key again. Nothing is saved when the test fails.
+    allow-list does not have to find the key again. Nothing is saved when the test fails. On
+    success the work that waited while the channel was paused is requested at once.
     """
     require_actor_role(actor, channel.account, Role.ADMIN, doing="reauthorise channels")
     if channel.is_removed:
@@ -530,6 +531,10 @@ def reauthorise_channel(
             store_url_changed=url != channel.store_url,
             credentials_changed=creds != stored,
         )
+        if not pending:
+            from channels import sync  # sync imports this module lazily too
+
+            sync.resume_paused_work(fresh)  # sent once this transaction commits
     log.info("channel.reauthorised channel=%s", fresh.pk)
     return fresh
 

@@ -820,6 +820,38 @@ def _rearm_pending_shipments(now: datetime) -> None:
             mark_due(channel, SyncJob.SHIPMENTS, now)
 
 
+def resume_paused_work(channel: SalesChannel, now: datetime | None = None) -> list[str]:
+    """Request at once what a paused channel left waiting: jobs that fell due meanwhile (the
+    dispatcher skipped the channel) and the confirmation of its pending shipments.
+
+    Called when the channel is reauthorised, so a shipment paused by the store refusing the key
+    is confirmed within seconds instead of at the next sweep. Due times are left as they are: if
+    the request is lost, the dispatcher still finds them.
+    """
+    now = now or timezone.now()
+    schedule = schedule_for(channel)
+    jobs = [
+        job
+        for job, field in DUE_FIELDS.items()
+        if (due_at := getattr(schedule, field)) is not None and due_at <= now
+    ]
+    if SyncJob.SHIPMENTS not in jobs:
+        try:
+            shipment_model = apps.get_model("orders", "Shipment")
+        except LookupError:
+            shipment_model = None
+        if (
+            shipment_model is not None
+            and shipment_model.objects.filter(channel_id=channel.pk, state="pending").exists()
+        ):
+            jobs.append(SyncJob.SHIPMENTS)
+    for job in jobs:
+        request_job(channel, job)
+    if jobs:
+        log.info("sync.channel.resumed channel=%s jobs=%s", channel.pk, ",".join(map(str, jobs)))
+    return [str(job) for job in jobs]
+
+
 def reconcile_inventory(now: datetime | None = None) -> int:
     """The hourly full stock/price reconcile: make stock and price jobs due on every syncable
     channel that has them switched on; the dispatcher enqueues them on its next tick."""
@@ -899,6 +931,7 @@ __all__ = [
     "reconcile_inventory",
     "release_lease",
     "request_job",
+    "resume_paused_work",
     "run_channel_job",
     "run_job_task",
     "sweep_stale_runs",
