@@ -289,10 +289,26 @@ def channel_reauthorise(request: HttpRequest, channel_id: Any) -> HttpResponse:
                 messages.info(request, f"“{channel.name}” was saved and waits for the store's authorisation.")
             else:
                 messages.success(request, f"“{channel.name}” is connected again.")
+                _warn_about_access(request, channel)
             return redirect("channels:list")
     context = channel_context(request, channel, form=form, connection_error=connection_error)
     context.update(_platform_help_context(request, channel))
     return render(request, "channels/reauthorise.html", context)
+
+
+def _warn_about_access(request: HttpRequest, channel: SalesChannel) -> None:
+    """What the connection test found worth checking, e.g. a new key that can read but not write
+    (orders still download; shipments, stock and prices would fail)."""
+    facts = channel.store_facts or {}
+    warnings = [str(warning) for warning in facts.get("warnings") or [] if warning]
+    if facts.get("can_write") is False and not any("read-only" in warning for warning in warnings):
+        warnings.insert(
+            0,
+            "The new key is read-only: Storelink can download orders but cannot confirm shipments "
+            "or update stock and prices.",
+        )
+    for warning in warnings:
+        messages.warning(request, warning)
 
 
 @login_required

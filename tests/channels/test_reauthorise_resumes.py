@@ -4,6 +4,7 @@ write is said so in the result (against a real sandbox store, through the seller
 from __future__ import annotations
 
 import pytest
+from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from channels import sync
@@ -96,3 +97,26 @@ def test_reauthorising_requests_jobs_that_fell_due_while_paused(
 
     assert {(str(channel.pk), SyncJob.STOCK), (str(channel.pk), SyncJob.ORDERS)} <= set(sent)
     assert (str(channel.pk), SyncJob.SHIPMENTS) not in sent  # nothing waits to be confirmed
+
+
+def test_reauthorising_with_a_key_that_cannot_write_says_so(client, alice, channel, store):
+    SalesChannel.objects.filter(pk=channel.pk).update(connection_state=ConnectionState.NEEDS_REAUTH)
+
+    response = reauthorise(client, alice, channel, store.read_key)
+
+    assert response.status_code == 302
+    shown = [str(message) for message in get_messages(response.wsgi_request)]
+    assert any("read-only" in message for message in shown), shown
+    page = client.get(response.url).content.decode()
+    assert "read-only" in page
+    assert store.read_key not in page
+    fresh = SalesChannel.objects.get(pk=channel.pk)
+    assert fresh.connection_state == ConnectionState.OK
+    assert fresh.store_facts["can_write"] is False
+
+
+def test_reauthorising_with_a_key_that_can_write_shows_no_warning(client, alice, channel, store):
+    SalesChannel.objects.filter(pk=channel.pk).update(connection_state=ConnectionState.NEEDS_REAUTH)
+    response = reauthorise(client, alice, channel, store.rw_key)
+    shown = [str(message) for message in get_messages(response.wsgi_request)]
+    assert not any("read-only" in message for message in shown), shown
