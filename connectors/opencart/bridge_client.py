@@ -99,6 +99,11 @@ class BridgeInfo:
     default_order_status_id: str = ""
     #: what the bridge file can do beyond 1.0.0 (``orders_match_ever``, ``status_sets`` ...)
     features: tuple[str, ...] = ()
+    #: PHP's ``date.timezone`` and the database's offset to UTC in seconds (bridge 1.3.0+; else "" / None)
+    php_timezone: str = ""
+    database_utc_offset: int | None = None
+    #: where the tables' dates come from: ``database`` (2.x writes MySQL's NOW()) or ``store``
+    dates_written_in: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -399,6 +404,11 @@ class BridgeClient:
                 complete_status_ids=tuple(str(int(i)) for i in data.get("complete_status_ids") or ()),
                 default_order_status_id=str(data.get("default_order_status_id") or ""),
                 features=tuple(str(f) for f in data.get("features") or ()),
+                php_timezone=str(data.get("php_timezone") or ""),
+                database_utc_offset=(
+                    int(data["database_utc_offset"]) if data.get("database_utc_offset") is not None else None
+                ),
+                dates_written_in=str(data.get("dates_written_in") or ""),
                 raw=data,
             )
         except (KeyError, TypeError, ValueError, AttributeError):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
@@ -289,6 +290,9 @@ class OpenCartConnector(Connector):
                 "storelink-bridge.php from Storelink again and replace the file on your store."
             )
         zone_name = info.timezone or "UTC"
+        zones = _zone_warning(info)
+        if zones:
+            warnings.append(zones)
         if store_zone(zone_name) is None:
             # Dates are still read (as UTC) so orders keep flowing, but the seller must know they may
             # be off by the store's UTC offset until the zone is fixed.
@@ -312,6 +316,9 @@ class OpenCartConnector(Connector):
         }
         if core_check and core_check.evidence:
             details["detected_by"] = core_check.evidence
+        if getattr(info, "database_utc_offset", None) is not None:
+            details["php_timezone"] = getattr(info, "php_timezone", "")
+            details["database_utc_offset"] = info.database_utc_offset  # type: ignore[attr-defined]
         return StoreFacts(
             platform_version=f"OpenCart {info.opencart_version}",
             base_currency=info.currency,
@@ -416,6 +423,46 @@ def _api_language(info: BridgeInfoLike | None) -> str:
     if not languages or "en-gb" in languages:
         return "en-gb"
     return languages[0]
+
+
+def _utc_offset_words(seconds: int) -> str:
+    sign = "+" if seconds >= 0 else "−"
+    minutes = abs(seconds) // 60
+    return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _zone_warning(info: BridgeInfoLike) -> str:
+    """A sentence when MySQL's clock zone and the store's zone differ where it changes order dates.
+
+    OpenCart 2.1–2.3 write order dates with MySQL's NOW() and never align MySQL with PHP, so a
+    database on another zone puts the store's own admin off by the difference (bridge 1.3.0 reads the
+    dates in MySQL's zone, so Storelink's are right); 3.0 and 4.x align MySQL with PHP on every page.
+    """
+    if info.schema_family != "2.x":
+        return ""
+    offset = getattr(info, "database_utc_offset", None)
+    if offset is None:
+        return (
+            f"The bridge file on your store is version {info.bridge_version or 'unknown'}: on OpenCart "
+            "2.x it reads order dates in PHP's time zone, but OpenCart 2.x writes them in MySQL's, so "
+            "dates can be hours off and new orders missed when the two differ. Download "
+            "storelink-bridge.php from Storelink again and replace the file on your store."
+        )
+    zone = store_zone(info.timezone or "UTC")
+    if zone is None:
+        return ""
+    store_offset = int(datetime.now(zone).utcoffset().total_seconds())  # type: ignore[union-attr]
+    if store_offset == offset:
+        return ""
+    hours = abs(store_offset - offset) / 3600
+    php = getattr(info, "php_timezone", "") or info.timezone
+    return (
+        f"The store's database (MySQL) keeps time at {_utc_offset_words(offset)}, but PHP runs in "
+        f"{php} ({_utc_offset_words(store_offset)}). OpenCart 2.x writes order dates in MySQL's time, "
+        f"so the store's own admin shows them {hours:g} hours off; Storelink reads them in MySQL's time "
+        "and shows them correctly. To make the store agree, set MySQL's time zone or PHP's "
+        "date.timezone so both are the same (ask your host)."
+    )
 
 
 def _family_of(info: BridgeInfoLike | None) -> str:

@@ -34,9 +34,9 @@ from zoneinfo import ZoneInfo
 from connectors.sandbox.core import Faults, SandboxApp, SandboxRequest, SandboxResponse
 
 BRIDGE_NAME = "Storelink bridge"
-BRIDGE_VERSION = "1.2.0"
+BRIDGE_VERSION = "1.3.0"
 #: what this bridge version can do beyond 1.0.0 (``info.features``)
-BRIDGE_FEATURES = ("orders_match_ever", "status_sets", "uniform_auth")
+BRIDGE_FEATURES = ("orders_match_ever", "status_sets", "uniform_auth", "database_zone")
 BRIDGE_FILE = "storelink-bridge.php"
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "opencart" / "bridge" / "schema"
 
@@ -1251,6 +1251,11 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
             "config_tax": settings.get("config_tax", "") == "1",
             "timezone": store_timezone(self.family),
             "timezone_source": "config_timezone" if settings.get("config_timezone") else "php_default",
+            # the sandbox stands for PHP and MySQL both on UTC (the tests' php -S and server)
+            "php_timezone": DEFAULT_PHP_TIMEZONE,
+            "database_utc_offset": 0,
+            "database_time_zone": "SYSTEM",
+            "dates_written_in": "database" if self.schema == "2.x" else "store",
             "language_id": self._language_id(),
             "languages": languages,
             "stores": stores,

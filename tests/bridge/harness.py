@@ -182,9 +182,13 @@ def free_port() -> int:
 class PhpBridgeServer:
     """``php -S`` on loopback serving a store folder that holds storelink-bridge.php."""
 
-    def __init__(self, docroot: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, docroot: Path, env: dict[str, str] | None = None, *, php_timezone: str = "UTC"
+    ) -> None:
         self.docroot = docroot
         self.env = env or {}
+        #: PHP's ``date.timezone``: the zone a 2.x store's PHP believes in, whatever MySQL's is
+        self.php_timezone = php_timezone
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
 
@@ -195,7 +199,7 @@ class PhpBridgeServer:
                 [
                     shutil.which("php") or "php",
                     "-d",
-                    "date.timezone=UTC",
+                    f"date.timezone={self.php_timezone}",
                     "-d",
                     "display_errors=1",
                     "-d",
@@ -274,14 +278,23 @@ class StoreFarm:
         self.servers: list[PhpBridgeServer] = []
 
     def store(
-        self, family: str, prefix: str, purpose: str = "shared", *, now_local: datetime | None = None
+        self,
+        family: str,
+        prefix: str,
+        purpose: str = "shared",
+        *,
+        now_local: datetime | None = None,
+        php_timezone: str = "UTC",
     ) -> PhpStore:
+        """A store; ``php_timezone`` is PHP's ``date.timezone`` (MySQL keeps the server's own zone)."""
         key = (family, prefix, purpose)
         if key not in self.stores:
-            self.stores[key] = self._create(family, prefix, purpose, now_local)
+            self.stores[key] = self._create(family, prefix, purpose, now_local, php_timezone)
         return self.stores[key]
 
-    def _create(self, family: str, prefix: str, purpose: str, now_local: datetime | None) -> PhpStore:
+    def _create(
+        self, family: str, prefix: str, purpose: str, now_local: datetime | None, php_timezone: str
+    ) -> PhpStore:
         schema = schema_family_of(family)
         database = f"sl_bridge_{self.run_id}_{family.replace('.', '')}_{prefix.rstrip('_')}_{purpose}"[:64]
         self.server.run(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4;")
@@ -310,7 +323,9 @@ class StoreFarm:
         config_dir = self.root / f"{database}-config" if uses_override else folder
         config_dir.mkdir(exist_ok=True)
         server = PhpBridgeServer(
-            folder, {"STORELINK_BRIDGE_CONFIG": str(config_dir / "config.php")} if uses_override else {}
+            folder,
+            {"STORELINK_BRIDGE_CONFIG": str(config_dir / "config.php")} if uses_override else {},
+            php_timezone=php_timezone,
         )
         server.start()
         self.servers.append(server)

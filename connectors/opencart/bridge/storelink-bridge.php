@@ -22,7 +22,7 @@
  */
 
 define('STORELINK_BRIDGE_NAME', 'Storelink bridge');
-define('STORELINK_BRIDGE_VERSION', '1.2.0');
+define('STORELINK_BRIDGE_VERSION', '1.3.0');
 define('STORELINK_MAX_BODY_BYTES', 1048576);
 define('STORELINK_CLOCK_WINDOW_SECONDS', 300);
 define('STORELINK_NONCE_TTL_SECONDS', 900);
@@ -430,6 +430,13 @@ class StorelinkStore
     public $family;
     public $timezone;
     public $timezoneSource;
+    /** PHP's own zone (date.timezone), reported so the seller sees both clocks. */
+    public $phpTimezone;
+    /** Seconds the database session's clock is ahead of UTC (NOW() minus UTC_TIMESTAMP()). */
+    public $databaseOffset = 0;
+    public $databaseTimeZone = '';
+    /** The zone the order dates in the tables were written in (see readDatabaseZone). */
+    public $dataZone;
     public $settings = array();
     public $languageId = 1;
     private $columns = array();
@@ -452,7 +459,88 @@ class StorelinkStore
         } catch (Exception $e) {
             $this->timezone = new DateTimeZone('UTC');
         }
+        $php = ini_get('date.timezone');
+        $this->phpTimezone = $php ? (string) $php : 'UTC';
+        $this->dataZone = $this->readDatabaseZone();
         $this->languageId = $this->defaultLanguageId();
+    }
+
+    /**
+     * The zone order dates were written in. OpenCart 3.0 and 4.x set every database session to PHP's
+     * zone (`SET time_zone = date('P')` at startup), so their dates are in the store's zone. 2.1-2.3
+     * never set it and write `NOW()`: their dates are in MySQL's own zone, which this connection
+     * shares because the bridge does not set it either. That zone is taken from MySQL: a named zone
+     * or fixed offset as MySQL states it, the server's system zone when PHP knows it by that name and
+     * it agrees with MySQL's current offset, else the current offset itself.
+     */
+    private function readDatabaseZone()
+    {
+        $row = $this->db->row(
+            'SELECT TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(), NOW()) AS offset_seconds, @@session.time_zone AS session_zone,'
+            . ' @@system_time_zone AS system_zone'
+        );
+        $this->databaseOffset = $row ? (int) $row['offset_seconds'] : 0;
+        $this->databaseTimeZone = $row ? (string) $row['session_zone'] : '';
+        if ($this->family !== '2.x') {
+            return $this->timezone;
+        }
+        $candidates = array();
+        if ($row && $this->databaseTimeZone !== 'SYSTEM') {
+            $candidates[] = $this->databaseTimeZone;
+        } elseif ($row) {
+            $candidates[] = (string) $row['system_zone'];
+        }
+        foreach ($candidates as $name) {
+            try {
+                $zone = new DateTimeZone($name);
+            } catch (Exception $e) {
+                continue;
+            }
+            if ($zone->getOffset(new DateTime('now', $zone)) === $this->databaseOffset) {
+                return $zone;
+            }
+        }
+        $minutes = intdiv(abs($this->databaseOffset) + 30, 60);
+        return new DateTimeZone(sprintf('%s%02d:%02d', $this->databaseOffset < 0 ? '-' : '+', intdiv($minutes, 60), $minutes % 60));
+    }
+
+    /** Whether the tables' dates are in a zone other than the one the bridge answers in. */
+    public function datesNeedConverting()
+    {
+        return $this->dataZone->getName() !== $this->timezone->getName();
+    }
+
+    /** A date from the tables, in the store's zone (the zone every date in a reply is in). */
+    public function toStore($text)
+    {
+        return $this->convert(storelink_text($text), $this->dataZone, $this->timezone);
+    }
+
+    /** A store-zone date from a request, in the zone the tables are written in. */
+    public function toData($text)
+    {
+        return $this->convert($text, $this->timezone, $this->dataZone);
+    }
+
+    private function convert($text, $from, $to)
+    {
+        if (!$this->datesNeedConverting() || !preg_match('/^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$/', $text)
+            || strpos($text, '0000') === 0) {
+            return $text;
+        }
+        $date = DateTime::createFromFormat('!Y-m-d H:i:s', $text, $from);
+        if ($date === false) {
+            return $text;
+        }
+        $date->setTimezone($to);
+        return $date->format('Y-m-d H:i:s');
+    }
+
+    /** Now, as OpenCart writes it into the tables (2.x: MySQL's zone; 3.0+: the store's zone). */
+    public function dataNow()
+    {
+        $now = new DateTime('now', $this->dataZone);
+        return $now->format('Y-m-d H:i:s');
     }
 
     /** A table name with the store's prefix, quoted. */
@@ -1110,9 +1198,9 @@ function storelink_load_orders(StorelinkStore $store, $orderIds, $changeTimes)
             'currency_code' => storelink_text($o['currency_code']),
             'currency_value' => storelink_decimal($o['currency_value'], 8),
             'language_id' => (int) $o['language_id'],
-            'date_added' => storelink_text($o['date_added']),
-            'date_modified' => storelink_text($o['date_modified']),
-            'change_time' => isset($changeTimes[$orderId]) ? $changeTimes[$orderId] : storelink_text($o['date_modified']),
+            'date_added' => $store->toStore($o['date_added']),
+            'date_modified' => $store->toStore($o['date_modified']),
+            'change_time' => $store->toStore(isset($changeTimes[$orderId]) ? $changeTimes[$orderId] : $o['date_modified']),
             'products' => $products,
             'totals' => isset($totals[$orderId]) ? $totals[$orderId] : array(),
         );
@@ -1141,7 +1229,8 @@ function storelink_action_orders(StorelinkStore $store, $query)
         if (!preg_match($dateRe, $query['since'])) {
             throw storelink_bad_input("'since' must be a store-local time like 2024-05-01 13:45:00.", array('field' => 'since'));
         }
-        $afterTime = $query['since'];
+        // since is store time; the cursor carries the tables' own time (it is opaque to clients)
+        $afterTime = $store->toData($query['since']);
         $afterId = 0;
     } else {
         throw storelink_bad_input("Give 'since' (store-local time) or a 'cursor'.", array('field' => 'since'));
@@ -1171,7 +1260,7 @@ function storelink_action_orders(StorelinkStore $store, $query)
     }
     // Rows changed in the current second are left for the next call: something may still change
     // within that second after we read it, and a cursor at that second would then skip it.
-    $until = $store->now();
+    $until = $store->dataNow();
     $history = $store->t('order_history');
     $sql = 'SELECT t.order_id, t.change_time FROM (SELECT o.order_id, ' . storelink_change_time_sql($store)
         . ' AS change_time FROM ' . $store->t('order') . ' o WHERE o.order_status_id > 0' . $statusFilter
@@ -1197,7 +1286,7 @@ function storelink_action_orders(StorelinkStore $store, $query)
         'orders' => storelink_load_orders($store, $ids, $changeTimes),
         'cursor' => $cursor,
         'has_more' => $hasMore,
-        'until' => $until,
+        'until' => $store->toStore($until),
     );
 }
 
@@ -1235,7 +1324,7 @@ function storelink_history(StorelinkStore $store, $orderId)
             'order_status' => storelink_text($row['storelink_status_name']),
             'notify' => (int) $row['notify'] === 1,
             'comment' => storelink_text($row['comment']),
-            'date_added' => storelink_text($row['date_added']),
+            'date_added' => $store->toStore($row['date_added']),
         );
     }
     return $history;
@@ -1248,7 +1337,7 @@ function storelink_history(StorelinkStore $store, $orderId)
 /** What this bridge version can do beyond 1.0.0, for clients that talk to older files too. */
 function storelink_features()
 {
-    return array('orders_match_ever', 'status_sets', 'uniform_auth');
+    return array('orders_match_ever', 'status_sets', 'uniform_auth', 'database_zone');
 }
 
 function storelink_action_info(StorelinkStore $store)
@@ -1298,6 +1387,10 @@ function storelink_action_info(StorelinkStore $store)
         'config_tax' => $store->setting('config_tax') === '1',
         'timezone' => $store->timezone->getName(),
         'timezone_source' => $store->timezoneSource,
+        'php_timezone' => $store->phpTimezone,
+        'database_utc_offset' => $store->databaseOffset,
+        'database_time_zone' => $store->databaseTimeZone,
+        'dates_written_in' => $store->family === '2.x' ? 'database' : 'store',
         'language_id' => $store->languageId,
         'languages' => $languages,
         'stores' => $stores,
@@ -1589,7 +1682,7 @@ function storelink_action_add_history(StorelinkStore $store, $body)
     }
     // Stored the way OpenCart stores anything posted from a form: trimmed and HTML-escaped.
     $stored = trim(htmlspecialchars($comment, ENT_COMPAT, 'UTF-8'));
-    $now = $store->now();
+    $now = $store->dataNow();
     $store->db->begin();
     try {
         $store->db->execute(
@@ -1611,7 +1704,7 @@ function storelink_action_add_history(StorelinkStore $store, $body)
         'order_history_id' => $historyId,
         'order_id' => $orderId,
         'order_status_id' => $statusId,
-        'date_added' => $now,
+        'date_added' => $store->toStore($now),
         'mail_sent' => false,
     );
 }
