@@ -19,7 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.opencart.bridge_client import canonical_query, sign_request
+from connectors.errors import AuthError
+from connectors.http import StoreHttp
+from connectors.opencart import bridge_client
+from connectors.opencart.bridge_client import BridgeClient, canonical_query, sign_request
 from connectors.sandbox.core import SandboxServer
 from connectors.sandbox.opencart import API_USERNAME, BRIDGE_VERSION, OpenCartSandbox, OpenCartStoreData
 from tests.bridge.harness import SEED_DAYS, SEED_ORDERS, SEED_PRODUCTS, SEED_RNG, PhpBridgeServer, get_farm
@@ -468,3 +471,28 @@ def test_broken_store_configuration_is_refused_without_leaking() -> None:
         )
     finally:
         server.stop()
+
+
+def test_storelink_names_the_key_for_the_uniform_refusal_and_the_clock_for_a_skew(
+    target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the seller reads: a refused key is a key error that also names what else can cause it;
+    a right key on a wrong clock is told the skew, since only then does the bridge reveal it."""
+    http = StoreHttp(target.url, platform="opencart", allow_private_hosts=True, timeout=10, backoff=0.01)
+    with pytest.raises(AuthError) as refused:
+        BridgeClient(http, API_USERNAME, "0" * 64).info()
+    assert refused.value.code == "unauthorized"
+    assert "key" in refused.value.message
+    assert "System > Users > API" in refused.value.message
+    assert "database" in refused.value.message
+
+    class LateClock:
+        @staticmethod
+        def time() -> float:
+            return time.time() - 1000
+
+    monkeypatch.setattr(bridge_client, "time", LateClock)
+    with pytest.raises(AuthError) as skewed:
+        BridgeClient(http, API_USERNAME, target.api_key).info()
+    assert skewed.value.code == "clock_skew"
+    assert "clock" in skewed.value.message
