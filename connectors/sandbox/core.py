@@ -43,7 +43,9 @@ class Faults:
     answers 200 with bytes that are not what the client asked for. ``rate_limit_every`` answers
     every Nth request with 429 and ``Retry-After``. ``expired_token`` makes the platform treat
     every credential as expired/revoked. ``clock_skew_seconds`` shifts the store's clock.
-    ``fail_writes_only`` limits injected errors to non-GET requests.
+    ``fail_writes_only`` limits injected errors to non-GET requests. ``drop_reply_after_write``
+    lets the next N writes (non-GET requests) reach the store and take effect, then closes the
+    connection without a reply: the client cannot tell a lost reply from a write that never arrived.
     """
 
     latency: float = 0.0
@@ -55,6 +57,7 @@ class Faults:
     expired_token: bool = False
     clock_skew_seconds: int = 0
     fail_writes_only: bool = False
+    drop_reply_after_write: int = 0
     seed: int | None = None
 
     def update(self, values: Mapping[str, Any]) -> None:
@@ -328,6 +331,10 @@ class SandboxServer:
         if failure == "garbage":
             return SandboxResponse.text("<html><body>Service temporarily misconfigured</body></html>", 200)
         response = app.handle(request)
+        if request.method not in ("GET", "HEAD") and faults.drop_reply_after_write > 0:
+            with app.lock:
+                faults.drop_reply_after_write -= 1
+            raise _DropConnection
         if failure == "truncated" and len(response.body) > 1:
             response.body = response.body[: len(response.body) // 2]
         return response

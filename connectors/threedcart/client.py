@@ -211,10 +211,15 @@ class ThreeDCartClient:
 
     # -- writes ------------------------------------------------------------------------------------
 
-    def put(self, path: str, body: Any, *, what: str) -> WriteReply:
+    def put(self, path: str, body: Any, *, what: str, resend_on_lost_reply: bool = True) -> WriteReply:
         """A PUT and its per-item results. 200, 206 and a 400/404 that carries per-item results all
-        come back as a :class:`WriteReply`; a bare 404 is "not found"."""
-        response = self._send("PUT", path, json_body=body)
+        come back as a :class:`WriteReply`; a bare 404 is "not found".
+
+        ``resend_on_lost_reply=False`` for a write the caller recognises on the store afterwards (a
+        shipment carrying Storelink's reference): a lost reply then raises instead of sending the
+        write again blind, and the caller's read-before-write decides.
+        """
+        response = self._send("PUT", path, json_body=body, idempotent=None if resend_on_lost_reply else False)
         status = response.status_code
         if status in (401, 403):
             self._raise_for_status(response, what=what)
@@ -250,7 +255,13 @@ class ThreeDCartClient:
     # -- plumbing ----------------------------------------------------------------------------------
 
     def _send(
-        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json_body: Any = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        idempotent: bool | None = None,
     ) -> httpx.Response:
         try:
             return self.http.request(
@@ -259,6 +270,7 @@ class ThreeDCartClient:
                 params=dict(params) if params else None,
                 json_body=json_body,
                 headers=self.headers,
+                idempotent=idempotent,
             )
         except TransientError as exc:
             if exc.status_code == 503:

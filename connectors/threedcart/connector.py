@@ -14,7 +14,10 @@ module holds the sync rules that 3DCart's API makes necessary:
   (cancelled, shipped, abandoned) orders carry ``Order.closed`` and stop reserving stock.
 - **Shipments** are written with ``PUT /Orders/{id}/Shipments/{sid}`` and the order status with a
   ``PUT /Orders/{id}`` body of only ``OrderID``/``OrderStatusID``: order and product PUTs *replace*
-  any collection (shipments, items, variants) they carry, so Storelink never sends one.
+  any collection (shipments, items, variants) they carry, so Storelink never sends one. Each
+  shipment written carries Storelink's shipment reference in its ``ShipmentInternalComment``
+  (after the seller's own text) and is not resent blind when the reply is lost: the retry reads
+  the order and leaves alone every shipment holding the reference.
 - **Stock and prices** go to parents in ``PUT /Products`` batches (≤100, only ``SKUInfo`` members)
   and to variants one row at a time (whether the variant-collection PUT replaces rows is
   UNCONFIRMED, so it is not used). 3DCart answers per item; only failed items are retried.
@@ -453,6 +456,17 @@ class ThreeDCartConnector(Connector):
         warnings: list[str] = []
         base = self._shipments_for_lines(shipment, shipments, items, warnings)
         plan = self._plan_shipments(shipment, base, shipments, codes, target_status)
+        reference = shipment.reference.strip()
+        if reference:
+            # A shipment carrying this reference was written by an earlier attempt whose reply was
+            # lost (or by this very shipment before): it is never written again, even when the
+            # seller has edited its tracking since.
+            recognised = {str(member(row, "ShipmentID")) for row in shipments if _carries(row, reference)}
+            plan = [
+                (row, row_codes)
+                for row, row_codes in plan
+                if str(member(row, "ShipmentID")) not in recognised
+            ]
 
         method = sanitise_method_name(" ".join(p for p in (shipment.carrier, shipment.service) if p))
         shipped_on = utc_to_local(shipment.shipped_at or datetime.now(UTC), self.zone).strftime(
@@ -476,8 +490,14 @@ class ThreeDCartConnector(Connector):
                 body["ShipmentMethodName"] = method
             if not str(member(row, "ShipmentShippedDate", "") or "").strip():
                 body["ShipmentShippedDate"] = shipped_on
+            if reference:
+                comment = str(member(row, "ShipmentInternalComment", "") or "").strip()
+                body["ShipmentInternalComment"] = f"{comment} {reference}".strip()
             reply = self.client.put(
-                f"Orders/{order_id}/Shipments/{sid}", body, what=f"shipment {sid} of order {order_id}"
+                f"Orders/{order_id}/Shipments/{sid}",
+                body,
+                what=f"shipment {sid} of order {order_id}",
+                resend_on_lost_reply=not reference,
             )
             self._require_ok(reply, f"shipment {sid} of order {order_id}")
             written.append(sid)
@@ -785,6 +805,12 @@ class ThreeDCartConnector(Connector):
             if outcome is not None and not outcome.retryable:
                 break
         return _result(update, False, last_message)
+
+
+def _carries(row: Mapping[str, Any], reference: str) -> bool:
+    """Whether a shipment's internal comment holds Storelink's reference (as a whole word)."""
+    comment = str(member(row, "ShipmentInternalComment", "") or "")
+    return reference in comment.split()
 
 
 def _is_shipped(row: Mapping[str, Any], target_status: str) -> bool:

@@ -103,3 +103,13 @@ def test_unknown_fault_knob_is_refused(server: SandboxServer) -> None:
     reply = httpx.post(f"{server.url}/__sandbox__/faults", json={"nonsense": 1})
     assert reply.status_code == 400
     assert "nonsense" in reply.json()["error"]
+
+
+def test_drop_reply_after_write_applies_the_write_and_answers_nothing(server: SandboxServer) -> None:
+    server.app.faults.update({"drop_reply_after_write": 1})
+    assert httpx.get(f"{server.url}/a").status_code == 200  # reads are not counted
+    with pytest.raises(httpx.HTTPError):
+        httpx.put(f"{server.url}/x", json={"sku": "SKU-7", "qty": 3}, timeout=2)
+    assert server.app.stock_of("SKU-7") == 3, "the write must have taken effect"
+    assert httpx.put(f"{server.url}/x", json={"sku": "SKU-7", "qty": 5}).status_code == 200
+    assert server.app.faults.drop_reply_after_write == 0

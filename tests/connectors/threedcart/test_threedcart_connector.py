@@ -15,7 +15,7 @@ import pytest
 import respx
 
 from connectors.base import PriceUpdate, ShipmentLine, ShipmentRequest, StockUpdate
-from connectors.errors import PermanentError, ProtocolError
+from connectors.errors import PermanentError, ProtocolError, TransientError
 from connectors.threedcart.connector import ThreeDCartConnector
 from tests.connectors.threedcart.conftest import API, fixture, make_connector
 
@@ -565,3 +565,19 @@ def test_updates_without_remote_ids_are_resolved_by_sku(mock: respx.MockRouter) 
     ]
     assert "not on the 3DCart store" in results[1].error
     assert variant.called
+
+
+def test_the_reference_joins_the_sellers_internal_comment_and_is_not_resent_blind(
+    mock: respx.MockRouter,
+) -> None:
+    raw = fixture("order_5001.json")
+    raw["ShipmentList"][0]["ShipmentInternalComment"] = "Gift wrap"
+    mock.get(f"{API}/Orders", params={"orderid": "5001"}).mock(return_value=order_reply(raw))
+    shipment_put = mock.put(f"{API}/Orders/5001/Shipments/0").mock(side_effect=httpx.ReadTimeout("lost"))
+    with pytest.raises(TransientError):
+        make_connector().confirm_shipment(
+            ShipmentRequest("5001", ("1Z1",), processed_status="4", reference="SL-aaaaaaaaaaaa")
+        )
+    assert shipment_put.call_count == 1, "a shipment write that carries the reference is never resent blind"
+    body = json.loads(shipment_put.calls.last.request.content)
+    assert body["ShipmentInternalComment"] == "Gift wrap SL-aaaaaaaaaaaa"

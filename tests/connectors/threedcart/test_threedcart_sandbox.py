@@ -538,3 +538,30 @@ def test_store_statuses_say_which_close_an_order(store: Running) -> None:
     facts = store.connector().test_connection()
     closing = {s.code for s in facts.order_statuses if s.closes_order}
     assert closing == {"4", "5", "7"}
+
+
+# -- a shipment the store applied but whose reply was lost ------------------------------------------
+
+
+def test_the_shipment_carries_its_storelink_reference(store: Running) -> None:
+    request = ShipmentRequest("5001", ("1ZREF1",), processed_status="4", reference="SL-1a2b3c4d5e6f")
+    store.connector().confirm_shipment(request)
+    (shipment,) = store.app.shipments_of("5001")
+    assert "SL-1a2b3c4d5e6f" in shipment["ShipmentInternalComment"]
+
+
+def test_a_retry_after_a_lost_reply_recognises_its_own_write_and_writes_nothing_twice(store: Running) -> None:
+    store.app.faults.update({"drop_reply_after_write": 1})
+    request = ShipmentRequest("5001", ("1ZLOST1",), processed_status="4", reference="SL-0f0f0f0f0f0f")
+    with pytest.raises((TransientError, ProtocolError)):
+        store.connector().confirm_shipment(request)
+    applied = [w for w in store.app.writes() if w["kind"] == "tracking"]
+    assert applied == [{"kind": "tracking", "key": "5001", "value": "1ZLOST1"}], "applied once, reply lost"
+    # Meanwhile the seller retypes the tracking number in the admin (a typo fixed): only the
+    # reference still says that Storelink wrote this shipment.
+    store.put("Orders/5001/Shipments/0", {"ShipmentTrackingCode": "1ZLOST1-FIXED"})
+    store.app.clear_writes()
+    store.connector().confirm_shipment(request)
+    assert [w for w in store.app.writes() if w["kind"] == "tracking"] == [], "the shipment was written twice"
+    assert store.app.tracking_numbers("5001") == ["1ZLOST1-FIXED"]
+    assert store.app.order_status("5001") == "4"
