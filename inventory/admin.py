@@ -62,6 +62,11 @@ class ProductAdmin(AccountScopedAdmin):
     def delete_model(self, request: HttpRequest, obj: Product) -> None:
         services.delete_product(obj, actor=request.user)
 
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
+        """ "Delete selected" goes through the service too (audit, orders' unknown-SKU flags)."""
+        for product in queryset:
+            services.delete_product(product, actor=request.user)
+
     @admin.action(description="Push stock and prices of the selected products' channels now")
     def push_selected(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
         channels = {

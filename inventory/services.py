@@ -596,6 +596,7 @@ def upsert_products(account: Account, items: Sequence[Any], *, actor: Actor) -> 
             )
         if new_skus:
             _link_listings(account, new_skus)
+            _product_master_changed(account, new_skus)
         if moved_skus:
             mark_stock_changed(
                 Listing.objects.filter(account=account, sku__in=moved_skus, product__isnull=False)
@@ -661,6 +662,7 @@ def _rename_product(product: Product, *, actor: Actor, sku: str, values: dict[st
         fresh.save()
         Listing.objects.filter(account=account, product=fresh).update(product=None)
         _link_listings(account, [fresh.sku])
+        _product_master_changed(account, [old_sku, fresh.sku])
         _audit(account, actor, "product.renamed", sku_from=old_sku, sku_to=fresh.sku)
         request_inventory_jobs(account, stock=True, prices=fresh.price is not None)
     return fresh
@@ -671,7 +673,21 @@ def delete_product(product: Product, *, actor: Actor) -> None:
     require_actor_role(actor, product.account, Role.MEMBER, doing="delete products")
     with transaction.atomic():
         _audit(product.account, actor, "product.deleted", sku=product.sku)
+        sku = product.sku
         product.delete()
+        _product_master_changed(product.account, [sku])
+
+
+def _product_master_changed(account: Account, skus: Sequence[str]) -> None:
+    """Orders naming these SKUs are re-judged for ``unknown_sku`` (one UPDATE, in this transaction).
+
+    When these are the account's only products the master was empty before, and no order had been
+    judged against it yet: all of them are.
+    """
+    from orders.services import product_master_changed
+
+    first = not Product.objects.filter(account=account).exclude(sku__in=list(skus)).exists()
+    product_master_changed(account.pk, skus, everything=first)
 
 
 def _link_listings(account: Account, skus: Sequence[str]) -> int:

@@ -30,7 +30,7 @@ from typing import Any
 from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import ApiKey, Role
@@ -245,6 +245,42 @@ def _known_skus(account_id: Any, skus: set[str]) -> set[str]:
     if product is None or not skus:
         return set()
     return set(product.objects.filter(account_id=account_id, sku__in=skus).values_list("sku", flat=True))
+
+
+def product_master_changed(account_id: Any, skus: Iterable[str], *, everything: bool = False) -> int:
+    """Re-evaluate ``unknown_sku`` on the account's orders after products were added, renamed or
+    deleted; returns how many orders changed. One UPDATE, whatever the number of orders.
+
+    The flag says whether an order has a line the product master does not know *now*, so it must
+    move with the master and not keep what was true when the order was last written. Only orders
+    with a line of one of ``skus`` can change, unless ``everything`` (the master was empty before:
+    every order is judged for the first time). An account without any product keeps no master, so
+    no SKU is unknown to it and its flags are cleared.
+    """
+    product = _product_model()
+    if product is None:
+        return 0
+    orders = Order.objects.filter(account_id=account_id)
+    now = timezone.now()
+    if not product.objects.filter(account_id=account_id).exists():
+        return orders.filter(unknown_sku=True).update(unknown_sku=False, updated_at=now)
+    if not everything:
+        wanted = sorted({sku for sku in skus if sku})
+        if not wanted:
+            return 0
+        orders = orders.filter(
+            pk__in=OrderLine.objects.filter(account_id=account_id, sku__in=wanted).values("order_id")
+        )
+    unknown_line = OrderLine.objects.filter(order_id=OuterRef("pk")).filter(
+        Q(sku="")
+        | ~Exists(product.objects.filter(account_id=OuterRef(OuterRef("account_id")), sku=OuterRef("sku")))
+    )
+    # Only rows whose flag really moves are written (and their updated_at moves for API readers).
+    return (
+        orders.exclude(unknown_sku=Exists(unknown_line))
+        .order_by()
+        .update(unknown_sku=Exists(unknown_line), updated_at=now)
+    )
 
 
 def _order_row(
