@@ -911,9 +911,15 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
         prefix: str = "oc_",
         bridge_installed: bool | str = True,
         rng_seed: int = 0,
+        php_timezone: str = DEFAULT_PHP_TIMEZONE,
+        database_zone: str = "UTC",
     ) -> None:
         schema_family_of(family)
         self.family = family
+        #: PHP's date.timezone (the store's zone where it has no config_timezone) and MySQL's own zone;
+        #: 2.x stores write their dates in MySQL's zone, 3.0+ in the store's (they align MySQL with PHP)
+        self.php_timezone = php_timezone
+        self.database_zone = database_zone
         self.prefix = prefix
         self.bridge_installed = bridge_installed not in (False, "0", "false", "no")
         self.opencart_version = FAMILIES[family][1]
@@ -968,9 +974,33 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
                 seed_rows(self.family, products, orders, days, rng_seed, now_local or self.store_now())
             )
 
+    def store_zone(self) -> str:
+        """The zone every date in a bridge reply is in: config_timezone, else PHP's."""
+        return STORE_TIMEZONE if FAMILIES[self.family][2] else self.php_timezone
+
+    def data_zone(self) -> str:
+        """The zone the tables' dates are written in (2.x: MySQL's ``NOW()``)."""
+        return self.database_zone if self.schema == "2.x" else self.store_zone()
+
     def store_now(self) -> datetime:
-        zone = ZoneInfo(store_timezone(self.family))
-        return datetime.fromtimestamp(int(self.now()), zone).replace(tzinfo=None)
+        """The clock the store writes its tables with (seeds and new orders use it too)."""
+        return datetime.fromtimestamp(int(self.now()), ZoneInfo(self.data_zone())).replace(tzinfo=None)
+
+    def _convert(self, text: str, source: str, target: str) -> str:
+        if (
+            source == target
+            or not re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", text)
+            or text[:4] == "0000"
+        ):
+            return text
+        moment = datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=ZoneInfo(source))
+        return moment.astimezone(ZoneInfo(target)).strftime("%Y-%m-%d %H:%M:%S")
+
+    def _to_store(self, value: Any) -> str:
+        return self._convert(_text(value), self.data_zone(), self.store_zone())
+
+    def _to_data(self, text: str) -> str:
+        return self._convert(text, self.store_zone(), self.data_zone())
 
     def connector_credentials(self) -> dict[str, Any]:
         return {"api_username": API_USERNAME, "api_key": self.api_key}
@@ -1208,6 +1238,7 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
         return int(rows[0]["language_id"]) if rows and rows[0]["language_id"] is not None else 1
 
     def _now_text(self) -> str:
+        """Now in the tables' zone (what the bridge compares with and writes)."""
         return self.store_now().strftime("%Y-%m-%d %H:%M:%S")
 
     def _info(self) -> dict[str, Any]:
@@ -1249,11 +1280,12 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
             "currency": settings.get("config_currency", ""),
             "currencies": currencies,
             "config_tax": settings.get("config_tax", "") == "1",
-            "timezone": store_timezone(self.family),
+            "timezone": self.store_zone(),
             "timezone_source": "config_timezone" if settings.get("config_timezone") else "php_default",
-            # the sandbox stands for PHP and MySQL both on UTC (the tests' php -S and server)
-            "php_timezone": DEFAULT_PHP_TIMEZONE,
-            "database_utc_offset": 0,
+            "php_timezone": self.php_timezone,
+            "database_utc_offset": int(
+                datetime.now(ZoneInfo(self.database_zone)).utcoffset().total_seconds()  # type: ignore[union-attr]
+            ),
             "database_time_zone": "SYSTEM",
             "dates_written_in": "database" if self.schema == "2.x" else "store",
             "language_id": self._language_id(),
@@ -1263,7 +1295,7 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
             "processing_status_ids": _status_ids(settings.get("config_processing_status", "")),
             "complete_status_ids": _status_ids(settings.get("config_complete_status", "")),
             "features": list(BRIDGE_FEATURES),
-            "server_time": self._now_text(),
+            "server_time": self._to_store(self._now_text()),
             "limits": {
                 "order_page": MAX_ORDER_PAGE,
                 "product_page": MAX_PRODUCT_PAGE,
@@ -1302,7 +1334,7 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
                 raise _bad_input(
                     "'since' must be a store-local time like 2024-05-01 13:45:00.", field="since"
                 )
-            after_time, after_id = query["since"], 0
+            after_time, after_id = self._to_data(query["since"]), 0
         else:
             raise _bad_input("Give 'since' (store-local time) or a 'cursor'.", field="since")
         match_mode = query.get("match", "current")
@@ -1349,7 +1381,7 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
             "orders": self._load_orders([int(r["order_id"]) for r in rows], change_times),
             "cursor": cursor,
             "has_more": has_more,
-            "until": until,
+            "until": self._to_store(until),
         }
 
     def _order(self, query: Mapping[str, str]) -> dict[str, Any]:
@@ -1383,7 +1415,7 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
                 "order_status": _text(r["storelink_status_name"]),
                 "notify": int(r["notify"]) == 1,
                 "comment": _text(r["comment"]),
-                "date_added": _text(r["date_added"]),
+                "date_added": self._to_store(r["date_added"]),
             }
             for r in rows
         ]
@@ -1504,9 +1536,9 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
                     "currency_code": _text(o["currency_code"]),
                     "currency_value": php_decimal(o["currency_value"], 8),
                     "language_id": int(o["language_id"]),
-                    "date_added": _text(o["date_added"]),
-                    "date_modified": _text(o["date_modified"]),
-                    "change_time": change_times.get(order_id, _text(o["date_modified"])),
+                    "date_added": self._to_store(o["date_added"]),
+                    "date_modified": self._to_store(o["date_modified"]),
+                    "change_time": self._to_store(change_times.get(order_id, _text(o["date_modified"]))),
                     "products": products,
                     "totals": totals.get(order_id, []),
                 }
@@ -1787,7 +1819,7 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
             "order_history_id": history_id,
             "order_id": order_id,
             "order_status_id": status_id,
-            "date_added": now,
+            "date_added": self._to_store(now),
             "mail_sent": False,
         }
 

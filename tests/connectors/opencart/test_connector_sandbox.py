@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -238,3 +239,31 @@ def test_the_core_api_session_token_never_reaches_the_logs(caplog: pytest.LogCap
     assert token
     assert any("api_token=***" in message for message in ours)
     assert all(token not in message for message in ours)
+
+
+def test_23_with_php_and_mysql_in_different_zones_warns_and_reads_dates_right() -> None:
+    """OpenCart 2.x writes dates with MySQL's NOW(); PHP on New York and MySQL on UTC must neither hide
+    new orders nor shift their dates, and test connection says in words that the clocks differ."""
+    store = Running("2.3", php_timezone="America/New_York", database_zone="UTC")
+    try:
+        order_id = store.app.add_order(status_id=1, seconds_ago=120)
+        connector = store.connector()
+        facts = connector.test_connection()
+        (warning,) = [w for w in facts.warnings if "MySQL" in w]
+        assert "America/New_York" in warning
+        assert "UTC+00:00" in warning
+        assert facts.timezone == "America/New_York"
+        orders = {o.external_id: o for page in connector.fetch_orders(None) for o in page.orders}
+        assert order_id in orders
+        placed = orders[order_id].placed_at
+        assert abs(placed - datetime.now(UTC) + timedelta(seconds=120)) < timedelta(seconds=60)
+    finally:
+        store.close()
+
+
+def test_23_with_php_and_mysql_on_one_zone_has_no_zone_warning() -> None:
+    store = Running("2.3", php_timezone="UTC", database_zone="UTC")
+    try:
+        assert not [w for w in store.connector().test_connection().warnings if "MySQL" in w]
+    finally:
+        store.close()
