@@ -451,8 +451,12 @@ def test_broken_store_configuration_is_refused_without_leaking() -> None:
     (folder / "storelink-bridge.php").write_bytes(
         (store.server.docroot / "storelink-bridge.php").read_bytes()
     )
+    cache_dir = farm.root / "broken-store-cache"
+    cache_dir.mkdir(exist_ok=True)
+    # the key cache goes to OpenCart's cache folder (else the system temp folder) even when it stays empty
     (folder / "config.php").write_text(
-        "<?php\ndefine('DB_DRIVER', 'mysqli');\ndefine('DB_HOSTNAME', '127.0.0.1');\n"
+        f"<?php\ndefine('DIR_CACHE', '{cache_dir}/');\n"
+        "define('DB_DRIVER', 'mysqli');\ndefine('DB_HOSTNAME', '127.0.0.1');\n"
         "define('DB_USERNAME', 'sl_no_such_user');\ndefine('DB_PASSWORD', 'sekret-password');\n"
         "define('DB_DATABASE', 'sl_bridge_missing_db');\ndefine('DB_PORT', '3306');\ndefine('DB_PREFIX', "
         "'oc_');\n",
