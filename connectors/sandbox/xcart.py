@@ -91,6 +91,13 @@ CREATE TABLE IF NOT EXISTS config (name TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS tracking (
     tracking_id INTEGER PRIMARY KEY, order_id INT, value TEXT, creation_date INT);
 """
+#: The indexes X-Cart's own order table has for the columns the API sorts and filters on.
+INDEXES = """
+CREATE INDEX IF NOT EXISTS orders_date ON orders (date);
+CREATE INDEX IF NOT EXISTS orders_last_renew ON orders (last_renew);
+CREATE INDEX IF NOT EXISTS order_items_order ON order_items (order_id);
+CREATE INDEX IF NOT EXISTS tracking_order ON tracking (order_id);
+"""
 
 FIRST_NAMES = ["Jane", "John", "Ana", "Luca", "Mei", "Omar", "Sara", "Tom"]
 LAST_NAMES = ["Doe", "Smith", "Rossi", "Chen", "Haddad", "Berg", "Novak"]
@@ -202,6 +209,8 @@ class XCartSandbox(SandboxApp):
         self.key_from_body = key_from_body
         #: the request lines a web server's access log keeps (method, path and query string)
         self.access_log: list[str] = []
+        #: SQLite virtual-machine steps (in hundreds) each order search took: the store's work
+        self.order_search_steps: list[int] = []
         self._seeded_days = 7
         super().__init__(db_path=db_path, faults=faults)
 
@@ -210,6 +219,7 @@ class XCartSandbox(SandboxApp):
     def create_schema(self) -> None:
         with self.lock:
             self.db.executescript(SCHEMA)
+            self.db.executescript(INDEXES)
             if not self.db.execute("SELECT 1 FROM status_shipping").fetchone():
                 for index, (code, name, position) in enumerate(SHIPPING_STATUSES, start=1):
                     self.db.execute(
@@ -766,7 +776,19 @@ class XCartSandbox(SandboxApp):
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY {order_sql}"
         sql += _limit_sql(cnd, args)
-        return self.db.execute(sql, args).fetchall()
+        steps = [0]
+
+        def tick() -> int:
+            steps[0] += 1
+            return 0
+
+        self.db.set_progress_handler(tick, 100)
+        try:
+            rows = self.db.execute(sql, args).fetchall()
+        finally:
+            self.db.set_progress_handler(None, 100)
+        self.order_search_steps.append(steps[0])
+        return rows
 
     def _items(self, order_id: int) -> list[Any]:
         return self.db.execute(

@@ -535,19 +535,45 @@ class XCartConnector(Connector):
     def _addon_order_pages(
         self, api: AddonClient, start: int, local_now: int
     ) -> Iterator[tuple[list[Any], datetime | None, bool]]:
-        cnd_base: list[tuple[str, Any]] = [
-            ("_cnd[date][0]", start),
-            ("_cnd[date][1]", local_now + WINDOW_END_MARGIN_SECONDS),
-        ]
-        cnd_base += [("_cnd[paymentStatus][]", code) for code in self._setting_list("import_statuses")]
-        cnd_base += [("_cnd[orderBy][0]", "o.date"), ("_cnd[orderBy][1]", "ASC")]
-        offset = 0
+        """The window's orders oldest first, in pages that cost the store the same however deep.
+
+        An offset makes the store step over every earlier row again (a first import of N orders
+        costs it N²/page rows), and the add-on has no "order id greater than" condition. But
+        ``_cnd[date][0]`` is ``date >= start`` and the sort is on ``o.date``, so each page starts at
+        the newest date of the page before (keyset paging). Orders of that one second come again
+        and are passed on once by the caller. Only when a whole page shares one second does the
+        cursor not move: that second alone is then read with an offset, and the cursor moves past it.
+        """
+        end = local_now + WINDOW_END_MARGIN_SECONDS
+        filters = [("_cnd[paymentStatus][]", code) for code in self._setting_list("import_statuses")]
+        filters += [("_cnd[orderBy][0]", "o.date"), ("_cnd[orderBy][1]", "ASC")]
+        cursor = start
         while True:
-            reply = api.get("order", schema="complex", cnd=cnd_base + _limit(offset, ORDER_PAGE_SIZE))
+            cnd = [("_cnd[date][0]", cursor), ("_cnd[date][1]", end), *filters]
+            reply = api.get("order", schema="complex", cnd=cnd + _limit(0, ORDER_PAGE_SIZE))
             rows = _page_rows(reply, ORDER_PAGE_SIZE, "order")
             last = len(rows) < ORDER_PAGE_SIZE
             yield rows, reply.store_time, last
             if last:
+                return
+            newest = _newest_date(rows, cursor)
+            if newest > cursor:
+                cursor = newest
+                continue
+            yield from self._addon_one_second(api, cursor, filters)
+            cursor += 1
+
+    def _addon_one_second(
+        self, api: AddonClient, second: int, filters: list[tuple[str, Any]]
+    ) -> Iterator[tuple[list[Any], datetime | None, bool]]:
+        """Every order placed in one second, for a second that holds more than a page."""
+        offset = ORDER_PAGE_SIZE  # the first page of this second has just been read
+        cnd = [("_cnd[date][0]", second), ("_cnd[date][1]", second), *filters]
+        while True:
+            reply = api.get("order", schema="complex", cnd=cnd + _limit(offset, ORDER_PAGE_SIZE))
+            rows = _page_rows(reply, ORDER_PAGE_SIZE, "order")
+            yield rows, reply.store_time, False
+            if len(rows) < ORDER_PAGE_SIZE:
                 return
             offset += ORDER_PAGE_SIZE
 
@@ -943,6 +969,25 @@ def _reading(what: str) -> Iterator[None]:
 
 def _limit(offset: int, count: int) -> list[tuple[str, Any]]:
     return [("_cnd[limit][0]", offset), ("_cnd[limit][1]", count)]
+
+
+def _newest_date(rows: list[Any], floor: int) -> int:
+    """The placement date (epoch seconds) of a page's last order, checking the page is sorted: a
+    store that ignored the sort would make a date cursor skip orders."""
+    previous = floor
+    for row in rows:
+        with _reading("an order"):
+            if not isinstance(row, Mapping):
+                raise mapping.MappingError("an order is not an object")
+            placed = int(mapping.parse_time(row.get("orderDate")).timestamp())
+        if placed < previous:
+            raise ProtocolError(
+                "X-Cart sent a page of orders out of date order (or outside the asked window); "
+                "Storelink cannot page through it safely.",
+                code="unsorted_page",
+            )
+        previous = placed
+    return previous
 
 
 def _page_rows(reply: Reply, page_size: int, what: str) -> list[Any]:

@@ -205,11 +205,18 @@ def test_fetch_orders_request_shape_pages_and_checkpoint(
     store: AddonStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("connectors.xcart.connector.time.time", lambda: STORE_EPOCH + 30)
-    first_page = [order_row(i) for i in range(1, 51)]
-    first_page[10] = order_row(11, shippingStatus="NF")
-    second_page = [order_row(50), order_row(51, date="2024-05-02T11:00:00+00:00")]  # 50 again: list shifted
-    pages = {"0": first_page, "50": second_page}
-    store.on("GET", "order", lambda r: ok(pages[r.url.params["_cnd[limit][0]"]]))
+
+    def at(i: int) -> str:
+        return f"2024-05-02T10:{i:02d}:00+00:00"
+
+    first_page = [order_row(i, date=at(i)) for i in range(1, 51)]
+    first_page[10] = order_row(11, date=at(11), shippingStatus="NF")
+    # the next page starts at the newest date seen: order 50 comes again and is passed on once
+    second_page = [order_row(50, date=at(50)), order_row(51, date="2024-05-02T11:00:00+00:00")]
+    fiftieth = str(STORE_EPOCH - 7200 + 50 * 60)
+    start = str(STORE_EPOCH + 30 - 3 * 86400)
+    pages = {start: first_page, fiftieth: second_page}
+    store.on("GET", "order", lambda r: ok(pages[r.url.params["_cnd[date][0]"]]))
 
     result = list(connector(order_lookback_days=3).fetch_orders(None))
 
@@ -221,7 +228,9 @@ def test_fetch_orders_request_shape_pages_and_checkpoint(
     assert params.get_list("_cnd[paymentStatus][]") == ["P", "A"]
     assert (params["_cnd[orderBy][0]"], params["_cnd[orderBy][1]"]) == ("o.date", "ASC")
     assert (params["_cnd[limit][0]"], params["_cnd[limit][1]"]) == ("0", "50")
-    assert store.requests[1].url.params["_cnd[limit][0]"] == "50"
+    # keyset paging: never an offset, the second page starts at the first page's newest date
+    assert store.requests[1].url.params["_cnd[limit][0]"] == "0"
+    assert store.requests[1].url.params["_cnd[date][0]"] == fiftieth
     ids = [order.external_id for page in result for order in page.orders]
     assert "11" not in ids  # not finished
     assert len(ids) == len(set(ids)) == 50
