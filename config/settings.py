@@ -254,6 +254,9 @@ STORE_HTTP_MAX_IN_FLIGHT = env.int("STORE_HTTP_MAX_IN_FLIGHT", default=4)
 # Finished sync runs are kept this many days (each job's newest always stays); a daily beat entry
 # prunes older ones. Runs that change nothing are folded into one row, so this bounds the rest.
 SYNC_RUN_RETENTION_DAYS = env.int("SYNC_RUN_RETENTION_DAYS", default=30)
+# A shipment the store did not take is tried again after this many seconds, doubling each time (up
+# to an hour), so a flaky store is not hammered and a short outage costs a minute or two.
+SHIPMENT_RETRY_BASE_SECONDS = env.float("SHIPMENT_RETRY_BASE_SECONDS", default=30.0)
 
 # --------------------------------------------------------------------------------------------------
 # Celery

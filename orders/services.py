@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Exists, F, OuterRef, Q
@@ -82,7 +83,6 @@ ORDER_UPDATE_FIELDS = (
 MAX_TRACKING_NUMBERS = 20
 #: Shipment confirmations: attempts before a transient failure becomes "failed" for the seller.
 MAX_SHIPMENT_ATTEMPTS = 8
-SHIPMENT_RETRY_BASE_SECONDS = 30.0
 SHIPMENT_RETRY_MAX_SECONDS = 3600.0
 #: How long one worker owns a shipment it is confirming (a crashed worker's claim runs out).
 SHIPMENT_CLAIM_SECONDS = 300
@@ -784,7 +784,8 @@ def retry_shipment(shipment: Shipment, *, actor: Actor) -> Shipment:
 def _backoff(attempts: int, exc: Exception) -> timedelta:
     if isinstance(exc, RateLimited):
         return timedelta(seconds=max(1.0, exc.retry_after))
-    seconds = min(SHIPMENT_RETRY_MAX_SECONDS, SHIPMENT_RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    base = float(django_settings.SHIPMENT_RETRY_BASE_SECONDS)
+    seconds = min(SHIPMENT_RETRY_MAX_SECONDS, base * 2 ** max(0, attempts - 1))
     return timedelta(seconds=seconds * random.uniform(0.8, 1.2))
 
 

@@ -265,11 +265,11 @@ def test_permanent_failure_marks_failed_and_retry_resends(alice):
             services.retry_shipment(shipment, actor=user)
 
 
-def test_fault_run_ends_with_store_and_database_in_agreement(alice, monkeypatch):
+def test_fault_run_ends_with_store_and_database_in_agreement(alice, monkeypatch, settings):
     """20% of store requests fail (500, timeouts, garbage, truncated); jobs are re-run the way the
     scheduler would until done: every order is stored once, every shipment confirmed, and the store
     has exactly the tracking numbers we recorded."""
-    monkeypatch.setattr(services, "SHIPMENT_RETRY_BASE_SECONDS", 0.0)
+    settings.SHIPMENT_RETRY_BASE_SECONDS = 0.0
     monkeypatch.setattr(services, "MAX_SHIPMENT_ATTEMPTS", 50)
     user, account = alice
     with sandbox_store("xcart", orders=60) as (app, _server):
