@@ -547,16 +547,26 @@ class BridgeClient:
         return self._order(data["order"])
 
     def history(self, order_id: str | int) -> list[dict[str, Any]]:
+        return self.order_history(order_id)[1]
+
+    def order_history(self, order_id: str | int) -> tuple[str, list[dict[str, Any]]]:
+        """The order's current status and its history rows, from one read.
+
+        A shipment needs both: a partial one keeps the current status, and the rows say whether an
+        earlier attempt already wrote it.
+        """
         data = self._call("GET", "order", {"id": int(order_id)})
-        return [
+        order = data["order"]
+        rows = [
             {
                 "order_status_id": str(row["order_status_id"]),
                 "comment": unescape(row.get("comment")),
                 "notify": bool(row.get("notify")),
                 "date_added": self._to_utc(row.get("date_added")),
             }
-            for row in data["order"].get("history", [])
+            for row in order.get("history", [])
         ]
+        return str(order.get("order_status_id", "")).strip(), rows
 
     def add_history(
         self, order_id: str | int, order_status_id: str | int, comment: str, notify: bool

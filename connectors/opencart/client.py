@@ -576,19 +576,31 @@ TRACKING_LABELS = ("Tracking number: ", "Tracking numbers: ")
 _TRACKING_LINE = re.compile(r"Tracking numbers?: ([^\n]+)")
 
 
-def shipment_comment(tracking_numbers: Sequence[str], carrier: str = "", service: str = "") -> str:
+def shipment_comment(
+    tracking_numbers: Sequence[str],
+    carrier: str = "",
+    service: str = "",
+    *,
+    partial: bool = False,
+    reference: str = "",
+) -> str:
     """The history comment the customer sees: carrier, service and tracking number(s) on one line each.
 
     OpenCart has no tracking field in any version (#6246); the comment with "notify" is the
-    maintainers' advice, and it is what the customer's e-mail and account page show.
+    maintainers' advice, and it is what the customer's e-mail and account page show. A partial
+    shipment says so (the order's status does not), and Storelink's shipment reference goes last, on
+    its own line, so a retry can find its own earlier write.
     """
     how = " ".join(part for part in (carrier.strip(), service.strip()) if part)
-    lines = [f"Shipped with {how}." if how else "Shipped."]
+    what = "Part of your order was shipped" if partial else "Shipped"
+    lines = [f"{what} with {how}." if how else f"{what}."]
     numbers = [number.strip() for number in tracking_numbers if number.strip()]
     if len(numbers) == 1:
         lines.append(f"Tracking number: {numbers[0]}")
     elif numbers:
         lines.append(f"Tracking numbers: {', '.join(numbers)}")
+    if reference.strip():
+        lines.append(f"Reference: {reference.strip()}")
     return "\n".join(lines)
 
 

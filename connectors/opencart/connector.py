@@ -11,6 +11,7 @@ shipment — that path runs OpenCart's own events, so the customer gets OpenCart
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -93,6 +94,8 @@ class BridgeApi(Protocol):
     def push_stock(self, updates: Sequence[StockUpdate]) -> list[PushResult]: ...
 
     def push_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]: ...
+
+    def order_history(self, order_id: str) -> tuple[str, list[dict[str, Any]]]: ...
 
     def add_history(self, order_id: str, order_status_id: str, comment: str, notify: bool) -> None: ...
 
@@ -358,37 +361,70 @@ class OpenCartConnector(Connector):
     # -- shipments ---------------------------------------------------------------------------------
 
     def confirm_shipment(self, shipment: ShipmentRequest) -> ShipmentResult:
-        """Add one history entry (processed status + carrier and tracking numbers), at most once.
+        """Add one history entry (carrier, tracking numbers, Storelink's reference), at most once.
 
-        The order's history is read first: a retry after a lost reply, or a second confirmation of the
-        same parcel, finds its own entry (same status, same tracking number, compared after undoing
-        OpenCart's HTML escaping) and writes nothing — so the customer is not e-mailed twice.
+        OpenCart history rows carry a status for the whole order, so only the shipment that completes
+        the order sets the processed status; a partial one keeps the order's current status (or the
+        seller's "partially shipped" status), because a Shipped order stops reserving its unshipped
+        units. The order's history is read first: a row holding this shipment's reference, or (for
+        writes without one) the same status and tracking number compared after undoing OpenCart's
+        HTML escaping, means an earlier attempt landed although its reply was lost — nothing is
+        written again, so the customer is not e-mailed twice.
         """
         order_id = str(shipment.order_external_id).strip()
         if not order_id.isdigit():
             raise PermanentError(f"'{order_id}' is not an OpenCart order id.", code="order_not_found")
-        status = str(shipment.processed_status or self.settings.get("processed_status") or "").strip()
-        if not status:
+        processed = str(shipment.processed_status or self.settings.get("processed_status") or "").strip()
+        if not processed:
             raise PermanentError(
                 "No processed order status is set for this channel: choose one in its settings.",
                 code="no_processed_status",
             )
         numbers = list(dict.fromkeys(n.strip() for n in shipment.tracking_numbers if n and n.strip()))
-        rows = [row for row in self.bridge.history(order_id) if _same_status(row, status)]
+        current, history = self.bridge.order_history(order_id)
+        status = processed
+        warnings: list[str] = []
+        if shipment.is_partial:
+            status = str(shipment.partial_status or "").strip() or current
+            if not status:
+                raise ProtocolError(
+                    f"The store bridge did not say which status order {order_id} is in, so a partial "
+                    "shipment cannot keep it.",
+                    code="bad_data",
+                )
+        reference = str(shipment.reference or "").strip()
+        if reference and any(_mentions_reference(_comment(row), reference) for row in history):
+            return ShipmentResult(
+                store_reference=f"order {order_id}",
+                tracking_sent=tuple(numbers),
+                warnings=("Already confirmed on the store; nothing was sent again.",),
+            )
+        rows = [row for row in history if _same_status(row, status)]
         if numbers:
             missing = [n for n in numbers if not any(comment_mentions(_comment(row), n) for row in rows)]
         else:
-            missing = [] if rows else ["(no tracking number)"]
+            # Without a reference, a row in the same status is taken as the earlier write; a partial
+            # shipment keeps a status the order already had, so only its reference can tell.
+            missing = [] if rows and not reference and not shipment.is_partial else ["(no tracking number)"]
         if not missing:
             return ShipmentResult(
                 store_reference=f"order {order_id}",
                 tracking_sent=tuple(numbers),
                 warnings=("Already confirmed on the store; nothing was sent again.",),
             )
+        if shipment.is_partial:
+            warnings.append(
+                "Only part of the order was shipped: the tracking was added to the order's history and "
+                "the order was not set to the processed status, so its other items stay open."
+            )
         to_send = [n for n in missing if n in numbers]
-        comment = shipment_comment(to_send, shipment.carrier, shipment.service)
+        comment = shipment_comment(
+            to_send, shipment.carrier, shipment.service, partial=shipment.is_partial, reference=reference
+        )
         self._add_history(order_id, status, comment, shipment.notify_customer)
-        return ShipmentResult(store_reference=f"order {order_id}", tracking_sent=tuple(to_send))
+        return ShipmentResult(
+            store_reference=f"order {order_id}", tracking_sent=tuple(to_send), warnings=tuple(warnings)
+        )
 
     def _add_history(self, order_id: str, status: str, comment: str, notify: bool) -> None:
         if not self._core_unusable and self.family() != "3.0.0":
@@ -490,6 +526,11 @@ def _in_batches(updates: Sequence[Any], size: int, push: Any, what: str) -> list
 
 def _comment(row: Mapping[str, Any]) -> str:
     return html.unescape(str(row.get("comment") or ""))
+
+
+def _mentions_reference(comment: str, reference: str) -> bool:
+    """Does a stored comment carry this Storelink shipment reference (as a whole word)?"""
+    return bool(re.search(rf"(?<![A-Za-z0-9-]){re.escape(reference)}(?![A-Za-z0-9])", comment))
 
 
 def _same_status(row: Mapping[str, Any], status: str) -> bool:

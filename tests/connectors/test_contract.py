@@ -17,7 +17,14 @@ from typing import Any, TypeVar
 
 import pytest
 
-from connectors.base import Connector, ConnectorOptions, PriceUpdate, ShipmentRequest, StockUpdate
+from connectors.base import (
+    Connector,
+    ConnectorOptions,
+    PriceUpdate,
+    ShipmentLine,
+    ShipmentRequest,
+    StockUpdate,
+)
 from connectors.errors import AuthError, ProtocolError, RateLimited, TransientError
 from connectors.registry import build_connector
 from connectors.sandbox import SandboxServer, make_sandbox
@@ -156,6 +163,57 @@ def test_shipment_is_confirmed_on_the_store_once(store: Store) -> None:
     writes_after_first = store.app.writes()
     store.connector.confirm_shipment(shipment)
     assert store.app.writes() == writes_after_first, "confirming the same shipment again wrote to the store"
+
+
+#: The status a platform gives a partially shipped order when the seller chose none: 3DCart has its
+#: own "Partial" (3); OpenCart and X-Cart leave the order's status as it was.
+_OWN_PARTIAL_STATUS = {"threedcart": "3"}
+
+
+def test_a_partial_shipment_leaves_the_order_open_and_the_last_one_moves_it(store: Store) -> None:
+    """Shipping 1 unit of several must not give the whole order the processed status (the next
+    download would close it and its other units would stop reserving stock); the shipment that
+    completes the order does."""
+    processed = str(store.app.connector_settings()["processed_status"])
+    orders, _ = download_all(store.connector)
+    order = next(
+        o
+        for o in orders
+        if not o.closed
+        and o.lines
+        and sum(line.quantity for line in o.lines) >= 2
+        and store.app.order_status(o.external_id) != processed
+    )
+    before = store.app.order_status(order.external_id)
+    line = order.lines[0]
+    partial = ShipmentRequest(
+        order_external_id=order.external_id,
+        tracking_numbers=("1ZPART00001",),
+        carrier="UPS",
+        lines=(ShipmentLine(line.external_line_id, 1),),
+        processed_status=processed,
+        is_partial=True,
+        reference="SL-00000000part",
+    )
+    store.connector.confirm_shipment(partial)
+    assert store.app.order_status(order.external_id) == _OWN_PARTIAL_STATUS.get(store.platform, before)
+    if not store.platform_lacks_tracking:
+        assert "1ZPART00001" in store.app.tracking_numbers(order.external_id)
+    writes = store.app.writes()
+    store.connector.confirm_shipment(partial)
+    assert store.app.writes() == writes, "confirming the same partial shipment again wrote to the store"
+
+    last = ShipmentRequest(
+        order_external_id=order.external_id,
+        tracking_numbers=("1ZREST00002",),
+        carrier="UPS",
+        processed_status=processed,
+        reference="SL-00000000rest",
+    )
+    store.connector.confirm_shipment(last)
+    assert store.app.order_status(order.external_id) == processed
+    if not store.platform_lacks_tracking:
+        assert {"1ZPART00001", "1ZREST00002"} <= set(store.app.tracking_numbers(order.external_id))
 
 
 def test_stock_and_price_push_read_back(store: Store) -> None:

@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
-from connectors.base import PriceUpdate, StockUpdate
+from connectors.base import ConnectorOptions, PriceUpdate, ShipmentRequest, StockUpdate
+from connectors.errors import TransientError
 from connectors.http import StoreHttp
 from connectors.opencart.bridge_client import BridgeClient
+from connectors.opencart.connector import OpenCartConnector
 from connectors.sandbox.core import SandboxServer
 from connectors.sandbox.opencart import (
     BRIDGE_VERSION,
@@ -276,3 +278,64 @@ def test_statuses_say_which_close_an_order_from_the_stores_settings(backend: Bac
         "14",
         "16",
     }, "12 (Reversed) is a processing status on this store: its stock stays subtracted"
+
+
+class _ReplyLost:
+    """The bridge client, except that the reply to a history write never arrives (the store has
+    applied it): what a retry sees after a timeout between "the store committed" and "we heard"."""
+
+    def __init__(self, client: BridgeClient) -> None:
+        self.client = client
+        self.lose_next_reply = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def add_history(self, *args: Any, **kwargs: Any) -> None:
+        self.client.add_history(*args, **kwargs)
+        if self.lose_next_reply:
+            self.lose_next_reply = False
+            raise TransientError("The store did not answer in time.", code="timeout")
+
+
+def test_a_shipment_whose_reply_was_lost_is_written_once_and_partial_keeps_the_status(
+    backend: Backend,
+) -> None:
+    """Through the bridge's own history write (the path 3.0.0-3.0.2 use): the retry finds its own
+    row by the shipment reference, read back from the store after its HTML escaping, and a partial
+    shipment leaves the order in its status until the last one."""
+    bridge = _ReplyLost(backend.client())
+    connector = OpenCartConnector(
+        backend.url,
+        backend.credentials,
+        {"version_family": "3.0.0", "processed_status": "3"},
+        options=ConnectorOptions(allow_private_hosts=True),
+        bridge=bridge,
+    )
+    order_id = backend.store.orders_in_status(1)[0]
+    partial = ShipmentRequest(
+        order_external_id=order_id,
+        tracking_numbers=("1ZPART00001",),
+        carrier="UPS & Co",
+        processed_status="3",
+        is_partial=True,
+        reference="SL-0a1b2c3d4e5f",
+    )
+    with pytest.raises(TransientError):
+        connector.confirm_shipment(partial)
+    result = connector.confirm_shipment(partial)
+    assert result.warnings == ("Already confirmed on the store; nothing was sent again.",)
+    comments = backend.store.history_comments(order_id)
+    assert sum("SL-0a1b2c3d4e5f" in comment for comment in comments) == 1
+    assert backend.store.order_status(order_id) == "1"
+    last = ShipmentRequest(
+        order_external_id=order_id,
+        tracking_numbers=("1ZREST00002",),
+        carrier="UPS & Co",
+        processed_status="3",
+        reference="SL-0a1b2c3d4e60",
+    )
+    connector.confirm_shipment(last)
+    connector.confirm_shipment(last)
+    assert backend.store.order_status(order_id) == "3"
+    assert sum("SL-0a1b2c3d4e60" in c for c in backend.store.history_comments(order_id)) == 1

@@ -61,6 +61,7 @@ class FakeBridge:
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     push_answers_short: bool = False
+    status: dict[str, str] = field(default_factory=lambda: {"42": "2"})
 
     def _enter(self, name: str, args: Any = None) -> None:
         self.calls.append((name, args))
@@ -110,6 +111,10 @@ class FakeBridge:
         self._enter("history", order_id)
         return list(self.rows.get(order_id, []))
 
+    def order_history(self, order_id: str) -> tuple[str, list[dict[str, Any]]]:
+        self._enter("history", order_id)
+        return self.status.get(order_id, ""), list(self.rows.get(order_id, []))
+
     def list_listings(self, *, use_options: bool = True) -> list[Listing]:
         self._enter("list_listings", use_options)
         return [Listing(sku="SKU-1", remote_id="50", quantity=3, price=Decimal("9.99"))]
@@ -128,6 +133,7 @@ class FakeBridge:
         self.rows.setdefault(order_id, []).append(
             {"order_status_id": order_status_id, "comment": comment, "notify": notify, "date_added": ""}
         )
+        self.status[order_id] = str(order_status_id)
 
 
 class CoreApi:
@@ -425,6 +431,90 @@ def test_41_signs_the_stores_language_when_en_gb_is_not_installed(core: CoreApi)
     info = Info(opencart_version="4.1.0.4", schema_family="4.1", languages=("de-de",))
     connector(FakeBridge(info)).test_connection()
     assert core.requests[0].url.params["language"] == "de-de"
+
+
+def test_a_partial_shipment_keeps_the_orders_status_and_says_so(core: CoreApi) -> None:
+    logged_in_30(core, httpx.Response(200, json=HISTORY_OK))
+    bridge = FakeBridge()
+    partial = ShipmentRequest(
+        order_external_id="42",
+        tracking_numbers=("1ZPART1",),
+        carrier="UPS",
+        processed_status="3",
+        is_partial=True,
+        reference="SL-0123456789ab",
+    )
+    result = connector(bridge, version_family="3.0.3").confirm_shipment(partial)
+    (sent,) = core.history_forms()
+    assert sent["order_status_id"] == ["2"], "a partial shipment must not set the processed status"
+    assert sent["comment"] == [
+        "Part of your order was shipped with UPS.\nTracking number: 1ZPART1\nReference: SL-0123456789ab"
+    ]
+    assert any("not set to the processed status" in w for w in result.warnings)
+
+
+def test_a_partial_shipment_takes_the_sellers_partial_status(core: CoreApi) -> None:
+    logged_in_30(core, httpx.Response(200, json=HISTORY_OK))
+    partial = ShipmentRequest(
+        order_external_id="42",
+        tracking_numbers=("1ZPART1",),
+        processed_status="3",
+        is_partial=True,
+        partial_status="15",
+    )
+    connector(FakeBridge(), version_family="3.0.3").confirm_shipment(partial)
+    assert core.history_forms()[0]["order_status_id"] == ["15"]
+
+
+def test_a_partial_shipment_through_the_bridge_keeps_the_status_then_the_last_one_moves_it() -> None:
+    bridge = FakeBridge(Info(opencart_version="3.0.2.0"), status={"42": "1"})
+    conn = connector(bridge)
+    first = ShipmentRequest(
+        order_external_id="42",
+        tracking_numbers=("1ZPART1",),
+        processed_status="3",
+        is_partial=True,
+        reference="SL-aaaaaaaaaaaa",
+    )
+    conn.confirm_shipment(first)
+    assert bridge.status["42"] == "1"
+    conn.confirm_shipment(first)  # a retry finds its reference
+    last = ShipmentRequest(
+        order_external_id="42",
+        tracking_numbers=("1ZREST2",),
+        processed_status="3",
+        reference="SL-bbbbbbbbbbbb",
+    )
+    conn.confirm_shipment(last)
+    assert [c[1][1] for c in bridge.calls if c[0] == "add_history"] == ["1", "3"]
+    assert bridge.status["42"] == "3"
+
+
+def test_a_row_holding_the_reference_is_the_earlier_write_whatever_its_text(core: CoreApi) -> None:
+    """The seller may have edited nothing, but OpenCart escapes and the status may have moved on:
+    the reference alone proves the write landed."""
+    logged_in_30(core, httpx.Response(200, json=HISTORY_OK))
+    bridge = FakeBridge(
+        rows={"42": [{"order_status_id": "5", "comment": "Shipped.\nReference: SL-0123456789ab"}]},
+        status={"42": "5"},
+    )
+    request = ShipmentRequest(
+        order_external_id="42",
+        tracking_numbers=("1Z999AA10123456784",),
+        processed_status="3",
+        reference="SL-0123456789ab",
+    )
+    result = connector(bridge, version_family="3.0.3").confirm_shipment(request)
+    assert core.requests == []
+    assert result.warnings == ("Already confirmed on the store; nothing was sent again.",)
+    other = ShipmentRequest(
+        order_external_id="42",
+        tracking_numbers=("1Z999AA10123456784",),
+        processed_status="3",
+        reference="SL-0123456789ac",
+    )
+    connector(bridge, version_family="3.0.3").confirm_shipment(other)
+    assert len(core.history_forms()) == 1, "another shipment's reference is not this one's"
 
 
 def test_notify_follows_the_request(core: CoreApi) -> None:

@@ -150,6 +150,55 @@ def test_faults_never_double_a_shipment(running: Running) -> None:
     assert running.app.order_status(order_id) == "3"
 
 
+def test_a_write_whose_reply_was_lost_is_recognised_by_its_reference(running: Running) -> None:
+    """The store applies the history write and the reply never arrives: the retry finds the row
+    holding this shipment's reference and writes nothing, so the order has one row and the customer
+    one e-mail."""
+    order_id = running.first_order()
+    connector = running.connector(timeout=2.0)
+    connector.test_connection()  # log in first: the dropped reply is the write's, not the login's
+    request = ShipmentRequest(
+        order_external_id=order_id,
+        tracking_numbers=(TRACKING,),
+        carrier="UPS",
+        processed_status="3",
+        reference="SL-1a2b3c4d5e6f",
+    )
+    running.app.faults.update({"drop_reply_after_write": 1})
+    with pytest.raises(TransientError):
+        connector.confirm_shipment(request)
+    assert [w["kind"] for w in running.app.writes()] == ["history", "status"], "the write was applied"
+    result = connector.confirm_shipment(request)
+    assert result.warnings == ("Already confirmed on the store; nothing was sent again.",)
+    comments = running.app.history_comments(order_id)
+    assert [c for c in comments if "SL-1a2b3c4d5e6f" in c] == [
+        f"Shipped with UPS.\nTracking number: {TRACKING}\nReference: SL-1a2b3c4d5e6f"
+    ]
+    assert [w["kind"] for w in running.app.writes()] == ["history", "status"]
+    assert running.app.order_status(order_id) == "3"
+
+
+def test_a_partial_write_whose_reply_was_lost_is_not_repeated(running: Running) -> None:
+    """Without the reference a retried partial shipment could not tell its own row from the order's
+    earlier rows in the same status."""
+    order_id = running.first_order()
+    connector = running.connector(timeout=2.0)
+    connector.test_connection()
+    request = ShipmentRequest(
+        order_external_id=order_id,
+        tracking_numbers=(),
+        processed_status="3",
+        is_partial=True,
+        reference="SL-00000000beef",
+    )
+    running.app.faults.update({"drop_reply_after_write": 1})
+    with pytest.raises(TransientError):
+        connector.confirm_shipment(request)
+    connector.confirm_shipment(request)
+    assert sum("SL-00000000beef" in c for c in running.app.history_comments(order_id)) == 1
+    assert running.app.order_status(order_id) == "1", "a partial shipment keeps the order Pending"
+
+
 # --------------------------------------------------------------------------------------------------
 # What test_connection tells the seller
 # --------------------------------------------------------------------------------------------------
