@@ -51,8 +51,19 @@ MAX_ORDER_PAGE = 300
 MAX_PRODUCT_PAGE = 200
 
 OFFSET_PAST_END = "offset amount exceeds"
+#: Words of a refusal that blame the store address rather than the token.
+_STORE_WORDS = re.compile(r"\b(store|secure ?url|url|domain)\b", re.IGNORECASE)
 #: Words of an error array without a usable ``Status`` that mean the credentials were refused.
 _AUTH_WORDS = re.compile(r"authori[sz]|denied|token|private ?key|credential|unauthori", re.IGNORECASE)
+
+
+def store_url_hint(secure_url: str) -> str:
+    """What to check when 3DCart does not know the store: the address, before any token."""
+    return (
+        f"check the store URL {secure_url}: it must be the store's secure address exactly as 3DCart "
+        "shows it (Settings → General → Store Settings, usually https://yourstore.3dcartstores.com)"
+    )
+
 
 REAUTHORISE_HINT = (
     "Reauthorise Storelink in your 3DCart admin: Modules → REST API → Settings, remove Storelink's "
@@ -286,12 +297,7 @@ class ThreeDCartClient:
         status = response.status_code
         raw = self.http.mask(response.text[:2000])
         if status in (401, 403):
-            raise AuthError(
-                f"3DCart refused Storelink's credentials for the {what} (HTTP {status}). " + REAUTHORISE_HINT,
-                code="unauthorised",
-                raw=raw,
-                status_code=status,
-            )
+            self._raise_auth(_plain_message(response), raw=raw, status=status, what=what)
         if status == 429:  # StoreHttp raises these itself; kept for completeness
             raise RateLimited("3DCart is rate limiting Storelink.", retry_after=1.0, raw=raw, status_code=429)
         if status >= 500:
@@ -329,12 +335,7 @@ class ThreeDCartClient:
         text = self.http.mask(message)[:300]
         said = f": {text}" if text else ""
         if status in (401, 403) or (status in (None, 200) and _AUTH_WORDS.search(message)):
-            raise AuthError(
-                f"3DCart refused Storelink's credentials for the {what}{said}. " + REAUTHORISE_HINT,
-                code="unauthorised",
-                raw=raw,
-                status_code=status,
-            )
+            self._raise_auth(message, raw=raw, status=status, what=what)
         if status in (429, 503):
             retry_after = _retry_after(response)
             raise RateLimited(
@@ -348,6 +349,27 @@ class ThreeDCartClient:
         raise PermanentError(
             f"3DCart refused the {what}{said or f' (status {status})'}",
             code="rejected",
+            raw=raw,
+            status_code=status,
+        )
+
+    def _raise_auth(self, message: str, *, raw: str, status: int | None, what: str) -> None:
+        """A refusal: of the store address when 3DCart's words name it, else of the credentials."""
+        text = self.http.mask(message)[:300]
+        if text and _STORE_WORDS.search(text):
+            raise AuthError(
+                f"3DCart does not accept the store address ({text}): "
+                + store_url_hint(self.secure_url)
+                + ". If it is right, reauthorise Storelink in your 3DCart admin (Modules → REST API).",
+                code="store_unknown",
+                raw=raw,
+                status_code=status,
+            )
+        raise AuthError(
+            f"3DCart refused Storelink's credentials for the {what} "
+            f"({f'HTTP {status}' if status else 'error reply'}{': ' + text if text else ''}). "
+            + REAUTHORISE_HINT,
+            code="unauthorised",
             raw=raw,
             status_code=status,
         )

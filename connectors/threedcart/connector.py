@@ -51,9 +51,16 @@ from connectors.base import (
     StoreFacts,
     StoreStatus,
 )
-from connectors.errors import PermanentError, ProtocolError, TransientError
+from connectors.errors import AuthError, PermanentError, ProtocolError, TransientError
 from connectors.threedcart import fields
-from connectors.threedcart.client import MAX_ORDER_PAGE, MAX_PRODUCT_PAGE, ThreeDCartClient, WriteReply
+from connectors.threedcart.client import (
+    MAX_ORDER_PAGE,
+    MAX_PRODUCT_PAGE,
+    REAUTHORISE_HINT,
+    ThreeDCartClient,
+    WriteReply,
+    store_url_hint,
+)
 from connectors.threedcart.mapping import (
     DEFAULT_STATUS_NAMES,
     NOT_COMPLETED_STATUS,
@@ -230,8 +237,24 @@ class ThreeDCartConnector(Connector):
     # -- store facts -------------------------------------------------------------------------------
 
     def test_connection(self) -> StoreFacts:
-        """``GET /StoreSettings`` and ``GET /OrderStatus``: read-only, so nothing changes store-side."""
-        store = self._read_store_settings()
+        """``GET /StoreSettings`` and ``GET /OrderStatus``: read-only, so nothing changes store-side.
+
+        3DCart answers one 401 for a wrong store URL and a wrong token alike. A store URL that is not
+        the store's secure address is the likelier mistake while connecting (the token came from
+        3DCart itself), so that refusal names the URL first.
+        """
+        try:
+            store = self._read_store_settings()
+        except AuthError as exc:
+            if exc.code != "unauthorised" or exc.status_code == 403:
+                raise
+            raise AuthError(
+                "3DCart refused this store URL together with the token and does not say which is "
+                f"wrong. First {store_url_hint(self.store_url)}. " + REAUTHORISE_HINT,
+                code="unauthorised",
+                raw=exc.raw,
+                status_code=exc.status_code,
+            ) from None
         rows = self._read_status_table()
         standards = member(store, "StoreStandards") or {}
         information = member(store, "StoreInformation") or {}

@@ -358,3 +358,23 @@ def test_an_error_array_with_http_200_saying_no_more_is_the_end_of_a_list(
     none = [{"Key": "Error", "Value": "", "Status": "404", "Message": "No orders found"}]
     mock.get(f"{API}/Products").mock(return_value=httpx.Response(200, json=none))
     assert client.get_list("Products", {}, what="product list") == []
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        httpx.Response(401, json={"Message": "Store not found for the SecureURL provided."}),
+        httpx.Response(
+            200, json=[{"Key": "Error", "Value": "", "Status": "401", "Message": "Invalid SecureURL"}]
+        ),
+    ],
+)
+def test_a_refusal_that_names_the_store_says_to_check_the_store_url(
+    mock: respx.MockRouter, client: ThreeDCartClient, reply: httpx.Response
+) -> None:
+    mock.get(f"{API}/StoreSettings").mock(return_value=reply)
+    with pytest.raises(AuthError) as caught:
+        client.get_one("StoreSettings", what="store settings")
+    assert caught.value.code == "store_unknown"
+    assert "check the store URL" in caught.value.message
+    assert STORE_URL in caught.value.message

@@ -565,3 +565,24 @@ def test_a_retry_after_a_lost_reply_recognises_its_own_write_and_writes_nothing_
     assert [w for w in store.app.writes() if w["kind"] == "tracking"] == [], "the shipment was written twice"
     assert store.app.tracking_numbers("5001") == ["1ZLOST1-FIXED"]
     assert store.app.order_status("5001") == "4"
+
+
+# -- a store URL 3DCart does not know --------------------------------------------------------------
+
+
+def test_a_wrong_store_url_tells_the_seller_to_check_the_url(store: Running) -> None:
+    wrong = "https://my-shop.3dcartstores.com"
+    connector = build_connector(
+        "threedcart",
+        wrong,
+        store.app.connector_credentials(),
+        store.app.connector_settings(),
+        options=ConnectorOptions(allow_private_hosts=True, timeout=5.0, **store.app.connector_options()),
+    )
+    with pytest.raises(AuthError) as caught:
+        connector.test_connection()
+    message = caught.value.message
+    assert "check the store URL" in message
+    assert wrong in message
+    assert message.index("store URL") < message.index("Reauthorise"), "the URL comes first"
+    assert store.app.token not in message
