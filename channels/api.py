@@ -31,6 +31,16 @@ ERRORS: dict[int, OpenApiResponse] = {
     404: OpenApiResponse(ErrorSerializer, description="No such channel in your account."),
 }
 STORE_ERRORS = {**ERRORS, 502: OpenApiResponse(ErrorSerializer, description="The store failed to answer.")}
+#: Refusals of a well-formed request by the account's current state: the same store URL (compared
+#: without case, default port, trailing slash or index.php) is already a live channel of the account,
+#: or the name is taken. ``errors`` names the field.
+CONFLICT = {
+    409: OpenApiResponse(
+        ErrorSerializer,
+        description="This store is already connected in your account (its orders would be downloaded "
+        "twice), or the name is taken.",
+    )
+}
 
 
 @extend_schema_view(
@@ -58,7 +68,7 @@ class ChannelViewSet(
         summary="Connect a store",
         description="Tests the connection first (except a 3DCart channel still waiting for its token).",
         request=ChannelCreateSerializer,
-        responses={201: ChannelSerializer, **STORE_ERRORS},
+        responses={201: ChannelSerializer, **STORE_ERRORS, **CONFLICT},
     )
     def create(self, request: Request) -> Response:
         incoming = ChannelCreateSerializer(data=request.data)
@@ -78,7 +88,7 @@ class ChannelViewSet(
     @extend_schema(
         summary="Rename a channel or change its settings",
         request=ChannelUpdateSerializer,
-        responses={200: ChannelSerializer, **ERRORS},
+        responses={200: ChannelSerializer, **ERRORS, **CONFLICT},
     )
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         channel = self.get_object()
@@ -133,7 +143,7 @@ class ChannelViewSet(
         summary="Reauthorise with new or confirmed credentials",
         description="Re-tests the store; nothing is saved if the test fails. Needs the admin role.",
         request=ChannelReauthoriseSerializer,
-        responses={200: ChannelSerializer, **STORE_ERRORS},
+        responses={200: ChannelSerializer, **STORE_ERRORS, **CONFLICT},
     )
     @action(detail=True, methods=["post"])
     def reauthorise(self, request: Request, pk: str | None = None) -> Response:

@@ -59,7 +59,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             errors = {("non_field_errors" if k == "__all__" else k): v for k, v in exc.message_dict.items()}
             first = next(iter(errors.values()), [FIELDS_INVALID])
             message = first[0] if len(errors) == 1 and len(first) == 1 else FIELDS_INVALID
-            return Response({"message": message, "code": "invalid", "errors": errors}, status=400)
+            # A conflict with the account's or the store's state (``ChannelConflict``) is a 409.
+            code = getattr(exc, "http_status", status.HTTP_400_BAD_REQUEST)
+            kind = "conflict" if code == status.HTTP_409_CONFLICT else "invalid"
+            return Response({"message": message, "code": kind, "errors": errors}, status=code)
         return Response({"message": " ".join(exc.messages), "code": "invalid"}, status=400)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()

@@ -7,8 +7,10 @@ words) so the list page and the dispatcher read one table. Credentials are apart
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from django.conf import settings as django_settings
 from django.db import models
@@ -25,6 +27,37 @@ class ConnectionState(models.TextChoices):
     PENDING = "pending", "Waiting for authorisation"
     NEEDS_REAUTH = "needs_reauth", "Needs reauthorising"
     ERROR = "error", "Error"
+
+
+#: Scripts a store URL may end in that name the store's own front or admin page, not another store.
+_STORE_SCRIPTS = ("/index.php", "/admin.php")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def store_key_for(store_url: str) -> str:
+    """The store a URL reaches, as one comparable text: two channels with the same key would
+    download the same orders twice.
+
+    Host in lower case without a trailing dot, the scheme's default port dropped, repeated and
+    trailing slashes and a trailing ``index.php`` / ``admin.php`` removed. The scheme itself is
+    left out: ``http://`` and ``https://`` to one host are one store. The path keeps its case
+    (stores may serve different shops under ``/Shop`` and ``/shop``).
+    """
+    text = (store_url or "").strip()
+    try:
+        parts = urlsplit(text)
+        host = (parts.hostname or "").rstrip(".")
+        port = parts.port
+    except ValueError:
+        return text.lower()
+    if not host:
+        return text.lower()
+    netloc = host if port in (None, _DEFAULT_PORTS.get(parts.scheme.lower())) else f"{host}:{port}"
+    path = re.sub(r"/{2,}", "/", parts.path).rstrip("/")
+    for script in _STORE_SCRIPTS:
+        if path.lower().endswith(script):
+            path = path[: -len(script)].rstrip("/")
+    return netloc + path + (f"?{parts.query}" if parts.query else "")
 
 
 class SalesChannelQuerySet(models.QuerySet["SalesChannel"]):
@@ -48,6 +81,9 @@ class SalesChannel(models.Model):
     platform = models.CharField(max_length=32, choices=PLATFORM_CHOICES)
     name = models.CharField(max_length=100)
     store_url = models.CharField(max_length=500)
+    #: :func:`store_key_for` of ``store_url``, kept by :meth:`save`: one live channel per store
+    #: and account (unique index), so two concurrent "add" requests cannot both connect it.
+    store_key = models.CharField(max_length=500, blank=True, default="", editable=False)
     enabled = models.BooleanField(default=True)
     connection_state = models.CharField(
         max_length=16, choices=ConnectionState.choices, default=ConnectionState.PENDING
@@ -80,6 +116,12 @@ class SalesChannel(models.Model):
                 name="channel_name_unique_live",
                 violation_error_message="You already have a channel with this name.",
             ),
+            models.UniqueConstraint(
+                fields=["account", "store_key"],
+                condition=Q(removed_at__isnull=True) & ~Q(store_key=""),
+                name="channel_store_unique_live",
+                violation_error_message="This store is already connected in your account.",
+            ),
         ]
         indexes: ClassVar = [
             models.Index(fields=["account", "platform"], name="channel_account_platform"),
@@ -88,6 +130,15 @@ class SalesChannel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_platform_display()})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Keep ``store_key`` in step with ``store_url`` on every write path (services, admin,
+        callbacks), including saves limited by ``update_fields``."""
+        self.store_key = store_key_for(self.store_url)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "store_url" in update_fields and "store_key" not in update_fields:
+            kwargs["update_fields"] = [*update_fields, "store_key"]
+        super().save(*args, **kwargs)
 
     @property
     def is_removed(self) -> bool:

@@ -29,7 +29,15 @@ from django.utils import timezone
 
 from accounts.models import Account, ApiKey, Role
 from accounts.tenancy import Actor, actor_user, require_actor_role
-from channels.models import ChannelEvent, ConnectionState, SalesChannel, SyncJob, SyncRun, SyncState
+from channels.models import (
+    ChannelEvent,
+    ConnectionState,
+    SalesChannel,
+    SyncJob,
+    SyncRun,
+    SyncState,
+    store_key_for,
+)
 from connectors.base import Connector, ConnectorOptions, FieldErrors, FieldSpec, StoreFacts, clean_fields
 from connectors.errors import AuthError, ConnectorError, PermanentError
 from connectors.http import check_store_url
@@ -46,6 +54,13 @@ STORE_URL_MAX_LENGTH = 500
 
 class ChannelError(ValidationError):
     """Something the seller can fix; ``message_dict`` maps field name to messages."""
+
+
+class ChannelConflict(ChannelError):
+    """A well-formed request that the account's or the store's current state refuses (a name or
+    store already connected, a status the store does not have): the API answers 409, not 400."""
+
+    http_status = 409
 
 
 def _error(field: str, message: str) -> ChannelError:
@@ -223,19 +238,64 @@ def _clean_name(account: Account, name: str, *, exclude: SalesChannel | None = N
     if exclude is not None:
         clash = clash.exclude(pk=exclude.pk)
     if clash.exists():
-        raise _error("name", f"You already have a channel called “{text}”. Choose another name.")
+        raise ChannelConflict({"name": [f"You already have a channel called “{text}”. Choose another name."]})
     return text
 
 
-def _merge_errors(*checks: Any) -> tuple[list[Any], dict[str, list[str]]]:
+def _store_taken_message(other: SalesChannel) -> str:
+    return (
+        f"This store is already connected as “{other.name}”: a second channel would download its "
+        "orders twice. Open that channel (reauthorise it if its key changed), or remove it first."
+    )
+
+
+def ensure_store_not_connected(
+    account: Account, store_url: str, *, exclude: SalesChannel | None = None
+) -> None:
+    """Refuse a store URL that reaches a store the account already has as a live channel.
+
+    URLs are compared by :func:`~channels.models.store_key_for` (case, default port, trailing
+    slash, ``index.php``); removed channels do not count, other accounts never do. The database's
+    unique index on the key stops two concurrent requests that both passed this check.
+    """
+    others = SalesChannel.objects.live().filter(account=account, store_key=store_key_for(store_url))
+    if exclude is not None:
+        others = others.exclude(pk=exclude.pk)
+    other = others.only("name").first()
+    if other is not None:
+        raise ChannelConflict({"store_url": [_store_taken_message(other)]})
+
+
+def _integrity_conflict(exc: IntegrityError, account: Account, store_url: str, name: str) -> ChannelConflict:
+    """The unique index that a concurrent request won, in the seller's words."""
+    if "channel_store_unique_live" in str(exc):
+        other = (
+            SalesChannel.objects.live().filter(account=account, store_key=store_key_for(store_url)).first()
+        )
+        message = _store_taken_message(other) if other else "This store is already connected in your account."
+        return ChannelConflict({"store_url": [message]})
+    return ChannelConflict({"name": [f"You already have a channel called “{name}”."]})
+
+
+class _Errors(dict[str, list[str]]):
+    """Field errors collected from several checks; ``conflict`` while every one was a conflict."""
+
+    conflict = True
+
+    def raise_all(self) -> None:
+        raise (ChannelConflict if self.conflict else ChannelError)(dict(self))
+
+
+def _merge_errors(*checks: Any) -> tuple[list[Any], _Errors]:
     """Run each zero-argument check, collecting every ChannelError so all fields report at once."""
     results: list[Any] = []
-    errors: dict[str, list[str]] = {}
+    errors = _Errors()
     for check in checks:
         try:
             results.append(check())
         except ChannelError as exc:
             results.append(None)
+            errors.conflict = errors.conflict and isinstance(exc, ChannelConflict)
             for key, messages in exc.message_dict.items():
                 errors.setdefault(key, []).extend(messages)
     return results, errors
@@ -285,7 +345,7 @@ def test_connection(
         lambda: clean_store_url(store_url), lambda: clean_credentials(platform, credentials)
     )
     if errors:
-        raise ChannelError(errors)
+        errors.raise_all()
     if awaiting_authorisation(platform, creds):
         raise _error(
             "access_token",
@@ -352,11 +412,11 @@ def add_channel(
     platform_class(platform)
     (clean_name, url, creds), errors = _merge_errors(
         lambda: _clean_name(account, name),
-        lambda: clean_store_url(store_url),
+        lambda: _clean_new_store_url(account, store_url),
         lambda: clean_credentials(platform, credentials),
     )
     if errors:
-        raise ChannelError(errors)
+        errors.raise_all()
     pending = awaiting_authorisation(platform, creds)
     if store_facts is None and not pending:
         store_facts = test_connection(platform, url, creds, settings)
@@ -380,8 +440,8 @@ def add_channel(
                 last_success_at=None if pending else now,
             )
             _audit(channel, actor, "channel.added", platform=platform, name=clean_name, store_url=url)
-    except IntegrityError:  # a concurrent add with the same name won the race
-        raise _error("name", f"You already have a channel called “{clean_name}”.") from None
+    except IntegrityError as exc:  # a concurrent add with the same name or store won the race
+        raise _integrity_conflict(exc, account, url, clean_name) from None
     log.info("channel.added account=%s channel=%s platform=%s", account.pk, channel.pk, platform)
     return channel
 
@@ -407,7 +467,7 @@ def update_channel_settings(
         ),
     )
     if errors:
-        raise ChannelError(errors)
+        errors.raise_all()
     try:
         with transaction.atomic():
             fresh = _locked(channel)
@@ -428,7 +488,7 @@ def update_channel_settings(
 
                     reservations_changed(fresh.account_id)
     except IntegrityError:
-        raise _error("name", "You already have a channel with this name.") from None
+        raise ChannelConflict({"name": ["You already have a channel with this name."]}) from None
     return fresh
 
 
@@ -497,45 +557,74 @@ def reauthorise_channel(
         if spec.secret and not merged.get(spec.name) and stored.get(spec.name):
             merged[spec.name] = stored[spec.name]
     (url, creds), errors = _merge_errors(
-        lambda: clean_store_url(store_url if store_url is not None else channel.store_url),
+        lambda: _clean_own_store_url(channel, store_url),
         lambda: clean_credentials(channel.platform, merged),
     )
     if errors:
-        raise ChannelError(errors)
+        errors.raise_all()
     pending = awaiting_authorisation(channel.platform, creds)
     facts = None if pending else test_connection(channel.platform, url, creds, channel.settings)
-    with transaction.atomic():
-        fresh = _locked(channel)
-        fresh.store_url = url
-        fresh.credentials = creds
-        fresh.connection_state = ConnectionState.PENDING if pending else ConnectionState.OK
-        fresh.last_error = fresh.last_error_job = ""
-        update_fields = [
-            "store_url",
-            "credentials",
-            "connection_state",
-            "last_error",
-            "last_error_job",
-            "updated_at",
-        ]
-        if facts is not None:
-            fresh.store_facts = store_facts_to_dict(facts)
-            fresh.last_success_at = timezone.now()
-            update_fields += ["store_facts", "last_success_at"]
-        fresh.save(update_fields=update_fields)
-        _audit(
-            fresh,
-            actor,
-            "channel.reauthorised",
-            store_url=url,
-            store_url_changed=url != channel.store_url,
-            credentials_changed=creds != stored,
-        )
-        if not pending:
-            from channels import sync  # sync imports this module lazily too
-
-            sync.resume_paused_work(fresh)  # sent once this transaction commits
+    try:
+        with transaction.atomic():
+            fresh = _reauthorised(channel, actor, url, creds, stored, pending, facts)
+    except IntegrityError as exc:  # another channel took this store meanwhile
+        raise _integrity_conflict(exc, channel.account, url, channel.name) from None
     log.info("channel.reauthorised channel=%s", fresh.pk)
+    return fresh
+
+
+def _clean_new_store_url(account: Account, store_url: str) -> str:
+    url = clean_store_url(store_url)
+    ensure_store_not_connected(account, url)
+    return url
+
+
+def _clean_own_store_url(channel: SalesChannel, store_url: str | None) -> str:
+    url = clean_store_url(store_url if store_url is not None else channel.store_url)
+    ensure_store_not_connected(channel.account, url, exclude=channel)
+    return url
+
+
+def _reauthorised(
+    channel: SalesChannel,
+    actor: Actor,
+    url: str,
+    creds: dict[str, Any],
+    stored: Mapping[str, Any],
+    pending: bool,
+    facts: StoreFacts | None,
+) -> SalesChannel:
+    """The write of :func:`reauthorise_channel` (inside its transaction)."""
+    fresh = _locked(channel)
+    fresh.store_url = url
+    fresh.credentials = creds
+    fresh.connection_state = ConnectionState.PENDING if pending else ConnectionState.OK
+    fresh.last_error = fresh.last_error_job = ""
+    update_fields = [
+        "store_url",
+        "credentials",
+        "connection_state",
+        "last_error",
+        "last_error_job",
+        "updated_at",
+    ]
+    if facts is not None:
+        fresh.store_facts = store_facts_to_dict(facts)
+        fresh.last_success_at = timezone.now()
+        update_fields += ["store_facts", "last_success_at"]
+    fresh.save(update_fields=update_fields)
+    _audit(
+        fresh,
+        actor,
+        "channel.reauthorised",
+        store_url=url,
+        store_url_changed=url != channel.store_url,
+        credentials_changed=creds != stored,
+    )
+    if not pending:
+        from channels import sync  # sync imports this module lazily too
+
+        sync.resume_paused_work(fresh)  # sent once this transaction commits
     return fresh
 
 

@@ -486,26 +486,32 @@ def wizard_connection(request: HttpRequest, platform: str) -> HttpResponse:
             store_url = form.cleaned_data["store_url"]
             credentials = form.credentials()
             action = request.POST.get("action", "test")
-            if action == "await" and platform == "threedcart" and not any(credentials.values()):
-                wizard.connect(store_url, credentials, None)
-                return redirect("channels:add_settings", platform)
-            if not any(credentials.values()) and platform == "threedcart":
-                form.add_error(
-                    "access_token",
-                    "Paste the access token to test the connection now, or choose "
-                    "“Continue without a token” to wait for the store's authorisation.",
-                )
+            try:
+                # Before any test: a second channel for the same store would download its orders twice.
+                services.ensure_store_not_connected(account_for(request), store_url)
+            except ValidationError as exc:
+                _add_errors(form, exc)
             else:
-                try:
-                    facts = services.test_connection(platform, store_url, credentials, {})
-                except ConnectorError as exc:
-                    connection_error, connection_error_code = exc.message, exc.code
-                    log.info("channel.wizard.test_failed platform=%s code=%s", platform, exc.code)
-                except (ValidationError, FieldErrors) as exc:
-                    _add_errors(form, exc)
-                else:
-                    wizard.connect(store_url, credentials, facts_as_dict(facts))
+                if action == "await" and platform == "threedcart" and not any(credentials.values()):
+                    wizard.connect(store_url, credentials, None)
                     return redirect("channels:add_settings", platform)
+                if not any(credentials.values()) and platform == "threedcart":
+                    form.add_error(
+                        "access_token",
+                        "Paste the access token to test the connection now, or choose "
+                        "“Continue without a token” to wait for the store's authorisation.",
+                    )
+                else:
+                    try:
+                        facts = services.test_connection(platform, store_url, credentials, {})
+                    except ConnectorError as exc:
+                        connection_error, connection_error_code = exc.message, exc.code
+                        log.info("channel.wizard.test_failed platform=%s code=%s", platform, exc.code)
+                    except (ValidationError, FieldErrors) as exc:
+                        _add_errors(form, exc)
+                    else:
+                        wizard.connect(store_url, credentials, facts_as_dict(facts))
+                        return redirect("channels:add_settings", platform)
     context = _wizard_context(
         request,
         3,

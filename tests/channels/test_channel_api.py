@@ -104,6 +104,28 @@ def test_create_field_errors_are_json_next_to_fields(alice_api, fake_store) -> N
     assert set(response.json()["errors"]) >= {"store_url", "api_key"}
 
 
+def test_the_same_store_twice_is_a_409_with_a_message(alice, bob, alice_api, fake_store) -> None:
+    first = alice_api.post(url(), create_body(), format="json").json()
+    response = alice_api.post(
+        url(), create_body(name="Again", store_url="https://Shop.Example.com:443/index.php"), format="json"
+    )
+    assert response.status_code == 409, response.content
+    body = response.json()
+    assert body["code"] == "conflict"
+    assert "already connected as “Main shop”" in body["message"]
+    assert set(body["errors"]) == {"store_url"}
+    other = alice_api.post(
+        url(), create_body(name="Other", store_url="https://other.example.com"), format="json"
+    )
+    response = alice_api.post(
+        url(other.json()["id"], "reauthorise"), {"store_url": "https://shop.example.com/"}, format="json"
+    )
+    assert response.status_code == 409
+    assert "already connected" in response.json()["errors"]["store_url"][0]
+    assert alice_api.delete(url(first["id"])).status_code == 204
+    assert alice_api.post(url(), create_body(name="Again"), format="json").status_code == 201
+
+
 @pytest.mark.parametrize(
     ("error", "status"),
     [

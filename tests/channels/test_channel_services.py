@@ -102,6 +102,77 @@ def test_name_unique_per_account_among_live_channels(alice, bob, fake_store) -> 
 
 
 @pytest.mark.parametrize(
+    "again",
+    [
+        "https://shop.example.com",
+        "https://SHOP.Example.COM/",
+        "https://shop.example.com:443/",
+        "http://shop.example.com/",
+        "https://shop.example.com/index.php",
+        "https://shop.example.com//",
+        "https://shop.example.com./",
+    ],
+)
+def test_the_same_store_twice_is_refused(alice, fake_store, again: str) -> None:
+    first = add_opencart(alice)
+    with pytest.raises(services.ChannelConflict) as caught:
+        add_opencart(alice, name="Second", store_url=again)
+    message = caught.value.message_dict["store_url"][0]
+    assert "already connected as “Main shop”" in message
+    assert "twice" in message
+    assert SalesChannel.objects.live().filter(account=alice.account).get() == first
+    assert len(fake_store.calls) == 1  # refused before the store is asked
+
+
+def test_the_same_store_is_free_again_once_removed_and_in_other_accounts(alice, bob, fake_store) -> None:
+    first = add_opencart(alice)
+    add_opencart(bob)  # another account may connect the same store
+    add_opencart(alice, name="Shop folder", store_url="https://shop.example.com/shop/")  # another store
+    add_opencart(alice, name="Other port", store_url="https://shop.example.com:8443/")
+    services.remove_channel(first, actor=alice.user)
+    again = add_opencart(alice, name="Again")
+    assert again.store_key == first.store_key == "shop.example.com"
+
+
+def test_reauthorising_onto_a_connected_store_is_refused(alice, fake_store) -> None:
+    add_opencart(alice)
+    other = add_opencart(alice, name="Outlet", store_url="https://outlet.example.com/")
+    with pytest.raises(services.ChannelConflict) as caught:
+        services.reauthorise_channel(
+            other, actor=alice.user, credentials={}, store_url="https://shop.example.com/index.php"
+        )
+    assert "already connected" in caught.value.message_dict["store_url"][0]
+    assert SalesChannel.objects.get(pk=other.pk).store_url == "https://outlet.example.com"
+    # its own URL, written differently, is the same channel, not a second one
+    moved = services.reauthorise_channel(
+        other, actor=alice.user, credentials={}, store_url="https://OUTLET.example.com/index.php"
+    )
+    assert moved.store_key == "outlet.example.com"
+
+
+def test_the_database_refuses_a_second_live_channel_for_a_store(alice) -> None:
+    """Two concurrent adds may both pass the check; the unique index lets only one commit."""
+    from django.db import IntegrityError, transaction
+
+    SalesChannelFactory(account=alice.account, store_url="https://shop.example.com")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        SalesChannelFactory(account=alice.account, store_url="https://Shop.example.com/index.php")
+    removed = SalesChannelFactory(account=alice.account, store_url="https://b.example.com")
+    removed.removed_at = removed.created_at
+    removed.save()
+    SalesChannelFactory(account=alice.account, store_url="https://b.example.com/")
+
+
+def test_a_lost_race_for_a_store_is_the_same_conflict(alice, fake_store, monkeypatch) -> None:
+    add_opencart(alice)
+    # as if the check ran before the other request committed
+    monkeypatch.setattr(services, "ensure_store_not_connected", lambda *args, **kwargs: None)
+    with pytest.raises(services.ChannelConflict) as caught:
+        add_opencart(alice, name="Racer")
+    assert "already connected as “Main shop”" in caught.value.message_dict["store_url"][0]
+
+
+@pytest.mark.parametrize(
     ("url", "fragment"),
     [
         ("https://127.0.0.1/", "private or reserved"),
@@ -155,7 +226,8 @@ def test_remove_is_soft_wipes_credentials_and_stops_jobs(alice, fake_store) -> N
 
 def test_update_settings_merges_validates_and_renames(alice, fake_store) -> None:
     channel = add_opencart(alice)
-    other = add_opencart(alice, name="Outlet")
+    # another store: the same one twice is refused (test_the_same_store_twice_is_refused)
+    other = add_opencart(alice, name="Outlet", store_url="https://outlet.example.com/")
     channel = services.update_channel_settings(
         channel, actor=alice.user, settings={"order_lookback_days": 30}, name="Flagship"
     )

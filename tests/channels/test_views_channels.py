@@ -154,7 +154,7 @@ def test_channel_page_lists_its_sync_runs_with_counts_and_error(client, alice):
     from channels.models import SyncRun
 
     channel = make_channel(alice)
-    other = make_channel(alice, "Second shop")
+    other = make_channel(alice, "Second shop", store_url="https://second.example.com")
     SyncRun.objects.create(
         account=alice.account, channel=channel, job="orders", state="succeeded", fetched=41, created=37
     )

@@ -417,3 +417,31 @@ def test_members_cannot_add_channels(client, owner):
     ):
         assert client.get(url).status_code == 403
     assert client.post(reverse("channels:add_name", args=["opencart"]), {"name": "x"}).status_code == 403
+
+
+def test_a_store_already_connected_is_refused_at_the_connection_step(client, owner, store_calls):
+    """Its orders would be downloaded twice; removed channels and other accounts do not count."""
+    SalesChannel.objects.create(
+        account=owner.account, platform="xcart", name="Old shop", store_url="http://127.0.0.1:8099"
+    )
+    walk_to_connection(client)
+    response = client.post(
+        reverse("channels:add_connection", args=["opencart"]),
+        {
+            "store_url": "HTTP://127.0.0.1:8099/index.php",
+            "api_username": "Storelink",
+            "api_key": OPENCART_KEY,
+        },
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "already connected as “Old shop”" in body
+    assert "twice" in body
+    assert store_calls == []  # refused before the store is asked
+    SalesChannel.objects.filter(name="Old shop").update(removed_at="2026-01-01T00:00:00Z")
+    response = client.post(
+        reverse("channels:add_connection", args=["opencart"]),
+        {"store_url": "http://127.0.0.1:8099/", "api_username": "Storelink", "api_key": OPENCART_KEY},
+    )
+    assert response.status_code == 302
+    assert len(store_calls) == 1
