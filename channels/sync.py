@@ -144,10 +144,18 @@ def schedule_for(channel: SalesChannel) -> ChannelSchedule:
 
 def mark_due(channel: SalesChannel, job: str, at: datetime | None = None) -> None:
     """Make ``job`` due at ``at`` (default now) unless it is already due earlier."""
+    mark_due_many([channel], job, at)
+
+
+def mark_due_many(channels: Iterable[SalesChannel], job: str, at: datetime | None = None) -> None:
+    """:func:`mark_due` for several channels: two statements however many there are."""
     field = DUE_FIELDS[job]
     when = at or timezone.now()
-    ensure_schedules([channel])
-    ChannelSchedule.objects.filter(pk=channel.pk).filter(
+    channels = list(channels)
+    if not channels:
+        return
+    ensure_schedules(channels)
+    ChannelSchedule.objects.filter(pk__in=[channel.pk for channel in channels]).filter(
         Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__gt": when})
     ).update(**{field: when})
 
@@ -156,21 +164,131 @@ def clear_due(channel_id: Any, job: str) -> None:
     ChannelSchedule.objects.filter(pk=channel_id).update(**{DUE_FIELDS[job]: None})
 
 
+#: One quick retry when publishing (a pooled connection the broker closed is reopened), and no
+#: more: a broker that is down must not hold up the request that asked for the job, whose due
+#: time is already committed for the dispatcher to relay.
+PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+
+
 def send_job(channel_id: Any, job: str) -> None:
-    """Put the job's task on the broker now (callers make sure this is after commit)."""
-    current_app.send_task(JOB_TASKS[job], args=[str(channel_id)])
+    """Put the job's task on the broker now; raises when the broker cannot take it.
+
+    Callers claim the job's due time first (:func:`_claim_now`, the dispatcher), so a job is
+    sent by whoever claimed it and by nobody else.
+    """
+    current_app.send_task(JOB_TASKS[job], args=[str(channel_id)], retry_policy=PUBLISH_RETRY_POLICY)
     log.info("sync.job.enqueued channel=%s job=%s", channel_id, job)
 
 
-def request_job(channel: SalesChannel, job: str) -> None:
-    """Enqueue ``job`` for ``channel`` once the current transaction commits (sync now, a product
-    change, a recorded shipment). Never inside an open transaction: the worker must see the rows
-    that made the job necessary.
+def relay_jobs(claimed: list[tuple[str, str]], now: datetime | None = None) -> list[tuple[str, str]]:
+    """Send claimed jobs; returns those the broker took.
+
+    On the first broker error the job and every one after it are made due again (the dispatcher
+    relays them on its next tick) and nothing more is tried: a broker that is down fails every
+    send, and each try costs time. One log line, no traceback: an outage is not a bug.
     """
+    sent: list[tuple[str, str]] = []
+    for index, (channel_id, job) in enumerate(claimed):
+        try:
+            send_job(channel_id, job)
+        except Exception as exc:
+            rest = claimed[index:]
+            log.warning(
+                "sync.job.enqueue_deferred channel=%s job=%s deferred=%d error=%s",
+                channel_id,
+                job,
+                len(rest),
+                f"{exc.__class__.__name__}: {exc}"[:200],
+            )
+            _give_back(rest, now or timezone.now())
+            break
+        sent.append((channel_id, job))
+    return sent
+
+
+def _give_back(claims: list[tuple[str, str]], when: datetime) -> None:
+    by_job: dict[str, list[str]] = {}
+    for channel_id, job in claims:
+        by_job.setdefault(job, []).append(channel_id)
+    for job, channel_ids in by_job.items():
+        field = DUE_FIELDS[job]
+        ChannelSchedule.objects.filter(pk__in=channel_ids).filter(
+            Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__gt": when})
+        ).update(**{field: when})
+
+
+def _claim_now(channel_ids: list[Any], job: str, following: datetime | None) -> list[tuple[str, str]]:
+    """Claim ``job`` on these channels if it is still due: the same conditional UPDATE the
+    dispatcher uses, so a job is sent once whether the request or the dispatcher gets there first.
+    Orders restart their clock at ``following``; event jobs go back to "nothing to do"."""
+    field = DUE_FIELDS[job]
+    now = timezone.now()
+    table = connection.ops.quote_name(ChannelSchedule._meta.db_table)
+    column = connection.ops.quote_name(field)
+    pk = ChannelSchedule._meta.pk
+    ids = [pk.get_db_prep_value(channel_id, connection) for channel_id in channel_ids]
+    when = ChannelSchedule._meta.get_field(field)
+    placeholders = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {column} = %s "  # noqa: S608 (names are ours)
+            f'WHERE "channel_id" IN ({placeholders}) AND {column} <= %s RETURNING "channel_id"',
+            [
+                when.get_db_prep_value(following, connection),
+                *ids,
+                when.get_db_prep_value(now, connection),
+            ],
+        )
+        won = [pk.to_python(row[0]) for row in cursor.fetchall()]
+    return [(str(channel_id), str(job)) for channel_id in won]
+
+
+def _send_requested(requests: list[tuple[list[Any], datetime | None]], job: str) -> None:
+    """After commit: claim and send at once (low latency). Never raises: the request's writes
+    are committed and its due times stand, so anything that fails here only waits for the
+    dispatcher's next tick."""
+    try:
+        claimed = [
+            claim for channel_ids, following in requests for claim in _claim_now(channel_ids, job, following)
+        ]
+        relay_jobs(claimed)
+    except Exception as exc:
+        log.warning(
+            "sync.job.enqueue_deferred job=%s error=%s", job, f"{exc.__class__.__name__}: {exc}"[:200]
+        )
+
+
+def request_job(channel: SalesChannel, job: str) -> None:
+    """Ask for ``job`` on ``channel`` (sync now, a product change, a recorded shipment).
+
+    The request is a due time written in the caller's transaction, so it is committed with the
+    change that made it necessary and survives a broker outage; after commit the job is sent at
+    once if the broker takes it, else the dispatcher relays it on its next tick. Never sent
+    inside an open transaction: the worker must see the rows that made the job necessary.
+    """
+    request_jobs([channel], job)
+
+
+def request_jobs(channels: Iterable[SalesChannel], job: str) -> None:
+    """:func:`request_job` for several channels in a constant number of statements."""
     if job not in JOB_TASKS:
         raise ValueError(f"unknown job {job!r}")
-    channel_id = channel.pk
-    transaction.on_commit(lambda: send_job(channel_id, job))
+    channels = list(channels)
+    if not channels:
+        return
+    mark_due_many(channels, job)
+    requests: list[tuple[list[Any], datetime | None]]
+    if job == SyncJob.ORDERS:
+        # The claim restarts the order clock, so the dispatcher does not download again at once.
+        requests = [([channel.pk], next_orders_due(channel)) for channel in channels]
+    else:
+        requests = [([channel.pk for channel in channels], None)]
+    transaction.on_commit(lambda: _send_requested(requests, job))
+
+
+def next_orders_due(channel: SalesChannel, now: datetime | None = None) -> datetime:
+    """When the channel's next order download is due after one starting ``now``."""
+    return (now or timezone.now()) + order_interval(channel)
 
 
 def dispatch_due_jobs(now: datetime | None = None) -> list[tuple[str, str]]:
@@ -199,27 +317,21 @@ def dispatch_due_jobs(now: datetime | None = None) -> list[tuple[str, str]]:
             due_at = getattr(schedule, field)
             if due_at is None or due_at > now:
                 continue
-            following = now + order_interval(channel) if job == SyncJob.ORDERS else None
+            following = next_orders_due(channel, now) if job == SyncJob.ORDERS else None
             won = ChannelSchedule.objects.filter(pk=schedule.pk, **{field: due_at}).update(
                 **{field: following}
             )
             if won:
                 claimed.append((str(schedule.pk), str(job)))
-    for channel_id, job in claimed:
-        try:
-            send_job(channel_id, job)
-        except Exception:
-            # The broker is down: give the claim back so the next tick tries again.
-            log.exception("sync.job.enqueue_failed channel=%s job=%s", channel_id, job)
-            ChannelSchedule.objects.filter(pk=channel_id).update(**{DUE_FIELDS[job]: now})
+    relay_jobs(claimed, now)
     return claimed
 
 
 def sync_now(channel: SalesChannel, jobs: Iterable[str] | None = None) -> list[str]:
     """The seller's "sync now": orders and pending shipments (plus stock/prices if enabled) at once.
 
-    The order schedule restarts from now so the dispatcher does not run the same download again
-    a moment later.
+    The order schedule restarts from now (when the download is sent) so the dispatcher does not
+    run the same download again a moment later.
     """
     settings = channel.settings or {}
     if jobs is None:
@@ -229,11 +341,6 @@ def sync_now(channel: SalesChannel, jobs: Iterable[str] | None = None) -> list[s
         if settings.get("price_sync", False):
             jobs.append(SyncJob.PRICES)
     jobs = [str(job) for job in jobs]
-    ensure_schedules([channel])
-    if SyncJob.ORDERS in jobs:
-        ChannelSchedule.objects.filter(pk=channel.pk).update(
-            orders_due_at=timezone.now() + order_interval(channel)
-        )
     for job in jobs:
         request_job(channel, job)
     return jobs
@@ -300,13 +407,33 @@ def _claim_and_start(channel: SalesChannel, job: str, run: SyncRun, seconds: int
     On PostgreSQL both happen in one statement (the run is inserted from the claim's result, so
     it exists exactly when the claim succeeded): one round trip and one commit instead of three
     statements, which is most of what a small job costs besides its real work.
+
+    An event job that starts also takes the requests made before it (its due time, if not later
+    than now): it reads the rows those requests were about, so running again for them would do
+    nothing. Requests made while it runs stay due and get their own run.
     """
+    due_field = DUE_FIELDS[job] if job in EVENT_JOBS else None
     if connection.vendor != "postgresql":
         if not claim_lease(channel, job, str(run.pk), seconds):
             return False
         run.save(force_insert=True)
+        if due_field:
+            ChannelSchedule.objects.filter(pk=channel.pk, **{f"{due_field}__lte": timezone.now()}).update(
+                **{due_field: None}
+            )
         return True
     claim_sql, params = _claim_statement(channel, job, str(run.pk), seconds)
+    requests = ""
+    if due_field:
+        schedules, due = (
+            connection.ops.quote_name(ChannelSchedule._meta.db_table),
+            connection.ops.quote_name(due_field),
+        )
+        requests = (
+            f", taken AS (UPDATE {schedules} SET {due} = NULL WHERE "  # noqa: S608 (names are ours)
+            f'"channel_id" = %s AND {due} <= %s AND EXISTS (SELECT 1 FROM claimed))'
+        )
+        params += [channel.pk, timezone.now()]
     fields = SyncRun._meta.concrete_fields
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     values = ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields)
@@ -314,7 +441,7 @@ def _claim_and_start(channel: SalesChannel, job: str, run: SyncRun, seconds: int
     table = connection.ops.quote_name(SyncRun._meta.db_table)
     with prepared_cursor() as cursor:
         cursor.execute(
-            f"WITH claimed AS ({claim_sql}) "  # noqa: S608 (names are ours)
+            f"WITH claimed AS ({claim_sql}){requests} "  # noqa: S608 (names are ours)
             f"INSERT INTO {table} ({columns}) SELECT {values} FROM claimed RETURNING 1",
             params,
         )

@@ -9,6 +9,9 @@
 - Under ``/api/`` an error answer that is not JSON (Django's HTML 400/403/404/500 pages, which
   appear when something fails outside DRF's exception handling) is replaced by the API's error
   shape: ``{"message": ..., "code": ...}`` with the same status.
+- While the database is unreachable every request gets a 503 with ``Retry-After`` (JSON under
+  ``/api/``, a plain page elsewhere) instead of a 500: the client should come back, not report a
+  bug, and an API client can tell "not applied, retry" from "failed".
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from http import HTTPStatus
 from typing import Any, TypeVar
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 
 log = logging.getLogger("storelink.api")
@@ -39,6 +43,17 @@ MESSAGES = {
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Errors that mean "the database cannot be reached right now" (connection refused or dropped,
+#: server shutting down), not a bug in the query.
+DATABASE_DOWN = (OperationalError, InterfaceError)
+DATABASE_RETRY_AFTER_SECONDS = 10
+DATABASE_DOWN_MESSAGE = "Storelink's database is briefly unavailable; nothing was changed. Retry shortly."
+DATABASE_DOWN_PAGE = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Storelink is briefly unavailable'
+    "</title></head><body><h1>Storelink is briefly unavailable</h1><p>We cannot reach our database "
+    "right now. Nothing was changed; please try again in a few seconds.</p></body></html>"
+)
 
 
 def max_body_bytes(limit: int) -> Callable[[F], F]:
@@ -89,6 +104,17 @@ def too_large(length: int, limit: int) -> JsonResponse:
     )
 
 
+def database_unavailable(request: HttpRequest) -> HttpResponse:
+    """The answer while the database is down: 503 + Retry-After; rendered without the database
+    (no template context processors, no session)."""
+    if request.path_info.startswith(API_PREFIX):
+        response: HttpResponse = api_error(503, DATABASE_DOWN_MESSAGE, "database_unavailable")
+    else:
+        response = HttpResponse(DATABASE_DOWN_PAGE, status=503, content_type="text/html; charset=utf-8")
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
+
+
 def _is_json(response: HttpResponse) -> bool:
     return "json" in (response.get("Content-Type") or "")
 
@@ -118,6 +144,12 @@ class ApiGuardMiddleware:
         if length > limit:
             log.info("api.body_too_large", extra={"path": request.path_info, "bytes": length, "limit": limit})
             return too_large(length, limit)
+        return None
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, DATABASE_DOWN):
+            log.warning("db.unavailable path=%s error=%s", request.path_info, str(exception).strip()[:200])
+            return database_unavailable(request)
         return None
 
     @staticmethod

@@ -26,3 +26,6 @@ urlpatterns = [
     path("", include("orders.urls")),
     path("", include("inventory.urls")),
 ]
+
+# A database outage outside a view answers 503 + Retry-After, not the 500 page.
+handler500 = "config.views.server_error"

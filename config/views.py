@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
@@ -54,3 +56,17 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def api_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
     """Unknown URLs under /api/ answer JSON like the rest of the API, not the HTML 404 page."""
     return JsonResponse({"message": "Not found.", "code": "not_found"}, status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's 500 handler, except that a database that cannot be reached is a 503.
+
+    Views' database errors are answered by :class:`config.middleware.ApiGuardMiddleware`; this
+    catches those raised outside a view (session and authentication middleware), which Django
+    hands straight to the 500 handler.
+    """
+    from config.middleware import DATABASE_DOWN, database_unavailable
+
+    if isinstance(sys.exc_info()[1], DATABASE_DOWN):
+        return database_unavailable(request)
+    return defaults.server_error(request)

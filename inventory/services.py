@@ -56,7 +56,7 @@ from django.utils import timezone
 from accounts.models import Account, ApiKey, Role
 from accounts.tenancy import Actor, actor_user, require_actor_role
 from channels.models import SalesChannel, SyncJob, SyncRun
-from channels.sync import LeaseLost, commit_with_success, heartbeat, request_job
+from channels.sync import LeaseLost, commit_with_success, heartbeat, request_job, request_jobs
 from config.db import PreparedQuery, execute_ctes
 from connectors.base import Connector, PriceUpdate, PushResult, StockUpdate, currency_places
 from connectors.base import Listing as StoreListing
@@ -704,20 +704,24 @@ def _link_listings(account: Account, skus: Sequence[str]) -> int:
 
 
 def request_inventory_jobs(account: Account, *, stock: bool, prices: bool) -> None:
-    """After commit, ask for stock and/or price jobs on every channel of the account that syncs them.
+    """Ask for stock and/or price jobs on every channel of the account that syncs them.
 
-    Registered with ``on_commit`` so the worker reads the committed master; the job itself is
-    cheap when nothing differs (it sends only changed listings), so asking too often costs little.
+    The requests are due times written in the caller's transaction (committed with the change,
+    kept through a broker outage); the jobs are sent after commit so the worker reads the
+    committed master. The job itself is cheap when nothing differs (it sends only changed
+    listings), so asking too often costs little.
     """
     if not (stock or prices):
         return
-    account_id = account.pk
-
-    def enqueue() -> None:
-        for channel in SalesChannel.objects.syncable().filter(account_id=account_id):
-            _request_for_channel(channel, stock=stock, prices=prices)
-
-    transaction.on_commit(enqueue)
+    channels = list(
+        SalesChannel.objects.syncable()
+        .filter(account_id=getattr(account, "pk", account))
+        .only("id", "account_id", "settings")
+    )
+    if stock:
+        request_jobs([channel for channel in channels if stock_sync_enabled(channel)], SyncJob.STOCK)
+    if prices:
+        request_jobs([channel for channel in channels if price_sync_enabled(channel)], SyncJob.PRICES)
 
 
 def reservations_changed(account: Account | Any, skus: Iterable[str] | None = None) -> None:
@@ -957,7 +961,7 @@ def update_listing_overrides(listing: Listing, *, actor: Actor, **values: Any) -
         )
         channel = fresh.channel
         prices = bool({"price_multiplier", "price_offset"} & changes.keys())
-        transaction.on_commit(lambda: _request_for_channel(channel, stock=stock, prices=prices))
+        _request_for_channel(channel, stock=stock, prices=prices)
     return fresh
 
 

@@ -202,7 +202,9 @@ def test_new_orders_move_availability_so_stock_jobs_are_requested(
 
     requested: list[tuple[str, str]] = []
     monkeypatch.setattr(
-        inventory_services, "request_job", lambda channel, job, **_: requested.append((str(channel.pk), job))
+        inventory_services,
+        "request_jobs",
+        lambda channels, job, **_: requested.extend((str(channel.pk), job) for channel in channels),
     )
     Product.objects.create(account=alice, sku="ANY-SKU", name="Kept in Storelink", on_hand=5)
     with sandbox_store("xcart", orders=5) as (app, _server):

@@ -29,7 +29,9 @@ def alice():
 def stock_requests(monkeypatch):
     requested: list[tuple[str, str]] = []
     monkeypatch.setattr(
-        inventory_services, "request_job", lambda channel, job, **_: requested.append((str(channel.pk), job))
+        inventory_services,
+        "request_jobs",
+        lambda channels, job, **_: requested.extend((str(channel.pk), job) for channel in channels),
     )
     return requested
 
