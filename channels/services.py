@@ -600,12 +600,15 @@ def _reauthorised(
     fresh.credentials = creds
     fresh.connection_state = ConnectionState.PENDING if pending else ConnectionState.OK
     fresh.last_error = fresh.last_error_job = ""
+    fresh.failed_runs, fresh.failing_since = 0, None  # the store answered: a new count starts
     update_fields = [
         "store_url",
         "credentials",
         "connection_state",
         "last_error",
         "last_error_job",
+        "failed_runs",
+        "failing_since",
         "updated_at",
     ]
     if facts is not None:
@@ -685,6 +688,7 @@ def check_channel_connection(channel: SalesChannel, *, actor: Actor) -> StoreFac
         if fresh.connection_state != ConnectionState.PENDING:
             fresh.connection_state = ConnectionState.OK
             fresh.last_error = fresh.last_error_job = ""
+            fresh.failed_runs, fresh.failing_since = 0, None  # the store answered: a new count starts
         fresh.save(
             update_fields=[
                 "store_facts",
@@ -692,6 +696,8 @@ def check_channel_connection(channel: SalesChannel, *, actor: Actor) -> StoreFac
                 "connection_state",
                 "last_error",
                 "last_error_job",
+                "failed_runs",
+                "failing_since",
                 "updated_at",
             ]
         )

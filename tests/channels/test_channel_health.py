@@ -155,3 +155,21 @@ def test_a_success_between_failures_restarts_the_count(channel):
     fresh = SalesChannel.objects.get(pk=channel.pk)
     assert (fresh.connection_state, fresh.failed_runs) == (ConnectionState.OK, 1)
     assert fresh.last_error == "The store refused the filter."
+
+
+def test_a_successful_connection_test_or_reauthorisation_restarts_the_count(alice, channel, store):
+    from channels import services
+
+    for _ in range(3):
+        run_failing(channel, SyncJob.ORDERS, PermanentError("The store refused the filter."))
+    services.check_channel_connection(channel, actor=alice.user)
+    fresh = SalesChannel.objects.get(pk=channel.pk)
+    assert (fresh.connection_state, fresh.failed_runs, fresh.failing_since) == (ConnectionState.OK, 0, None)
+    run_failing(channel, SyncJob.ORDERS, PermanentError("The store refused the filter."))
+    assert SalesChannel.objects.get(pk=channel.pk).connection_state == ConnectionState.OK  # one, not four
+
+    for _ in range(2):
+        run_failing(channel, SyncJob.ORDERS, PermanentError("The store refused the filter."))
+    services.reauthorise_channel(channel, actor=alice.user, credentials=store.connector_credentials())
+    fresh = SalesChannel.objects.get(pk=channel.pk)
+    assert (fresh.connection_state, fresh.failed_runs, fresh.failing_since) == (ConnectionState.OK, 0, None)
