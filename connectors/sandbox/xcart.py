@@ -83,7 +83,7 @@ CREATE TABLE IF NOT EXISTS orders (
     payment_status_id INT, shipping_status_id INT, shipping_cost TEXT, tax TEXT, tax_included INT,
     discount TEXT, other TEXT, total TEXT, payment_method TEXT, shipping_method TEXT, email TEXT,
     firstname TEXT, lastname TEXT, street TEXT, city TEXT, state TEXT, zipcode TEXT, country TEXT,
-    phone TEXT, notes TEXT);
+    phone TEXT, notes TEXT, admin_notes TEXT DEFAULT '');
 CREATE TABLE IF NOT EXISTS order_items (
     item_id INTEGER PRIMARY KEY, order_id INT, product_id INT, sku TEXT, name TEXT, price TEXT,
     amount INT, attributes TEXT);
@@ -219,6 +219,9 @@ class XCartSandbox(SandboxApp):
     def create_schema(self) -> None:
         with self.lock:
             self.db.executescript(SCHEMA)
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(orders)")}
+            if "admin_notes" not in columns:  # a file-backed store made before staff notes
+                self.db.execute("ALTER TABLE orders ADD COLUMN admin_notes TEXT DEFAULT ''")
             self.db.executescript(INDEXES)
             if not self.db.execute("SELECT 1 FROM status_shipping").fetchone():
                 for index, (code, name, position) in enumerate(SHIPPING_STATUSES, start=1):
@@ -419,6 +422,16 @@ class XCartSandbox(SandboxApp):
                     )
             if dated:
                 db.execute("UPDATE orders SET last_renew = ? WHERE order_id = ?", (int(self.now()), order_id))
+
+    def admin_notes(self, order_external_id: str) -> str:
+        """The order's staff note ("Staff notes" in the X-Cart admin)."""
+        with self.lock:
+            row = self.db.execute(
+                "SELECT admin_notes FROM orders WHERE order_id = ?", (int(order_external_id),)
+            ).fetchone()
+        if row is None:
+            raise KeyError(order_external_id)
+        return str(row[0] or "")
 
     def cancel_order(self, order_external_id: str, *, dated: bool = True) -> None:
         """Cancel in the admin: the payment status becomes Cancelled, the rest stays."""
@@ -860,7 +873,7 @@ class XCartSandbox(SandboxApp):
             "updateDate": iso(row["last_renew"]),
             "trackingNumber": tracking[0]["value"] if tracking else "",
             "customerNotes": row["notes"] or "",
-            "adminNotes": "",
+            "adminNotes": row["admin_notes"] or "",
             "coupon": [],
             "customerInfo": {
                 "profileId": order_id + 1000,
@@ -898,7 +911,7 @@ class XCartSandbox(SandboxApp):
             "payment_method_name": row["payment_method"],
             "tracking": "",
             "notes": row["notes"] or "",
-            "adminNotes": "",
+            "adminNotes": row["admin_notes"] or "",
             "recent": False,
             "stockStatus": "",
             "xcPendingExport": False,
@@ -972,8 +985,14 @@ class XCartSandbox(SandboxApp):
         ]
 
     def _apply_order_model(self, order_id: int, model: dict[str, Any]) -> None:
-        """Status associations by code (or id) and tracking rows, the way X-Cart's loader does it."""
+        """Status associations by code (or id), tracking rows and the staff note, the way X-Cart's
+        loader does it: all of one PUT in one flush."""
         with self.transaction() as db:
+            if isinstance(model.get("adminNotes"), str):
+                db.execute(
+                    "UPDATE orders SET admin_notes = ? WHERE order_id = ?", (model["adminNotes"], order_id)
+                )
+                self.record_write("note", order_id, model["adminNotes"])
             for name, table, column in (
                 ("shippingStatus", "status_shipping", "shipping_status_id"),
                 ("paymentStatus", "status_payment", "payment_status_id"),
@@ -1444,7 +1463,7 @@ class XCartSandbox(SandboxApp):
             "customer_id": order_id + 1000,
             "shipping_method_name": row["shipping_method"],
             "notes": row["notes"] or "",
-            "admin_notes": "",
+            "admin_notes": row["admin_notes"] or "",
             "items": [
                 {
                     "id": item["item_id"],

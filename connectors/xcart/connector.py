@@ -646,11 +646,28 @@ class XCartConnector(Connector):
         api = self._api()
         if isinstance(api, BuiltinClient):
             return self._confirm_builtin(api, order_id, tracking, processed, shipment.is_partial)
-        return self._confirm_addon(api, order_id, tracking, processed, shipment.is_partial)
+        reference = str(shipment.reference or "").strip()
+        if any(ch in reference for ch in "\r\n\x00"):
+            raise PermanentError("A shipment reference must be a single line.", code="bad_reference")
+        return self._confirm_addon(api, order_id, tracking, processed, shipment.is_partial, reference)
 
     def _confirm_addon(
-        self, api: AddonClient, order_id: str, tracking: list[str], processed: str, partial: bool
+        self,
+        api: AddonClient,
+        order_id: str,
+        tracking: list[str],
+        processed: str,
+        partial: bool,
+        shipment_reference: str = "",
     ) -> ShipmentResult:
+        """Tracking, status and Storelink's reference in one ``PUT order/<id>``, after reading it.
+
+        The add-on keeps no note on a tracking number (a tracking row is a value and a date), so the
+        reference goes into the order's staff note (``adminNotes``), after whatever the seller wrote
+        there. X-Cart applies one PUT in one flush, so an order whose note holds the reference has
+        the tracking and status of that shipment too: a retry that finds it (the reply to the first
+        attempt was lost) writes nothing, even if the seller has since moved the order on.
+        """
         codes = [status.code for status in self._shipping_statuses(api)]
         if processed not in codes:
             # Sending an unknown code would rename one of the store's statuses for every order.
@@ -666,6 +683,10 @@ class XCartConnector(Connector):
             raise ProtocolError(
                 f"X-Cart sent order {order_id} as something that is not an object.", code="bad_data"
             )
+        reference = str(order.get("orderNumber") or order_id)
+        notes = order.get("adminNotes") if isinstance(order.get("adminNotes"), str) else ""
+        if shipment_reference and shipment_reference in notes:
+            return ShipmentResult(store_reference=reference, tracking_sent=(), warnings=())
         present = mapping.tracking_values(order)
         missing = [value for value in tracking if value not in present]
         warnings: list[str] = []
@@ -676,9 +697,13 @@ class XCartConnector(Connector):
             warnings.append("X-Cart has no partial shipments: the order's status was left unchanged.")
         elif mapping.status_code_of(order.get("shippingStatus")) != processed:
             model["shippingStatus"] = {"code": processed}
-        reference = str(order.get("orderNumber") or order_id)
         if not model:
             return ShipmentResult(store_reference=reference, tracking_sent=(), warnings=tuple(warnings))
+        if shipment_reference:
+            line = f"Storelink shipment {shipment_reference}: " + (
+                f"tracking {', '.join(tracking)}" if tracking else "shipped"
+            )
+            model["adminNotes"] = f"{notes.rstrip()}\n{line}" if notes.strip() else line
         updated = api.write("PUT", f"order/{order_id}", model, idempotent=not missing).data
         if updated is None:
             raise PermanentError(f"X-Cart has no order with id {order_id}.", code="order_not_found")
@@ -694,6 +719,9 @@ class XCartConnector(Connector):
                 code="not_applied",
                 raw=json.dumps({"trackingNumbers": after, "shippingStatus": updated.get("shippingStatus")}),
             )
+        if shipment_reference and shipment_reference not in str(updated.get("adminNotes") or ""):
+            # Tracking and status are there; a retry would still find them and send nothing.
+            warnings.append("X-Cart did not keep Storelink's shipment reference in the order's staff notes.")
         return ShipmentResult(
             store_reference=reference, tracking_sent=tuple(missing), warnings=tuple(warnings)
         )
