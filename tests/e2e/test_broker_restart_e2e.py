@@ -4,7 +4,9 @@ A 20-minute soak once saw every Redis restart take down every connected worker, 
 order, shipment or stock job ran. Here a Redis of the test's own (with an append-only file, as a
 production Redis keeps its queue) is SIGKILLed and started again while a download is in progress;
 the worker started as the Procfile starts it must still be the same process afterwards, finish the
-interrupted download and go on downloading new orders.
+interrupted download and go on downloading new orders. And while Redis is down, the API still
+accepts a shipment (the job request is a due time committed with it), which is confirmed on the
+store once Redis is back.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.test import Client
 
+from accounts.services import create_api_key
 from channels.models import SyncRun, SyncState
-from orders.models import Order
+from orders.models import Order, Shipment, ShipmentState
 from tests.e2e.conftest import CeleryProcesses, fast_beat_schedule
 from tests.e2e.private_redis import PrivateRedis, redis_server_binary
 from tests.orders.factories import channel_for_store, make_owner, sandbox_store
@@ -83,3 +87,42 @@ def test_worker_survives_a_redis_restart_mid_download(
         log = (celery.tmp_path / "worker.log").read_text(errors="replace")
         assert "Unrecoverable error" not in log
         assert Order.objects.filter(channel=channel).values("external_id").distinct().count() == expected + 1
+
+
+def test_a_shipment_posted_while_redis_is_down_is_accepted_and_confirmed_when_it_returns(
+    private_redis: PrivateRedis, celery: CeleryProcesses
+) -> None:
+    celery.use_broker(private_redis.url)
+    fast_beat_schedule(sweep_stale_runs=True)
+    user, account = make_owner("alice@example.com", "Alice's Shop")
+    _key, plaintext = create_api_key(account, actor=user, name="Warehouse")
+    api = Client(HTTP_AUTHORIZATION=f"Api-Key {plaintext}")
+    with sandbox_store("xcart", orders=10) as (app, _server):
+        channel = channel_for_store(account, app, processed_status="S")
+        worker = celery.start_production_worker()
+        celery.start_beat()
+        celery.wait_for(
+            lambda: Order.objects.filter(channel=channel).count() == app.order_count(), "orders to arrive"
+        )
+        order = Order.objects.filter(channel=channel, store_closed=False).order_by("placed_at").first()
+        assert order is not None
+
+        private_redis.kill()
+        response = api.post(
+            "/api/v1/shipments/",
+            {"order": str(order.pk), "carrier": "UPS", "tracking_numbers": ["1ZDOWN"]},
+            content_type="application/json",
+        )
+        assert response.status_code == 201, response.content
+        assert response["Content-Type"].startswith("application/json")
+        shipment = Shipment.objects.get(pk=response.json()["id"])
+        assert shipment.state == ShipmentState.PENDING
+
+        private_redis.start()
+        celery.wait_for(
+            lambda: Shipment.objects.get(pk=shipment.pk).state == ShipmentState.CONFIRMED,
+            "the shipment to be confirmed once Redis is back",
+            timeout=180,
+        )
+        assert app.tracking_numbers(order.external_id) == ["1ZDOWN"]
+        assert worker.poll() is None, f"the worker exited\n{celery.logs()}"
