@@ -869,8 +869,11 @@ def confirm_pending_shipments(
         attempts = shipment.attempts + 1
         if run is not None:
             run.fetched += 1
-        if shipment.order.store_closed:
+        if shipment.order.store_closed and shipment.attempts == 0:
             # Closed since the shipment was recorded (a download saw the cancellation): never sent.
+            # Once an attempt was made, the store may hold our own write (whose reply was lost) and
+            # that write may be what closed the order (Shipped): the connector, which recognises
+            # its own write by the shipment reference and reads the store's current status, decides.
             Shipment.objects.filter(pk=shipment.pk).update(
                 state=ShipmentState.FAILED,
                 claimed_until=None,

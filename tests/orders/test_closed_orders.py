@@ -235,3 +235,26 @@ def test_a_held_3dcart_order_reserves_and_an_abandoned_checkout_does_not(alice):
     assert Order.objects.get(pk=abandoned.pk).store_closed
     assert "6" not in services.closed_status_codes("threedcart")
     assert "7" in services.closed_status_codes("threedcart")
+
+
+def test_a_retry_whose_own_lost_write_shipped_the_order_is_confirmed_not_refused(alice, settings):
+    """The first attempt reached the store but its reply was lost; a download then saw the order
+    Shipped (closed) before the retry. The retry must recognise its own write, not call it closed."""
+    settings.SHIPMENT_RETRY_BASE_SECONDS = 0.0
+    with sandbox_store("xcart", orders=10) as (app, _server):
+        channel = channel_for_store(alice, app, processed_status="S")
+        sync.run_channel_job(channel.pk, "orders", services.download_orders)
+        order = Order.objects.filter(channel=channel, store_closed=False).order_by("placed_at").first()
+        user = alice.memberships.first().user
+        shipment, _ = services.record_shipment(order, actor=user, tracking_numbers=["1ZLOST"])
+        app.faults.update({"drop_reply_after_write": 1})
+        sync.run_channel_job(channel.pk, "shipments", services.confirm_pending_shipments)
+        shipment.refresh_from_db()
+        assert shipment.state == "pending"  # the reply was lost: it will be tried again
+        assert app.order_status(order.external_id) == "S"  # ... but the store took the write
+        Order.objects.filter(pk=order.pk).update(store_closed=True)  # what the next download says
+
+        sync.run_channel_job(channel.pk, "shipments", services.confirm_pending_shipments)
+        shipment.refresh_from_db()
+        assert shipment.state == "confirmed", shipment.last_error
+        assert app.tracking_numbers(order.external_id) == ["1ZLOST"]
