@@ -257,6 +257,9 @@ class OpenCartCoreClient:
         except TransientError as exc:
             if exc.raw and looks_like_php_fatal(exc.raw) and family.key.startswith("3.0"):
                 interpret_login_reply(None, exc.raw, exc.status_code or 500, family="3.0.0", caller="login")
+            if family.key == "3.0.0" and exc.status_code == 500:
+                # With display_errors off the broken login's fatal error is an empty 500 page.
+                interpret_login_reply(None, exc.raw or "", 500, family="3.0.0", caller="login")
             raise
         self._refuse_redirect(response, "login")
         if response.status_code == 404:

@@ -33,7 +33,14 @@ from connectors.base import (
     StoreStatus,
 )
 from connectors.base import Order as CanonicalOrder
-from connectors.errors import ConnectorError, PermanentError, ProtocolError, RateLimited
+from connectors.errors import (
+    AuthError,
+    ConnectorError,
+    PermanentError,
+    ProtocolError,
+    RateLimited,
+    TransientError,
+)
 from connectors.http import StoreHttp
 from connectors.opencart import fields
 from connectors.opencart.bridge_client import store_zone
@@ -48,6 +55,10 @@ from connectors.opencart.statuses import CLOSED_STATUS_CODES
 from connectors.opencart.versions import AUTO, TRAITS, family_for_version, normalise_family
 
 OPEN_API_VERSION = "4.0.0.0"
+#: bridge answers to a request it could not verify: the key or user is wrong, or it cannot read them
+BRIDGE_REFUSED_UNVERIFIED = ("unauthorized", "bad_signature", "unknown_user", "auth_required")
+#: bridge answers given only once the key verified: their cause is the one the bridge names
+BRIDGE_VERIFIED_REFUSALS = ("user_disabled", "ip_not_allowed", "clock_skew", "bridge_outdated")
 
 
 class BridgeInfoLike(Protocol):
@@ -243,12 +254,7 @@ class OpenCartConnector(Connector):
             mismatch = self._family_mismatch(info)
             if mismatch:
                 core_error = _restate(core_error, f"{core_error.message} {mismatch}")
-            if bridge_error is not None and not _same_problem(core_error, bridge_error):
-                raise _restate(
-                    core_error,
-                    f"OpenCart's API: {core_error.message} The store bridge: {bridge_error.message}",
-                )
-            raise _restate(core_error, f"OpenCart's API: {core_error.message}")
+            raise self._diagnose(core_error, bridge_error)
         if bridge_error is not None:
             if core_check:
                 works = "OpenCart's API login works, but the store bridge"
@@ -262,6 +268,78 @@ class OpenCartConnector(Connector):
             raise _restate(bridge_error, f"{works}: {bridge_error.message}")
         assert info is not None
         return self._facts(info, statuses, core_check, core_error)
+
+    def _diagnose(self, core: ConnectorError, bridge: ConnectorError | None) -> ConnectorError:
+        """One error naming the real cause when OpenCart's own API failed, read together with what the
+        bridge answered (each half sees a different part of the truth).
+
+        The bridge answers only a request whose signature it verified with anything but its uniform
+        401, so a bridge 401 means the key (or user) is wrong, or the bridge cannot read the store's
+        API users; the core login, on the other hand, names a refused IP itself. A bridge that
+        answered at all proves the store is up, and a missing bridge file (404) is the cause whatever
+        OpenCart's API said after login.
+        """
+        user = self.api_username
+        if bridge is None:
+            if core.code in ("permission_denied", "session_rejected"):
+                # The bridge just checked the same API user's status and IP list and let us in.
+                return _restate(
+                    core,
+                    "OpenCart's API: OpenCart logged Storelink in and then refused its order-history "
+                    "call. The store bridge works with the same API user, so Storelink's IP address is "
+                    "allowed and the user is enabled: those are not the cause. OpenCart 2.2–2.3 keep "
+                    "the API session in PHP's own session; ask your host to check that PHP can save "
+                    "sessions on the store server.",
+                )
+            return _restate(core, f"OpenCart's API: {core.message}")
+        core_said_specific = core.code in ("ip_not_allowed", "bad_key", "clock_skew")
+        if isinstance(core, TransientError) and isinstance(bridge, TransientError):
+            return _restate(
+                core,
+                f"The store does not answer: {core.message} Check that the store is online and that its "
+                "address is right; Storelink keeps trying.",
+            )
+        if bridge.code == "bridge_missing":
+            extra = f" OpenCart's API: {core.message}" if core_said_specific else ""
+            return _restate(bridge, f"The store bridge: {bridge.message}{extra}")
+        if _same_problem(core, bridge):
+            return _restate(core, f"OpenCart's API: {core.message}")
+        if bridge.code in BRIDGE_REFUSED_UNVERIFIED:
+            if core.code == "ip_not_allowed":
+                return _restate(core, f"OpenCart's API: {core.message}")
+            if core.code == "bad_key":
+                return AuthError(
+                    f"The API key was refused by both OpenCart's API and the store bridge: copy the key "
+                    f"of the API user '{user}' again from System > Users > API and reauthorise. If it is "
+                    "right, check that this user's status is Enabled.",
+                    code="bad_key",
+                    raw=core.raw,
+                    status_code=core.status_code,
+                )
+            if core.code == "signature_rejected":
+                # 4.1 answers every refusal with the same 403, and the bridge could not verify either.
+                return AuthError(
+                    "The store refused Storelink's signed requests (OpenCart's API and the store bridge "
+                    f"alike): check the key of the API user '{user}' first (copy it again from System > "
+                    "Users > API and reauthorise), then that the user is Enabled and that Storelink's IP "
+                    "address is on its IP addresses tab.",
+                    code="bad_key",
+                    raw=core.raw,
+                    status_code=core.status_code,
+                )
+            if core.code in ("permission_denied", "session_rejected"):
+                return _restate(bridge, f"OpenCart's API login works, but the store bridge: {bridge.message}")
+            if isinstance(core, (TransientError, ProtocolError)):
+                # The bridge answered, so the store is up; OpenCart's own login gave nothing readable
+                # (3.0.0–3.0.2 with display_errors off answer an empty 500).
+                return _restate(
+                    bridge,
+                    "OpenCart's own API login did not give a readable answer (OpenCart 3.0.0–3.0.2 "
+                    f"cannot use their API), so only the store bridge could be checked: {bridge.message}",
+                )
+        if bridge.code in BRIDGE_VERIFIED_REFUSALS or not core_said_specific:
+            return _restate(bridge, f"The store bridge: {bridge.message}")
+        return _restate(core, f"OpenCart's API: {core.message} The store bridge: {bridge.message}")
 
     def _facts(
         self,

@@ -913,9 +913,17 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
         rng_seed: int = 0,
         php_timezone: str = DEFAULT_PHP_TIMEZONE,
         database_zone: str = "UTC",
+        display_errors: bool = True,
+        core_session_refused: bool = False,
     ) -> None:
         schema_family_of(family)
         self.family = family
+        #: PHP's display_errors: off, 3.0.0-3.0.2's broken API login answers an empty 500 page with
+        #: no "Fatal error" text to recognise it by
+        self.display_errors = display_errors not in (False, "0", "false", "no")
+        #: the 2.3 store that answered its own history call "no permission" right after a successful
+        #: login although the IP was listed and the user enabled (cause not established)
+        self.core_session_refused = core_session_refused not in (False, "0", "false", "no")
         #: PHP's date.timezone (the store's zone where it has no config_timezone) and MySQL's own zone;
         #: 2.x stores write their dates in MySQL's zone, 3.0+ in the store's (they align MySQL with PHP)
         self.php_timezone = php_timezone

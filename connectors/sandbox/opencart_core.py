@@ -352,6 +352,8 @@ class _Handler2x3x(_Store):
                 "</b> on line <b>12</b><br />\n"
             )
         if self.family == "3.0.0":
+            if not getattr(self.app, "display_errors", True):
+                return SandboxResponse.empty(500)
             page = SQL_ERROR_30_PAGE.format(prefix=self.prefix, username=form.get("username", ""))
             return SandboxResponse.text(page, 200)
         key = form.get("key", "")
@@ -386,6 +388,8 @@ class _Handler2x3x(_Store):
         return self.reply({"success": MSG_LOGIN_OK, "api_token": token}, notice=notice)
 
     def session(self) -> int | None:
+        if getattr(self.app, "core_session_refused", False):
+            return None
         if self.is_2x:
             cookie = self.cookie("PHPSESSID") if self.family in ("2.2", "2.3") else None
             return self.session_api_id(self.request.arg("token") or "", cookie_session=cookie)

@@ -228,8 +228,9 @@ def test_wrong_key(family: str) -> None:
     try:
         with pytest.raises(AuthError) as caught:
             store.connector(credentials={"api_key": "f" * 64}).test_connection()
-        assert caught.value.code in ("bad_key", "signature_rejected")
-        assert "The store bridge:" in str(caught.value)
+        assert caught.value.code == "bad_key", "a wrong key is always a key error"
+        assert "key of the API user 'Storelink'" in str(caught.value)
+        assert "does not answer like OpenCart" not in str(caught.value)
     finally:
         store.close()
 
@@ -246,6 +247,111 @@ def test_ip_not_allowed_names_the_callers_ip(family: str) -> None:
         )
     finally:
         store.close()
+
+
+def _refusal(family: str, store_options: dict[str, Any], **overrides: Any) -> Exception:
+    store = Running(family, **store_options)
+    try:
+        with pytest.raises((AuthError, PermanentError, ProtocolError, TransientError)) as caught:
+            store.connector(timeout=2.0, **overrides).test_connection()
+        assert store.app.writes() == []
+        return caught.value
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("family", ["2.3", "3.0.3"])
+def test_mode_bridge_missing_while_the_core_refuses_after_login(family: str) -> None:
+    """OpenCart 2.3 without the bridge answered its own history call 'no permission' right after a
+    good login, with the IP listed and the user enabled: the missing file is the cause, not the IP
+    list or the user."""
+    error = _refusal(family, {"bridge_installed": False, "core_session_refused": True})
+    assert error.code == "bridge_missing"  # type: ignore[attr-defined]
+    message = str(error)
+    assert "bridge file was not found" in message
+    assert "storelink-bridge.php" in message
+    assert "IP address" not in message
+    assert "disabled" not in message
+
+
+@pytest.mark.parametrize("family", ["2.3", "3.0.0", "3.0.3", "4.0", "4.1"])
+def test_mode_key_wrong(family: str) -> None:
+    error = _refusal(family, {"display_errors": False}, credentials={"api_key": "f" * 64})
+    assert isinstance(error, AuthError)
+    assert error.code in ("bad_key", "unauthorized"), "a wrong key is always a key error"
+    assert any(words in str(error) for words in ("key of the API user", "refused Storelink's key"))
+    assert "does not answer like OpenCart" not in str(error)
+
+
+@pytest.mark.parametrize("family", ["3.0.3", "4.0", "4.1", "3.0.0"])
+def test_mode_user_disabled(family: str) -> None:
+    error = _refusal(family, {}, credentials={"api_username": "Disabled"})
+    assert isinstance(error, AuthError)
+    assert error.code == "user_disabled"
+    assert "The OpenCart API user 'Disabled' is disabled; enable it under System > Users > API." in str(error)
+    assert "did not accept the API username and key" not in str(error)
+
+
+@pytest.mark.parametrize("family", ["2.3", "3.0.3", "4.0", "4.1"])
+def test_mode_ip_not_allowed(family: str) -> None:
+    error = _refusal(family, {}, credentials={"api_username": "Elsewhere"})
+    assert isinstance(error, AuthError)
+    assert error.code == "ip_not_allowed"
+    assert "127.0.0.1" in str(error)
+    assert "IP address" in str(error)
+
+
+def test_mode_core_api_broken_in_this_version_is_a_warning_when_the_bridge_works() -> None:
+    """3.0.0-3.0.2 with display_errors off: the broken login is an empty 500, not a store outage."""
+    store = Running("3.0.0", display_errors=False)
+    try:
+        facts = store.connector(version_family="auto").test_connection()
+        assert facts.details["core_api"].startswith("unavailable")
+        assert any("3.0.0.0–3.0.2.0 cannot log in to its own API" in w for w in facts.warnings)
+    finally:
+        store.close()
+
+
+def test_mode_core_api_broken_in_this_version_and_the_bridge_refuses_the_key() -> None:
+    error = _refusal(
+        "3.0.0", {"display_errors": False}, version_family="auto", credentials={"api_key": "f" * 64}
+    )
+    assert isinstance(error, AuthError)
+    message = str(error)
+    assert "3.0.0–3.0.2 cannot use their API" in message
+    assert "refused Storelink's key" in message
+    assert "does not answer like OpenCart" not in message
+    assert "internal error" not in message
+
+
+@pytest.mark.parametrize("family", ["2.3", "3.0.3", "4.1"])
+def test_mode_store_down(family: str) -> None:
+    store = Running(family)
+    store.server.stop()
+    try:
+        with pytest.raises(TransientError) as caught:
+            store.connector(timeout=1.0).test_connection()
+        assert str(caught.value).startswith("The store does not answer: ")
+        assert "OpenCart's API:" not in str(caught.value)
+    finally:
+        store.client.close()
+
+
+def test_mode_store_times_out() -> None:
+    store = Running("3.0.3")
+    store.app.faults.update({"error_rate": 1.0, "kinds": ["timeout"], "timeout_seconds": 1.5})
+    try:
+        with pytest.raises(TransientError) as caught:
+            store.connector(timeout=0.5).test_connection()
+        assert str(caught.value).startswith("The store does not answer: ")
+    finally:
+        store.close()
+
+
+def test_a_core_refusal_after_login_is_not_blamed_on_the_ip_list_when_the_bridge_works() -> None:
+    error = _refusal("2.3", {"core_session_refused": True})
+    assert error.code == "permission_denied"  # type: ignore[attr-defined]
+    assert "those are not the cause" in str(error)
 
 
 def test_41_clock_skew_is_named() -> None:
