@@ -51,7 +51,7 @@ from connectors.base import (
     StoreFacts,
     StoreStatus,
 )
-from connectors.errors import AuthError, PermanentError, ProtocolError, TransientError
+from connectors.errors import AuthError, OrderClosedError, PermanentError, ProtocolError, TransientError
 from connectors.threedcart import fields
 from connectors.threedcart.client import (
     MAX_ORDER_PAGE,
@@ -480,6 +480,7 @@ class ThreeDCartConnector(Connector):
         base = self._shipments_for_lines(shipment, shipments, items, warnings)
         plan = self._plan_shipments(shipment, base, shipments, codes, target_status)
         reference = shipment.reference.strip()
+        recognised: set[str] = set()
         if reference:
             # A shipment carrying this reference was written by an earlier attempt whose reply was
             # lost (or by this very shipment before): it is never written again, even when the
@@ -490,6 +491,14 @@ class ThreeDCartConnector(Connector):
                 for row, row_codes in plan
                 if str(member(row, "ShipmentID")) not in recognised
             ]
+        current = str(member(order, "OrderStatusID", "")).strip()
+        closed = current in self.closed_status_codes
+        if closed and not recognised and (plan or current != target_status):
+            # Checked only after our own earlier write was looked for: that write may be what moved
+            # the order to Shipped, and it must be reported as done, not as closed.
+            self._refuse_closed(order, order_id, current)
+        if closed:
+            plan = []  # done already (by us, or the same tracking): a closed order is never written
 
         method = sanitise_method_name(" ".join(p for p in (shipment.carrier, shipment.service) if p))
         shipped_on = utc_to_local(shipment.shipped_at or datetime.now(UTC), self.zone).strftime(
@@ -528,7 +537,6 @@ class ThreeDCartConnector(Connector):
         shipped_ids = {str(member(s, "ShipmentID")) for s in shipments if _is_shipped(s, target_status)}
         shipped_ids.update(written)
         all_shipped = all(str(member(s, "ShipmentID")) in shipped_ids for s in shipments)
-        current = str(member(order, "OrderStatusID", "")).strip()
         desired = target_status
         if shipment.is_partial or not all_shipped:
             if current == target_status:
@@ -538,7 +546,7 @@ class ThreeDCartConnector(Connector):
             else:
                 desired = current
                 warnings.append("The store has no 'Partial' status; the order status was left as it is.")
-        if desired and desired != current:
+        if desired and desired != current and not closed:
             reply = self.client.put(
                 f"Orders/{order_id}",
                 {"OrderID": int(order_id), "OrderStatusID": int(desired)},
@@ -553,6 +561,25 @@ class ThreeDCartConnector(Connector):
         sids = ",".join(str(member(s, "ShipmentID")) for s in base)
         return ShipmentResult(
             store_reference=f"{order_id}:{sids}", tracking_sent=tuple(codes), warnings=tuple(warnings)
+        )
+
+    def _refuse_closed(self, order: Mapping[str, Any], order_id: str, status: str) -> None:
+        """The store has closed this order (cancelled, shipped by the seller, never completed): 3DCart
+        would still take the tracking and set it to shipped, so nothing is sent and the order as the
+        store shows it now goes back with the error for Storelink to bring its copy up to date."""
+        names = self.status_names()
+        name = names.get(status) or DEFAULT_STATUS_NAMES.get(status) or f"status {status}"
+        fresh = map_order(
+            order,
+            zone=self.zone,
+            currency=self._currency(),
+            status_names=names,
+            closed_codes=self.closed_status_codes,
+        )
+        raise OrderClosedError(
+            f"3DCart shows order {order_id} as '{name}', a status that closes the order, so the "
+            "shipment was not sent. Check the order in your store.",
+            order=fresh,
         )
 
     def _read_order(self, order_id: str) -> dict[str, Any]:

@@ -20,12 +20,13 @@ import pytest
 from connectors.base import (
     Connector,
     ConnectorOptions,
+    Order,
     PriceUpdate,
     ShipmentLine,
     ShipmentRequest,
     StockUpdate,
 )
-from connectors.errors import AuthError, ProtocolError, RateLimited, TransientError
+from connectors.errors import AuthError, OrderClosedError, ProtocolError, RateLimited, TransientError
 from connectors.registry import build_connector
 from connectors.sandbox import SandboxServer, make_sandbox
 
@@ -359,3 +360,35 @@ def test_a_known_order_cancelled_on_the_store_arrives_closed_whatever_the_import
     changed = [order for order in later if order.external_id == open_order.external_id]
     assert changed, "the cancellation of a downloaded order never arrived"
     assert changed[-1].closed, "a cancelled order must stop reserving stock"
+
+
+#: Platforms whose connector reads the order's status before a shipment write and refuses a closed
+#: order; the X-Cart and OpenCart connectors do not refuse yet.
+_CLOSED_SHIPMENT_CASES = [case for case in CASES if case.values[0][0] == "threedcart"]
+
+
+@pytest.mark.parametrize("store", _CLOSED_SHIPMENT_CASES, indirect=True)
+def test_a_shipment_for_an_order_the_store_has_cancelled_is_refused_and_writes_nothing(store: Store) -> None:
+    orders, _ = download_all(store.connector)
+    order = next(o for o in orders if not o.closed)
+    _cancel_on_the_store(store, order.external_id)
+    before = store.app.tracking_numbers(order.external_id)
+    status = store.app.order_status(order.external_id)
+    writes = store.app.writes()
+    shipment = ShipmentRequest(
+        order_external_id=order.external_id,
+        tracking_numbers=("1ZCANCELLED01",),
+        carrier="UPS",
+        processed_status=str(store.app.connector_settings()["processed_status"]),
+        reference="SL-00000000cncl",
+    )
+    with pytest.raises(OrderClosedError) as caught:
+        store.connector.confirm_shipment(shipment)
+    assert store.app.writes() == writes, "a cancelled order was written to"
+    assert store.app.tracking_numbers(order.external_id) == before
+    assert store.app.order_status(order.external_id) == status
+    assert order.external_id in caught.value.message
+    fresh = caught.value.order
+    assert isinstance(fresh, Order)
+    assert fresh.external_id == order.external_id
+    assert fresh.closed

@@ -15,8 +15,22 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from connectors.base import ConnectorOptions, PriceUpdate, ShipmentLine, ShipmentRequest, StockUpdate
-from connectors.errors import AuthError, PermanentError, ProtocolError, RateLimited, TransientError
+from connectors.base import (
+    ConnectorOptions,
+    Order,
+    PriceUpdate,
+    ShipmentLine,
+    ShipmentRequest,
+    StockUpdate,
+)
+from connectors.errors import (
+    AuthError,
+    OrderClosedError,
+    PermanentError,
+    ProtocolError,
+    RateLimited,
+    TransientError,
+)
 from connectors.registry import build_connector
 from connectors.sandbox import SandboxServer, make_sandbox
 from connectors.sandbox.threedcart import ThreeDCartSandbox
@@ -586,3 +600,71 @@ def test_a_wrong_store_url_tells_the_seller_to_check_the_url(store: Running) -> 
     assert wrong in message
     assert message.index("store URL") < message.index("Reauthorise"), "the URL comes first"
     assert store.app.token not in message
+
+
+# -- an order the store has closed is never shipped -------------------------------------------------
+
+
+@pytest.mark.parametrize(("status", "name"), [(5, "Cancel"), (4, "Shipped"), (7, "Not Completed")])
+def test_a_shipment_for_an_order_the_store_has_closed_is_refused_before_any_write(
+    store: Running, status: int, name: str
+) -> None:
+    store.app.set_order_status("5001", status)
+    store.app.clear_writes()
+    request = ShipmentRequest("5001", ("1ZCLOSED1",), processed_status="4", reference="SL-c1c1c1c1c1c1")
+    with pytest.raises(OrderClosedError) as caught:
+        store.connector().confirm_shipment(request)
+    assert store.app.writes() == [], "a closed order was written to"
+    assert store.app.tracking_numbers("5001") == []
+    assert store.app.order_status("5001") == str(status)
+    assert name in caught.value.message
+    assert "5001" in caught.value.message
+    fresh = caught.value.order
+    assert isinstance(fresh, Order)
+    assert (fresh.external_id, fresh.status_code, fresh.closed) == ("5001", str(status), True)
+
+
+def test_an_order_on_hold_is_still_shipped(store: Running) -> None:
+    store.app.set_order_status("5001", 6)
+    store.connector().confirm_shipment(ShipmentRequest("5001", ("1ZHOLD1",), processed_status="4"))
+    assert store.app.tracking_numbers("5001") == ["1ZHOLD1"]
+    assert store.app.order_status("5001") == "4"
+
+
+def test_our_own_earlier_write_that_shipped_the_order_is_a_success_not_a_closed_order(
+    store: Running,
+) -> None:
+    # Both writes landed (the order is now Shipped, a closing status) but Storelink never recorded
+    # the result (the last reply lost, the worker stopped): the retry finds its own reference.
+    request = ShipmentRequest("5001", ("1ZOWN1",), processed_status="4", reference="SL-0a0a0a0a0a0a")
+    store.connector().confirm_shipment(request)
+    assert store.app.order_status("5001") == "4"
+    store.app.clear_writes()
+    result = store.connector().confirm_shipment(request)
+    assert result.tracking_sent == ("1ZOWN1",)
+    assert store.app.writes() == []
+    assert store.app.tracking_numbers("5001") == ["1ZOWN1"]
+
+
+def test_our_write_whose_reply_was_lost_is_a_success_after_the_seller_closed_the_order(
+    store: Running,
+) -> None:
+    store.app.faults.update({"drop_reply_after_write": 1})
+    request = ShipmentRequest("5001", ("1ZOWN2",), processed_status="4", reference="SL-0b0b0b0b0b0b")
+    with pytest.raises((TransientError, ProtocolError)):
+        store.connector().confirm_shipment(request)
+    store.app.set_order_status("5001", 5)  # the seller cancels it before the retry
+    store.app.clear_writes()
+    result = store.connector().confirm_shipment(request)
+    assert result.tracking_sent == ("1ZOWN2",)
+    assert store.app.writes() == [], "a cancelled order was written to"
+    assert store.app.order_status("5001") == "5"
+
+
+def test_repeating_a_shipment_the_store_already_shows_complete_is_not_a_closed_order(store: Running) -> None:
+    request = ShipmentRequest("5001", ("1ZAGAIN1",), processed_status="4")
+    connector = store.connector()
+    connector.confirm_shipment(request)
+    writes = store.app.writes()
+    connector.confirm_shipment(request)
+    assert store.app.writes() == writes
