@@ -46,6 +46,57 @@ MAX_INLINE_RETRY_AFTER = 10.0
 # --------------------------------------------------------------------------------------------------
 
 
+#: Prefixes that carry an IPv4 address inside an IPv6 one, and where. A connection to such an address
+#: ends at (or is translated to) the IPv4 address inside it, so that address is what is checked.
+_SIX_TO_FOUR = ipaddress.ip_network("2002::/16")  # 6to4: the IPv4 is bits 16-48
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # well-known NAT64 prefix: the IPv4 is the last 32 bits
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # local-use NAT64: the operator picks the layout
+_TEREDO = ipaddress.ip_network("2001::/32")  # server IPv4 bits 32-64, client IPv4 inverted in the last 32
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated "::a.b.c.d"
+
+
+def address_refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why Storelink will not connect to ``address`` (a phrase for the seller), or ``None`` if it may.
+
+    The one rule for literal hosts in a store URL and for every address a name resolves to when a
+    connection is opened. IPv6 forms that embed an IPv4 address are judged by that IPv4 address where
+    the packets really end there: IPv4-mapped (the socket connects over IPv4), 6to4 (relays deliver to
+    the IPv4 host) and the well-known NAT64 prefix (the gateway translates to it; IPv6-only networks
+    with DNS64 reach every IPv4 store this way, so a public one is allowed). Forms whose IPv4 cannot be
+    trusted are refused outright: Teredo (a deprecated tunnel through third-party relays), local-use
+    NAT64 (its layout is the network's own choice) and the deprecated IPv4-compatible ``::a.b.c.d``.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded: ipaddress.IPv4Address | None = None
+        if address.ipv4_mapped is not None:
+            embedded, form = address.ipv4_mapped, "an IPv4-mapped"
+        elif address in _SIX_TO_FOUR:
+            embedded, form = address.sixtofour, "a 6to4"
+        elif address in _NAT64:
+            embedded, form = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF), "a NAT64"
+        elif address in _NAT64_LOCAL:
+            return "a local-use NAT64 address (64:ff9b:1::/48), a form Storelink refuses outright"
+        elif address in _TEREDO:
+            server, client = address.teredo or (None, None)
+            return (
+                f"a Teredo tunnel address (IPv4 {server} and {client} inside), a form Storelink refuses "
+                "outright"
+            )
+        elif address in _IPV4_COMPATIBLE and int(address) > 1:
+            inside = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+            return (
+                f"a deprecated IPv4-compatible address (IPv4 {inside} inside), a form Storelink refuses "
+                "outright"
+            )
+        if embedded is not None:
+            if _address_is_public(embedded):
+                return None
+            return f"{form} address with the private or reserved IPv4 address {embedded} inside"
+    if _address_is_public(address):
+        return None
+    return "a private or reserved address"
+
+
 def _address_is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
@@ -126,11 +177,10 @@ def check_store_url(url: str, *, allow_private: bool = False, resolve: bool = Tr
     return text.rstrip("/")
 
 
-def _not_public(host: str) -> PermanentError:
+def _not_public(host: str, address: str, reason: str) -> PermanentError:
+    where = f"is {reason}" if host.strip("[]") == address else f"resolves to {address}, {reason}"
     return PermanentError(
-        f"The store host {host} resolves to a private or reserved address; Storelink only "
-        "connects to public stores.",
-        code="bad_url",
+        f"The store host {host} {where}; Storelink only connects to public stores.", code="bad_url"
     )
 
 
@@ -148,8 +198,8 @@ def resolve_store_host(host: str, port: int, *, allow_private: bool = False) -> 
     except ValueError:
         literal = None
     if literal is not None:
-        if not allow_private and not _address_is_public(literal):
-            raise _not_public(host)
+        if not allow_private and (reason := address_refusal(literal)):
+            raise _not_public(host, name, reason)
         return [name]
     lowered = name.lower().rstrip(".")
     if not allow_private and (
@@ -169,8 +219,8 @@ def resolve_store_host(host: str, port: int, *, allow_private: bool = False) -> 
         raise PermanentError(f"The store host {host} could not be found (DNS).", code="dns")
     if not allow_private:
         for address in addresses:
-            if not _address_is_public(ipaddress.ip_address(address.split("%")[0])):
-                raise _not_public(host)
+            if reason := address_refusal(ipaddress.ip_address(address.split("%")[0])):
+                raise _not_public(host, address, reason)
     return addresses
 
 

@@ -316,3 +316,85 @@ def test_loopback_sandboxes_keep_working_when_private_hosts_are_allowed(fresh_po
         server.shutdown()
         server.server_close()
     assert [seen["host"] for seen in handler.seen] == [f"127.0.0.1:{port}"] * 2
+
+
+# --------------------------------------------------------------------------------------------------
+# IPv6 forms with an IPv4 address inside
+# --------------------------------------------------------------------------------------------------
+
+#: (address, what the refusal says) — each form with a private or loopback IPv4 inside, and the forms
+#: refused whatever is inside them.
+REFUSED_TRANSITION_FORMS = [
+    ("2002:7f00:1::", "6to4 address with the private or reserved IPv4 address 127.0.0.1"),
+    ("2002:a9fe:a9fe::1", "6to4 address with the private or reserved IPv4 address 169.254.169.254"),
+    ("64:ff9b::7f00:1", "NAT64 address with the private or reserved IPv4 address 127.0.0.1"),
+    ("64:ff9b::a00:1", "NAT64 address with the private or reserved IPv4 address 10.0.0.1"),
+    ("64:ff9b:1::a9fe:a9fe", "local-use NAT64 address (64:ff9b:1::/48), a form Storelink refuses outright"),
+    # Teredo: server 93.184.216.34, client 10.0.0.1 (stored inverted: f5ff:fffe)
+    ("2001:0:5db8:d822::f5ff:fffe", "Teredo tunnel address (IPv4 93.184.216.34 and 10.0.0.1 inside)"),
+    # Teredo with both addresses public is still a tunnel through relays nobody vetted
+    ("2001:0:5db8:d822::a2ff:fffe", "Teredo tunnel address (IPv4 93.184.216.34 and 93.0.0.1 inside), a form"),
+    ("::ffff:127.0.0.1", "IPv4-mapped address with the private or reserved IPv4 address 127.0.0.1"),
+    ("::ffff:a9fe:a9fe", "IPv4-mapped address with the private or reserved IPv4 address 169.254.169.254"),
+    ("::127.0.0.1", "IPv4-compatible address (IPv4 127.0.0.1 inside), a form Storelink refuses outright"),
+    ("::93.184.216.34", "IPv4-compatible address (IPv4 93.184.216.34 inside), a form Storelink refuses"),
+]
+
+#: Forms whose packets end at the public IPv4 inside them (an IPv6-only network with DNS64 reaches
+#: every IPv4-only store through 64:ff9b::/96), so they are as good as that address.
+ALLOWED_TRANSITION_FORMS = ["2002:5db8:d822::1", "64:ff9b::5db8:d822", "::ffff:93.184.216.34"]
+
+
+@pytest.mark.parametrize(("address", "reason"), REFUSED_TRANSITION_FORMS)
+def test_a_literal_ipv6_host_with_a_private_ipv4_inside_is_refused(address: str, reason: str) -> None:
+    with pytest.raises(ConnectorError) as caught:
+        store_http.check_store_url(f"https://[{address}]/")
+    assert reason in caught.value.message
+    assert caught.value.code == "bad_url"
+
+
+@pytest.mark.parametrize("address", ALLOWED_TRANSITION_FORMS)
+def test_a_literal_ipv6_host_with_a_public_ipv4_inside_is_accepted(address: str) -> None:
+    assert store_http.check_store_url(f"https://[{address}]/") == f"https://[{address}]"
+
+
+@pytest.mark.parametrize(("address", "reason"), REFUSED_TRANSITION_FORMS)
+def test_a_name_resolving_to_a_private_ipv4_inside_ipv6_is_refused_when_checked_and_when_connecting(
+    monkeypatch: pytest.MonkeyPatch,
+    internet: Internet,
+    listener: Listener,
+    fresh_pools: None,
+    address: str,
+    reason: str,
+) -> None:
+    """The check of the URL and the connection's own resolution apply the same rule: a name that
+    passes the first (answering public) and then answers a transition form is stopped at the connect."""
+    name = "shop.transition.test"
+    monkeypatch.setattr(socket, "getaddrinfo", Resolver(name, [address]))
+    with pytest.raises(ConnectorError) as checked:
+        store_http.check_store_url(f"https://{name}/")
+    assert f"resolves to {address}, " in checked.value.message
+    assert reason in checked.value.message
+
+    monkeypatch.setattr(socket, "getaddrinfo", Resolver(name, [PUBLIC, address]))
+    assert store_http.check_store_url(f"https://{name}/") == f"https://{name}"
+    http = _strict(f"https://{name}/", max_retries=1)
+    with pytest.raises(ConnectorError) as connecting:
+        http.request("GET", "/api/orders", headers={"X-Auth-Token": TOKEN})
+    assert reason in connecting.value.message
+    assert internet.attempts == [], "no connection to the address with the private IPv4 inside"
+    assert listener.accepted == 0
+
+
+@pytest.mark.parametrize("address", ALLOWED_TRANSITION_FORMS)
+def test_a_name_resolving_to_a_public_ipv4_inside_ipv6_is_connected_to(
+    monkeypatch: pytest.MonkeyPatch, internet: Internet, fresh_pools: None, address: str
+) -> None:
+    name = "shop.transition.test"
+    monkeypatch.setattr(socket, "getaddrinfo", Resolver(name, [address]))
+    assert store_http.check_store_url(f"https://{name}/") == f"https://{name}"
+    http = _strict(f"https://{name}/", max_retries=0)
+    with pytest.raises(ConnectorError) as caught:  # the stand-in internet refuses every public address
+        http.request("GET", "/api/orders")
+    assert caught.value.code == "connection"
+    assert [host for host, _port in internet.attempts] == [address]
