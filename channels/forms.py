@@ -14,11 +14,10 @@ from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from django import forms
-from django.conf import settings
 
+from channels.services import check_store_url_with_options
 from connectors.base import FieldSpec
 from connectors.errors import ConnectorError, FieldError
-from connectors.http import check_store_url
 from connectors.registry import connector_class
 
 YES_NO_CHOICES = (("yes", "Yes"), ("no", "No"))
@@ -244,15 +243,11 @@ class SpecForm(forms.Form):
 # --------------------------------------------------------------------------------------------------
 
 
-def allow_private_store_hosts() -> bool:
-    return bool(getattr(settings, "ALLOW_PRIVATE_STORE_HOSTS", False))
-
-
 def clean_store_url_value(value: str) -> str:
     """Refuse hostile store URLs (userinfo, non-http schemes, private hosts) with the connector
     layer's own guard, so the form and the workers agree on what is allowed."""
     try:
-        return check_store_url(value, allow_private=allow_private_store_hosts())
+        return check_store_url_with_options(value)
     except ConnectorError as exc:
         raise forms.ValidationError(exc.message, code=exc.code) from None
 

@@ -88,10 +88,20 @@ def settings_fields(platform: str) -> tuple[FieldSpec, ...]:
     return platform_class(platform).settings_fields
 
 
+def check_store_url_with_options(url: str) -> str:
+    """:func:`check_store_url` under the deployment's rules (private hosts, ports): the wizard, the
+    reauthorise form, the API and the 3DCart callback all judge a store URL by this one call."""
+    options = connector_options()
+    return check_store_url(
+        url, allow_private=options.allow_private_hosts, allowed_ports=options.allowed_ports
+    )
+
+
 def connector_options() -> ConnectorOptions:
     """Deployment knobs from Django settings, the same for every channel."""
     return ConnectorOptions(
         allow_private_hosts=django_settings.ALLOW_PRIVATE_STORE_HOSTS,
+        allowed_ports=tuple(django_settings.STORE_ALLOWED_PORTS),
         timeout=django_settings.STORE_HTTP_TIMEOUT,
         max_retries=django_settings.STORE_HTTP_MAX_RETRIES,
         max_in_flight=django_settings.STORE_HTTP_MAX_IN_FLIGHT,
@@ -154,7 +164,7 @@ def clean_store_url(store_url: str) -> str:
     if message := unsafe_character_message(text, "The store URL"):
         raise _error("store_url", message)
     try:
-        return check_store_url(text, allow_private=django_settings.ALLOW_PRIVATE_STORE_HOSTS)
+        return check_store_url_with_options(text)
     except PermanentError as exc:
         raise _error("store_url", exc.message) from None
     except ValueError:  # urlsplit: "Invalid IPv6 URL" for a stray "[" and similar

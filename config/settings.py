@@ -48,6 +48,14 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_ports(name: str, default: str) -> tuple[int, ...]:
+    """Comma-separated TCP port numbers; a typo stops the process instead of allowing nothing."""
+    items = env_list(name, default)
+    if not items or not all(item.isdigit() and 0 < int(item) < 65536 for item in items):
+        raise ImproperlyConfigured(f"{name} must be comma-separated port numbers (1-65535); got {items!r}.")
+    return tuple(sorted({int(item) for item in items}))
+
+
 # --------------------------------------------------------------------------------------------------
 # Core
 # --------------------------------------------------------------------------------------------------
@@ -242,6 +250,8 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Storelink <noreply@lo
 
 #: Let channels point at loopback/private addresses (the local demo's sandbox stores, tests).
 ALLOW_PRIVATE_STORE_HOSTS = env_bool("ALLOW_PRIVATE_STORE_HOSTS", False)
+#: The only ports a store URL on a public host may use (any port while private hosts are allowed).
+STORE_ALLOWED_PORTS = env_ports("STORE_ALLOWED_PORTS", "80,443,8080,8443")
 #: Our outgoing IP address(es): OpenCart sellers add them to the API user's IP allow-list.
 STORE_EGRESS_IPS = env_list("STORE_EGRESS_IPS")
 #: Storelink's 3DCart app (operator secrets, the same for every seller).

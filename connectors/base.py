@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal
 import httpx
 
 from connectors.errors import FieldError
+from connectors.http import DEFAULT_STORE_PORTS
 
 # --------------------------------------------------------------------------------------------------
 # Field declarations: the one place the wizard, the admin and the API learn what a platform needs.
@@ -399,10 +400,12 @@ class ConnectorOptions:
 
     ``app_keys`` carries operator secrets that belong to Storelink's app rather than to a seller
     (the 3DCart app's public/private key). ``api_base`` overrides a platform's fixed API host
-    (3DCart's ``apirest.3dcart.com``) so the sandbox can stand in for it.
+    (3DCart's ``apirest.3dcart.com``) so the sandbox can stand in for it. ``allowed_ports`` are the
+    ports a public store may be reached on (any port when private hosts are allowed).
     """
 
     allow_private_hosts: bool = False
+    allowed_ports: tuple[int, ...] = DEFAULT_STORE_PORTS
     timeout: float = 20.0
     max_retries: int = 3
     backoff: float = 0.5

@@ -18,7 +18,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from contextvars import ContextVar
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
@@ -45,6 +45,10 @@ MAX_INLINE_RETRY_AFTER = 10.0
 # Store URL guard
 # --------------------------------------------------------------------------------------------------
 
+
+#: Ports a store URL on a public host may name (the deployment's ``STORE_ALLOWED_PORTS`` replaces them):
+#: the web's two and the alternates sellers' stores really run on, never a database's or a cache's.
+DEFAULT_STORE_PORTS: tuple[int, ...] = (80, 443, 8080, 8443)
 
 #: Prefixes that carry an IPv4 address inside an IPv6 one, and where. A connection to such an address
 #: ends at (or is translated to) the IPv4 address inside it, so that address is what is checked.
@@ -111,6 +115,14 @@ def _address_is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -
     )
 
 
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
@@ -133,10 +145,31 @@ def _valid_host(host: str) -> bool:
     return 0 < len(ascii_name) <= 253 and all(_HOST_LABEL.match(label) for label in ascii_name.split("."))
 
 
-def check_store_url(url: str, *, allow_private: bool = False, resolve: bool = True) -> str:
+def check_store_port(port: int, allowed_ports: Collection[int]) -> None:
+    """Refuse a port the deployment does not allow for public stores.
+
+    A public host's Redis, database or admin port is no store, and a URL naming it would have
+    Storelink send a seller's credentials (and whatever a hostile seller puts in the path) there.
+    """
+    if port not in allowed_ports:
+        allowed = ", ".join(str(p) for p in sorted(allowed_ports)) or "none"
+        raise PermanentError(
+            f"The store URL's port {port} is not allowed; allowed: {allowed}.", code="bad_url"
+        )
+
+
+def check_store_url(
+    url: str,
+    *,
+    allow_private: bool = False,
+    resolve: bool = True,
+    allowed_ports: Collection[int] = DEFAULT_STORE_PORTS,
+) -> str:
     """Refuse store URLs that could point Storelink at itself or its neighbours.
 
-    Returns the URL without a trailing slash. Raises :class:`PermanentError` (code ``bad_url``)
+    Returns the URL without a trailing slash. The port must be one of ``allowed_ports`` (the scheme's
+    own port when none is written); when private hosts are allowed (demo, tests: sandboxes listen on
+    loopback on any port) every port is. Raises :class:`PermanentError` (code ``bad_url``)
     with a message the seller can act on. This check gives the seller an early answer; the
     connection itself resolves the name again and connects only to the addresses that resolution
     checked (see :func:`resolve_store_host`), so a DNS answer that changes later is caught too.
@@ -172,6 +205,9 @@ def check_store_url(url: str, *, allow_private: bool = False, resolve: bool = Tr
     if not allow_private:
         if parts.scheme != "https":
             raise PermanentError("The store URL must use https://.", code="bad_url")
+        if resolve and _is_ip_literal(host):  # an address's own problem is told before its port's
+            guard_host(host, port or 443)
+        check_store_port(port or 443, allowed_ports)
         if resolve:
             guard_host(host, port or 443)
     return text.rstrip("/")
@@ -238,8 +274,9 @@ class CheckedNetworkBackend(httpcore.NetworkBackend):
     connection replacing an expired one) comes through here, so none escapes the check.
     """
 
-    def __init__(self, *, allow_private: bool) -> None:
+    def __init__(self, *, allow_private: bool, allowed_ports: Collection[int] = DEFAULT_STORE_PORTS) -> None:
         self.allow_private = allow_private
+        self.allowed_ports = frozenset(allowed_ports)
         self._sockets = httpcore.SyncBackend()
 
     def connect_tcp(
@@ -250,6 +287,8 @@ class CheckedNetworkBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
+        if not self.allow_private:  # a redirect or a URL stored before the rule is held to it too
+            check_store_port(port, self.allowed_ports)
         error: Exception | None = None
         for address in resolve_store_host(host, port, allow_private=self.allow_private):
             try:
@@ -431,25 +470,29 @@ class _ProcessPool(httpx.HTTPTransport):
     that was checked when it was opened, per host, for as long as keep-alive holds it.
     """
 
-    def __init__(self, *, allow_private: bool, verify: ssl.SSLContext) -> None:
+    def __init__(
+        self, *, allow_private: bool, allowed_ports: Collection[int], verify: ssl.SSLContext
+    ) -> None:
         super().__init__(verify=verify)
         self._pool = httpcore.ConnectionPool(  # httpx's default limits, with the checked backend
             ssl_context=verify,
             max_connections=100,
             max_keepalive_connections=20,
             keepalive_expiry=5.0,
-            network_backend=CheckedNetworkBackend(allow_private=allow_private),
+            network_backend=CheckedNetworkBackend(allow_private=allow_private, allowed_ports=allowed_ports),
         )
 
     def close(self) -> None:
         """Kept open: the next job to the same store reuses its connections."""
 
 
-_pools: dict[tuple[int, bool], httpx.HTTPTransport] = {}
+_pools: dict[tuple[int, bool, frozenset[int]], httpx.HTTPTransport] = {}
 _pools_lock = threading.Lock()
 
 
-def shared_transport(*, allow_private: bool = False) -> httpx.HTTPTransport:
+def shared_transport(
+    *, allow_private: bool = False, allowed_ports: Collection[int] = DEFAULT_STORE_PORTS
+) -> httpx.HTTPTransport:
     """The process's pool of keep-alive connections to stores, one per egress policy.
 
     Connectors are built per job; with a client (and so a pool) of their own, every stock push or
@@ -459,7 +502,7 @@ def shared_transport(*, allow_private: bool = False) -> httpx.HTTPTransport:
     pool, so its connections are never handed to a job that must only reach public stores. One pool
     per process id: a forked worker must never inherit its parent's sockets.
     """
-    key = (os.getpid(), bool(allow_private))
+    key = (os.getpid(), bool(allow_private), frozenset() if allow_private else frozenset(allowed_ports))
     pool = _pools.get(key)
     if pool is None:
         with _pools_lock:
@@ -467,7 +510,9 @@ def shared_transport(*, allow_private: bool = False) -> httpx.HTTPTransport:
             if pool is None:
                 for stale in [k for k in _pools if k[0] != key[0]]:
                     del _pools[stale]
-                pool = _pools[key] = _ProcessPool(allow_private=key[1], verify=tls_context())
+                pool = _pools[key] = _ProcessPool(
+                    allow_private=key[1], allowed_ports=key[2], verify=tls_context()
+                )
     return pool
 
 
@@ -499,20 +544,24 @@ class StoreHttp:
         rate_per_second: float | None = None,
         burst: int = 1,
         allow_private_hosts: bool = False,
+        allowed_ports: Collection[int] = DEFAULT_STORE_PORTS,
         secrets: Iterable[str] = (),
         sleep: Callable[[float], None] = time.sleep,
         gate_key: str | None = None,
     ) -> None:
-        self.base_url = check_store_url(base_url, allow_private=allow_private_hosts, resolve=False)
+        self.base_url = check_store_url(
+            base_url, allow_private=allow_private_hosts, resolve=False, allowed_ports=allowed_ports
+        )
         self.platform = platform
         self.allow_private_hosts = allow_private_hosts
+        self.allowed_ports = frozenset(allowed_ports)
         self._owns_client = client is None
         #: our own client connects through the checked pool; a caller's client can only be pre-checked
         self._pinned = client is None
         self.client = client or httpx.Client(
             timeout=timeout,
             follow_redirects=False,
-            transport=shared_transport(allow_private=allow_private_hosts),
+            transport=shared_transport(allow_private=allow_private_hosts, allowed_ports=allowed_ports),
         )
         self.timeout = timeout
         self.max_retries = max(0, max_retries)
@@ -553,7 +602,9 @@ class StoreHttp:
         url = self.url(path)
         if not self.allow_private_hosts and not self._pinned:
             parts = urlsplit(url)
-            guard_host(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            check_store_port(port, self.allowed_ports)
+            guard_host(parts.hostname or "", port)
         attempts = self.max_retries + 1 if idempotent else 1
         last_error: ConnectorError | None = None
         for attempt in range(1, attempts + 1):

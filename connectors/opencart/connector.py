@@ -171,6 +171,7 @@ class OpenCartConnector(Connector):
                 backoff=opts.backoff,
                 max_in_flight=opts.max_in_flight,
                 allow_private_hosts=opts.allow_private_hosts,
+                allowed_ports=opts.allowed_ports,
                 secrets=self.secret_values(self.credentials),
             )
         return self._store_http

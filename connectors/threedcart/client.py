@@ -123,6 +123,7 @@ class ThreeDCartClient:
             rate_per_second=REFILL_PER_SECOND,
             burst=BUCKET_SIZE - BUCKET_HEADROOM,
             allow_private_hosts=options.allow_private_hosts,
+            allowed_ports=options.allowed_ports,
             secrets=[token, private_key],
             gate_key=f"threedcart:token:{digest}",
         )

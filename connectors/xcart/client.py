@@ -168,6 +168,7 @@ def _build_http(
         backoff=options.backoff,
         max_in_flight=options.max_in_flight,
         allow_private_hosts=options.allow_private_hosts,
+        allowed_ports=options.allowed_ports,
         secrets=secrets,
     )
 

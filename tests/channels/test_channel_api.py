@@ -89,6 +89,27 @@ def test_create_tests_store_and_never_returns_credentials(alice_api, fake_store)
     assert event.actor is None
 
 
+@pytest.mark.parametrize(
+    ("store_url", "message"),
+    [
+        (
+            "https://shop.example.com:6379/",
+            "The store URL's port 6379 is not allowed; allowed: 80, 443, 8080, 8443.",
+        ),
+        ("https://[2002:a00:1::]/", "6to4 address with the private or reserved IPv4 address 10.0.0.1"),
+    ],
+)
+def test_create_refuses_a_store_on_a_port_or_address_that_is_not_allowed(
+    alice_api, fake_store, settings, store_url, message
+) -> None:
+    settings.ALLOW_PRIVATE_STORE_HOSTS = False
+    response = alice_api.post(url(), create_body(store_url=store_url), format="json")
+    assert response.status_code == 400
+    assert message in response.json()["errors"]["store_url"][0]
+    assert fake_store.calls == []
+    assert not SalesChannel.objects.exists()
+
+
 def test_create_field_errors_are_json_next_to_fields(alice_api, fake_store) -> None:
     response = alice_api.post(
         url(), create_body(name="", store_url="ftp://x", credentials={"api_key": "x"}), format="json"

@@ -183,6 +183,7 @@ def test_a_lost_race_for_a_store_is_the_same_conflict(alice, fake_store, monkeyp
         ("ftp://shop.example.com/", "https"),
         ("http://shop.example.com/", "https"),
         ("https://localhost/", "not a public address"),
+        ("https://93.184.216.34:6379/", "port 6379 is not allowed; allowed: 80, 443, 8080, 8443"),
     ],
 )
 def test_store_url_guard(alice, settings, monkeypatch, url: str, fragment: str) -> None:
@@ -191,6 +192,18 @@ def test_store_url_guard(alice, settings, monkeypatch, url: str, fragment: str) 
     with pytest.raises(ValidationError) as caught:
         add_opencart(alice, store_url=url)
     assert fragment in caught.value.message_dict["store_url"][0]
+
+
+def test_the_operator_decides_which_ports_public_stores_may_use(alice, settings, monkeypatch) -> None:
+    settings.ALLOW_PRIVATE_STORE_HOSTS = False
+    settings.STORE_ALLOWED_PORTS = (443, 6379)
+    assert services.clean_store_url("https://93.184.216.34:6379/") == "https://93.184.216.34:6379"
+    assert services.connector_options().allowed_ports == (443, 6379)
+    with pytest.raises(ValidationError) as caught:
+        services.clean_store_url("https://93.184.216.34:8443/")
+    assert caught.value.message_dict["store_url"] == [
+        "The store URL's port 8443 is not allowed; allowed: 443, 6379."
+    ]
 
 
 def test_private_hosts_allowed_when_the_deployment_says_so(alice, fake_store) -> None:

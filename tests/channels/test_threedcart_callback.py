@@ -224,6 +224,20 @@ def test_hostile_store_url_goes_through_the_store_url_rules(store, alice, settin
     assert {e.detail["code"] for e in events(channel)} == {"bad_store_url"}
 
 
+def test_a_callback_store_url_on_a_port_that_is_not_allowed_is_refused(store, alice, settings):
+    channel = pending_channel(alice.account, store)
+    settings.ALLOW_PRIVATE_STORE_HOSTS = False
+    response = post(callback_path(channel), store.callback_payload(SecureURL="https://93.184.216.34:6379"))
+    assert response.status_code == 400
+    assert (
+        "The store URL's port 6379 is not allowed; allowed: 80, 443, 8080, 8443."
+        in response.json()["message"]
+    )
+    channel.refresh_from_db()
+    assert channel.credentials == {}
+    assert [e.detail["code"] for e in events(channel)] == ["bad_store_url"]
+
+
 def test_wrong_public_key_and_garbage_are_refused_and_recorded(store, alice):
     channel = pending_channel(alice.account, store)
     address = callback_path(channel)

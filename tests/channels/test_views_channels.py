@@ -419,6 +419,11 @@ def test_reauthorise_success_clears_needs_reauth(client, alice, private_hosts, m
         ("https://169.254.169.254/latest/", "private or reserved address"),
         ("https://localhost/", "not a public address"),
         ("http://shop.example.com", "must use https://"),
+        ("https://shop.example.com:6379/", "port 6379 is not allowed; allowed: 80, 443, 8080, 8443"),
+        (
+            "https://[64:ff9b::a9fe:a9fe]/",
+            "NAT64 address with the private or reserved IPv4 address 169.254.169.254",
+        ),
     ],
 )
 def test_reauthorise_refuses_hostile_store_urls(client, alice, settings, monkeypatch, url, message):

@@ -234,6 +234,8 @@ def test_missing_and_malformed_fields_are_reported_next_to_each_field(client, ow
         ("https://127.0.0.1:8099/", "private or reserved address"),
         ("https://10.0.0.5/", "private or reserved address"),
         ("https://localhost/", "not a public address"),
+        ("https://shop.example.com:6379/", "port 6379 is not allowed; allowed: 80, 443, 8080, 8443"),
+        ("https://[2002:7f00:1::]/", "6to4 address with the private or reserved IPv4 address 127.0.0.1"),
     ],
 )
 def test_hostile_store_urls_are_refused_without_contacting_them(

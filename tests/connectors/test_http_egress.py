@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -124,6 +125,8 @@ def listener() -> Iterator[Listener]:
 
 
 def _strict(url: str, **kwargs: Any) -> StoreHttp:
+    """Production rules, with the test listener's port allowed as an operator would allow it."""
+    kwargs.setdefault("allowed_ports", (urlsplit(url).port or 443,))
     return StoreHttp(
         url,
         platform="test",
@@ -172,7 +175,9 @@ def test_the_strict_pool_refuses_loopback_whoever_asks_it(
     internet: Internet, listener: Listener, fresh_pools: None
 ) -> None:
     """A redirect httpx follows opens its connection through the same pool, so the guard sits there."""
-    client = httpx.Client(transport=store_http.shared_transport(allow_private=False))
+    client = httpx.Client(
+        transport=store_http.shared_transport(allow_private=False, allowed_ports=(listener.port,))
+    )
     with pytest.raises(ConnectorError) as caught:
         client.get(f"http://127.0.0.1:{listener.port}/latest/meta-data")
     assert "private or reserved" in caught.value.message
@@ -398,3 +403,57 @@ def test_a_name_resolving_to_a_public_ipv4_inside_ipv6_is_connected_to(
         http.request("GET", "/api/orders")
     assert caught.value.code == "connection"
     assert [host for host, _port in internet.attempts] == [address]
+
+
+# --------------------------------------------------------------------------------------------------
+# Ports
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://93.184.216.34:6379/",
+        "https://shop.example.com:22/x",
+        "https://[2606:2800:220:1:248:1893:25c8:1946]:5432/",
+    ],
+)
+def test_a_public_store_on_a_port_the_deployment_does_not_allow_is_refused(url: str) -> None:
+    port = urlsplit(url).port
+    with pytest.raises(ConnectorError) as caught:
+        store_http.check_store_url(url)
+    assert (
+        caught.value.message == f"The store URL's port {port} is not allowed; allowed: 80, 443, 8080, 8443."
+    )
+    assert caught.value.code == "bad_url"
+
+
+def test_the_usual_store_ports_and_the_operators_own_are_allowed() -> None:
+    for url in ("https://93.184.216.34/", "https://93.184.216.34:443/", "https://93.184.216.34:8443/shop"):
+        assert store_http.check_store_url(url) == url.rstrip("/")
+    assert store_http.check_store_url("https://93.184.216.34:9443/", allowed_ports=(443, 9443))
+    with pytest.raises(ConnectorError, match="port 443 is not allowed; allowed: 9443"):
+        store_http.check_store_url("https://93.184.216.34/", allowed_ports=(9443,))
+
+
+def test_any_port_is_allowed_where_private_hosts_are(fresh_pools: None) -> None:
+    """The sandboxes of the demo and the tests listen on loopback on ports like 8701."""
+    assert store_http.check_store_url("http://127.0.0.1:8701/", allow_private=True) == "http://127.0.0.1:8701"
+    assert store_http.check_store_url("https://93.184.216.34:6379/", allow_private=True)
+
+
+def test_the_connection_itself_refuses_a_port_that_is_not_allowed(
+    monkeypatch: pytest.MonkeyPatch, internet: Internet, fresh_pools: None
+) -> None:
+    """A redirect httpx follows, or a URL stored before the rule, opens its connection through the
+    pool, so the pool holds every connection to the port rule as well."""
+    name = "shop.ports.test"
+    monkeypatch.setattr(socket, "getaddrinfo", Resolver(name, [PUBLIC]))
+    client = httpx.Client(transport=store_http.shared_transport(allow_private=False))
+    with pytest.raises(ConnectorError) as caught:
+        client.get(f"https://{name}:6379/")
+    assert "port 6379 is not allowed; allowed: 80, 443, 8080, 8443" in caught.value.message
+    assert internet.attempts == []
+    with pytest.raises(httpx.ConnectError):  # an allowed port goes on to connect (refused by the stand-in)
+        client.get(f"https://{name}:8443/")
+    assert internet.attempts == [(PUBLIC, 8443)]
