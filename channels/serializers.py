@@ -16,7 +16,7 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_fiel
 from rest_framework import serializers
 
 from channels.models import SalesChannel
-from connectors.base import FieldSpec
+from connectors.base import PRINTABLE_ASCII_PATTERN, FieldSpec
 from connectors.registry import CONNECTORS, PLATFORM_CHOICES
 
 
@@ -42,6 +42,8 @@ def _field_for(spec: FieldSpec, *, for_update: bool = False) -> serializers.Fiel
         extra |= {"write_only": True, "style": {"input_type": "password"}}
     if spec.pattern:
         return serializers.RegexField(rf"^(?:{spec.pattern})$", **common, **extra)
+    if spec.printable_ascii:
+        return serializers.RegexField(rf"^{PRINTABLE_ASCII_PATTERN}$", **common, **extra)
     return serializers.CharField(**common, **extra)
 
 

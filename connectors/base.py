@@ -25,6 +25,10 @@ from connectors.http import DEFAULT_STORE_PORTS
 # Field declarations: the one place the wizard, the admin and the API learn what a platform needs.
 # --------------------------------------------------------------------------------------------------
 
+#: What an HTTP header value may carry: printable ASCII (space to tilde).
+PRINTABLE_ASCII_PATTERN = "[ -~]*"
+PRINTABLE_ASCII_RE = re.compile(PRINTABLE_ASCII_PATTERN)
+
 FieldKind = Literal["text", "secret", "bool", "int", "choice", "multichoice", "url"]
 
 
@@ -36,7 +40,9 @@ class FieldSpec:
     the wizard fills the choices from what the store reported during "test connection", so the seller
     picks among the store's own statuses instead of typing ids. ``choices_group`` narrows
     ``order_statuses`` to one :attr:`StoreStatus.group` (X-Cart's payment and shipping lists reuse
-    letters, so a field of one list must never offer the other's).
+    letters, so a field of one list must never offer the other's). ``printable_ascii`` is for values
+    sent in an HTTP header (a token, an API key): a header carries only printable ASCII, so anything
+    else is refused here rather than failing on every request to the store.
     """
 
     name: str
@@ -52,6 +58,7 @@ class FieldSpec:
     max_value: int | None = None
     max_length: int = 255
     pattern: str = ""
+    printable_ascii: bool = False
 
     @property
     def secret(self) -> bool:
@@ -106,6 +113,8 @@ class FieldSpec:
             raise FieldError(self.name, f"{self.label} has an invalid format.")
         if any(ch in text for ch in "\r\n\x00"):
             raise FieldError(self.name, f"{self.label} must be a single line.")
+        if self.printable_ascii and not PRINTABLE_ASCII_RE.fullmatch(text):
+            raise FieldError(self.name, f"{self.label} must contain only printable ASCII characters.")
         return text
 
 

@@ -145,6 +145,21 @@ def _valid_host(host: str) -> bool:
     return 0 < len(ascii_name) <= 253 and all(_HOST_LABEL.match(label) for label in ascii_name.split("."))
 
 
+def wire_url(url: str) -> str:
+    """``url`` as it travels: the host in IDNA (``xn--``) form and other non-ASCII percent-encoded.
+
+    For a URL that goes in a header (3DCart's ``SecureURL``) or a host that does (a signed ``Host``):
+    a header carries only ASCII, and a store with an international domain name is known to DNS, its
+    TLS certificate and its web server by the ASCII form anyway.
+    """
+    if url.isascii():
+        return url
+    try:
+        return str(httpx.URL(url))
+    except (httpx.InvalidURL, UnicodeError):  # left as it is: the request then fails as a header error
+        return url
+
+
 def check_store_port(port: int, allowed_ports: Collection[int]) -> None:
     """Refuse a port the deployment does not allow for public stores.
 
@@ -612,6 +627,17 @@ class StoreHttp:
                 response = self._send(
                     method, url, params, data, content, json_body, headers, follow_redirects, timeout
                 )
+            except (UnicodeEncodeError, httpx.LocalProtocolError) as exc:
+                # A header value httpx or h11 cannot send (non-ASCII, a control character): the same
+                # on every attempt. The exception text may quote the value (a secret), so only its kind
+                # is kept.
+                raise PermanentError(
+                    "A credential or store setting of this channel cannot be sent to the store: HTTP "
+                    "headers carry only printable ASCII characters. Re-enter the credentials without "
+                    "other characters (reauthorise the channel).",
+                    code="header_encoding",
+                    raw=type(exc).__name__,
+                ) from None
             except httpx.TimeoutException as exc:
                 last_error = TransientError(
                     f"The store did not answer within {timeout or self.timeout:.0f} seconds.",

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote_plus, urlsplit
 
+from connectors.http import wire_url
+
 #: ``trim()``'s default character list in PHP.
 PHP_TRIM_CHARACTERS = " \t\n\r\0\x0b"
 
@@ -64,7 +66,7 @@ def host_header(base_url: str) -> str:
 
     PHP's ``HTTP_HOST`` is that header verbatim, so the port must be signed whenever it is sent.
     """
-    parts = urlsplit(base_url)
+    parts = urlsplit(wire_url(base_url))  # an international domain name goes as its xn-- form
     host = (parts.hostname or "").lower()
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"

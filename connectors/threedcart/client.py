@@ -31,7 +31,7 @@ import httpx
 
 from connectors.base import ConnectorOptions
 from connectors.errors import AuthError, PermanentError, ProtocolError, RateLimited, TransientError
-from connectors.http import StoreHttp
+from connectors.http import StoreHttp, wire_url
 from connectors.threedcart.mapping import WriteResult, parse_write_results
 
 DEFAULT_API_BASE = "https://apirest.3dcart.com/3dCartWebAPI/v2"
@@ -105,7 +105,7 @@ class ThreeDCartClient:
             )
         self.secure_url = secure_url
         self.headers = {
-            "SecureURL": secure_url,
+            "SecureURL": wire_url(secure_url),
             "PrivateKey": private_key,
             "Token": token,
             "Accept": "application/json",

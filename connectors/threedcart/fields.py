@@ -19,6 +19,7 @@ CREDENTIAL_FIELDS: tuple[FieldSpec, ...] = (
         label="Access token",
         kind="secret",
         max_length=256,
+        printable_ascii=True,  # sent as the Token header
         required=False,
         help_text=(
             "In your 3DCart admin open Modules, search for 'REST API', click Settings then Add, paste "

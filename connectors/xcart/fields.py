@@ -24,6 +24,7 @@ CREDENTIAL_FIELDS: tuple[FieldSpec, ...] = (
         label="API key",
         kind="secret",
         max_length=256,
+        printable_ascii=True,  # sent as the X-Auth-Token header
         help_text=(
             "In your X-Cart admin open 'My addons', search for 'REST API', install the REST API "
             "add-on and copy the value of 'API key (read/write)'. On X-Cart 5.5 and later paste the "

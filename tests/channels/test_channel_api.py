@@ -110,6 +110,27 @@ def test_create_refuses_a_store_on_a_port_or_address_that_is_not_allowed(
     assert not SalesChannel.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("platform", "credentials", "field", "label"),
+    [
+        ("xcart", {"api_key": "ключ-0123456789abcdef"}, "api_key", "API key"),
+        ("threedcart", {"access_token": "tökén0123456789abcdef"}, "access_token", "Access token"),
+    ],
+)
+def test_create_refuses_a_header_credential_that_is_not_printable_ascii(
+    alice_api, fake_store, platform, credentials, field, label
+) -> None:
+    """These go to the store as HTTP headers, which carry only ASCII: the API used to answer 500."""
+    response = alice_api.post(
+        url(), create_body(platform=platform, credentials=credentials, settings={}), format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"][field] == [f"{label} must contain only printable ASCII characters."]
+    assert credentials[field] not in response.content.decode()
+    assert fake_store.calls == []
+    assert not SalesChannel.objects.exists()
+
+
 def test_create_field_errors_are_json_next_to_fields(alice_api, fake_store) -> None:
     response = alice_api.post(
         url(), create_body(name="", store_url="ftp://x", credentials={"api_key": "x"}), format="json"

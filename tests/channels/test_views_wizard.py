@@ -447,3 +447,27 @@ def test_a_store_already_connected_is_refused_at_the_connection_step(client, own
     )
     assert response.status_code == 302
     assert len(store_calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("platform", "field", "label", "value"),
+    [
+        ("xcart", "api_key", "API key", "ключ-0123456789abcdef"),
+        ("threedcart", "access_token", "Access token", "tökén0123456789abcdef"),
+    ],
+)
+def test_a_credential_sent_as_a_header_must_be_printable_ascii(
+    client, owner, store_calls, platform, field, label, value
+):
+    """httpx cannot put such a value in a header: it used to be a 500 at "test connection"."""
+    walk_to_connection(client, platform)
+    response = client.post(
+        reverse("channels:add_connection", args=[platform]),
+        {"store_url": "https://shop.example.com", field: value},
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert f"{label} must contain only printable ASCII characters." in body
+    assert value not in body
+    assert store_calls == []
+    assert SalesChannel.objects.count() == 0

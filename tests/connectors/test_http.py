@@ -107,3 +107,56 @@ def test_masker_learns_secrets_after_creation() -> None:
     mask = Masker(["initial-key"])
     mask.add("session-token-123")
     assert mask("a=initial-key&api_token=session-token-123") == "a=***&api_token=***"
+
+
+def test_a_header_value_that_cannot_be_encoded_is_a_permanent_error_not_a_crash() -> None:
+    """A non-ASCII token or key (or an operator's app key) makes httpx raise UnicodeEncodeError while
+    building the request; it is the same on every attempt and its text quotes the secret."""
+    secret = "ключ-0123456789"
+    with respx.mock(assert_all_called=False) as router:
+        route = router.get("https://shop.example.com/api").respond(200, json={})
+        with pytest.raises(PermanentError) as caught:
+            _http(secrets=[secret]).request("GET", "/api", headers={"X-Auth-Token": secret})
+    assert caught.value.code == "header_encoding"
+    assert "only printable ASCII" in caught.value.message
+    assert secret not in f"{caught.value.message} {caught.value.raw} {caught.value!r}"
+    assert caught.value.__cause__ is None
+    assert not route.called
+
+
+def test_a_header_value_h11_refuses_is_a_permanent_error_and_not_retried() -> None:
+    """A line break in a header value passes httpx and is refused by h11 on the open connection."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[bytes] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            conn.settimeout(0.5)
+            try:
+                accepted.append(conn.recv(65536))
+            except OSError:
+                accepted.append(b"")
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        http = StoreHttp(
+            f"http://127.0.0.1:{server.getsockname()[1]}",
+            platform="test",
+            allow_private_hosts=True,
+            sleep=lambda _s: None,
+        )
+        with pytest.raises(PermanentError) as caught:
+            http.request("GET", "/api", headers={"Token": "abc\nInjected: yes"})
+    finally:
+        server.close()
+    assert caught.value.code == "header_encoding"
+    assert b"Injected" not in b"".join(accepted)
+    assert len(accepted) <= 1, "not retried"

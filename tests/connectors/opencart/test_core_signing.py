@@ -82,6 +82,8 @@ def test_host_header_keeps_a_non_default_port_only() -> None:
     assert signing.host_header("http://shop.example.com:80") == "shop.example.com"
     assert signing.host_header("http://127.0.0.1:8080/shop") == "127.0.0.1:8080"
     assert signing.host_header("https://[2001:db8::1]:8443") == "[2001:db8::1]:8443"
+    # a header carries only ASCII: an international domain name is sent (and signed) in its xn-- form
+    assert signing.host_header("https://Bücher.example:8443/shop") == "xn--bcher-kva.example:8443"
 
 
 def test_script_directory_for_root_and_subfolder_installs() -> None:

@@ -39,6 +39,26 @@ def test_every_call_goes_to_the_api_host_with_the_three_headers(
     assert request.url.params["offset"] == "1"
 
 
+def test_an_international_store_address_goes_in_the_header_in_its_ascii_form(
+    mock: respx.MockRouter, token: str
+) -> None:
+    """httpx cannot put "bücher" in a header (it was a 500); DNS and 3DCart know the xn-- form."""
+    route = mock.get(f"{API}/OrderStatus").mock(return_value=httpx.Response(200, json=[]))
+    ThreeDCartClient("https://bücher-laden.example", token, options=options()).get_list(
+        "OrderStatus", {}, what="statuses"
+    )
+    assert route.calls.last.request.headers["SecureURL"] == "https://xn--bcher-laden-thb.example"
+
+
+def test_a_non_ascii_token_is_a_clear_error_not_a_crash(mock: respx.MockRouter) -> None:
+    route = mock.get(f"{API}/OrderStatus").mock(return_value=httpx.Response(200, json=[]))
+    client = ThreeDCartClient(STORE_URL, "tökén-0123456789", options=options())
+    with pytest.raises(PermanentError) as caught:
+        client.get_list("OrderStatus", {}, what="statuses")
+    assert caught.value.code == "header_encoding"
+    assert not route.called
+
+
 def test_api_base_can_be_overridden_for_the_sandbox(mock: respx.MockRouter, token: str) -> None:
     client = ThreeDCartClient(
         STORE_URL, token, options=options(api_base="http://127.0.0.1:9/3dCartWebAPI/v2/")
