@@ -71,7 +71,7 @@ def datetime_param(params: Any, name: str) -> dt.datetime | None:
     without offset is UTC.
     """
     raw = params.get(name)
-    if not raw:
+    if raw is None:
         return None
     text = _LEAP_SECOND.sub(r"\1:59", raw.strip().replace(" ", "+"))
     try:

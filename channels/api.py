@@ -16,12 +16,15 @@ from accounts.tenancy import account_for, actor_for
 from channels import services
 from channels.models import SalesChannel
 from channels.serializers import (
+    CHANNEL_CREATE_SCHEMA,
     ChannelCreateSerializer,
     ChannelReauthoriseSerializer,
     ChannelSerializer,
     ChannelUpdateSerializer,
     ConnectionTestSerializer,
     ErrorSerializer,
+    fits_another_platform,
+    shape_errors,
 )
 
 ERRORS: dict[int, OpenApiResponse] = {
@@ -31,16 +34,26 @@ ERRORS: dict[int, OpenApiResponse] = {
     404: OpenApiResponse(ErrorSerializer, description="No such channel in your account."),
 }
 STORE_ERRORS = {**ERRORS, 502: OpenApiResponse(ErrorSerializer, description="The store failed to answer.")}
-#: Refusals of a well-formed request by the account's current state: the same store URL (compared
-#: without case, default port, trailing slash or index.php) is already a live channel of the account,
-#: or the name is taken. ``errors`` names the field.
-CONFLICT = {
-    409: OpenApiResponse(
-        ErrorSerializer,
-        description="This store is already connected in your account (its orders would be downloaded "
-        "twice), or the name is taken.",
-    )
-}
+#: Refusals of a well-formed request by the account's or the store's current state. ``errors``
+#: names the fields.
+CONFLICT_TEXT = (
+    "The request fits the schema but not the current state: this store is already connected in your "
+    "account (its orders would be downloaded twice, compared without case, default port, trailing "
+    "slash or index.php), the name is taken, a status or currency is not one the store reported (or "
+    "the store has not reported its currency yet), or the values only fit another platform's shape."
+)
+CONFLICT = {409: OpenApiResponse(ErrorSerializer, description=CONFLICT_TEXT)}
+
+
+def _own_shape(channel: SalesChannel, part: str, data: Any) -> None:
+    """Refuse ``credentials``/``settings`` that are not the channel's platform's shape: 409 when
+    they fit another platform's (the schema, which cannot know the channel, allows them), else 400."""
+    errors = shape_errors(channel.platform, part, data, partial=True)
+    if not errors:
+        return
+    if fits_another_platform(channel.platform, part, data):
+        raise services.ChannelConflict(errors)
+    raise services.ChannelError(errors)
 
 
 @extend_schema_view(
@@ -67,7 +80,7 @@ class ChannelViewSet(
     @extend_schema(
         summary="Connect a store",
         description="Tests the connection first (except a 3DCart channel still waiting for its token).",
-        request=ChannelCreateSerializer,
+        request=CHANNEL_CREATE_SCHEMA,
         responses={201: ChannelSerializer, **STORE_ERRORS, **CONFLICT},
     )
     def create(self, request: Request) -> Response:
@@ -95,6 +108,8 @@ class ChannelViewSet(
         incoming = ChannelUpdateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
+        if "settings" in data:
+            _own_shape(channel, "settings", data["settings"])
         channel = services.update_channel_settings(
             channel, actor=actor_for(request), settings=data.get("settings"), name=data.get("name")
         )
@@ -151,6 +166,7 @@ class ChannelViewSet(
         incoming = ChannelReauthoriseSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
+        _own_shape(channel, "credentials", data.get("credentials") or {})
         channel = services.reauthorise_channel(
             channel,
             actor=actor_for(request),

@@ -196,6 +196,17 @@ def clean_settings(
     try:
         cleaned = clean_fields(specs, values)
     except FieldErrors as exc:
+        # A currency left out is taken from the store; without a store answer (a 3DCart channel
+        # still waiting for its token, a store that does not say) it is the state that refuses.
+        unreported = {
+            spec.name: [
+                f"{spec.label}: your store has not reported its currency (yet); choose it in the settings."
+            ]
+            for spec in specs
+            if spec.choices_from == "currencies" and values.get(spec.name) in (None, "")
+        }
+        if unreported and set(exc.errors) <= set(unreported):
+            raise ChannelConflict(unreported) from None
         _raise_field_errors(exc)
         raise
     errors: dict[str, list[str]] = {
@@ -203,6 +214,9 @@ def clean_settings(
         for name, value in cleaned.items()
         if (message := unsafe_character_message(value, "This setting"))
     }
+    # Rules that depend on what the store reported (its statuses and currencies): a request that is
+    # well formed but refused by them is a conflict with the store's state, not malformed.
+    conflicts: dict[str, list[str]] = {}
     currencies = {str(code) for code in facts.get("currencies") or []}
     for spec in specs:
         value = cleaned.get(spec.name)
@@ -215,24 +229,26 @@ def clean_settings(
             chosen = value if isinstance(value, list) else ([value] if value else [])
             unknown = [item for item in chosen if item not in statuses]
             if unknown:
-                errors[spec.name] = [
+                conflicts[spec.name] = [
                     f"{', '.join(unknown)} is not one of your store's order statuses; choose from the list."
                 ]
         elif spec.choices_from == "currencies" and currencies and value and value not in currencies:
-            errors[spec.name] = [
+            conflicts[spec.name] = [
                 f"Your store does not sell in {value}; choose one of {', '.join(sorted(currencies))}."
             ]
     partial = cleaned.get("partial_status")
     closing = (
         partial == cleaned.get("processed_status") or partial in connector_class(platform).closed_status_codes
     )
-    if partial and closing and "partial_status" not in errors:
-        errors["partial_status"] = [
+    if partial and closing and "partial_status" not in conflicts:
+        conflicts["partial_status"] = [
             "Choose a status that keeps the order open: in this one the order counts as shipped or "
             "finished, so its unshipped items would stop reserving stock."
         ]
     if errors:
-        raise ChannelError(errors)
+        raise ChannelError(errors | {k: v for k, v in conflicts.items() if k not in errors})
+    if conflicts:
+        raise ChannelConflict(conflicts)
     return cleaned
 
 

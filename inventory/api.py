@@ -232,6 +232,11 @@ class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
             **ERRORS,
             200: BulkResultSerializer,
             400: OpenApiResponse(BulkErrorSerializer, description="Invalid items; nothing was saved."),
+            409: OpenApiResponse(
+                BulkErrorSerializer,
+                description="Every item is well formed, but some name a SKU that does not exist yet without "
+                "`on_hand` (a new product needs its quantity); nothing was saved.",
+            ),
         },
     )
     @action(detail=False, methods=["post"], url_path="bulk")
@@ -264,18 +269,25 @@ class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
         except services.ProductError as exc:
             return Response({"message": str(exc), "code": "invalid"}, status=status.HTTP_400_BAD_REQUEST)
         if not result.ok:
-            return _invalid_items([error.as_dict() for error in result.errors])
+            return _invalid_items([error.as_dict() for error in result.errors], conflict=result.conflict)
         return Response({"created": result.created, "updated": result.updated, "unchanged": result.unchanged})
 
 
-def _invalid_items(errors: list[dict[str, Any]]) -> Response:
+def _invalid_items(errors: list[dict[str, Any]], *, conflict: bool = False) -> Response:
     count = len(errors)
+    items = f"{count} item{'s' if count != 1 else ''}"
+    if conflict:
+        return Response(
+            {
+                "message": f"{items} name{'s' if count == 1 else ''} a SKU you do not have yet without its "
+                "quantity on hand; nothing was saved.",
+                "code": "unknown_sku",
+                "errors": errors,
+            },
+            status=status.HTTP_409_CONFLICT,
+        )
     return Response(
-        {
-            "message": f"{count} item{'s' if count != 1 else ''} not valid; nothing was saved.",
-            "code": "invalid",
-            "errors": errors,
-        },
+        {"message": f"{items} not valid; nothing was saved.", "code": "invalid", "errors": errors},
         status=status.HTTP_400_BAD_REQUEST,
     )
 

@@ -372,6 +372,9 @@ class UpsertResult:
     unchanged: int = 0
     errors: list[ItemError] = field(default_factory=list)
     products: list[Product] = field(default_factory=list)
+    #: Every item was well formed and the errors come from what is stored (a SKU that does not exist
+    #: yet sent without ``on_hand``): the API answers 409 rather than 400.
+    conflict: bool = False
 
     @property
     def ok(self) -> bool:
@@ -586,6 +589,7 @@ def upsert_products(account: Account, items: Sequence[Any], *, actor: Actor) -> 
         if result.errors:
             result.created = result.updated = result.unchanged = 0
             result.products = []
+            result.conflict = True
             return result
         if to_write:
             Product.objects.bulk_create(

@@ -258,7 +258,7 @@ def _text_param(params: Any, name: str, choices: Any = None) -> str | None:
     otherwise), and a filter with a fixed set of values answers 400 for anything else instead of
     an empty page the caller would take for "nothing there"."""
     value = params.get(name)
-    if not value:
+    if value is None or (not value and choices is None):
         return None
     if "\x00" in value or len(value) > 255:
         raise exceptions.ValidationError({name: ["Not a valid value."]})

@@ -85,6 +85,9 @@ def test_booleans_and_ids_are_checked(alice_api: APIClient) -> None:
     assert alice_api.get("/api/v1/listings/?unmatched=5").status_code == 400
     assert alice_api.get("/api/v1/listings/?include_removed=yes").status_code == 400
     assert alice_api.get("/api/v1/orders/?channel=").status_code == 400
+    assert alice_api.get("/api/v1/products/?updated_since=").status_code == 400
+    assert alice_api.get("/api/v1/sync-runs/?state=").status_code == 400
+    assert alice_api.get("/api/v1/shipments/?state=").status_code == 400
     assert alice_api.get("/api/v1/products/?sku=" + "a" * 256).status_code == 400
 
 
@@ -104,9 +107,20 @@ def test_schema_says_what_is_enforced(alice_api: APIClient) -> None:
     assert components["PatchedChannelUpdateRequest"]["additionalProperties"] is False
     assert "store_url" not in components["PatchedChannelUpdateRequest"]["properties"]
     assert components["SyncRequestRequest"]["additionalProperties"] is False
-    assert (
-        "#" not in components["ChannelCreateRequest"]["properties"]["store_url"]["pattern"].split("[^", 1)[0]
-    )
+    for platform in ("OpenCart", "XCart", "ThreeDCart"):
+        create = components[f"{platform}ChannelCreateRequest"]
+        assert create["additionalProperties"] is False
+        assert "#" not in create["properties"]["store_url"]["pattern"].split("[^", 1)[0]
+        assert components[f"{platform}CredentialsRequest"]["additionalProperties"] is False
+        assert components[f"{platform}SettingsRequest"]["additionalProperties"] is False
+    # one body per platform, told apart by ``platform``
+    assert components["ChannelCreateRequest"]["discriminator"]["propertyName"] == "platform"
+    assert len(components["ChannelCreateRequest"]["oneOf"]) == 3
+    assert "credentials" in components["OpenCartChannelCreateRequest"]["required"]
+    assert "credentials" not in components["ThreeDCartChannelCreateRequest"]["required"]
+    for path, method in [("/api/v1/channels/", "post"), ("/api/v1/channels/{id}/", "patch")]:
+        assert "409" in schema["paths"][path][method]["responses"]
+    assert "409" in schema["paths"]["/api/v1/products/bulk/"]["post"]["responses"]
     sync = schema["paths"]["/api/v1/channels/{id}/sync/"]["post"]["responses"]
     assert {"202", "400", "409", "413", "415"} <= set(sync)
 
@@ -145,3 +159,85 @@ def test_every_rfc3339_time_is_a_valid_filter(alice_api: APIClient, since: str) 
     for path in ("/api/v1/products/", "/api/v1/orders/"):
         response = alice_api.get(path, {"updated_since": since})
         assert response.status_code == 200, (path, since, response.content[:200])
+
+
+def _create(**overrides: Any) -> dict[str, Any]:
+    return {
+        "platform": "opencart",
+        "name": "Strict shop",
+        "store_url": "https://strict.example.com",
+        "credentials": {"api_username": "Default", "api_key": "Key0123456789abcdefABCDEF0000"},
+    } | overrides
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _create(name=5),
+        _create(name="   "),
+        _create(store_url=7),
+        _create(credentials={"api_key": "Key0123456789abcdefABCDEF0000", "token": "x"}),
+        _create(credentials={"api_key": 12345678901234567890}),
+        _create(settings={"order_interval_minutes": "5"}),
+        _create(settings={"stock_sync": "yes"}),
+        _create(settings={"import_statuses": "1"}),
+        _create(settings={"currency": None}),
+        _create(settings={"api_flavour": "auto"}),  # an X-Cart setting on an OpenCart channel
+    ],
+)
+def test_create_refuses_what_the_platforms_shape_does_not_allow(
+    alice_api: APIClient, fake_store: Any, body: dict[str, Any]
+) -> None:
+    response = alice_api.post("/api/v1/channels/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"]
+    assert not SalesChannel.objects.filter(name="Strict shop").exists()
+
+
+def test_refusals_by_the_stores_state_are_409(alice_api: APIClient, fake_store: Any) -> None:
+    response = alice_api.post(
+        "/api/v1/channels/", _create(settings={"processed_status": "99"}), format="json"
+    )
+    assert response.status_code == 409, response.content
+    assert "not one of your store's order statuses" in response.json()["errors"]["processed_status"][0]
+    # a 3DCart channel waiting for its token has no store answer to take the currency from
+    response = alice_api.post(
+        "/api/v1/channels/",
+        {"platform": "threedcart", "name": "Gifts", "store_url": "https://gifts.example.com"},
+        format="json",
+    )
+    assert response.status_code == 409, response.content
+    assert "not reported its currency" in response.json()["errors"]["currency"][0]
+    response = alice_api.post(
+        "/api/v1/channels/",
+        {
+            "platform": "threedcart",
+            "name": "Gifts",
+            "store_url": "https://gifts.example.com",
+            "settings": {"currency": "EUR"},
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+
+
+def test_patch_and_reauthorise_tell_another_platforms_shape_from_a_wrong_one(
+    alice_api: APIClient, channel: SalesChannel, fake_store: Any
+) -> None:
+    url = f"/api/v1/channels/{channel.pk}/"
+    # fits X-Cart's settings, not this OpenCart channel's: the schema cannot know the platform
+    response = alice_api.patch(url, {"settings": {"api_flavour": "auto"}}, format="json")
+    assert response.status_code == 409, response.content
+    assert "api_flavour" in response.json()["errors"]
+    # fits no platform at all
+    response = alice_api.patch(url, {"settings": {"order_interval_minutes": "5"}}, format="json")
+    assert response.status_code == 400, response.content
+    response = alice_api.patch(url, {"settings": {"no_such_setting": 1}}, format="json")
+    assert response.status_code == 400, response.content
+    # an X-Cart key (any text) on an OpenCart channel (16+ letters and digits)
+    response = alice_api.post(url + "reauthorise/", {"credentials": {"api_key": "x-cart-key"}}, format="json")
+    assert response.status_code == 409, response.content
+    response = alice_api.post(url + "reauthorise/", {"credentials": {"api_key": 5}}, format="json")
+    assert response.status_code == 400, response.content
+    response = alice_api.patch(url, {"settings": {"order_interval_minutes": 15}}, format="json")
+    assert response.status_code == 200, response.content

@@ -92,9 +92,12 @@ def test_an_invalid_item_saves_nothing_and_every_error_is_reported_by_position(
     assert by_index[9]["sku"] == ""
     assert list(Product.objects.filter(account=alice.account).values_list("sku", "on_hand")) == [("KEEP", 5)]
 
-    # A new SKU without a quantity is refused (it would zero the stores), nothing else saved either.
+    # A new SKU without a quantity is refused (it would zero the stores), nothing else saved either:
+    # the request is well formed, what is stored refuses it (409, documented).
     response = alice_api.post(BULK_URL, [*_items(2), {"sku": "NEW", "price": "1.00"}], format="json")
-    assert response.status_code == 400
+    assert response.status_code == 409
+    assert response.json()["code"] == "unknown_sku"
+    assert "nothing was saved" in response.json()["message"]
     assert response.json()["errors"] == [
         {"index": 2, "sku": "NEW", "errors": {"on_hand": ["A new product needs its quantity on hand."]}}
     ]
