@@ -9,4 +9,4 @@ class ChannelsConfig(AppConfig):
     verbose_name = "Sales channels"
 
     def ready(self) -> None:
-        from channels import checks  # noqa: F401  (registers system checks)
+        from channels import checks, signals  # noqa: F401  (registers system checks and receivers)

@@ -279,8 +279,8 @@ class ChannelSchedule(models.Model):
     """When each job of a channel is next due, and where order downloads left off.
 
     A ``None`` due time means "nothing to do" (no pending shipment, no product change). The
-    dispatcher claims due work with a conditional UPDATE of the due time it read, so two beat
-    processes running at once cannot both enqueue the same job.
+    dispatcher locks due rows (``SKIP LOCKED``) before moving their due times on, and an eager send
+    claims with a conditional UPDATE, so no two of them enqueue the same job.
     """
 
     channel = models.OneToOneField(
@@ -296,11 +296,23 @@ class ChannelSchedule(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        # The dispatcher finds due work through these, so a tick reads the due rows only; most
+        # event due times are "nothing to do", which the partial indexes leave out.
         indexes: ClassVar = [
-            models.Index(fields=["orders_due_at"], name="schedule_orders_due"),
-            models.Index(fields=["shipments_due_at"], name="schedule_shipments_due"),
-            models.Index(fields=["stock_due_at"], name="schedule_stock_due"),
-            models.Index(fields=["prices_due_at"], name="schedule_prices_due"),
+            models.Index(
+                fields=["orders_due_at"], name="schedule_orders_due", condition=Q(orders_due_at__isnull=False)
+            ),
+            models.Index(
+                fields=["shipments_due_at"],
+                name="schedule_shipments_due",
+                condition=Q(shipments_due_at__isnull=False),
+            ),
+            models.Index(
+                fields=["stock_due_at"], name="schedule_stock_due", condition=Q(stock_due_at__isnull=False)
+            ),
+            models.Index(
+                fields=["prices_due_at"], name="schedule_prices_due", condition=Q(prices_due_at__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:

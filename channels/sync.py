@@ -9,8 +9,10 @@ transient errors are re-raised for the Celery task to retry with back-off; perma
 errors fail the run with the error in words (and the store's raw reply, secrets masked).
 
 Scheduling state lives in :class:`~channels.models.ChannelSchedule` (one row per channel): a due
-time per job, ``None`` meaning nothing to do. The beat-driven dispatcher claims due work with a
-conditional UPDATE of the due time it read, so two beat processes never enqueue a job twice.
+time per job, ``None`` meaning nothing to do. A job request is such a due time, written in the
+transaction of the change that needs the job, then sent at once after commit when the broker takes
+it. The beat-driven dispatcher claims due rows in batches (locked with ``SKIP LOCKED``), so several
+dispatchers can run and none enqueues a job another claimed; its cost follows what is due.
 Tasks are sent by name (:data:`JOB_TASKS`) so this module imports neither ``orders`` nor
 ``inventory``.
 """
@@ -18,12 +20,13 @@ Tasks are sent by name (:data:`JOB_TASKS`) so this module imports neither ``orde
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from celery import current_app
@@ -286,44 +289,114 @@ def request_jobs(channels: Iterable[SalesChannel], job: str) -> None:
     transaction.on_commit(lambda: _send_requested(requests, job))
 
 
-def next_orders_due(channel: SalesChannel, now: datetime | None = None) -> datetime:
-    """When the channel's next order download is due after one starting ``now``."""
-    return (now or timezone.now()) + order_interval(channel)
+def spread_slot(channel_id: Any, period: timedelta, after: datetime) -> datetime:
+    """The first time after ``after`` in the channel's own slot of a repeating ``period``.
+
+    Each channel has a stable offset within the period, taken from its id (random UUIDs spread
+    evenly), so periodic work on thousands of channels is spread over the period instead of all
+    channels coming due in the same second, and stays spread however the runs drift.
+    """
+    seconds = max(1.0, period.total_seconds())
+    offset = (uuid.UUID(str(channel_id)).int >> 64) % int(seconds * 1000) / 1000
+    start = after.timestamp()
+    slot = (math.floor((start - offset) / seconds) + 1) * seconds + offset
+    return datetime.fromtimestamp(slot, tz=UTC)
 
 
-def dispatch_due_jobs(now: datetime | None = None) -> list[tuple[str, str]]:
+def next_orders_due(channel: SalesChannel, now: datetime | None = None, *, manual: bool = True) -> datetime:
+    """When the channel's next order download is due after one starting ``now``: its next slot,
+    at least half an interval away after a "sync now" (so the scheduled one does not follow it
+    a few seconds later)."""
+    now = now or timezone.now()
+    interval = order_interval(channel)
+    return spread_slot(channel.pk, interval, now + interval / 2 if manual else now)
+
+
+#: Schedule rows one dispatcher statement claims; a tick claims batches until none is left.
+DISPATCH_BATCH = 500
+#: Batches per tick at most (the rest waits for the next tick, so one tick never runs forever).
+DISPATCH_MAX_BATCHES = 40
+
+
+def dispatch_due_jobs(now: datetime | None = None, *, batch: int = DISPATCH_BATCH) -> list[tuple[str, str]]:
     """Enqueue every job that is due on a syncable channel; returns what was enqueued.
 
-    Each due time is claimed with ``UPDATE ... WHERE due_at = <the value read>``: a second
-    dispatcher that read the same row updates nothing and enqueues nothing. Orders get their next
-    due time from the channel's interval; event jobs go back to "nothing to do" (``None``) until
-    something new happens (a failed confirmation sets its own retry time).
+    Costs what is due, not what exists: due times are indexed, and one statement claims a batch of
+    due schedule rows (``SELECT … FOR UPDATE SKIP LOCKED``: a second dispatcher running at the same
+    time skips the rows this one holds and claims others), a second writes their next due times,
+    and the jobs are sent once that commits. Orders get their next slot from the channel's
+    interval; event jobs go back to "nothing to do" (``None``) until something new happens (a
+    failed confirmation sets its own retry time).
     """
     now = now or timezone.now()
-    channels = list(SalesChannel.objects.syncable().only("id", "account_id", "settings"))
-    if not channels:
-        return []
-    by_id = {channel.pk: channel for channel in channels}
-    known = set(ChannelSchedule.objects.filter(pk__in=by_id).values_list("pk", flat=True))
-    ensure_schedules((channel for channel in channels if channel.pk not in known), orders_due_at=now)
-    due_filter = Q()
-    for field in DUE_FIELDS.values():
-        due_filter |= Q(**{f"{field}__lte": now})
-    schedules = ChannelSchedule.objects.filter(pk__in=by_id).filter(due_filter)
     claimed: list[tuple[str, str]] = []
-    for schedule in schedules:
-        channel = by_id[schedule.pk]
+    for _ in range(DISPATCH_MAX_BATCHES):
+        with transaction.atomic():
+            rows = _lock_due(now, batch)
+            won = _advance(rows, now)
+        sent = relay_jobs(won, now) if won else []
+        claimed += sent
+        if len(rows) < batch or len(sent) < len(won):
+            break  # nothing more is due, or the broker is down (what was claimed is due again)
+    return claimed
+
+
+def _lock_due(now: datetime, batch: int) -> list[ChannelSchedule]:
+    due = Q()
+    for field in DUE_FIELDS.values():
+        due |= Q(**{f"{field}__lte": now})
+    return list(
+        ChannelSchedule.objects.filter(due)
+        .filter(
+            channel__removed_at__isnull=True,
+            channel__enabled=True,
+            channel__connection_state__in=[ConnectionState.OK, ConnectionState.ERROR],
+        )
+        .select_related("channel")
+        .only("channel_id", *DUE_FIELDS.values(), "channel__id", "channel__settings")
+        .select_for_update(skip_locked=True, of=("self",))[:batch]
+    )
+
+
+def _advance(rows: list[ChannelSchedule], now: datetime) -> list[tuple[str, str]]:
+    """Give the locked rows their next due times (one statement) and return the jobs claimed."""
+    claimed: list[tuple[str, str]] = []
+    for schedule in rows:
         for job, field in DUE_FIELDS.items():
             due_at = getattr(schedule, field)
             if due_at is None or due_at > now:
                 continue
-            following = next_orders_due(channel, now) if job == SyncJob.ORDERS else None
-            won = ChannelSchedule.objects.filter(pk=schedule.pk, **{field: due_at}).update(
-                **{field: following}
+            setattr(
+                schedule,
+                field,
+                next_orders_due(schedule.channel, now, manual=False) if job == SyncJob.ORDERS else None,
             )
-            if won:
-                claimed.append((str(schedule.pk), str(job)))
-    relay_jobs(claimed, now)
+            claimed.append((str(schedule.channel_id), str(job)))
+    if not rows:
+        return claimed
+    fields = list(DUE_FIELDS.values())
+    if connection.vendor != "postgresql":
+        for schedule in rows:
+            ChannelSchedule.objects.filter(pk=schedule.channel_id).update(
+                **{field: getattr(schedule, field) for field in fields}
+            )
+        return claimed
+    quote = connection.ops.quote_name
+    table = quote(ChannelSchedule._meta.db_table)
+    row = "(%s::uuid" + ", %s::timestamptz" * len(fields) + ")"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS s SET "  # noqa: S608 (names are ours)
+            + ", ".join(f"{quote(field)} = v.{quote(field)}" for field in fields)
+            + f" FROM (VALUES {', '.join([row] * len(rows))}) AS v(channel_id, "
+            + ", ".join(quote(field) for field in fields)
+            + ') WHERE s."channel_id" = v.channel_id',
+            [
+                value
+                for schedule in rows
+                for value in (schedule.channel_id, *(getattr(schedule, f) for f in fields))
+            ],
+        )
     return claimed
 
 
@@ -979,20 +1052,53 @@ def resume_paused_work(channel: SalesChannel, now: datetime | None = None) -> li
     return [str(job) for job in jobs]
 
 
+#: The full stock/price reconcile's period: each channel's comes due in its own slot of it.
+RECONCILE_PERIOD = timedelta(hours=1)
+
+
 def reconcile_inventory(now: datetime | None = None) -> int:
     """The hourly full stock/price reconcile: make stock and price jobs due on every syncable
-    channel that has them switched on; the dispatcher enqueues them on its next tick."""
+    channel that has them switched on; the dispatcher enqueues them when they come due.
+
+    Each channel comes due in its own slot of the coming hour (:func:`spread_slot`), so the
+    channels' stores are reconciled one after another over the hour, not all in the same second.
+    A few statements in all, however many channels (and any channel still without a schedule row
+    gets one here).
+    """
     now = now or timezone.now()
-    count = 0
-    for channel in SalesChannel.objects.syncable().only("id", "account_id", "settings"):
+    channels = list(SalesChannel.objects.syncable().only("id", "account_id", "settings"))
+    ensure_schedules(channels, orders_due_at=now)
+    wanted: dict[str, list[tuple[Any, datetime]]] = {SyncJob.STOCK: [], SyncJob.PRICES: []}
+    for channel in channels:
         settings = channel.settings or {}
+        slot = spread_slot(channel.pk, RECONCILE_PERIOD, now)
         if settings.get("stock_sync", True):
-            mark_due(channel, SyncJob.STOCK, now)
-            count += 1
+            wanted[SyncJob.STOCK].append((channel, slot))
         if settings.get("price_sync", False):
-            mark_due(channel, SyncJob.PRICES, now)
-            count += 1
-    return count
+            wanted[SyncJob.PRICES].append((channel, slot))
+    for job, due in wanted.items():
+        _mark_due_at(job, due)
+    return sum(len(due) for due in wanted.values())
+
+
+def _mark_due_at(job: str, due: list[tuple[SalesChannel, datetime]], chunk: int = 1000) -> None:
+    """Each channel's ``job`` due at its own time unless due earlier; one statement per chunk."""
+    if connection.vendor != "postgresql":
+        for channel, when in due:
+            mark_due(channel, job, when)
+        return
+    quote = connection.ops.quote_name
+    table, field = quote(ChannelSchedule._meta.db_table), quote(DUE_FIELDS[job])
+    for start in range(0, len(due), chunk):
+        part = due[start : start + chunk]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} AS s SET {field} = LEAST(s.{field}, v.due) "  # noqa: S608 (names are ours)
+                f"FROM (VALUES {', '.join(['(%s::uuid, %s::timestamptz)'] * len(part))}) "
+                "AS v(channel_id, due) "
+                f'WHERE s."channel_id" = v.channel_id AND (s.{field} IS NULL OR s.{field} > v.due)',
+                [value for channel, when in part for value in (channel.pk, when)],
+            )
 
 
 #: Rows deleted per statement when pruning, so one prune never holds a long lock.

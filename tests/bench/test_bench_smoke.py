@@ -64,3 +64,27 @@ def test_stock_push_runs_and_sends_exactly_the_changed_items(tmp_path: Path) -> 
     ]
     assert queries, report
     assert all(len(counts) == 3 and len(set(counts)) == 1 for counts in queries), report  # same each run
+
+
+def test_dispatcher_runs_and_claims_exactly_the_due_jobs(tmp_path: Path) -> None:
+    """Small: 500 channels, 5 due per busy tick; the counts, not the timing, are checked."""
+    env = {**os.environ, "CHANNELS": "500", "ROUNDS": "3", "STORELINK_VAR_DIR": str(tmp_path)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.dispatcher"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    report = done.stdout + done.stderr
+    assert done.returncode == 0, report
+    assert "ratio busy tick / floor" in report, report
+    claimed = next(line for line in report.splitlines() if "jobs claimed per busy tick" in line)
+    assert "5, 5, 5  (expected 5)" in claimed, report
+    statements = next(line for line in report.splitlines() if "statements per busy tick" in line)
+    counts = statements.split("tick", 1)[1].split("(")[0].replace(",", " ").split()
+    assert len(set(counts)) == 1, report  # the same every tick
+    assert int(counts[0]) <= 20, report
