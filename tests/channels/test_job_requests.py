@@ -41,9 +41,11 @@ def _closed_port() -> int:
 
 
 def _reset_broker_pools() -> None:
-    """Drop pooled broker connections so the next send connects to the configured URL."""
-    if current_app._pool is not None:
-        current_app._pool.force_close_all()
+    """Drop pooled broker connections so the next send connects to the configured URL (kombu
+    keeps its pools in process-wide dicts: all of them are closed and forgotten)."""
+    from kombu import pools
+
+    pools.reset()
     current_app._pool = None
     current_app.amqp._producer_pool = None
 
@@ -52,14 +54,16 @@ def _reset_broker_pools() -> None:
 def broker_down() -> Iterator[str]:
     """Point the Celery app at a Redis port that refuses connections, for real."""
     conf = current_app.conf
-    saved = (conf.broker_url, conf.broker_write_url, conf.broker_transport_options)
+    # Only these two: reading broker_write_url returns broker_url when unset, and writing that
+    # back would pin later tests' sends to this URL.
+    saved = (conf.broker_url, conf.broker_transport_options)
     url = f"redis://127.0.0.1:{_closed_port()}/0"
-    conf.broker_url, conf.broker_write_url, conf.broker_transport_options = url, None, {}
+    conf.broker_url, conf.broker_transport_options = url, {}
     _reset_broker_pools()
     try:
         yield url
     finally:
-        conf.broker_url, conf.broker_write_url, conf.broker_transport_options = saved
+        conf.broker_url, conf.broker_transport_options = saved
         _reset_broker_pools()
 
 
