@@ -331,17 +331,16 @@ def _cancel_on_the_store(store: Store, order_id: str) -> None:
     app: Any = store.app
     if store.platform == "threedcart":
         app.set_order_status(order_id, 5)
+    elif store.platform == "opencart":
+        app.change_status(order_id, 7, "Cancelled in the admin")
     else:
         app.set_order_status(order_id, payment="C")
 
 
 #: Import statuses that leave each platform's cancelled status out (X-Cart's already do).
-_IMPORT_WITHOUT_CANCEL = {"threedcart": ["1", "2", "3", "6", "11"]}
-#: OpenCart's case runs against the PHP bridge in tests/connectors/opencart/test_bridge_contract.py.
-_STATUS_CHANGE_CASES = [case for case in CASES if case.values[0][0] in ("threedcart", "xcart")]
+_IMPORT_WITHOUT_CANCEL = {"threedcart": ["1", "2", "3", "6", "11"], "opencart": ["1", "2", "3", "5", "15"]}
 
 
-@pytest.mark.parametrize("store", _STATUS_CHANGE_CASES, indirect=True)
 def test_a_known_order_cancelled_on_the_store_arrives_closed_whatever_the_import_statuses(
     store: Store,
 ) -> None:
@@ -354,7 +353,12 @@ def test_a_known_order_cancelled_on_the_store_arrives_closed_whatever_the_import
         open_order = next(order for order in orders if not order.closed)
         time.sleep(1.1)  # the store dates changes to the second
         _cancel_on_the_store(store, open_order.external_id)
+        # A download in the same second may not see the change yet (OpenCart's bridge serves changes
+        # up to the second before its clock), but its checkpoint must not skip it: the next has it.
+        at_once, checkpoint = download_all(store.build(**overrides), checkpoint)
+        time.sleep(1.1)
         later, _ = download_all(store.build(**overrides), checkpoint)
+        later = at_once + later
     finally:
         connector.close()
     changed = [order for order in later if order.external_id == open_order.external_id]
