@@ -46,7 +46,7 @@ from connectors.base import (
     StoreFacts,
     StoreStatus,
 )
-from connectors.errors import AuthError, ConnectorError, PermanentError, ProtocolError
+from connectors.errors import AuthError, ConnectorError, OrderClosedError, PermanentError, ProtocolError
 from connectors.xcart import fields, mapping
 from connectors.xcart.client import ADDON_KEY_HELP, AddonClient, BuiltinClient, Reply
 
@@ -697,6 +697,9 @@ class XCartConnector(Connector):
             warnings.append("X-Cart has no partial shipments: the order's status was left unchanged.")
         elif mapping.status_code_of(order.get("shippingStatus")) != processed:
             model["shippingStatus"] = {"code": processed}
+        self._refuse_closed(
+            api, order_id, reference, order.get("paymentStatus"), order.get("shippingStatus"), model
+        )
         if not model:
             return ShipmentResult(store_reference=reference, tracking_sent=(), warnings=tuple(warnings))
         if shipment_reference:
@@ -726,6 +729,40 @@ class XCartConnector(Connector):
             store_reference=reference, tracking_sent=tuple(missing), warnings=tuple(warnings)
         )
 
+    def _refuse_closed(
+        self,
+        api: AddonClient | BuiltinClient,
+        order_id: str,
+        number: str,
+        payment: Any,
+        shipping: Any,
+        writes: Mapping[str, Any],
+        row: Any = None,
+    ) -> None:
+        """Raise :class:`OrderClosedError` when the store has closed the order and this shipment
+        would still write to it.
+
+        Cancelling in the X-Cart admin changes the *payment* status only, so both lists are asked.
+        A closed order with nothing left to write whose goods went out (Shipped, Delivered, every
+        tracking number there) is an earlier confirmation of this shipment, not a refusal. The
+        order is read again in the shape downloads map, so Storelink's copy can be brought up to
+        date from it.
+        """
+        payment_code = mapping.status_code_of(payment)
+        shipping_code = mapping.status_code_of(shipping)
+        if not mapping.is_closed(payment_code, shipping_code):
+            return
+        if not writes and shipping_code in mapping.FULFILLED_SHIPPING:
+            return
+        fresh_row = row if row is not None else self._read_order(api, order_id)
+        fresh = self._map_order(api, fresh_row) if fresh_row is not None else None
+        raise OrderClosedError(
+            f"X-Cart shows order {number} as closed ({mapping.status_name(shipping_code, payment_code)}), "
+            "so the shipment was not sent; nothing was changed on the store.",
+            code="order_closed",
+            order=fresh,
+        )
+
     def _confirm_builtin(
         self, api: BuiltinClient, order_id: str, tracking: list[str], processed: str, partial: bool
     ) -> ShipmentResult:
@@ -747,6 +784,10 @@ class XCartConnector(Connector):
             )
         reference = str(order.get("order_number") or order_id)
         current = mapping.status_code_of(order.get("shipping_status"))
+        writes = {} if partial or current == processed else {"shippingStatus": processed}
+        self._refuse_closed(
+            api, order_id, reference, order.get("payment_status"), order.get("shipping_status"), writes, order
+        )
         if partial:
             warnings.append("X-Cart has no partial shipments: the order's status was left unchanged.")
         elif current != processed:
