@@ -36,6 +36,7 @@ from connectors.base import Order as CanonicalOrder
 from connectors.errors import (
     AuthError,
     ConnectorError,
+    OrderClosedError,
     PermanentError,
     ProtocolError,
     RateLimited,
@@ -491,6 +492,7 @@ class OpenCartConnector(Connector):
                 tracking_sent=tuple(numbers),
                 warnings=("Already confirmed on the store; nothing was sent again.",),
             )
+        self._refuse_closed(order_id)
         if shipment.is_partial:
             warnings.append(
                 "Only part of the order was shipped: the tracking was added to the order's history and "
@@ -503,6 +505,25 @@ class OpenCartConnector(Connector):
         self._add_history(order_id, status, comment, shipment.notify_customer)
         return ShipmentResult(
             store_reference=f"order {order_id}", tracking_sent=tuple(to_send), warnings=tuple(warnings)
+        )
+
+    def _refuse_closed(self, order_id: str) -> None:
+        """Raise :class:`OrderClosedError` when the store has closed the order since it was downloaded.
+
+        The verdict is the one downloads give (the store's complete and processing statuses, then
+        the status's id or name), read from the order as it is now; that order goes with the error
+        so Storelink's copy is brought up to date. Called only once the history shows no earlier
+        write of this shipment: Storelink's own write may itself have set a closing status.
+        """
+        fresh = self.bridge.get_order(order_id)
+        if fresh is None or not fresh.closed:
+            return
+        name = fresh.status_name or "a status"
+        raise OrderClosedError(
+            f"OpenCart shows order {order_id} as {name} (status {fresh.status_code}), which this store "
+            "treats as closed, so the shipment was not sent; nothing was changed on the store.",
+            code="order_closed",
+            order=fresh,
         )
 
     def _add_history(self, order_id: str, status: str, comment: str, notify: bool) -> None:

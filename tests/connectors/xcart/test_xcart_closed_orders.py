@@ -140,4 +140,5 @@ def test_the_55_api_refuses_a_cancelled_order_too(builtin_store: XCartSandbox) -
         connect(builtin_store).confirm_shipment(shipment(order_id))
     assert builtin_store.order_status(order_id) == "N"
     assert writes_to(builtin_store, order_id) == []
-    assert caught.value.order is not None and caught.value.order.closed
+    assert caught.value.order is not None
+    assert caught.value.order.closed
