@@ -367,12 +367,6 @@ def test_a_known_order_cancelled_on_the_store_arrives_closed_whatever_the_import
     assert changed[-1].closed, "a cancelled order must stop reserving stock"
 
 
-#: Platforms whose connector reads the order's status before a shipment write and refuses a closed
-#: order; the X-Cart and OpenCart connectors do not refuse yet.
-_CLOSED_SHIPMENT_CASES = [case for case in CASES if case.values[0][0] == "threedcart"]
-
-
-@pytest.mark.parametrize("store", _CLOSED_SHIPMENT_CASES, indirect=True)
 def test_a_shipment_for_an_order_the_store_has_cancelled_is_refused_and_writes_nothing(store: Store) -> None:
     orders, _ = download_all(store.connector)
     order = next(o for o in orders if not o.closed)
