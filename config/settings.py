@@ -301,10 +301,17 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # (see config/broker.py).
     CELERY_BROKER_TRANSPORT = "config.broker:RedisTransport"
     # Notice a dead broker connection within seconds (also through NAT/firewall idle timeouts).
+    # A message a SIGKILLed worker had taken but not finished goes back on the queue once it has
+    # been unacknowledged this long (kombu's default is an hour); the others' scan runs every 10 s.
+    # Longer than the longest retry countdown (10 minutes), so a waiting retry is not handed out
+    # twice; a job that runs longer may be handed to a second worker, whose copy its lease refuses.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "socket_keepalive": True,
         "health_check_interval": 10,
         "socket_connect_timeout": 5,
+        "visibility_timeout": env.int("BROKER_VISIBILITY_TIMEOUT_SECONDS", default=660),
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
     }
 
 # --------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ says it did.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from datetime import timedelta
 from decimal import Decimal
@@ -356,3 +357,25 @@ def test_the_hourly_reconcile_rereads_the_store_and_undoes_edits_made_there(
     assert run is not None
     assert run.updated == 1
     assert store.app.stock_of(sku) == expected
+
+
+def test_a_push_whose_reply_was_lost_is_sent_again_even_when_the_value_comes_back(
+    alice: Any, store_factory: Any, platform: str, options: dict[str, Any]
+) -> None:
+    """The store applied a stock write whose reply never came; the value then returns to what the
+    store held before. Storelink must not believe the store still holds that old value."""
+    store = store_factory(alice.account, platform, options, products=6)
+    kept = _master_for(store, alice.account, match_store=True)
+    services.refresh_listings(store.channel)
+    sku = kept[0]
+    product = Product.objects.get(account=alice.account, sku=sku)
+    before = store.app.stock_of(sku)
+    services.upsert_products(alice.account, [{"sku": sku, "on_hand": before + 2}], actor=None)
+    store.app.faults.update({"drop_reply_after_write": 1, "timeout_seconds": 0.2})
+    with contextlib.suppress(TransientError, RateLimited):  # the task would retry: what counts is
+        _push_stock(store)  # what Storelink now believes the store holds
+    assert store.app.stock_of(sku) == before + 2  # the store did apply it
+
+    services.upsert_products(alice.account, [{"sku": sku, "on_hand": product.on_hand}], actor=None)
+    _push_stock(store)
+    assert store.app.stock_of(sku) == before
