@@ -1348,12 +1348,14 @@ def _send(
     one per batch. A connector error that stops the whole push (auth, rate limit, timeout)
     propagates after the results gathered so far are recorded, so the retry sends only what is
     still different. A run that lost its lease writes nothing more (the new holder decides), and
-    a worker killed outright loses at most a heartbeat's worth of records: those items still
-    differ and are sent again with the same absolute values. ``PermanentError`` for a batch fails
-    that batch's items and the push carries on.
+    a worker killed outright loses at most a heartbeat's worth of records: those items were marked
+    unknown before they went out (:func:`_forget_store_values`) and are sent again.
+    ``PermanentError`` for a batch fails that batch's items and the push carries on.
     """
     succeeded: list[tuple[Any, Any, int]] = []
     failed: list[tuple[Any, Any]] = []
+    if plan:
+        _forget_store_values(columns, [item.listing_id for item in plan])
     try:
         for batch in _chunks(plan, batch_size):
             updates = [make_update(item) for item in batch]
@@ -1396,6 +1398,20 @@ def _send(
             log.exception("inventory.push.record_failed")
         raise
     _flush_results(columns, succeeded, failed, run)
+
+
+def _forget_store_values(columns: _Columns, listing_ids: list[Any]) -> None:
+    """Before a push goes out, stop believing we know what the store holds for its listings.
+
+    A write whose reply is lost (a timeout, a killed worker) may or may not have been applied. If
+    the listings kept the value the store held before, a later plan whose value came back to it
+    (a reservation released, then taken again) would find "no difference" and never correct the
+    store. Committed before the request, so it holds even if this process dies; a recorded success
+    sets the value again.
+    """
+    Listing.objects.filter(pk__in=listing_ids).update(
+        **{columns.store_value: None, columns.pushed_value: None}
+    )
 
 
 def _flush_results(

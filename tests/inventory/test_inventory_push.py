@@ -371,10 +371,11 @@ def test_a_push_whose_reply_was_lost_is_sent_again_even_when_the_value_comes_bac
     product = Product.objects.get(account=alice.account, sku=sku)
     before = store.app.stock_of(sku)
     services.upsert_products(alice.account, [{"sku": sku, "on_hand": before + 2}], actor=None)
-    store.app.faults.update({"drop_reply_after_write": 1, "timeout_seconds": 0.2})
+    store.app.faults.update({"drop_reply_after_write": 20, "timeout_seconds": 0.2})
     with contextlib.suppress(TransientError, RateLimited):  # the task would retry: what counts is
         _push_stock(store)  # what Storelink now believes the store holds
     assert store.app.stock_of(sku) == before + 2  # the store did apply it
+    store.app.faults.update({"drop_reply_after_write": 0})
 
     services.upsert_products(alice.account, [{"sku": sku, "on_hand": product.on_hand}], actor=None)
     _push_stock(store)
