@@ -84,8 +84,6 @@ MAX_TRACKING_NUMBERS = 20
 #: Shipment confirmations: attempts before a transient failure becomes "failed" for the seller.
 MAX_SHIPMENT_ATTEMPTS = 8
 SHIPMENT_RETRY_MAX_SECONDS = 3600.0
-#: How long one worker owns a shipment it is confirming (a crashed worker's claim runs out).
-SHIPMENT_CLAIM_SECONDS = 300
 SHIPMENTS_PER_RUN = 500
 
 
@@ -815,11 +813,18 @@ def shipment_reference(shipment: Shipment) -> str:
 
 
 def _claim(shipment: Shipment, now: datetime) -> bool:
-    """Own the shipment for one confirmation attempt; ``False`` when someone else has it."""
+    """Own the shipment for one confirmation attempt; ``False`` when someone else has it.
+
+    Confirmations only run inside the channel's shipments job, which holds the channel's lease
+    (renewed before every store request) for as long as it works; no second attempt can start while
+    that job lives. The claim therefore lasts as long as a lease: a SIGKILLed worker's shipment is
+    free again when its job's lease runs out, not minutes later.
+    """
+    until = now + timedelta(seconds=sync.default_lease_seconds())
     return bool(
         Shipment.objects.filter(pk=shipment.pk, state=ShipmentState.PENDING)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .update(claimed_until=now + timedelta(seconds=SHIPMENT_CLAIM_SECONDS), attempts=F("attempts") + 1)
+        .update(claimed_until=until, attempts=F("attempts") + 1)
     )
 
 

@@ -299,3 +299,21 @@ def test_fault_run_ends_with_store_and_database_in_agreement(alice, monkeypatch,
         run = sync.run_channel_job(channel.pk, "orders", services.download_orders)
         assert run.created == 0
         assert Order.objects.filter(channel=channel).count() == app.order_count()
+
+
+def test_a_confirmation_claim_lasts_as_long_as_a_job_lease(alice, settings):
+    """A SIGKILLed worker's claim must not keep its shipment from the next job for minutes: the
+    job's lease (which stops overlapping jobs) and the claim run out together."""
+    settings.SYNC_LEASE_SECONDS = 6
+    user, account = alice
+    with sandbox_store("xcart", orders=3) as (app, _server):
+        channel = channel_for_store(account, app)
+        sync.run_channel_job(channel.pk, "orders", services.download_orders)
+        order = Order.objects.filter(channel=channel).first()
+        shipment, _ = services.record_shipment(order, actor=user, tracking_numbers=["1ZCLAIM"])
+        now = timezone.now()
+        assert services._claim(shipment, now)
+        assert not services._claim(shipment, now + timedelta(seconds=5))  # still the first worker's
+        shipment.refresh_from_db()
+        assert shipment.claimed_until == now + timedelta(seconds=6)
+        assert services._claim(shipment, now + timedelta(seconds=7))  # free once the lease would be
