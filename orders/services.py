@@ -31,7 +31,8 @@ from django.apps import apps
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, Min, OuterRef, Q
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from accounts.models import ApiKey, Role
@@ -845,6 +846,28 @@ def closed_on_store(channel: SalesChannel, order: Order, fresh: object | None) -
     log.info("orders.closed_on_store order=%s", order.pk)
 
 
+def keep_shipments_due(channel: SalesChannel) -> datetime | None:
+    """Make the shipments job due when the channel's next pending shipment may be tried; returns when.
+
+    A shipments job takes the channel's due time when it starts, so the job that ends must set it
+    again for every shipment still pending, not only for those it just failed: one waiting out its
+    back-off from an earlier run (the run was requested for a newer shipment), one beyond this
+    run's batch, one still claimed by a worker that was killed. Otherwise that shipment would wait
+    for the ten-minute sweep although the store answers again.
+    """
+    now = timezone.now()
+    next_at = Shipment.objects.filter(channel=channel, state=ShipmentState.PENDING).aggregate(
+        at=Min(
+            Greatest(
+                Coalesce("next_attempt_at", models.Value(now)), Coalesce("claimed_until", models.Value(now))
+            )
+        )
+    )["at"]
+    if next_at is not None:
+        sync.mark_due(channel, SyncJob.SHIPMENTS, max(next_at, now))
+    return next_at
+
+
 def confirm_pending_shipments(
     channel: SalesChannel, connector: base.Connector, run: SyncRun | None = None
 ) -> dict[str, int]:
@@ -866,7 +889,6 @@ def confirm_pending_shipments(
     )
     counts = {"confirmed": 0, "retrying": 0, "failed": 0}
     failed_orders: list[Any] = []
-    next_retry: datetime | None = None
     for shipment in due:
         now = timezone.now()
         if not _claim(shipment, now):
@@ -913,7 +935,6 @@ def confirm_pending_shipments(
                 Shipment.objects.filter(pk=shipment.pk).update(
                     claimed_until=None, next_attempt_at=retry_at, last_error=exc.message
                 )
-                next_retry = min(next_retry, retry_at) if next_retry else retry_at
                 counts["retrying"] += 1
             if run is not None:
                 run.failed += 1
@@ -944,8 +965,7 @@ def confirm_pending_shipments(
             log.info("orders.shipment.confirmed shipment=%s", shipment.pk)
         if run is not None:
             sync.heartbeat(run)
-    if next_retry is not None:
-        sync.mark_due(channel, SyncJob.SHIPMENTS, next_retry)
+    keep_shipments_due(channel)
     if failed_orders and uses_product_master(channel.account_id):
         # A failed shipment no longer covers its lines: those units are reserved again.
         _reservations_changed(channel.account_id, _order_skus(failed_orders))

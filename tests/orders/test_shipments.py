@@ -317,3 +317,39 @@ def test_a_confirmation_claim_lasts_as_long_as_a_job_lease(alice, settings):
         shipment.refresh_from_db()
         assert shipment.claimed_until == now + timedelta(seconds=6)
         assert services._claim(shipment, now + timedelta(seconds=7))  # free once the lease would be
+
+
+def test_a_shipment_waiting_out_its_back_off_keeps_the_job_due_after_another_confirms(alice):
+    """A shipment retrying later must not be forgotten when a newer shipment's job runs first.
+
+    The job takes the channel's due time when it starts; a run that only confirms the newer
+    shipment (the older one's back-off has not passed) must leave the job due again when the older
+    one may be tried, or it waits for the ten-minute sweep although the store is back.
+    """
+    user, account = alice
+    with sandbox_store("xcart", orders=6) as (app, _server):
+        channel = channel_for_store(account, app)
+        download(channel)
+        first, second = Order.objects.filter(channel=channel).order_by("placed_at")[:2]
+        waiting, _ = services.record_shipment(first, actor=user, tracking_numbers=["1ZWAIT"])
+        app.faults.update({"error_rate": 1.0, "kinds": ["garbage"]})
+        confirm(channel)
+        waiting.refresh_from_db()
+        assert waiting.state == ShipmentState.PENDING
+        assert waiting.next_attempt_at > timezone.now()
+        app.faults.update({"error_rate": 0.0})
+
+        newer, _ = services.record_shipment(second, actor=user, tracking_numbers=["1ZNEW"])
+        run = confirm(channel)
+        assert run.state == SyncState.SUCCEEDED, run.error
+        newer.refresh_from_db()
+        assert newer.state == ShipmentState.CONFIRMED
+        due_at = ChannelSchedule.objects.get(pk=channel.pk).shipments_due_at
+        assert due_at == Shipment.objects.get(pk=waiting.pk).next_attempt_at
+
+        Shipment.objects.filter(pk=waiting.pk).update(next_attempt_at=timezone.now())
+        ChannelSchedule.objects.filter(pk=channel.pk).update(shipments_due_at=timezone.now())
+        confirm(channel)
+        assert Shipment.objects.get(pk=waiting.pk).state == ShipmentState.CONFIRMED
+        assert app.tracking_numbers(first.external_id) == ["1ZWAIT"]
+        assert ChannelSchedule.objects.get(pk=channel.pk).shipments_due_at is None
