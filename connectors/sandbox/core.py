@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -205,6 +205,15 @@ class SandboxApp(abc.ABC):
     @abc.abstractmethod
     def price_of(self, sku: str) -> Decimal: ...
 
+    def tax_rate_of(self, sku: str) -> Decimal:
+        """The tax rate (percent) this store's checkout charges on the product."""
+        raise NotImplementedError
+
+    def checkout_price_of(self, sku: str) -> Decimal:
+        """What a customer pays for one unit at checkout, tax included, as the platform computes it
+        from its own price field (platform modules say whether that field is net or gross)."""
+        raise NotImplementedError
+
     @abc.abstractmethod
     def tracking_numbers(self, order_external_id: str) -> list[str]: ...
 
@@ -215,6 +224,11 @@ class SandboxApp(abc.ABC):
     def order_count(self) -> int: ...
 
     # -- shared helpers ----------------------------------------------------------------------------
+
+    @staticmethod
+    def with_tax(net: Decimal, rate: Decimal) -> Decimal:
+        """A net unit price with ``rate`` percent added, rounded half-up to the cent."""
+        return (Decimal(net) * (1 + Decimal(rate) / 100)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
     def record_write(self, kind: str, key: Any, value: Any) -> None:
         """Remember an effect a client caused, so tests can count duplicate writes."""

@@ -89,6 +89,10 @@ COUNTRIES = (
     (223, "United States", "US", "USA"),
 )
 SIZE_OPTION_ID = 11
+#: The tax each tax class charges at checkout (percent): the demo's "Taxable Goods" carries 20 % VAT.
+#: ``product.price`` is net in every version; the checkout adds this on top, and the storefront
+#: shows it included only while ``config_tax`` ("Display Prices With Tax") is 1.
+TAX_CLASS_RATES = {9: Decimal("20")}
 SIZE_VALUES = ((46, "S", "+", "0.0000"), (47, "M", "+", "2.0000"), (48, "L", "-", "1.0000"))
 VARIANT_COLOURS = ("RED", "BLUE")
 
@@ -399,7 +403,7 @@ def order_rows(
         if chosen is not None:
             delta = Decimal(chosen["price"])
             price = price + delta if chosen["price_prefix"] == "+" else price - delta
-        tax = (price * Decimal("0.2")).quantize(Decimal("0.0001"))
+        tax = (price * TAX_CLASS_RATES[9] / 100).quantize(Decimal("0.0001"))
         line: dict[str, Any] = {
             "order_product_id": line_id,
             "order_id": order_id,
@@ -629,6 +633,24 @@ class OpenCartStoreData:
                 [value_id],
             )
         return int(rows[0]["quantity"])
+
+    def tax_rate_of(self, sku: str) -> Decimal:
+        """The rate of the product's tax class (a variant is taxed like its product)."""
+        product_id, _ = self._product_by_sku(sku)
+        rows = self.query(f"SELECT tax_class_id FROM {self.t('product')} WHERE product_id = ?", [product_id])
+        return TAX_CLASS_RATES.get(int(rows[0]["tax_class_id"]), Decimal(0))
+
+    def checkout_price_of(self, sku: str) -> Decimal:
+        """The net ``product.price`` plus its tax class's rate, what the order line then records as
+        ``price`` + ``tax``, whatever ``config_tax`` says."""
+        return SandboxApp.with_tax(self.price_of(sku), self.tax_rate_of(sku))
+
+    def storefront_price_of(self, sku: str) -> Decimal:
+        """What the product page shows: tax included while ``config_tax`` is 1 (the default), the net
+        field when 0. A display switch only: it never changes what ``product.price`` holds."""
+        rows = self.query(f"SELECT value FROM {self.t('setting')} WHERE `key` = 'config_tax'")
+        shows_tax = bool(rows) and str(rows[0]["value"]) == "1"
+        return self.checkout_price_of(sku) if shows_tax else self.price_of(sku)
 
     def price_of(self, sku: str) -> Decimal:
         product_id, value_id = self._product_by_sku(sku)

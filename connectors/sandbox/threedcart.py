@@ -48,6 +48,9 @@ DEFAULT_LIMIT = 10
 OFFSET_PAST_END = "Offset amount exceeds the total number of records"
 TIMESTAMP = "%Y-%m-%dT%H:%M:%S"
 CENT = Decimal("0.01")
+#: The store's sales tax (percent). ``Price`` is net: 3DCart has no tax-inclusive price field and adds
+#: ``SalesTax`` to the order.
+SALES_TAX_RATE = Decimal("7")
 
 STATUS_TABLE: tuple[tuple[int, str, bool], ...] = (
     (1, "New", True),
@@ -1078,7 +1081,7 @@ class ThreeDCartSandbox(SandboxApp):
             )
         subtotal = sum((Decimal(line["ItemUnitPrice"]) * line["ItemQuantity"] for line in lines), Decimal(0))
         shipping = Decimal(rng.choice(("0", "4.95", "7.50", "12.00")))
-        tax = _dec(subtotal * Decimal("0.07"))
+        tax = _dec(subtotal * SALES_TAX_RATE / 100)
         discount = Decimal("5.00") if order_id % 6 == 0 and subtotal > 10 else Decimal("0.00")
         total = subtotal + shipping + tax - discount
         first, last = rng.choice(("Ann", "Bo", "Cy", "Di")), rng.choice(("Lee", "Ng", "Ortiz", "Smith"))
@@ -1198,6 +1201,14 @@ class ThreeDCartSandbox(SandboxApp):
             if row is None:
                 raise KeyError(sku)
             return int(row["stock"])
+
+    def tax_rate_of(self, sku: str) -> Decimal:
+        self.price_of(sku)  # an unknown SKU is a KeyError here too
+        return SALES_TAX_RATE
+
+    def checkout_price_of(self, sku: str) -> Decimal:
+        """``Price`` has no tax-inclusive form: the order adds ``SalesTax`` on top of it."""
+        return self.with_tax(self.price_of(sku), self.tax_rate_of(sku))
 
     def price_of(self, sku: str) -> Decimal:
         with self.lock:

@@ -66,6 +66,9 @@ COMPLEX_ENTITIES = {"order", "product", "profile", "person"}
 JSON_TYPE = "application/json;charset=utf-8"
 SKU_MAX = 32
 CENT = Decimal("0.01")
+#: The store's sales tax (percent). A product's ``price`` is the price before it: the tax module adds
+#: it at checkout as a surcharge on top (``include = false``).
+SALES_TAX_RATE = Decimal("8")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS status_shipping (
@@ -346,7 +349,7 @@ class XCartSandbox(SandboxApp):
         if rng.random() < 0.1:
             other["HANDLING"] = {"name": "Handling fee", "value": "1.25"}
         included = rng.random() < 0.15
-        rate = Decimal("0.08") if rng.random() < 0.35 or included else Decimal("0")
+        rate = SALES_TAX_RATE / 100 if rng.random() < 0.35 or included else Decimal("0")
         taxable = lines_total + discount
         tax = (taxable * rate / (1 + rate) if included else taxable * rate).quantize(CENT, ROUND_HALF_UP)
         total = lines_total + shipping_cost + discount + sum(Decimal(s["value"]) for s in other.values())
@@ -465,6 +468,14 @@ class XCartSandbox(SandboxApp):
 
     def price_of(self, sku: str) -> Decimal:
         return Decimal(self._effective(sku, "price"))
+
+    def tax_rate_of(self, sku: str) -> Decimal:
+        self._effective(sku, "price")  # an unknown SKU is a KeyError here too
+        return SALES_TAX_RATE
+
+    def checkout_price_of(self, sku: str) -> Decimal:
+        """The product's price plus the sales tax X-Cart adds on top of it."""
+        return self.with_tax(self.price_of(sku), self.tax_rate_of(sku))
 
     def tracking_numbers(self, order_external_id: str) -> list[str]:
         with self.lock:

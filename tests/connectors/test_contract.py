@@ -29,6 +29,7 @@ from connectors.base import (
 from connectors.errors import AuthError, OrderClosedError, ProtocolError, RateLimited, TransientError
 from connectors.registry import build_connector
 from connectors.sandbox import SandboxServer, make_sandbox
+from inventory.services import channel_price
 
 T = TypeVar("T")
 
@@ -246,6 +247,41 @@ def test_stock_and_price_push_read_back(store: Store) -> None:
     reread = {item.sku: item for item in store.connector.list_listings()}
     for update in stock:
         assert reread[update.sku].quantity == update.quantity
+
+
+def test_the_price_field_means_what_the_connector_declares(store: Store) -> None:
+    """A product master price of 249.50 net (or its gross at the store's tax rate) is sent the way the
+    connector's ``tax_inclusive_prices`` says the store's price field works, and the store then
+    charges exactly the master's gross at checkout: never the tax twice, never none. OpenCart's
+    storefront shows prices with tax (``config_tax=1``) while its field stays net."""
+    listing = next(
+        item for item in store.connector.list_listings() if item.sku and not item.remote_variant_id
+    )
+    rate = store.app.tax_rate_of(listing.sku)
+    assert rate > 0, "the sandbox must tax the product for the case to mean anything"
+    declared_gross = store.connector.capabilities.tax_inclusive_prices
+    currency = str(store.app.connector_settings().get("currency") or "USD")
+    net = Decimal("249.50")
+    gross = store.app.with_tax(net, rate)
+    for master, master_gross in ((net, False), (gross, True)):
+        sent = channel_price(
+            master,
+            tax_rate=rate,
+            master_includes_tax=master_gross,
+            store_includes_tax=declared_gross,
+            currency=currency,
+        )
+        update = PriceUpdate(
+            sku=listing.sku,
+            remote_id=listing.remote_id,
+            remote_variant_id=listing.remote_variant_id,
+            price=sent,
+        )
+        assert all(result.ok for result in store.connector.push_prices([update]))
+        assert store.app.price_of(listing.sku) == (gross if declared_gross else net)
+        assert store.app.checkout_price_of(listing.sku) == gross
+    if store.platform == "opencart":
+        assert store.app.storefront_price_of(listing.sku) == gross  # displayed with tax, stored net
 
 
 def test_the_same_work_through_faults_ends_in_the_same_state(store: Store) -> None:
