@@ -68,6 +68,11 @@ class SalesChannelQuerySet(models.QuerySet["SalesChannel"]):
     def for_account(self, account: Account) -> SalesChannelQuerySet:
         return self.filter(account=account)
 
+    def for_listing(self) -> SalesChannelQuerySet:
+        """Without the credentials column: a page that lists channels shows names and states,
+        and reading the column would decrypt every row's secrets for nothing."""
+        return self.defer("credentials")
+
     def syncable(self) -> SalesChannelQuerySet:
         """What background jobs may touch: live, enabled, and with working credentials."""
         return self.live().filter(

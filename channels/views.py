@@ -141,7 +141,7 @@ def is_htmx(request: HttpRequest) -> bool:
 @login_required
 @require_GET
 def channel_list(request: HttpRequest) -> HttpResponse:
-    channels = channels_for_request(request).order_by("name")
+    channels = channels_for_request(request).for_listing().order_by("name")
     rows = [{"channel": channel, "platform": PLATFORMS.get(channel.platform)} for channel in channels]
     return render(request, "channels/list.html", page_context(request, rows=rows))
 

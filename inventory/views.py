@@ -73,7 +73,7 @@ def product_list(request: HttpRequest) -> HttpResponse:
     if query:
         products = products.filter(Q(sku__icontains=query) | Q(name__icontains=query))
     page = Paginator(products.order_by("sku"), PAGE_SIZE).get_page(request.GET.get("page"))
-    channels = list(SalesChannel.objects.live().for_account(account).order_by("name"))
+    channels = list(SalesChannel.objects.live().for_account(account).for_listing().order_by("name"))
     here = request.get_full_path()
     rows = [{"product": product, "form": _inline_form(product), "next": here} for product in page]
     return render(
@@ -288,34 +288,92 @@ def listing_update(request: HttpRequest, listing_id: Any) -> HttpResponse:
     return redirect(_safe_next(request, fallback))
 
 
+#: Rows per side of one channel's unmatched SKUs; more follow page by page.
+UNMATCHED_PAGE_SIZE = 100
+
+
 @login_required
 def unmatched(request: HttpRequest) -> HttpResponse:
-    """Per channel: store items whose SKU is not a product, and products the store does not list."""
+    """Listings by channel: a summary line per channel, and one channel's unmatched SKUs on both
+    sides (store items whose SKU is not a product, products the store does not list), a page at
+    a time.
+
+    The queries do not grow with the number of channels or listings: one for the channels, one
+    that counts every channel's listings in a single pass, one count of products, then a page of
+    each side and the last runs for the channel shown. Credentials are never read.
+    """
     account = account_for(request)
-    sections = []
-    for channel in SalesChannel.objects.live().for_account(account).order_by("name"):
-        store_only = Listing.objects.unmatched().filter(channel=channel).order_by("sku")
-        master_only = services.products_without_listing(channel).order_by("sku")
-        sections.append(
+    channels = list(SalesChannel.objects.live().for_account(account).for_listing().order_by("name"))
+    counts = {
+        row["channel_id"]: row
+        for row in Listing.objects.present()
+        .filter(account=account)
+        .values("channel_id")
+        .annotate(
+            listings=Count("id"),
+            store_only=Count("id", filter=Q(product__isnull=True)),
+            products=Count("product_id", distinct=True),
+        )
+        .order_by()
+    }
+    products = Product.objects.filter(account=account).count() if channels else 0
+    summary = []
+    for channel in channels:
+        row = counts.get(channel.pk, {})
+        summary.append(
             {
                 "channel": channel,
-                "store_only": list(store_only[:200]),
-                "store_only_count": store_only.count(),
-                "master_only": list(master_only[:200]),
-                "master_only_count": master_only.count(),
-                "listing_count": Listing.objects.present().filter(channel=channel).count(),
-                "runs": [
-                    run
-                    for job in (SyncJob.STOCK, SyncJob.PRICES)
-                    if (
-                        run := SyncRun.objects.filter(channel=channel, job=job)
-                        .order_by("-created_at")
-                        .first()
-                    )
-                ],
+                "listing_count": row.get("listings", 0),
+                "store_only_count": row.get("store_only", 0),
+                "master_only_count": max(0, products - row.get("products", 0)),
             }
         )
-    return render(request, "inventory/unmatched.html", _context(request, sections=sections))
+    wanted = request.GET.get("channel", "")
+    chosen = [row for row in summary if str(row["channel"].pk) == wanted]
+    selected = (chosen or summary or [None])[0]
+    section = _unmatched_section(request, selected) if selected else None
+    return render(
+        request,
+        "inventory/unmatched.html",
+        _context(request, summary=summary, section=section, many_channels=len(summary) > 1),
+    )
+
+
+def _unmatched_section(request: HttpRequest, row: dict[str, Any]) -> dict[str, Any]:
+    """One channel's page of unmatched SKUs on both sides, with its last stock and price pushes."""
+    from config.keyset import keyset_page
+
+    channel = row["channel"]
+    store_only = keyset_page(
+        Listing.objects.unmatched().filter(channel=channel).only("id", "sku", "name", "remote_variant_id"),
+        key="sku",
+        descending=False,
+        size=UNMATCHED_PAGE_SIZE,
+        after=request.GET.get("store_after"),
+        before=request.GET.get("store_before"),
+        parse_key=str,
+    )
+    master_only = keyset_page(
+        services.products_without_listing(channel).only("id", "sku", "name"),
+        key="sku",
+        descending=False,
+        size=UNMATCHED_PAGE_SIZE,
+        after=request.GET.get("master_after"),
+        before=request.GET.get("master_before"),
+        parse_key=str,
+    )
+    runs = [
+        run
+        for job in (SyncJob.STOCK, SyncJob.PRICES)
+        if (run := SyncRun.objects.filter(channel=channel, job=job).order_by("-created_at").first())
+    ]
+    return {
+        **row,
+        "store_only": store_only,
+        "master_only": master_only,
+        "runs": runs,
+        "here": f"{reverse('inventory:unmatched')}?{urlencode({'channel': channel.pk})}",
+    }
 
 
 @login_required
@@ -329,7 +387,9 @@ def import_listings(request: HttpRequest, channel_id: Any) -> HttpResponse:
         messages.success(request, f"{result.created} product(s) added from {channel.name}.")
     else:
         messages.error(request, f"{len(result.errors)} store item(s) could not be added; nothing was saved.")
-    return redirect(reverse("inventory:unmatched") + f"#channel-{channel.pk}")
+    return redirect(
+        reverse("inventory:unmatched") + "?" + urlencode({"channel": channel.pk}) + f"#channel-{channel.pk}"
+    )
 
 
 @login_required

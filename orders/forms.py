@@ -15,16 +15,31 @@ FLAG_CHOICES = [
     ("held_unmapped_status", "Held: unmapped status"),
 ]
 
+#: What Storelink's shipments cover, as the orders list filters it (see ``orders.views``).
+SHIPPING_CHOICES = [
+    ("", "Any"),
+    ("unshipped", "Not shipped"),
+    ("partial", "Partially shipped"),
+    ("shipped", "Shipped"),
+]
+
 
 class OrderFilterForm(forms.Form):
     channel = forms.ChoiceField(required=False, label="Channel")
-    status = forms.CharField(required=False, label="Store status", max_length=64)
+    #: The status as the store names it ("Paid") or its code ("2"); the list suggests the names.
+    status = forms.CharField(
+        required=False,
+        label="Store status",
+        max_length=100,
+        widget=forms.TextInput(attrs={"list": "status-names", "autocomplete": "off"}),
+    )
     placed_from = forms.DateField(
         required=False, label="Placed from", widget=forms.DateInput(attrs={"type": "date"})
     )
     placed_to = forms.DateField(
         required=False, label="Placed until", widget=forms.DateInput(attrs={"type": "date"})
     )
+    shipping = forms.ChoiceField(required=False, label="Shipping", choices=SHIPPING_CHOICES)
     flag = forms.ChoiceField(required=False, label="Flag", choices=FLAG_CHOICES)
     q = forms.CharField(required=False, label="Order number or customer", max_length=100)
 

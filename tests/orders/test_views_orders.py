@@ -89,14 +89,118 @@ def test_list_filters_by_own_channel_and_date_range(client, alice, alice_channel
     assert response.context["form"].errors["placed_from"]
 
 
-def test_list_is_paginated(client, alice, alice_channel):
-    for number in range(55):
-        make_order(alice_channel, str(2000 + number), lines=1)
+def _page_numbers(response) -> list[str]:
+    return [order.number for order in response.context["orders"]]
+
+
+def _link(response, rel: str) -> str | None:
+    import re
+
+    found = re.search(rf'<a href="\?([^"]*)" rel="{rel}">', response.content.decode())
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+def test_list_pages_follow_a_cursor_and_show_every_order_once(client, alice, alice_channel):
+    """Keyset pages: 130 orders, many placed at the same second (the id breaks the tie), walked
+    forwards with "Older" and back with "Newer"; no page number, no total count."""
+    from orders.views import PAGE_SIZE
+
+    same_time = timezone.now() - timedelta(hours=3)
+    for number in range(130):
+        placed = same_time if number % 3 == 0 else same_time - timedelta(minutes=number)
+        make_order(alice_channel, str(2000 + number), lines=1, placed_at=placed)
     client.force_login(alice.user)
-    first = client.get(reverse("orders:list")).content.decode()
-    assert "Page 1 of 2" in first
-    second = client.get(reverse("orders:list"), {"page": 2}).content.decode()
-    assert "Page 2 of 2" in second
+    url = reverse("orders:list")
+    response = client.get(url, {"channel": str(alice_channel.pk)})
+    pages = [_page_numbers(response)]
+    assert "Page 1 of" not in response.content.decode()
+    assert _link(response, "prev") is None
+    while (older := _link(response, "next")) is not None:
+        assert f"channel={alice_channel.pk}" in older  # the filters stay on every page
+        response = client.get(f"{url}?{older}")
+        pages.append(_page_numbers(response))
+    assert [len(page) for page in pages] == [PAGE_SIZE, PAGE_SIZE, 30]
+    seen = [number for page in pages for number in page]
+    assert len(seen) == len(set(seen)) == 130
+    expected = [o.number for o in alice_channel.orders.order_by("-placed_at", "-id")]
+    assert seen == expected
+    # Back from the last page, "Newer" shows the pages again in the same order.
+    back = client.get(f"{url}?{_link(response, 'prev')}")
+    assert _page_numbers(back) == pages[1]
+    first = client.get(f"{url}?{_link(back, 'prev')}")
+    assert _page_numbers(first) == pages[0]
+    assert _link(first, "prev") is None
+
+
+def test_list_with_a_malformed_cursor_shows_the_first_page(client, alice, alice_channel):
+    make_order(alice_channel, "4001")
+    client.force_login(alice.user)
+    for cursor in ("not-base64!", "W10", "WyJ4IiwieSJd", "WyIyMDI2LTAxLTAxIiwieCJd", "a" * 1000):
+        for name in ("after", "before"):
+            response = client.get(reverse("orders:list"), {name: cursor})
+            assert response.status_code == 200
+            assert _page_numbers(response) == ["#4001"]
+
+
+def test_list_filters_by_shipping_state(client, alice, alice_channel):
+    """Not shipped / partially shipped / shipped, from Storelink's shipments (failed ones ship nothing)."""
+    untouched = make_order(alice_channel, "5001")
+    partial = make_order(alice_channel, "5002")
+    shipped = make_order(alice_channel, "5003")
+    completed_in_two = make_order(alice_channel, "5004")
+    only_failed = make_order(alice_channel, "5005")
+
+    def shipment(order, *, partial: bool, state=ShipmentState.PENDING):
+        Shipment.objects.create(
+            account=alice.account,
+            order=order,
+            channel=alice_channel,
+            tracking_numbers=["T"],
+            lines=[{"external_line_id": f"{order.external_id}-0", "quantity": 2}],
+            is_partial=partial,
+            state=state,
+        )
+
+    shipment(partial, partial=True)
+    shipment(shipped, partial=False, state=ShipmentState.CONFIRMED)
+    shipment(completed_in_two, partial=True, state=ShipmentState.CONFIRMED)
+    shipment(completed_in_two, partial=False)
+    shipment(only_failed, partial=False, state=ShipmentState.FAILED)
+    client.force_login(alice.user)
+
+    def numbers(state):
+        return set(_page_numbers(client.get(reverse("orders:list"), {"shipping": state})))
+
+    assert numbers("unshipped") == {untouched.number, only_failed.number}
+    assert numbers("partial") == {partial.number}
+    assert numbers("shipped") == {shipped.number, completed_in_two.number}
+    assert len(numbers("")) == 5
+    bad = client.get(reverse("orders:list"), {"shipping": "sideways"})
+    assert bad.status_code == 200
+    assert bad.context["form"].errors["shipping"]
+    assert len(_page_numbers(bad)) == 5  # the invalid filter alone is dropped
+
+
+def test_status_filter_takes_the_name_the_store_shows(client, alice, alice_channel):
+    """ "Paid" (any case) or the code finds the order; the names of the stores' statuses are offered."""
+    paid = make_order(alice_channel, "6001", status_code="2", status_name="Paid")
+    make_order(alice_channel, "6002", status_code="5", status_name="Complete")
+    client.force_login(alice.user)
+    for value in ("Paid", "paid", "2"):
+        response = client.get(reverse("orders:list"), {"status": value})
+        assert _page_numbers(response) == [paid.number], value
+    body = client.get(reverse("orders:list")).content.decode()
+    assert 'list="status-names"' in body
+    assert '<option value="Processing">' in body  # from the channel's store facts
+
+
+def test_list_search_finds_number_name_and_email_parts(client, alice, alice_channel):
+    make_order(alice_channel, "7001", customer_name="Zoë Quantum", customer_email="zq@example.org")
+    make_order(alice_channel, "7002", customer_name="Carla Customer", customer_email="carla@shop.test")
+    client.force_login(alice.user)
+    for term, expected in (("7001", ["#7001"]), ("quant", ["#7001"]), ("SHOP.TE", ["#7002"]), ("100_%", [])):
+        assert _page_numbers(client.get(reverse("orders:list"), {"q": term})) == expected, term
+    assert client.get(reverse("orders:list"), {"q": "a\x00b"}).status_code == 400  # refused, not a 500
 
 
 def test_detail_and_add_shipment(client, alice, alice_channel, sent, django_capture_on_commit_callbacks):
