@@ -12,7 +12,7 @@ TEST_WORKERS ?= 2
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help install system-deps migrate demo run test test-fast screenshots lint format bench sandbox clean
+.PHONY: help install lock system-deps migrate demo run test test-fast screenshots lint format bench sandbox clean
 
 help:
 	@echo "make run    - install, migrate, create the demo seller, start web + worker + beat + sandbox stores"
@@ -20,13 +20,19 @@ help:
 	@echo "make lint   - ruff"
 	@echo "make bench  - benchmarks in bench/"
 
-$(STAMP): pyproject.toml
+# requirements.lock pins every package (direct and transitive) for reproducible installs; pyproject.toml
+# holds the ranges the project accepts. `make lock` recomputes the pins after a range changes.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+lock: install
+	$(BIN)/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 
 # Debian packages, installed only when missing (root, or sudo when there is one).
 system-deps:

@@ -795,7 +795,7 @@ class BridgeClient:
         return self._push(
             "set_stock",
             updates,
-            lambda update: {"quantity": max(0, int(update.quantity))},  # type: ignore[attr-defined]
+            lambda update: {"quantity": max(0, int(update.quantity))},
         )
 
     def push_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:

@@ -63,18 +63,37 @@ BRIDGE_VERIFIED_REFUSALS = ("user_disabled", "ip_not_allowed", "clock_skew", "br
 
 
 class BridgeInfoLike(Protocol):
-    """The fields of ``bridge_client.BridgeInfo`` this connector reads."""
+    """The fields of ``bridge_client.BridgeInfo`` this connector reads (read-only: it is frozen)."""
 
-    bridge_version: str
-    opencart_version: str
-    schema_family: str
-    currency: str
-    currencies: Sequence[str]
-    prices_include_tax: bool
-    timezone: str
-    languages: Sequence[Any]
-    stores: Sequence[Any]
-    features: Sequence[str]
+    @property
+    def bridge_version(self) -> str: ...
+
+    @property
+    def opencart_version(self) -> str: ...
+
+    @property
+    def schema_family(self) -> str: ...
+
+    @property
+    def currency(self) -> str: ...
+
+    @property
+    def currencies(self) -> Sequence[str]: ...
+
+    @property
+    def prices_include_tax(self) -> bool: ...
+
+    @property
+    def timezone(self) -> str: ...
+
+    @property
+    def languages(self) -> Sequence[Any]: ...
+
+    @property
+    def stores(self) -> Sequence[Any]: ...
+
+    @property
+    def features(self) -> Sequence[str]: ...
 
 
 class BridgeApi(Protocol):
@@ -649,5 +668,5 @@ def _restate(error: ConnectorError, message: str) -> ConnectorError:
     """The same kind of error (so workers react the same way) with a message naming the failing part."""
     common = {"code": error.code, "raw": error.raw, "status_code": error.status_code}
     if isinstance(error, RateLimited):
-        return RateLimited(message, retry_after=error.retry_after, **common)  # type: ignore[arg-type]
+        return RateLimited(message, retry_after=error.retry_after, **common)
     return type(error)(message, **common)  # type: ignore[arg-type]

@@ -293,7 +293,8 @@ class SandboxServer:
         handler = _make_handler(self)
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
-        self.host, self.port = self.httpd.server_address[:2]
+        bound_host, self.port = self.httpd.server_address[:2]
+        self.host = bound_host if isinstance(bound_host, str) else bound_host.decode()
         self.url = f"http://{self.host}:{self.port}"
         app.base_url = self.url
         self._thread: threading.Thread | None = None

@@ -437,7 +437,7 @@ def order_rows(
         tax_total += tax * quantity
     shipping = Decimal("5.0000")
     total = subtotal + tax_total + shipping
-    for sort_order, (code, title, value) in enumerate(
+    for sort_order, (code, title, amount) in enumerate(
         (
             ("sub_total", "Sub-Total", subtotal),
             ("shipping", "Flat Shipping Rate", shipping),
@@ -451,7 +451,7 @@ def order_rows(
             "order_id": order_id,
             "code": code,
             "title": title,
-            "value": money(value),
+            "value": money(amount),
             "sort_order": sort_order,
         }
         if schema in ("4.0", "4.1"):
@@ -680,7 +680,7 @@ class OpenCartStoreData:
 
     def tracking_numbers(self, order_external_id: str) -> list[str]:
         """Tokens that look like tracking numbers (letters/digits, at least one digit) in comments."""
-        found = []
+        found: list[str] = []
         for comment in self.history_comments(order_external_id):
             found.extend(
                 token for token in TRACKING_TOKEN.findall(comment) if any(c.isdigit() for c in token)
@@ -1668,7 +1668,7 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
         return items
 
     @staticmethod
-    def _not_found(index: int, product_id: int, value_id: int | None) -> dict[str, Any]:
+    def _not_found(index: int, product_id: int | None, value_id: int | None) -> dict[str, Any]:
         what = (
             f"Product {product_id}"
             if value_id is None

@@ -143,7 +143,7 @@ class _Store:
     def now_text(self) -> str:
         store_now = getattr(self.app, "store_now", None)
         if callable(store_now):
-            return store_now().strftime("%Y-%m-%d %H:%M:%S")
+            return str(store_now().strftime("%Y-%m-%d %H:%M:%S"))
         return datetime.fromtimestamp(self.app.now(), UTC).strftime("%Y-%m-%d %H:%M:%S")
 
     def ago_text(self, seconds: int) -> str:
@@ -172,23 +172,26 @@ class _Store:
     def api_by_key(self, key: str) -> sqlite3.Row | None:
         if not key:
             return None
-        return self.app.db.execute(
+        row: sqlite3.Row | None = self.app.db.execute(
             f"SELECT * FROM {self.table('api')} WHERE `key` = ? AND status = 1", (key,)
         ).fetchone()
+        return row
 
     def api_by_username_and_key(self, username: str, key: str) -> sqlite3.Row | None:
         if not username or not key:
             return None
         column = self.username_column()
-        return self.app.db.execute(
+        row: sqlite3.Row | None = self.app.db.execute(
             f"SELECT * FROM {self.table('api')} WHERE {column} = ? AND `key` = ? AND status = 1",
             (username, key),
         ).fetchone()
+        return row
 
     def api_by_id(self, api_id: int) -> sqlite3.Row | None:
-        return self.app.db.execute(
+        row: sqlite3.Row | None = self.app.db.execute(
             f"SELECT * FROM {self.table('api')} WHERE api_id = ?", (api_id,)
         ).fetchone()
+        return row
 
     def ip_allowed(self, api_id: int, ip: str) -> bool:
         """Exact string equality, as every OpenCart does: no CIDR, no wildcard."""
@@ -499,7 +502,7 @@ class _Handler41(_Store):
         if any(value is None for value in args.values()) or self.app.faults.expired_token:
             return None
         column = self.username_column()
-        api = self.app.db.execute(
+        api: sqlite3.Row | None = self.app.db.execute(
             f"SELECT * FROM {self.table('api')} WHERE {column} = ? AND status = 1", (args["username"],)
         ).fetchone()
         if api is None or not self.ip_allowed(int(api["api_id"]), self.caller_ip()):

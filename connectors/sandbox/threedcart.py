@@ -517,7 +517,8 @@ class ThreeDCartSandbox(SandboxApp):
         return _error(405, "The requested resource does not support this method.")
 
     def _list_orders(self, query: dict[str, str]) -> SandboxResponse:
-        clauses, params = ["1=1"], []
+        clauses: list[str] = ["1=1"]
+        params: list[Any] = []
         for name, column, op, end, date_only in (
             ("datestart", "order_date", ">=", False, False),
             ("dateend", "order_date", "<=", True, False),
@@ -747,7 +748,8 @@ class ThreeDCartSandbox(SandboxApp):
         return _error(405, "The requested resource does not support this method.")
 
     def _product_rows(self, query: Mapping[str, str]) -> list[Any]:
-        clauses, params = ["1=1"], []
+        clauses: list[str] = ["1=1"]
+        params: list[Any] = []
         if query.get("sku"):
             clauses.append("lower(sku) = lower(?)")  # exact vs partial match UNCONFIRMED: exact here
             params.append(query["sku"])
@@ -806,7 +808,8 @@ class ThreeDCartSandbox(SandboxApp):
     def _update_product(self, body: Any, catalog_id: int | None) -> dict[str, str]:
         if not isinstance(body, Mapping):
             return _result("CatalogID", "", 400, "The request is invalid.")
-        sku_info = body.get("SKUInfo") if isinstance(body.get("SKUInfo"), Mapping) else {}
+        sku_info_value = body.get("SKUInfo")
+        sku_info = sku_info_value if isinstance(sku_info_value, Mapping) else {}
         if catalog_id is None:
             try:
                 catalog_id = int(str(sku_info.get("CatalogID", body.get("CatalogID", ""))))

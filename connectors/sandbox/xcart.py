@@ -622,7 +622,8 @@ class XCartSandbox(SandboxApp):
                     "<html><body><b>Fatal error</b>: Uncaught Error: Class not found</body></html>", 500
                 )
         model = json_model if json_model is not None else merged.get("model")
-        cnd = merged.get("_cnd") if isinstance(merged.get("_cnd"), dict) else {}
+        cnd_value = merged.get("_cnd")
+        cnd = cnd_value if isinstance(cnd_value, dict) else {}
         if isinstance(cnd.get("dateRange"), dict):
             return SandboxResponse.text(
                 "<html><body><b>Fatal error</b>: trim(): Argument #1 must be of type string</body></html>",
@@ -653,7 +654,8 @@ class XCartSandbox(SandboxApp):
             rows = self._config_rows(full_key)
             if one:
                 return next((row for row in rows if row["config_id"] == item_id), None)
-            limit = cnd.get("limit") if isinstance(cnd.get("limit"), dict) else {}
+            limit_value = cnd.get("limit")
+            limit = limit_value if isinstance(limit_value, dict) else {}
             start = max(0, php_int(limit.get("0", 0)))
             count = php_int(limit.get("1", 0))
             return rows[start : start + count] if count > 0 else rows[start:]
@@ -735,7 +737,7 @@ class XCartSandbox(SandboxApp):
                     return None
                 self._apply_order_model(order_id, model if isinstance(model, dict) else {})
                 return self._default_order(self._order_row(order_id), True)
-            results = []
+            results: list[dict[str, Any] | None] = []
             for entry in as_list(model):
                 entry_id = php_int(entry.get("order_id", 0)) if isinstance(entry, dict) else 0
                 if entry_id <= 0 or self._order_row(entry_id) is None:
@@ -785,11 +787,11 @@ class XCartSandbox(SandboxApp):
         order_by = cnd.get("orderBy")
         if isinstance(order_by, dict):
             fields = {"o.date": "o.date", "o.order_id": "o.order_id", "o.lastRenewDate": "o.last_renew"}
-            column = fields.get(str(order_by.get("0", "")))
-            if column is None:
+            sort_column = fields.get(str(order_by.get("0", "")))
+            if sort_column is None:
                 raise _Rejected(f"[Semantical Error] Unknown sort field {order_by.get('0')!r}")
             direction = "DESC" if str(order_by.get("1", "ASC")).upper() == "DESC" else "ASC"
-            order_sql = f"{column} {direction}, o.order_id {direction}"
+            order_sql = f"{sort_column} {direction}, o.order_id {direction}"
         sql = (
             "SELECT o.*, ps.code AS payment_code, ps.position AS payment_position, ss.code AS shipping_code, "
             "ss.position AS shipping_position FROM orders o "
@@ -1074,7 +1076,8 @@ class XCartSandbox(SandboxApp):
             ]
         model = model if isinstance(model, dict) else {}
         if method == "POST" and one and tracking_id == 0:
-            order = model.get("order") if isinstance(model.get("order"), dict) else {}
+            order_value = model.get("order")
+            order = order_value if isinstance(order_value, dict) else {}
             order_id = php_int(order.get("order_id", 0))
             with self.transaction() as db:
                 if (
@@ -1082,18 +1085,21 @@ class XCartSandbox(SandboxApp):
                     or db.execute("SELECT 1 FROM orders WHERE order_id = ?", (order_id,)).fetchone() is None
                 ):
                     # the quirk: the loader creates the order it cannot find — an empty one
-                    order_id = db.execute(
-                        "INSERT INTO orders (order_number, date, last_renew, currency, payment_status_id, "
-                        "shipping_status_id, total, shipping_cost, tax, tax_included, discount, other) "
-                        "VALUES (NULL, ?, ?, ?, ?, ?, '0', '0', '0', 0, '0', '{}')",
-                        (
-                            int(self.now()),
-                            int(self.now()),
-                            self.currency,
-                            self._status_id(db, "status_payment", "Q"),
-                            self._status_id(db, "status_shipping", "N"),
-                        ),
-                    ).lastrowid
+                    order_id = (
+                        db.execute(
+                            "INSERT INTO orders (order_number, date, last_renew, currency, payment_status_id, "
+                            "shipping_status_id, total, shipping_cost, tax, tax_included, discount, other) "
+                            "VALUES (NULL, ?, ?, ?, ?, ?, '0', '0', '0', 0, '0', '{}')",
+                            (
+                                int(self.now()),
+                                int(self.now()),
+                                self.currency,
+                                self._status_id(db, "status_payment", "Q"),
+                                self._status_id(db, "status_shipping", "N"),
+                            ),
+                        ).lastrowid
+                        or 0
+                    )
                     self.record_write("history", order_id, "empty order created by a tracking POST")
                 new_id = self._put_tracking(db, int(order_id), {"value": model.get("value", "")})
                 if isinstance(order.get("shippingStatus"), dict):
@@ -1218,7 +1224,7 @@ class XCartSandbox(SandboxApp):
                 self._apply_product(product_id, model if isinstance(model, dict) else {})
                 row = self.db.execute("SELECT * FROM products WHERE product_id = ?", (product_id,)).fetchone()
                 return self._product_out(row, True)
-            results = []
+            results: list[dict[str, Any] | None] = []
             for entry in as_list(model):
                 entry_id = php_int(entry.get("product_id", 0)) if isinstance(entry, dict) else 0
                 if (

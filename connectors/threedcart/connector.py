@@ -318,7 +318,7 @@ class ThreeDCartConnector(Connector):
         for _, page in self.client.iterate_pages(
             "OrderStatus", {}, limit=STATUS_PAGE_SIZE, what="order status list"
         ):
-            rows.extend(row for row in page if isinstance(row, Mapping))
+            rows.extend(dict(row) for row in page if isinstance(row, Mapping))
         self._status_names = status_names_from_table(rows)
         return rows
 

@@ -684,7 +684,8 @@ class XCartConnector(Connector):
                 f"X-Cart sent order {order_id} as something that is not an object.", code="bad_data"
             )
         reference = str(order.get("orderNumber") or order_id)
-        notes = order.get("adminNotes") if isinstance(order.get("adminNotes"), str) else ""
+        notes_value = order.get("adminNotes")
+        notes = notes_value if isinstance(notes_value, str) else ""
         if shipment_reference and shipment_reference in notes:
             return ShipmentResult(store_reference=reference, tracking_sent=(), warnings=())
         present = mapping.tracking_values(order)
@@ -913,7 +914,7 @@ class XCartConnector(Connector):
 
     def _push(
         self,
-        updates: Sequence[StockUpdate] | Sequence[PriceUpdate],
+        updates: Sequence[StockUpdate | PriceUpdate],
         prepare: Callable[[Any], Any],
         field: str,
         builtin_default_flag: str,

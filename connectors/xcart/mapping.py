@@ -112,8 +112,9 @@ def status_list(rows: Any, group: str) -> list[StoreStatus]:
     for row in rows:
         if not isinstance(row, Mapping) or not isinstance(row.get("code"), str) or not row["code"]:
             raise MappingError(f"a {what} row has no code: {row!r}")
-        code = row["code"]
-        position = row.get("position") if isinstance(row.get("position"), int) else 0
+        code = str(row["code"])
+        position_value = row.get("position")
+        position = position_value if isinstance(position_value, int) else 0
         parsed.append((position, StoreStatus(code, names.get(code, code), code in closing, group)))
     return [status for _, status in sorted(parsed, key=lambda item: item[0])]
 
@@ -220,7 +221,9 @@ def order_from_complex(
     discount = abs(money(data.get("discountValue")))
     included = _reconcile(total, lines_total, shipping, discount, tax, prices_include_tax)
 
-    customer = data.get("customerInfo") if isinstance(data.get("customerInfo"), Mapping) else {}
+    customer_value = data.get("customerInfo")
+
+    customer = customer_value if isinstance(customer_value, Mapping) else {}
     email = _text(customer.get("email") or customer.get("login"))
     billing = _address(data.get("billingInfo"), email)
     shipping_address = _address(data.get("shippingInfo"), email)
@@ -336,8 +339,10 @@ def order_from_builtin(
     shipping_address = _address(data.get("shipping_address"), email)
     placed_at = parse_time(data.get("create_date") or data.get("date"))
     updated_at = parse_time(data["update_date"]) if data.get("update_date") else placed_at
-    shipping_status = data.get("shipping_status") if isinstance(data.get("shipping_status"), Mapping) else {}
-    payment_status = data.get("payment_status") if isinstance(data.get("payment_status"), Mapping) else {}
+    shipping_status_value = data.get("shipping_status")
+    shipping_status = shipping_status_value if isinstance(shipping_status_value, Mapping) else {}
+    payment_status_value = data.get("payment_status")
+    payment_status = payment_status_value if isinstance(payment_status_value, Mapping) else {}
     shipping_code = _text(shipping_status.get("code"))
     payment_code = _text(payment_status.get("code"))
     if tax_included or tax_on_top:
