@@ -187,12 +187,22 @@ def order_detail(request: HttpRequest, order_id: Any) -> HttpResponse:
         line.shipped_units = min(line.quantity, shipped.get(line.external_line_id, 0))
         line.left_units = max(0, remaining.get(line.external_line_id, line.quantity))
     lines_total = sum((line.line_total for line in lines), start=order.total * 0)
+    shipments = list(
+        order.shipments.select_related("created_by", "created_by_api_key").order_by("-created_at")
+    )
+    names = {line.external_line_id: (line.sku, line.name) for line in lines}
+    for shipment in shipments:
+        # What a shipment holds, by SKU and name (the store's line ids mean nothing to a seller).
+        shipment.items = [
+            (item.get("quantity"), *names.get(str(item.get("external_line_id")), ("", "")))
+            for item in shipment.lines or []
+        ]
     context = _context(
         request,
         order=order,
         lines=lines,
         lines_total=lines_total,
-        shipments=order.shipments.select_related("created_by", "created_by_api_key").order_by("-created_at"),
+        shipments=shipments,
         form=form,
         anything_left=any(qty > 0 for qty in remaining.values()) and not order.store_closed,
         raw_payload=json.dumps(order.raw, indent=2, sort_keys=True) if request.user.is_staff else None,

@@ -195,6 +195,8 @@ def test_every_page_renders_without_a_policy_violation(browser, live_server, sho
         reverse("channels:add_name", args=["opencart"]),
         reverse("orders:list"),
         reverse("orders:detail", args=[order.pk]),
+        reverse("orders:to_ship"),
+        reverse("orders:shipment_csv"),
         reverse("inventory:product_list"),
         reverse("inventory:product_detail", args=[product.pk]),
         reverse("inventory:product_create"),
