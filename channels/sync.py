@@ -52,7 +52,7 @@ from channels.models import (
 from config.db import PreparedQuery, execute_ctes, prepared_cursor
 from config.logging import mask_secrets
 from connectors.base import Connector
-from connectors.errors import AuthError, ConnectorError, RateLimited, TransientError
+from connectors.errors import AuthError, ConnectorError, ProtocolError, RateLimited, TransientError
 from connectors.http import before_store_request
 
 log = logging.getLogger("storelink.sync")
@@ -820,6 +820,8 @@ def run_channel_job(
     except ConnectorError as exc:
         _finish(run, SyncState.FAILED, _error_text(exc, secrets))
         _record_failure(channel, job, exc.message)
+        if job in EVENT_JOBS and isinstance(exc, ProtocolError):
+            _due_again_after_back_off(channel, job, exc)
         log.warning("sync.job.failed channel=%s job=%s code=%s", channel.pk, job, exc.code)
         return run
     except LeaseLost:
@@ -848,6 +850,18 @@ def run_channel_job(
             connector.close()
         if not lease_released:
             release_lease(channel.pk, job, str(run_id))
+
+
+def _due_again_after_back_off(channel: SalesChannel, job: str, exc: ConnectorError) -> None:
+    """An event job whose store reply could not be read comes due again after a back-off.
+
+    Nothing else would run it again: it ran because of a change, and the next change may be hours
+    away. The reply (an HTML error page, a cut-off body) says nothing about whether a write landed,
+    and a push or confirmation is safe to repeat. The back-off grows with the channel's failed runs
+    in a row, so a store that keeps answering nonsense is asked at most every few minutes.
+    """
+    delay = retry_countdown(exc, channel.failed_runs or 0)
+    mark_due(channel, job, timezone.now() + timedelta(seconds=delay))
 
 
 def _record_failure(channel: SalesChannel, job: str, message: str) -> None:

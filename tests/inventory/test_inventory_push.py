@@ -17,7 +17,8 @@ import httpx
 import pytest
 from django.utils import timezone
 
-from channels.models import SyncJob, SyncState
+from channels import sync
+from channels.models import ChannelSchedule, SyncJob, SyncState
 from channels.services import connector_for
 from channels.sync import run_channel_job
 from connectors.base import StockUpdate
@@ -380,3 +381,30 @@ def test_a_push_whose_reply_was_lost_is_sent_again_even_when_the_value_comes_bac
     services.upsert_products(alice.account, [{"sku": sku, "on_hand": product.on_hand}], actor=None)
     _push_stock(store)
     assert store.app.stock_of(sku) == before
+
+
+def test_a_push_whose_reply_cannot_be_read_is_tried_again_without_a_new_change(
+    alice: Any, store_factory: Any, platform: str, options: dict[str, Any]
+) -> None:
+    """A store write answered with something that is not the API's reply (a proxy's HTML page, a
+    cut-off body) fails the run; the job must come due again by itself, or the store keeps the old
+    stock until the next change or the hourly reconcile."""
+    store = store_factory(alice.account, platform, options, products=6)
+    kept = _master_for(store, alice.account, on_hand=25)
+    services.refresh_listings(store.channel)
+    store.app.faults.update({"error_rate": 1.0, "kinds": ["garbage"], "fail_writes_only": True})
+    before = timezone.now()
+    run = run_channel_job(store.channel.pk, SyncJob.STOCK, services.push_stock_for_channel)
+    assert run is not None
+    assert run.state == SyncState.FAILED, run.error
+
+    due_at = ChannelSchedule.objects.get(pk=store.channel.pk).stock_due_at
+    assert due_at is not None
+    assert before < due_at < timezone.now() + timedelta(seconds=sync.RETRY_BASE_SECONDS * 1.2 + 1)
+
+    store.app.faults.update({"error_rate": 0.0})
+    again = run_channel_job(store.channel.pk, SyncJob.STOCK, services.push_stock_for_channel)
+    assert again is not None
+    assert again.state == SyncState.SUCCEEDED, again.error
+    for index, sku in enumerate(kept):
+        assert store.app.stock_of(sku) == 25 + index
