@@ -278,7 +278,7 @@ class ConnectionForm(SpecForm):
             max_length=500,
             widget=forms.URLInput(attrs={"placeholder": "https://", "autocomplete": "url"}),
         )
-        # store URL first, as in the seeds
+        # store URL first, as the platforms' own admin screens ask for it
         self.fields = {"store_url": url_field, **self.fields}
         self.platform = platform
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import random
 import time
 import uuid
@@ -102,8 +101,8 @@ def default_lease_seconds() -> int:
     Long jobs renew it per page (:func:`heartbeat`), so this only bounds how long a crashed
     worker's job stays blocked. Tests and the crash demo shorten it through the environment.
     """
-    value = getattr(django_settings, "SYNC_LEASE_SECONDS", None) or os.environ.get("SYNC_LEASE_SECONDS")
-    return max(1, int(value)) if value else DEFAULT_LEASE_SECONDS
+    value = int(getattr(django_settings, "SYNC_LEASE_SECONDS", 0) or 0)
+    return max(1, value) if value else DEFAULT_LEASE_SECONDS
 
 
 def order_interval(channel: SalesChannel) -> timedelta:
@@ -948,7 +947,7 @@ def notify_needs_reauth(channel_id: Any, reason: str) -> int:
         path = reverse("channels:reauthorise", args=[channel.pk])
     except NoReverseMatch:
         path = f"/channels/{channel.pk}/reauthorise/"
-    base = getattr(django_settings, "SITE_URL", "") or os.environ.get("SITE_URL", "http://127.0.0.1:8000")
+    base = django_settings.SITE_URL
     body = (
         f"Storelink could not use the credentials of your channel “{channel.name}”.\n\n"
         f"The store said: {reason}\n\n"

@@ -113,7 +113,7 @@ def page_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
         "membership": current_membership(request),
         "nav": "channels",
         "can_manage": can_manage,
-        # the seeds let anyone who runs the shop pause a channel; services decide finally
+        # anyone who runs the shop may pause a channel; the services decide finally
         "can_toggle": has_role(request, Role.MEMBER),
         **extra,
     }

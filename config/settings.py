@@ -267,6 +267,14 @@ SYNC_RUN_RETENTION_DAYS = env.int("SYNC_RUN_RETENTION_DAYS", default=30)
 # A shipment the store did not take is tried again after this many seconds, doubling each time (up
 # to an hour), so a flaky store is not hammered and a short outage costs a minute or two.
 SHIPMENT_RETRY_BASE_SECONDS = env.float("SHIPMENT_RETRY_BASE_SECONDS", default=30.0)
+# How long a claimed job may run without renewing its lease; 0 keeps the sync engine's default. Long
+# jobs renew it per page, so this only bounds how long a crashed worker's job stays blocked.
+SYNC_LEASE_SECONDS = env.int("SYNC_LEASE_SECONDS", default=0)
+# Where links in e-mails ("reauthorise this channel") point: the address sellers open Storelink at.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# The demo seller's password (``manage.py create_demo_seller``); empty: one is made on the first run
+# and kept in var/demo-password, so every later ``make run`` prints the same one.
+DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="")
 
 # --------------------------------------------------------------------------------------------------
 # Celery

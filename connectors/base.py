@@ -34,7 +34,7 @@ FieldKind = Literal["text", "secret", "bool", "int", "choice", "multichoice", "u
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """One credential or setting a platform needs, with the seller-facing words from the seeds.
+    """One credential or setting a platform needs, in the words a seller knows from the platform's own admin.
 
     ``choices_from`` names a list in :class:`StoreFacts` (``"order_statuses"`` or ``"currencies"``):
     the wizard fills the choices from what the store reported during "test connection", so the seller

@@ -1,6 +1,6 @@
 """The small error hierarchy every connector speaks.
 
-Workers decide what to do from the *type* alone (DESIGN.md §4): pause and ask for reauthorisation,
+Workers decide what to do from the *type* alone: pause and ask for reauthorisation,
 wait, retry, record-and-carry-on, or keep the raw reply for a human. The message is written for the
 seller; ``raw`` keeps what the store actually said (secrets already stripped) for diagnosis.
 """

@@ -1,4 +1,4 @@
-"""The seller's product master and its listings on sales channels (DESIGN.md §3).
+"""The seller's product master and its listings on sales channels.
 
 A :class:`Product` is what the seller owns: one row per SKU per account with the quantity on hand
 and the net price. A :class:`Listing` is that SKU as one store sells it (a product or one variant

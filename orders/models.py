@@ -1,4 +1,4 @@
-"""Orders downloaded from stores, their lines, and the shipments confirmed back (DESIGN.md §3).
+"""Orders downloaded from stores, their lines, and the shipments confirmed back.
 
 An order is keyed by (account, channel, external id): the store's own id, which is also what
 shipment confirmations use. ``content_hash`` fingerprints everything we show of the order, so a

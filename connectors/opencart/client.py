@@ -1,9 +1,10 @@
 """OpenCart's core API, every family from 2.1 to 4.1, for the two things it can do: prove the
 credentials work and add an order-history entry (our shipment confirmation).
 
-Everything here follows reference/opencart-api.md, with §14 ("Confirmed on real installs") winning
-where the two disagree. The store is a PHP application that was never designed as an API server, so
-the client is defensive about what comes back:
+Everything here follows OpenCart's own controllers (``catalog/controller/api/*``) as they behave on
+real installs of each version, which win where they disagree with the documentation. The store is a
+PHP application that was never designed as an API server, so the client is defensive about what
+comes back:
 
 - errors arrive with HTTP 200 (2.x/3.x), as ``[]`` (wrong key on 2.2–3.0), as ``{"error": "..."}`` or
   ``{"error": {"ip": ..., "key": ...}}``, as a 404 HTML page or a 500 PHP fatal page (4.0 with a bad or
@@ -344,8 +345,8 @@ class OpenCartCoreClient:
     def _history_fields(
         self, order_id: str, order_status_id: str, comment: str, notify: bool, override: bool
     ) -> list[tuple[str, str]]:
-        """All fields, always: a missing ``order_status_id`` becomes 0 and hides the order (§5), and
-        2.1 prints a notice into the body when ``override`` is absent."""
+        """All fields, always: a missing ``order_status_id`` becomes 0 and hides the order from the
+        admin's order list, and 2.1 prints a notice into the body when ``override`` is absent."""
         fields = [
             ("order_status_id", str(order_status_id)),
             ("comment", comment),
@@ -436,7 +437,8 @@ class OpenCartCoreClient:
                 idempotent=idempotent,
             )
         except TransientError as exc:
-            # 4.0.2.3 answers a bad or expired api_token with a PHP fatal page and HTTP 500 (§14).
+            # 4.0.2.3 answers a bad or expired api_token with a PHP fatal page and HTTP 500 (seen on a
+            # real install).
             if self.family == "4.0" and exc.status_code == 500 and looks_like_php_fatal(exc.raw or ""):
                 raise _TokenRejected(500, exc.raw or "") from None
             raise

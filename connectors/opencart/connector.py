@@ -1,11 +1,12 @@
 """The OpenCart connector: OpenCart's own core API where it works, the Storelink store bridge for the rest.
 
-No OpenCart version lets its core API list orders or change stock and prices (reference §1), so
-orders, listings, stock, prices, store facts and order history are read and written through the
-bridge (``storelink-bridge.php`` on the store, client in ``bridge_client.py``). The core API is used
-for what it does well: proving the API user works and adding the order-history entry that confirms a
-shipment — that path runs OpenCart's own events, so the customer gets OpenCart's own e-mail. Only
-3.0.0.0–3.0.2.0, whose core login is broken, confirm shipments through the bridge.
+No OpenCart version lets its core API list orders or change stock and prices (its routes serve the
+admin's order editor: cart, customer, order, payment and shipping), so orders, listings, stock,
+prices, store facts and order history are read and written through the bridge (``storelink-bridge.php``
+on the store, client in ``bridge_client.py``). The core API is used for what it does
+well: proving the API user works and adding the order-history entry that confirms a shipment — that
+path runs OpenCart's own events, so the customer gets OpenCart's own e-mail. Only 3.0.0.0–3.0.2.0,
+whose core login is broken, confirm shipments through the bridge.
 """
 
 from __future__ import annotations
@@ -217,7 +218,7 @@ class OpenCartConnector(Connector):
                 try:
                     chosen = family_for_version(self._bridge_info().opencart_version)
                 except (ConnectorError, ValueError):
-                    chosen = AUTO  # the core client probes the store (reference §13)
+                    chosen = AUTO  # the core client probes the store (connectors/opencart/versions.py)
             self._family = chosen
         return self._family
 

@@ -1,4 +1,4 @@
-"""What an OpenCart channel needs, in the words of the seller's guide (seed 000)."""
+"""What an OpenCart channel needs, in the words of the seller's guide."""
 
 from __future__ import annotations
 

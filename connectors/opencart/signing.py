@@ -1,4 +1,4 @@
-"""The OpenCart 4.1 request signer (reference §7, confirmed on 4.1.0.4 in §14).
+"""The OpenCart 4.1 request signer (confirmed against a real 4.1.0.4 store).
 
 4.1 removed the API login: every call carries ``username``, ``time`` and a ``signature`` in the query,
 and the store recomputes an HMAC-SHA1 over a fixed list of lines. The subtle part is the POST body:

@@ -1,4 +1,4 @@
-"""OpenCart's core-API families and how to tell which one a store runs (reference §1, §13).
+"""OpenCart's core-API families and how to tell which one a store runs.
 
 The core API changed shape five times between 2.1 and 4.1 (login route, credential fields, token
 name, cookie or not, method separator, then no login at all), yet a seller rarely knows their exact
@@ -175,7 +175,7 @@ def history_route(family: str, version: str = "") -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# Detection by probing the store (§13 "Version detection")
+# Detection by probing the store
 # --------------------------------------------------------------------------------------------------
 
 

@@ -533,7 +533,7 @@ def order_rows(
                 }
             )
             next_ids["order_history"] += 1
-        # 4.1's history does not touch date_modified (reference §14); the other families' does.
+        # 4.1's history does not touch date_modified (seen on a real 4.1.0.4 store); the other families' does.
         if changed is not None and schema != "4.1":
             order["date_modified"] = changed.strftime("%Y-%m-%d %H:%M:%S")
     return rows

@@ -5,7 +5,7 @@ route starts with ``api``; it reads and writes OpenCart's own tables in the sand
 (``{prefix}api``, ``api_ip``, ``api_session``, ``order``, ``order_history``, ``setting``; prefix ``oc_``).
 
 What it reproduces, because the connector must survive each of these on real stores
-(reference/opencart-api.md, §14 winning):
+(as observed on real installs of each version, where they differ from OpenCart's documentation):
 
 - 2.x/3.x answer errors with HTTP 200; a wrong key is ``[]`` on 2.2–3.0 and an error object on 2.1;
   an IP refusal names the caller's IP (plus the misleading ``key`` entry on 2.2–3.0);
@@ -59,8 +59,8 @@ MSG_HISTORY_OK = "Success: You have modified orders!"
 MSG_NOT_FOUND = "Warning: Order could not be found!"
 MSG_41_PERMISSION = "You do not have permission to access this page."
 
-# What 2.3.0.2 prints on PHP 8.2 before every reply (§14: ~1.6 KB). The ``[`` and ``{`` inside the
-# notices are deliberate: real PHP 8.1+ deprecations contain ``#[\ReturnTypeWillChange]``.
+# What 2.3.0.2 prints on PHP 8.2 before every reply (~1.6 KB, seen on a real install). The ``[`` and
+# ``{`` inside the notices are deliberate: real PHP 8.1+ deprecations contain ``#[\ReturnTypeWillChange]``.
 _NOTICE_TEMPLATES = (
     "<b>Deprecated</b>:  Return type of Session::offsetGet($key) should either be compatible with "
     "ArrayAccess::offsetGet(mixed $offset): mixed, or the #[\\ReturnTypeWillChange] attribute should "
@@ -485,7 +485,7 @@ class _Handler41(_Store):
         call = self.request.arg("call") or ""
         if lowered == "api/order" and call == "history_add":
             form = self.form()
-            # 4.1.0.4 ``editOrderStatusId`` leaves date_modified alone (§14).
+            # 4.1.0.4 ``editOrderStatusId`` leaves date_modified alone (seen on a real 4.1.0.4 store).
             return self.json(self.add_history(form.get("order_id", ""), form, touch_modified=False))
         return self.json({"error": "API call not found"})
 

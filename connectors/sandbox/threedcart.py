@@ -1,6 +1,6 @@
 """A wire-faithful stand-in for 3DCart's REST API (one store behind ``/3dCartWebAPI/v2``).
 
-It reproduces what the reference (``3dcart-api.md`` §8 item 17 and §9) says a client must survive:
+It reproduces what 3DCart's API documentation and recorded replies of live stores show a client must survive:
 
 - header auth (``SecureURL`` + ``PrivateKey`` + ``Token``; 401 otherwise, or when the token expired),
 - a leaky bucket per token (50 requests, leaking 2 per second) answering 429,

@@ -1,6 +1,6 @@
 """A wire-faithful X-Cart store: the 5.4 REST API add-on, or the 5.5+ built-in API.
 
-It answers the way a real X-Cart 5.4.1 + REST API add-on 5.4.0.10 answered (reference §9), quirks
+It answers the way a real X-Cart 5.4.1 + REST API add-on 5.4.0.10 answered when tried, quirks
 included, because the connector's defences are only tested if the double misbehaves like the store:
 
 - error replies have an *empty* body, ``Content-type: text/html; charset=UTF-8`` and the reason (if
@@ -1087,8 +1087,9 @@ class XCartSandbox(SandboxApp):
                     # the quirk: the loader creates the order it cannot find — an empty one
                     order_id = (
                         db.execute(
-                            "INSERT INTO orders (order_number, date, last_renew, currency, payment_status_id, "
-                            "shipping_status_id, total, shipping_cost, tax, tax_included, discount, other) "
+                            "INSERT INTO orders (order_number, date, last_renew, currency, "
+                            "payment_status_id, shipping_status_id, total, shipping_cost, tax, "
+                            "tax_included, discount, other) "
                             "VALUES (NULL, ?, ?, ?, ?, ?, '0', '0', '0', 0, '0', '{}')",
                             (
                                 int(self.now()),

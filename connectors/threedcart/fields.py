@@ -1,4 +1,4 @@
-"""What a 3DCart channel needs, in the words of the seller's guide (seed 002)."""
+"""What a 3DCart channel needs, in the words of the seller's guide."""
 
 from __future__ import annotations
 

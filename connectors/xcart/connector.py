@@ -1,6 +1,6 @@
 """The X-Cart connector: 5.x through the REST API add-on, 5.5+ through the built-in API.
 
-The add-on is thin and trusting, which shapes most of this file (reference §9):
+The add-on is thin and trusting, which shapes most of this file (each point seen on a real 5.4 store):
 
 - it validates nothing it writes (``amount=abc`` becomes 0), so every value is checked here first
   and every returned object is compared with what was sent;
@@ -154,7 +154,7 @@ class XCartConnector(Connector):
         return self._client
 
     def _detect(self) -> AddonClient | BuiltinClient:
-        """5.5+ first (``GET /api/orders``), then the add-on (reference §8).
+        """5.5+ first (``GET /api/orders``), then the add-on.
 
         Only a conclusive answer settles it: JSON from ``/api`` or a JSON 401 means 5.5+; a status list
         from the add-on means 5.x. Anything else (404, a login redirect, an HTML page) tries the other;
@@ -231,7 +231,7 @@ class XCartConnector(Connector):
         """Read the status lists and probe write access, changing nothing.
 
         The add-on's write probe is ``PUT product/0`` without a body: id 0 never exists and PUT never
-        creates, so the read/write key gets ``null`` and the read-only key 403 (§9).
+        creates, so the read/write key gets ``null`` and the read-only key 403.
         """
         api = self._api()
         if isinstance(api, BuiltinClient):

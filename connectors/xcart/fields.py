@@ -1,4 +1,4 @@
-"""What an X-Cart channel needs, in the words of the seller's guide (seed 001)."""
+"""What an X-Cart channel needs, in the words of the seller's guide."""
 
 from __future__ import annotations
 

@@ -19,8 +19,13 @@ def run(**kwargs) -> str:
     return out.getvalue()
 
 
-def test_creates_owner_and_prints_password(monkeypatch) -> None:
-    monkeypatch.delenv("DEMO_PASSWORD", raising=False)
+@pytest.fixture(autouse=True)
+def _private_var(settings, tmp_path):
+    settings.BASE_DIR = tmp_path
+    settings.DEMO_PASSWORD = ""
+
+
+def test_creates_owner_and_prints_password() -> None:
     output = run()
     password = output.split("Password:")[1].strip()
     user = User.objects.get(email="demo@example.com")
@@ -28,9 +33,20 @@ def test_creates_owner_and_prints_password(monkeypatch) -> None:
     assert Membership.objects.get(user=user).role == Role.OWNER
 
 
-def test_running_twice_keeps_one_account_and_uses_demo_password(monkeypatch) -> None:
+def test_every_run_prints_the_same_password_until_the_kept_one_is_removed(tmp_path) -> None:
+    first = run().split("Password:")[1].strip()
+    assert run().split("Password:")[1].strip() == first
+    assert authenticate(None, username="demo@example.com", password=first) is not None
+    (tmp_path / "var" / "demo-password").unlink()
+    fresh = run().split("Password:")[1].strip()
+    assert fresh != first
+    assert authenticate(None, username="demo@example.com", password=fresh) is not None
+    assert authenticate(None, username="demo@example.com", password=first) is None
+
+
+def test_running_twice_keeps_one_account_and_uses_demo_password(settings) -> None:
     run()
-    monkeypatch.setenv("DEMO_PASSWORD", "demo-password-42")
+    settings.DEMO_PASSWORD = "demo-password-42"
     output = run()
     assert "demo-password-42" in output
     assert User.objects.filter(email="demo@example.com").count() == 1

@@ -58,7 +58,7 @@ def make_channel(tenant, name: str = "Main shop", **overrides: object) -> SalesC
 # --------------------------------------------------------------------------------------------------
 
 
-def test_list_shows_the_seeds_columns_and_only_own_live_channels(client, alice, bob):
+def test_list_shows_the_channel_columns_and_only_own_live_channels(client, alice, bob):
     mine = make_channel(alice, "Main shop")
     make_channel(alice, "Old shop", removed_at="2026-01-01T00:00:00Z")
     make_channel(bob, "Bob's secret shop")

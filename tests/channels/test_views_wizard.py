@@ -1,4 +1,4 @@
-"""The add-channel wizard: the seeds' steps per platform, state in the session, nothing saved
+"""The add-channel wizard: the steps per platform, state in the session, nothing saved
 half-way, the store's own statuses and currency in the settings step, hostile URLs refused."""
 
 from __future__ import annotations

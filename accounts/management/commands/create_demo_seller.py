@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import secrets
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -13,6 +14,30 @@ from accounts.models import Account, Membership, Role, User
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_ACCOUNT = "Demo Shop Ltd"
+
+
+def demo_password_file() -> Path:
+    return Path(settings.BASE_DIR) / "var" / "demo-password"
+
+
+def kept_demo_password() -> str:
+    """The demo password of earlier runs, so the login a seller wrote down keeps working.
+
+    Made once, at random (a known default would be a known password), and kept outside the
+    repository in ``var/``; delete the file or set ``DEMO_PASSWORD`` to change it.
+    """
+    path = demo_password_file()
+    try:
+        kept = path.read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, UnicodeDecodeError):
+        kept = ""
+    if kept:
+        return kept
+    password = secrets.token_urlsafe(12)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(password + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return password
 
 
 class Command(BaseCommand):
@@ -23,11 +48,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--password",
             default=None,
-            help="Defaults to $DEMO_PASSWORD, else a new random password each run.",
+            help="Defaults to $DEMO_PASSWORD, else the one kept in var/demo-password (made once).",
         )
 
     def handle(self, *args: Any, email: str, password: str | None, **options: Any) -> None:
-        password = password or os.environ.get("DEMO_PASSWORD") or secrets.token_urlsafe(12)
+        password = password or settings.DEMO_PASSWORD or kept_demo_password()
         with transaction.atomic():
             user = User.objects.filter(email__iexact=email).first()
             created = user is None

@@ -1,4 +1,4 @@
-"""OpenCart families: from a version string, from a setting, and by probing the store (§13)."""
+"""OpenCart families: from a version string, from a setting, and by probing the store."""
 
 from __future__ import annotations
 
