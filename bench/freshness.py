@@ -98,7 +98,8 @@ def main() -> int:
     from bench.stock_push import store_listings
     from config.celery import app as celery_app
     from connectors.sandbox import SandboxServer, make_sandbox
-    from inventory import services
+    from inventory.catalog import upsert_products
+    from inventory.matching import save_listings
     from inventory.models import Product
 
     work_dir = Path(tempfile.mkdtemp(prefix="storelink-bench-freshness-"))
@@ -112,7 +113,7 @@ def main() -> int:
             account = Account.objects.create(name="Bench seller")
             channel = channel_for(account, app, stock_sync=True, price_sync=True, api_flavour="addon")
             listings = [item for item in store_listings(app) if not item.remote_variant_id]
-            services.save_listings(channel, store_listings(app))
+            save_listings(channel, store_listings(app))
             celery_app.conf.broker_url = broker_url
             celery_app.conf.broker_transport_options = transport_options
             env = {
@@ -152,7 +153,7 @@ def main() -> int:
             ]
             try:
                 # The master starts equal to the store; the first change also warms the worker up.
-                services.upsert_products(
+                upsert_products(
                     account,
                     [{"sku": item.sku, "on_hand": item.quantity, "price": item.price} for item in listings],
                     actor=None,
@@ -162,7 +163,7 @@ def main() -> int:
                     product = Product.objects.get(account=account, sku=item.sku)
                     quantity = product.on_hand + 7
                     price = (product.price or Decimal(0)) + Decimal("1.25")
-                    services.upsert_products(
+                    upsert_products(
                         account, [{"sku": item.sku, "on_hand": quantity, "price": price}], actor=None
                     )
                     seconds = _wait_until(

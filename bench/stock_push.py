@@ -116,11 +116,12 @@ def _measure(
 
     from channels.models import SyncJob, SyncState
     from channels.sync import run_channel_job
-    from inventory import services
+    from inventory.catalog import upsert_products
     from inventory.models import Product
+    from inventory.push import push_stock_for_channel
 
     def measured_push(channel: Any, connector: Any, run: Any) -> None:
-        seconds, _ = timed(lambda: services.push_stock_for_channel(channel, connector, run))
+        seconds, _ = timed(lambda: push_stock_for_channel(channel, connector, run))
         work.append(seconds)
 
     ours: list[float] = []
@@ -130,9 +131,7 @@ def _measure(
     for round_number in range(ROUNDS):
         chosen = rng.sample(sorted(by_sku), CHANGED)
         on_hand = dict(Product.objects.filter(account=account, sku__in=chosen).values_list("sku", "on_hand"))
-        services.upsert_products(
-            account, [{"sku": sku, "on_hand": on_hand[sku] + 1} for sku in chosen], actor=None
-        )
+        upsert_products(account, [{"sku": sku, "on_hand": on_hand[sku] + 1} for sku in chosen], actor=None)
 
         def run_ours() -> None:
             app.clear_writes()
@@ -180,8 +179,10 @@ def main() -> int:
     from accounts.models import Account
     from channels.services import connector_for
     from connectors.sandbox import SandboxServer, make_sandbox
-    from inventory import services
+    from inventory.catalog import upsert_products
+    from inventory.matching import save_listings
     from inventory.models import Listing
+    from inventory.push import push_stock_for_channel
 
     # This process runs the job itself: product changes must not also enqueue it on a broker.
     channels.sync.send_job = lambda channel_id, job: None
@@ -195,17 +196,17 @@ def main() -> int:
             account = Account.objects.create(name="Bench seller")
             channel = channel_for(account, app, stock_sync=True, price_sync=False, api_flavour="addon")
             listings = store_listings(app)
-            services.upsert_products(
+            upsert_products(
                 account, [{"sku": item.sku, "on_hand": item.quantity} for item in listings], actor=None
             )
-            services.save_listings(channel, listings)
+            save_listings(channel, listings)
             total = Listing.objects.filter(channel=channel, product__isnull=False).count()
             # The first job after the listings were read compares all of them and settles their
             # change counters (what every channel goes through once); the rounds measure the
             # steady state after it: a change to 1 % of the products.
             connector = connector_for(channel)
             try:
-                first = services.push_stock_for_channel(channel, connector)
+                first = push_stock_for_channel(channel, connector)
             finally:
                 connector.close()
             assert first.considered == total, "every listing is compared once"

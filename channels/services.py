@@ -510,7 +510,7 @@ def update_channel_settings(
                 if "processed_status" in changes.get("settings", ()):
                     # Orders at the new "shipped" status stop reserving stock (and those at the
                     # old one start again): availability moved for the whole account.
-                    from inventory.services import reservations_changed
+                    from inventory.stock_queue import reservations_changed
 
                     reservations_changed(fresh.account_id)
     except IntegrityError:
@@ -554,7 +554,7 @@ def remove_channel(channel: SalesChannel, *, actor: Actor) -> SalesChannel:
         fresh.save(update_fields=["removed_at", "enabled", "credentials", "updated_at"])
         _audit(fresh, actor, "channel.removed", name=fresh.name)
         # Its open orders stop reserving stock, so the other channels may sell those units again.
-        from inventory.services import reservations_changed
+        from inventory.stock_queue import reservations_changed
 
         reservations_changed(fresh.account_id)
     log.info("channel.removed channel=%s", fresh.pk)

@@ -604,12 +604,12 @@ def _settings_defaults_from_facts(platform: str, facts: dict[str, Any]) -> dict[
 
 def _price_example(request: HttpRequest, platform: str, values: Any) -> str:
     """What these settings do to a price of 100.00, in one sentence (see inventory's price rule)."""
-    from inventory import services as inventory_services
+    from inventory.prices import describe_price_rule, example_tax_rate, price_rule_for
 
     account = account_for(request)
-    rule = inventory_services.price_rule_for(platform, values or {}, account)
+    rule = price_rule_for(platform, values or {}, account)
     label = CONNECTORS[platform].label
-    return inventory_services.describe_price_rule(rule, label, inventory_services.example_tax_rate(account))
+    return describe_price_rule(rule, label, example_tax_rate(account))
 
 
 def _add_errors(form: Any, exc: ValidationError | FieldErrors) -> None:

@@ -1,6 +1,6 @@
 """Admin for products and listings, scoped to the staff user's accounts.
 
-Saving a product goes through :func:`inventory.services.save_product`, so an edit in the admin is
+Saving a product goes through :func:`inventory.catalog.save_product`, so an edit in the admin is
 audited and pushed to the channels like one from the UI or the API. Store-owned listing fields are
 read-only; the seller's overrides are editable.
 """
@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.admin import AccountScopedAdmin
-from inventory import services
+from inventory import catalog, matching
 from inventory.models import InventoryEvent, Listing, Product
 
 
@@ -46,7 +46,7 @@ class ProductAdmin(AccountScopedAdmin):
     def save_model(self, request: HttpRequest, obj: Product, form: Any, change: bool) -> None:
         """Write through the service (validation, audit, channel jobs on commit)."""
         original = Product.objects.get(pk=obj.pk) if change else None
-        saved = services.save_product(
+        saved = catalog.save_product(
             obj.account,
             actor=request.user,
             sku=obj.sku,
@@ -60,12 +60,12 @@ class ProductAdmin(AccountScopedAdmin):
         obj.updated_at = saved.updated_at
 
     def delete_model(self, request: HttpRequest, obj: Product) -> None:
-        services.delete_product(obj, actor=request.user)
+        catalog.delete_product(obj, actor=request.user)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
         """ "Delete selected" goes through the service too (audit, orders' unknown-SKU flags)."""
         for product in queryset:
-            services.delete_product(product, actor=request.user)
+            catalog.delete_product(product, actor=request.user)
 
     @admin.action(description="Push stock and prices of the selected products' channels now")
     def push_selected(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
@@ -82,7 +82,7 @@ def _push_channels(model_admin: admin.ModelAdmin, request: HttpRequest, channels
         if channel.is_removed:
             continue
         try:
-            if services.push_now(channel, actor=request.user):
+            if matching.push_now(channel, actor=request.user):
                 pushed += 1
         except PermissionDenied as exc:
             model_admin.message_user(request, f"{channel.name}: {exc}", messages.ERROR)
@@ -162,7 +162,7 @@ class ListingAdmin(AccountScopedAdmin):
         return False  # listings come from the stores
 
     def save_model(self, request: HttpRequest, obj: Listing, form: Any, change: bool) -> None:
-        services.update_listing_overrides(
+        matching.update_listing_overrides(
             obj,
             actor=request.user,
             buffer=obj.buffer,

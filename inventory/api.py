@@ -1,4 +1,5 @@
-"""REST API for products and listings: thin views over :mod:`inventory.services`.
+"""REST API for products and listings: thin views over :mod:`inventory.catalog` and
+:mod:`inventory.matching`.
 
 Rows are scoped by :class:`~accounts.api.AccountScopedViewSet` (another account's id is a 404).
 The bulk upsert does not run a DRF serializer per item: 10,000 serializers cost seconds, and the
@@ -38,7 +39,7 @@ from channels.models import SalesChannel
 from channels.serializers import ErrorSerializer, StrictSerializer
 from config import parsers
 from config.middleware import max_body_bytes
-from inventory import services
+from inventory import availability, catalog, matching
 from inventory.models import Listing, Product
 
 
@@ -74,7 +75,7 @@ class ProductItemSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=255, required=False, allow_blank=True)
     on_hand = serializers.IntegerField(
         min_value=0,
-        max_value=services.MAX_QUANTITY,
+        max_value=catalog.MAX_QUANTITY,
         required=False,
         help_text="Required when the SKU is new.",
     )
@@ -87,7 +88,7 @@ class ProductItemSerializer(serializers.Serializer):
 
 
 class BulkRequestSerializer(serializers.Serializer):
-    items = ProductItemSerializer(many=True, help_text=f"At most {services.MAX_BULK_ITEMS} items.")
+    items = ProductItemSerializer(many=True, help_text=f"At most {catalog.MAX_BULK_ITEMS} items.")
 
 
 class ItemErrorSerializer(serializers.Serializer):
@@ -144,15 +145,15 @@ class ListingSerializer(serializers.ModelSerializer):
         if listing.product is None:
             return None
         reserved = self.context.get("reserved", {})
-        return services.available_quantity(
+        return availability.available_quantity(
             listing.product.on_hand, reserved.get(listing.sku, 0), listing.buffer, listing.max_quantity
         )
 
 
 class ListingOverridesSerializer(StrictSerializer):
-    buffer = serializers.IntegerField(min_value=0, max_value=services.MAX_QUANTITY, required=False)
+    buffer = serializers.IntegerField(min_value=0, max_value=catalog.MAX_QUANTITY, required=False)
     max_quantity = serializers.IntegerField(
-        min_value=0, max_value=services.MAX_QUANTITY, required=False, allow_null=True
+        min_value=0, max_value=catalog.MAX_QUANTITY, required=False, allow_null=True
     )
     price_multiplier = serializers.DecimalField(max_digits=10, decimal_places=4, min_value=0, required=False)
     price_offset = serializers.DecimalField(max_digits=14, decimal_places=4, required=False)
@@ -265,8 +266,8 @@ class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
         if unstorable:
             return _invalid_items(unstorable)
         try:
-            result = services.upsert_products(account_for(request), items, actor=actor_for(request))
-        except services.ProductError as exc:
+            result = catalog.upsert_products(account_for(request), items, actor=actor_for(request))
+        except catalog.ProductError as exc:
             return Response({"message": str(exc), "code": "invalid"}, status=status.HTTP_400_BAD_REQUEST)
         if not result.ok:
             return _invalid_items([error.as_dict() for error in result.errors], conflict=result.conflict)
@@ -390,7 +391,7 @@ class ListingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
         rows = list(page) if page is not None else list(queryset)
-        self._reserved = services.reserved_by_sku(account_for(request), [row.sku for row in rows])
+        self._reserved = availability.reserved_by_sku(account_for(request), [row.sku for row in rows])
         serializer = self.get_serializer(rows, many=True)
         if page is not None:
             return self.get_paginated_response(serializer.data)
@@ -398,7 +399,7 @@ class ListingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         listing = self.get_object()
-        self._reserved = services.reserved_by_sku(account_for(request), [listing.sku])
+        self._reserved = availability.reserved_by_sku(account_for(request), [listing.sku])
         return Response(self.get_serializer(listing).data)
 
     @extend_schema(
@@ -410,7 +411,7 @@ class ListingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
         listing = self.get_object()
         incoming = ListingOverridesSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        listing = services.update_listing_overrides(
+        listing = matching.update_listing_overrides(
             listing, actor=actor_for(request), **incoming.validated_data
         )
         return self.retrieve(request, pk=pk)
@@ -426,5 +427,5 @@ class ListingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
         incoming = PushRequestSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         channel = _channel_of(request, incoming.validated_data["channel"])
-        jobs = services.push_now(channel, actor=actor_for(request))
+        jobs = matching.push_now(channel, actor=actor_for(request))
         return Response({"jobs": jobs}, status=status.HTTP_202_ACCEPTED)

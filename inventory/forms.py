@@ -1,7 +1,7 @@
 """Forms for the products and listings pages.
 
 They only shape input for the browser (labels, widgets, basic types); the rules — SKU format, no
-negative stock, a new product needs its quantity — live in :mod:`inventory.services`, whose field
+negative stock, a new product needs its quantity — live in :mod:`inventory.catalog`, whose field
 errors the views put back onto these forms.
 """
 

@@ -2,7 +2,7 @@
 
 The names are fixed (the dispatcher sends them by name). Everything else — the lease, the SyncRun,
 the connector, what an error means, retries with back-off — belongs to
-:func:`channels.sync.run_job_task`; the work itself to :mod:`inventory.services`.
+:func:`channels.sync.run_job_task`; the work itself to :mod:`inventory.push`.
 
 One thing is added here, for freshness: a product change that arrives while the channel's push is
 already running finds the lease taken. The engine then leaves the job due for the dispatcher's next
@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from channels.models import ChannelSchedule, JobLease, SyncJob
 from channels.sync import DUE_FIELDS, MAX_TASK_RETRIES, Work, run_job_task
-from inventory import services
+from inventory.push import sync_prices, sync_stock
 
 log = logging.getLogger("storelink.inventory")
 
@@ -76,10 +76,10 @@ def run_push(task: Any, channel_id: str, job: str, work: Work) -> None:
 @shared_task(name="inventory.tasks.push_stock", bind=True, ignore_result=True, max_retries=MAX_TASK_RETRIES)
 def push_stock(self: Any, channel_id: str) -> None:
     """Push available quantities that changed (re-reading listings first when they are stale)."""
-    run_push(self, channel_id, SyncJob.STOCK, services.sync_stock)
+    run_push(self, channel_id, SyncJob.STOCK, sync_stock)
 
 
 @shared_task(name="inventory.tasks.push_prices", bind=True, ignore_result=True, max_retries=MAX_TASK_RETRIES)
 def push_prices(self: Any, channel_id: str) -> None:
     """Push channel prices that changed (re-reading listings first when they are stale)."""
-    run_push(self, channel_id, SyncJob.PRICES, services.sync_prices)
+    run_push(self, channel_id, SyncJob.PRICES, sync_prices)

@@ -2,7 +2,8 @@
 its listings per channel, the unmatched SKUs per channel, and "push now".
 
 Thin views: rows are looked up through the request's account (another account's id is a 404),
-every change goes through :mod:`inventory.services` (role check, audit row, jobs on commit).
+every change goes through the inventory services (:mod:`inventory.catalog`,
+:mod:`inventory.matching`, :mod:`inventory.prices`: role check, audit row, jobs on commit).
 Inline edits answer HTMX with the re-rendered row and plain browsers with a redirect, so the page
 works without JavaScript.
 """
@@ -26,7 +27,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.tenancy import account_for, actor_for
 from channels.models import SalesChannel, SyncJob, SyncRun
 from channels.views import page_context
-from inventory import services
+from inventory import availability, catalog, matching, prices
 from inventory.forms import InlineProductForm, ListingOverridesForm, ProductForm, apply_errors
 from inventory.models import Listing, Product
 
@@ -89,7 +90,7 @@ def price_basis(request: HttpRequest) -> HttpResponse:
     """Save whether the product master's prices include tax (the account's one price setting)."""
     account = account_for(request)
     try:
-        gross = services.set_prices_include_tax(
+        gross = prices.set_prices_include_tax(
             account, request.POST.get("prices_include_tax", ""), actor=actor_for(request)
         )
     except ValueError as exc:
@@ -116,10 +117,10 @@ def product_create(request: HttpRequest) -> HttpResponse:
             form.add_error("sku", "You already have a product with this SKU.")
         else:
             try:
-                product = services.save_product(
+                product = catalog.save_product(
                     account, actor=actor_for(request), sku=form.cleaned_data["sku"], **form.service_values()
                 )
-            except services.ProductValidationError as exc:
+            except catalog.ProductValidationError as exc:
                 apply_errors(form, exc.errors)
             else:
                 messages.success(request, f"Product {product.sku} added.")
@@ -136,14 +137,14 @@ def product_detail(request: HttpRequest, product_id: Any) -> HttpResponse:
         form = ProductForm(request.POST)
         if form.is_valid():
             try:
-                product = services.save_product(
+                product = catalog.save_product(
                     account,
                     actor=actor_for(request),
                     sku=form.cleaned_data["sku"].strip(),
                     product=product,
                     **form.service_values(),
                 )
-            except services.ProductValidationError as exc:
+            except catalog.ProductValidationError as exc:
                 apply_errors(form, exc.errors)
             else:
                 messages.success(request, "Saved. Your channels are being updated.")
@@ -163,13 +164,13 @@ def product_detail(request: HttpRequest, product_id: Any) -> HttpResponse:
         .select_related("channel")
         .order_by("channel__name", "sku")
     )
-    reserved = services.reserved_by_sku(account, [product.sku]).get(product.sku, 0)
+    reserved = availability.reserved_by_sku(account, [product.sku]).get(product.sku, 0)
     rows = []
     for listing in listings:
         rows.append(
             {
                 "listing": listing,
-                "available": services.available_quantity(
+                "available": availability.available_quantity(
                     product.on_hand, reserved, listing.buffer, listing.max_quantity
                 ),
                 "price": _channel_price(listing, product, account),
@@ -192,7 +193,7 @@ def product_detail(request: HttpRequest, product_id: Any) -> HttpResponse:
 def _channel_price(listing: Listing, product: Product, account: Any) -> Any:
     if product.price is None:
         return None
-    rule = services.price_rule(listing.channel, account)
+    rule = prices.price_rule(listing.channel, account)
     return rule.price(product.price, product.tax_rate, listing.price_multiplier, listing.price_offset)
 
 
@@ -217,14 +218,14 @@ def product_inline(request: HttpRequest, product_id: Any) -> HttpResponse:
     error = ""
     if form.is_valid():
         try:
-            product = services.save_product(
+            product = catalog.save_product(
                 product.account,
                 actor=actor_for(request),
                 sku=product.sku,
                 on_hand=form.cleaned_data["on_hand"],
                 price=form.cleaned_data.get("price"),
             )
-        except services.ProductValidationError as exc:
+        except catalog.ProductValidationError as exc:
             error = " ".join(" ".join(v) for v in exc.errors.values())
     else:
         error = " ".join(" ".join(v) for v in form.errors.values())
@@ -254,7 +255,7 @@ def product_inline(request: HttpRequest, product_id: Any) -> HttpResponse:
 def product_delete(request: HttpRequest, product_id: Any) -> HttpResponse:
     product = product_for_request(request, product_id)
     sku = product.sku
-    services.delete_product(product, actor=actor_for(request))
+    catalog.delete_product(product, actor=actor_for(request))
     messages.success(
         request, f"Product {sku} deleted. Its listings stay on your stores and are no longer updated."
     )
@@ -278,8 +279,8 @@ def listing_update(request: HttpRequest, listing_id: Any) -> HttpResponse:
     )
     if form.is_valid():
         try:
-            services.update_listing_overrides(listing, actor=actor_for(request), **form.cleaned_data)
-        except services.ProductValidationError as exc:
+            matching.update_listing_overrides(listing, actor=actor_for(request), **form.cleaned_data)
+        except catalog.ProductValidationError as exc:
             messages.error(request, f"{listing.sku}: " + " ".join(" ".join(v) for v in exc.errors.values()))
         else:
             messages.success(request, f"Overrides of {listing.sku} on {listing.channel.name} saved.")
@@ -354,7 +355,7 @@ def _unmatched_section(request: HttpRequest, row: dict[str, Any]) -> dict[str, A
         parse_key=str,
     )
     master_only = keyset_page(
-        services.products_without_listing(channel).only("id", "sku", "name"),
+        matching.products_without_listing(channel).only("id", "sku", "name"),
         key="sku",
         descending=False,
         size=UNMATCHED_PAGE_SIZE,
@@ -382,7 +383,7 @@ def import_listings(request: HttpRequest, channel_id: Any) -> HttpResponse:
     """Add the channel's unmatched store items to the products (store quantity and price)."""
     account = account_for(request)
     channel = get_object_or_404(SalesChannel.objects.live().for_account(account), pk=channel_id)
-    result = services.create_products_from_listings(channel, actor=actor_for(request))
+    result = matching.create_products_from_listings(channel, actor=actor_for(request))
     if result.ok:
         messages.success(request, f"{result.created} product(s) added from {channel.name}.")
     else:
@@ -398,7 +399,7 @@ def push_now(request: HttpRequest, channel_id: Any) -> HttpResponse:
     account = account_for(request)
     channel = get_object_or_404(SalesChannel.objects.live().for_account(account), pk=channel_id)
     try:
-        jobs = services.push_now(channel, actor=actor_for(request))
+        jobs = matching.push_now(channel, actor=actor_for(request))
     except PermissionDenied as exc:
         messages.error(request, str(exc))
         jobs = []

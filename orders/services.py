@@ -214,7 +214,7 @@ def _reservations_changed(account_id: Any, skus: Iterable[str]) -> None:
     Imported here because inventory reads orders lazily too; call inside the transaction that
     changed the orders (the listings count the change with it), the stock jobs go out after commit.
     """
-    from inventory.services import reservations_changed
+    from inventory.stock_queue import reservations_changed
 
     reservations_changed(account_id, skus)
 

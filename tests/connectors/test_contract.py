@@ -29,7 +29,7 @@ from connectors.base import (
 from connectors.errors import AuthError, OrderClosedError, ProtocolError, RateLimited, TransientError
 from connectors.registry import build_connector
 from connectors.sandbox import SandboxServer, make_sandbox
-from inventory.services import channel_price
+from inventory.prices import channel_price
 
 T = TypeVar("T")
 

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from channels import services as channel_services
 from channels.models import SalesChannel
 from connectors.text import describe_character, first_unsafe_character, unsafe_character_message
-from inventory import services as inventory_services
+from inventory.catalog import upsert_products
 from inventory.models import Product
 from orders import services as order_services
 from tests.factories import OPENCART_SECRET
@@ -64,7 +64,7 @@ def test_channel_names_refuse_bidi_and_zero_width(alice, fake_store, ch: str) ->
 @pytest.mark.django_db
 @pytest.mark.parametrize("ch", REFUSED)
 def test_skus_and_product_names_refuse_bidi_and_zero_width(alice, ch: str) -> None:
-    result = inventory_services.upsert_products(
+    result = upsert_products(
         alice.account,
         [{"sku": f"MUG{ch}", "on_hand": 1}, {"sku": "CAP", "name": f"Cap{ch}", "on_hand": 1}],
         actor=alice.user,

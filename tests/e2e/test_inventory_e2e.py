@@ -20,7 +20,7 @@ from django.db import connection
 from accounts.models import Role
 from channels.models import ConnectionState, SalesChannel, SyncRun, SyncState
 from connectors.sandbox import SandboxApp, SandboxServer, make_sandbox
-from inventory import services
+from inventory.catalog import upsert_products
 from inventory.models import Listing
 from tests.e2e.conftest import CeleryProcesses, fast_beat_schedule
 from tests.factories import MembershipFactory
@@ -104,7 +104,7 @@ def test_stock_and_price_changes_on_a_product_reach_every_store(
     for platform, _store in stores:
         chosen[platform] = _store_skus(channels[platform])[-1]
     items = [{"sku": sku, "on_hand": 40, "price": "19.99"} for sku in chosen.values()]
-    services.upsert_products(account, items, actor=membership.user)  # commits: jobs go out now
+    upsert_products(account, items, actor=membership.user)  # commits: jobs go out now
 
     def reached(quantity: int, price: Decimal) -> bool:
         return all(
@@ -120,7 +120,7 @@ def test_stock_and_price_changes_on_a_product_reach_every_store(
 
     # The change under test: a warehouse corrects stock and the seller reprices.
     started = time.monotonic()
-    services.upsert_products(
+    upsert_products(
         account,
         [{"sku": sku, "on_hand": 17, "price": "24.50"} for sku in chosen.values()],
         actor=membership.user,

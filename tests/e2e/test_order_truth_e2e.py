@@ -16,7 +16,8 @@ from django.db.models import Sum
 
 from channels import sync
 from channels.models import SyncRun, SyncState
-from inventory import services as inventory
+from inventory.availability import reserved_by_sku
+from inventory.catalog import upsert_products
 from orders import services
 from orders.models import Order, Shipment, ShipmentState
 from tests.e2e.conftest import CeleryProcesses, fast_beat_schedule
@@ -75,12 +76,10 @@ def test_a_cancelled_order_releases_stock_and_a_partial_shipment_keeps_the_rest(
         skus = {
             sku for sku in Order.objects.filter(channel=selling).values_list("lines__sku", flat=True) if sku
         }
-        inventory.upsert_products(
-            account, [{"sku": sku, "on_hand": ON_HAND} for sku in sorted(skus)], actor=user
-        )
+        upsert_products(account, [{"sku": sku, "on_hand": ON_HAND} for sku in sorted(skus)], actor=user)
 
         def pushed_matches_reservations() -> bool:
-            reserved = inventory.reserved_by_sku(account)
+            reserved = reserved_by_sku(account)
             return all(other.stock_of(sku) == max(0, ON_HAND - reserved.get(sku, 0)) for sku in skus)
 
         celery.wait_for(pushed_matches_reservations, "the other store's stock to follow the reservations")
@@ -90,7 +89,7 @@ def test_a_cancelled_order_releases_stock_and_a_partial_shipment_keeps_the_rest(
         cancelled_units: dict[str, int] = {}
         for line in cancelled.lines.all():
             cancelled_units[line.sku] = cancelled_units.get(line.sku, 0) + line.quantity
-        before = inventory.reserved_by_sku(account)
+        before = reserved_by_sku(account)
         stock_before = {sku: other.stock_of(sku) for sku in cancelled_units}
         source.cancel_order(cancelled.external_id)
         runs = _downloads(selling)
@@ -98,7 +97,7 @@ def test_a_cancelled_order_releases_stock_and_a_partial_shipment_keeps_the_rest(
         celery.wait_for(lambda: _downloaded_after(selling, runs), "the next download")
         cancelled.refresh_from_db()
         assert cancelled.store_closed is True
-        after = inventory.reserved_by_sku(account)
+        after = reserved_by_sku(account)
         for sku, units in cancelled_units.items():
             assert before.get(sku, 0) - after.get(sku, 0) == units
         celery.wait_for(
@@ -112,7 +111,7 @@ def test_a_cancelled_order_releases_stock_and_a_partial_shipment_keeps_the_rest(
         # 2. A partial shipment: one unit ships, the rest stays reserved after the next download.
         partly = _open_order_with(selling, skus, units=2, exclude={cancelled.pk})
         line = max(partly.lines.all(), key=lambda each: each.quantity)
-        before = inventory.reserved_by_sku(account)
+        before = reserved_by_sku(account)
         shipment, _ = services.record_shipment(
             partly,
             actor=user,
@@ -131,6 +130,6 @@ def test_a_cancelled_order_releases_stock_and_a_partial_shipment_keeps_the_rest(
         celery.wait_for(lambda: _downloaded_after(selling, runs), "the download after the shipment")
         partly.refresh_from_db()
         assert partly.store_closed is False
-        after = inventory.reserved_by_sku(account)
+        after = reserved_by_sku(account)
         assert before[line.sku] - after.get(line.sku, 0) == 1
         celery.wait_for(pushed_matches_reservations, "the other store's stock to keep the rest reserved")

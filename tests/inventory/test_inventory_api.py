@@ -11,8 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from channels.models import SyncJob
-from inventory import services
+from inventory.catalog import upsert_products
 from inventory.models import InventoryEvent, Listing, Product
+from inventory.stock_queue import reservations_changed
 from tests.factories import SalesChannelFactory
 
 pytestmark = pytest.mark.django_db
@@ -251,7 +252,7 @@ def test_listings_filters_availability_and_overrides(
 
 def test_members_can_change_products_through_the_service(alice: Any) -> None:
     member = alice.member()
-    result = services.upsert_products(alice.account, [{"sku": "A", "on_hand": 1}], actor=member)
+    result = upsert_products(alice.account, [{"sku": "A", "on_hand": 1}], actor=member)
     assert result.created == 1
     event = InventoryEvent.objects.get(account=alice.account)
     assert event.actor == member
@@ -267,7 +268,7 @@ def test_orders_changing_reservations_request_stock_jobs_only(
     )
     channel = SalesChannelFactory(account=alice.account, settings={"stock_sync": True, "price_sync": True})
     with django_capture_on_commit_callbacks(execute=True):
-        services.reservations_changed(alice.account.pk)
+        reservations_changed(alice.account.pk)
         assert sent == []
     assert sent == [(str(channel.pk), SyncJob.STOCK)]
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.apps import apps
+from django.db.models import F, IntegerField, Value
 from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors.registry import connector_class
-from inventory import services
+from inventory.availability import available_expression, available_quantity, reserved_by_sku
+from inventory.models import Listing, Product
+from inventory.prices import channel_price
 from tests.factories import SalesChannelFactory
 
 quantities = st.integers(min_value=-1000, max_value=10**9)
@@ -23,7 +27,7 @@ small = st.integers(min_value=0, max_value=10**6)
 def test_available_is_never_negative_never_above_max_and_respects_the_buffer(
     on_hand: int, reserved: int, buffer: int, max_quantity: int | None
 ) -> None:
-    value = services.available_quantity(on_hand, reserved, buffer, max_quantity)
+    value = available_quantity(on_hand, reserved, buffer, max_quantity)
     assert value >= 0
     if max_quantity is not None:
         assert value <= max_quantity
@@ -36,16 +40,70 @@ def test_available_is_never_negative_never_above_max_and_respects_the_buffer(
 
 @given(on_hand=small, reserved=small, buffer=small)
 def test_more_buffer_never_offers_more(on_hand: int, reserved: int, buffer: int) -> None:
-    assert services.available_quantity(on_hand, reserved, buffer + 1, None) <= services.available_quantity(
+    assert available_quantity(on_hand, reserved, buffer + 1, None) <= available_quantity(
         on_hand, reserved, buffer, None
     )
 
 
 def test_available_examples() -> None:
-    assert services.available_quantity(10, 3, 2, None) == 5
-    assert services.available_quantity(10, 3, 2, 4) == 4
-    assert services.available_quantity(3, 5, 0, None) == 0  # oversold: 0, not −2
-    assert services.available_quantity(10, 0, 0, 0) == 0
+    assert available_quantity(10, 3, 2, None) == 5
+    assert available_quantity(10, 3, 2, 4) == 4
+    assert available_quantity(3, 5, 0, None) == 0  # oversold: 0, not −2
+    assert available_quantity(10, 0, 0, 0) == 0
+
+
+def _number(value: int | None) -> Value:
+    return Value(value, output_field=IntegerField())
+
+
+@pytest.mark.django_db
+def test_the_database_applies_the_same_availability_rule_as_python() -> None:
+    """A whole channel is compared in SQL and single listings in Python: over every edge (short,
+    exactly used up, a cap of 0, no cap, out-of-range inputs) both give the same number."""
+    SalesChannelFactory()
+    cases = list(
+        itertools.product([-5, 0, 1, 7, 12], [-3, 0, 1, 7, 20], [-1, 0, 2, 9], [None, -1, 0, 3, 100])
+    )
+    expressions = {
+        f"case_{index}": available_expression(*(_number(value) for value in case))
+        for index, case in enumerate(cases)
+    }
+    row = SalesChannelFactory._meta.model.objects.values(**expressions)[0]
+    mismatches = [
+        (case, row[f"case_{index}"], available_quantity(*case))
+        for index, case in enumerate(cases)
+        if row[f"case_{index}"] != available_quantity(*case)
+    ]
+    assert mismatches == []
+    offered = {row[name] for name in expressions}  # the grid reaches 0, the cap and everything between
+    assert {0, 3, 12} <= offered
+    assert len(offered) >= 8
+
+
+@pytest.mark.django_db
+def test_the_database_rule_reads_the_listing_columns_like_python(alice: Any) -> None:
+    channel = SalesChannelFactory(account=alice.account)
+    rows = [("A", 10, 0, None), ("B", 10, 3, None), ("C", 10, 3, 4), ("D", 2, 5, None), ("E", 5, 0, 0)]
+    for sku, on_hand, buffer, max_quantity in rows:
+        product = Product.objects.create(account=alice.account, sku=sku, on_hand=on_hand)
+        Listing.objects.create(
+            account=alice.account,
+            channel=channel,
+            product=product,
+            sku=sku,
+            remote_id=sku,
+            buffer=buffer,
+            max_quantity=max_quantity,
+        )
+    in_database = dict(
+        Listing.objects.filter(channel=channel)
+        .annotate(
+            offer=available_expression(F("product__on_hand"), _number(1), F("buffer"), F("max_quantity"))
+        )
+        .values_list("sku", "offer")
+    )
+    assert in_database == {sku: available_quantity(o, 1, b, m) for sku, o, b, m in rows}
+    assert in_database == {"A": 9, "B": 6, "C": 4, "D": 0, "E": 0}
 
 
 @pytest.mark.parametrize(
@@ -74,7 +132,7 @@ def test_channel_price_converts_between_master_and_store_basis_then_applies_the_
     offset: str,
     expected: str,
 ) -> None:
-    price = services.channel_price(
+    price = channel_price(
         Decimal(master),
         tax_rate=Decimal(rate),
         master_includes_tax=master_gross,
@@ -161,11 +219,11 @@ def test_reserved_counts_unshipped_units_across_all_channels_of_the_account(alic
     failed = _order(second, "B3", "1", [("1", "CAP", 6)])
     _shipment(failed, [], state="failed")  # a failed confirmation still has to ship
 
-    reserved = services.reserved_by_sku(alice.account)
+    reserved = reserved_by_sku(alice.account)
     assert reserved == {"MUG": 2 + 3 + 4 + 2, "CAP": 1 + 2 + 6 + 1}
-    assert services.reserved_by_sku(alice.account, ["CAP"]) == {"CAP": 10}
-    assert services.reserved_by_sku(bob.account) == {"MUG": 100}
-    assert services.reserved_by_sku(alice.account, []) == {}
+    assert reserved_by_sku(alice.account, ["CAP"]) == {"CAP": 10}
+    assert reserved_by_sku(bob.account) == {"MUG": 100}
+    assert reserved_by_sku(alice.account, []) == {}
 
 
 @pytest.mark.django_db
@@ -184,4 +242,4 @@ def test_reserved_follows_each_platforms_own_statuses(alice: Any) -> None:
     unset = SalesChannelFactory(account=alice.account, settings={})  # no processed status chosen yet
     _order(unset, "U1", "2", [("1", "LAMP", 6)])
     _order(unset, "U2", "5", [("1", "LAMP", 50)])  # OpenCart "Complete"
-    assert services.reserved_by_sku(alice.account) == {"LAMP": 2 + 3 + 4 + 6}
+    assert reserved_by_sku(alice.account) == {"LAMP": 2 + 3 + 4 + 6}

@@ -23,8 +23,18 @@ from channels.services import connector_for
 from channels.sync import run_channel_job
 from connectors.base import StockUpdate
 from connectors.errors import RateLimited, TransientError
-from inventory import services
+from inventory.availability import available_quantity, reserved_by_sku
+from inventory.catalog import upsert_products
+from inventory.matching import products_without_listing, refresh_listings, save_listings
 from inventory.models import Listing, Product
+from inventory.plans import planned_prices, planned_stock
+from inventory.push import (
+    PushSummary,
+    push_prices_for_channel,
+    push_stock_for_channel,
+    sync_prices,
+    sync_stock,
+)
 from tests.inventory.stores import SANDBOX_CASES, Store
 
 pytestmark = [pytest.mark.django_db, pytest.mark.parametrize(("platform", "options"), SANDBOX_CASES)]
@@ -54,34 +64,34 @@ def _master_for(
     else:
         items = [{"sku": sku, "on_hand": on_hand + index, "price": price} for index, sku in enumerate(kept)]
     items += [{"sku": "ONLY-IN-MASTER-1", "on_hand": 1}, {"sku": "ONLY-IN-MASTER-2", "on_hand": 2}]
-    result = services.upsert_products(account, items, actor=None)
+    result = upsert_products(account, items, actor=None)
     assert result.ok, result.errors
     return kept
 
 
-def _push_stock(store: Store) -> services.PushSummary:
+def _push_stock(store: Store) -> PushSummary:
     connector = connector_for(store.channel)
     try:
-        return services.push_stock_for_channel(store.channel, connector)
+        return push_stock_for_channel(store.channel, connector)
     finally:
         connector.close()
 
 
-def _push_prices(store: Store) -> services.PushSummary:
+def _push_prices(store: Store) -> PushSummary:
     connector = connector_for(store.channel)
     try:
-        return services.push_prices_for_channel(store.channel, connector)
+        return push_prices_for_channel(store.channel, connector)
     finally:
         connector.close()
 
 
 def _expected_stock(store: Store) -> dict[str, int]:
     plan = {}
-    reserved = services.reserved_by_sku(store.channel.account_id)
+    reserved = reserved_by_sku(store.channel.account_id)
     for listing in Listing.objects.filter(channel=store.channel, product__isnull=False).select_related(
         "product"
     ):
-        plan[listing.sku] = services.available_quantity(
+        plan[listing.sku] = available_quantity(
             listing.product.on_hand, reserved.get(listing.sku, 0), listing.buffer, listing.max_quantity
         )
     return plan
@@ -95,7 +105,7 @@ def test_listings_are_matched_by_sku_including_variants_with_unmatched_on_both_s
     store_listings = connector_for(store.channel).list_listings()
     variant_skus = {item.sku for item in store_listings if item.remote_variant_id}
 
-    result = services.refresh_listings(store.channel)
+    result = refresh_listings(store.channel)
 
     listings = {listing.sku: listing for listing in Listing.objects.filter(channel=store.channel)}
     assert set(listings) == {item.sku for item in store_listings if item.sku}
@@ -114,17 +124,17 @@ def test_listings_are_matched_by_sku_including_variants_with_unmatched_on_both_s
     unmatched = set(Listing.objects.unmatched().filter(channel=store.channel).values_list("sku", flat=True))
     assert unmatched == set(listings) - set(kept)
     assert len(unmatched) == 2
-    missing = set(services.products_without_listing(store.channel).values_list("sku", flat=True))
+    missing = set(products_without_listing(store.channel).values_list("sku", flat=True))
     assert missing == {"ONLY-IN-MASTER-1", "ONLY-IN-MASTER-2"}
 
     # A product added later for a waiting listing is linked at once, without another read.
     late_sku = sorted(unmatched)[0]
-    services.upsert_products(alice.account, [{"sku": late_sku, "on_hand": 3}], actor=None)
+    upsert_products(alice.account, [{"sku": late_sku, "on_hand": 3}], actor=None)
     assert Listing.objects.get(channel=store.channel, sku=late_sku).product.sku == late_sku
 
     # Overrides survive a re-read; an item gone from the store is marked removed, not deleted.
     Listing.objects.filter(channel=store.channel, sku=kept[0]).update(buffer=4, max_quantity=9)
-    services.save_listings(store.channel, [item for item in store_listings if item.sku != kept[1]])
+    save_listings(store.channel, [item for item in store_listings if item.sku != kept[1]])
     first = Listing.objects.get(channel=store.channel, sku=kept[0])
     assert (first.buffer, first.max_quantity, first.removed_at) == (4, 9, None)
     assert Listing.objects.get(channel=store.channel, sku=kept[1]).removed_at is not None
@@ -138,7 +148,7 @@ def test_first_push_sets_every_store_quantity_and_price_to_the_computed_value(
     type(alice.account).objects.filter(pk=alice.account.pk).update(prices_include_tax=True)
     kept = _master_for(store, alice.account)
     Product.objects.filter(account=alice.account, sku=kept[0]).update(tax_rate=Decimal("19"))
-    services.refresh_listings(store.channel)
+    refresh_listings(store.channel)
     Listing.objects.filter(channel=store.channel, sku=kept[1]).update(buffer=2)
     Listing.objects.filter(channel=store.channel, sku=kept[2]).update(max_quantity=1, price_multiplier="2")
 
@@ -173,14 +183,14 @@ def test_only_changed_listings_are_sent(
 ) -> None:
     store = store_factory(alice.account, platform, options, products=60)
     kept = _master_for(store, alice.account, match_store=True)
-    services.refresh_listings(store.channel)
+    refresh_listings(store.channel)
     assert _push_stock(store).sent == 0  # the master starts equal to the store
     assert _push_prices(store).sent == 0
     store.app.clear_writes()
 
     changed = random.Random(3).sample(kept, max(1, len(kept) // 100 + 1))  # ~1 % (at least one)
     repriced = [sku for sku in kept if sku not in changed][:1]
-    result = services.upsert_products(
+    result = upsert_products(
         alice.account,
         [{"sku": sku, "on_hand": 500 + index} for index, sku in enumerate(changed)]
         + [{"sku": sku, "price": "99.99"} for sku in repriced],
@@ -207,13 +217,13 @@ def test_a_refused_item_is_recorded_and_retried_while_the_rest_succeed(
 ) -> None:
     store = store_factory(alice.account, platform, options, products=9)
     kept = _master_for(store, alice.account, on_hand=30)
-    services.refresh_listings(store.channel)
+    refresh_listings(store.channel)
     broken = kept[0]
     Listing.objects.filter(channel=store.channel, sku=broken).update(
         remote_id="987654"
     )  # gone from the store
 
-    run = run_channel_job(store.channel.pk, SyncJob.STOCK, services.push_stock_for_channel)
+    run = run_channel_job(store.channel.pk, SyncJob.STOCK, push_stock_for_channel)
 
     assert run is not None
     assert run.state == SyncState.SUCCEEDED  # one refused item does not fail the channel's job
@@ -227,14 +237,14 @@ def test_a_refused_item_is_recorded_and_retried_while_the_rest_succeed(
 
     # Next run: only the failed item is looked at and sent again (the rest are settled).
     store.app.clear_writes()
-    again = run_channel_job(store.channel.pk, SyncJob.STOCK, services.push_stock_for_channel)
+    again = run_channel_job(store.channel.pk, SyncJob.STOCK, push_stock_for_channel)
     assert again is not None
     assert (again.fetched, again.updated, again.failed) == (1, 0, 1)
     assert store.written("stock") == []
 
     # Once the seller fixes it (the store lists it again), the retry succeeds and clears the error.
-    services.refresh_listings(store.channel)
-    fixed = run_channel_job(store.channel.pk, SyncJob.STOCK, services.push_stock_for_channel)
+    refresh_listings(store.channel)
+    fixed = run_channel_job(store.channel.pk, SyncJob.STOCK, push_stock_for_channel)
     assert fixed is not None
     assert fixed.failed == 0
     listing.refresh_from_db()
@@ -262,7 +272,7 @@ def test_fault_run_ends_with_the_store_equal_to_the_computed_value(
 
     store.server._draw_failure = counting_draw  # type: ignore[method-assign]
     kept = _master_for(store, alice.account, match_store=True)
-    services.refresh_listings(store.channel)
+    refresh_listings(store.channel)
     httpx.post(
         f"{store.server.url}/__sandbox__/faults",
         json={
@@ -276,7 +286,7 @@ def test_fault_run_ends_with_the_store_equal_to_the_computed_value(
     rng = random.Random(11)
     failures: list[str] = []
     for _round in range(3):
-        services.upsert_products(
+        upsert_products(
             alice.account,
             [
                 {"sku": sku, "on_hand": rng.randint(0, 90), "price": f"{rng.randint(100, 9999) / 100:.2f}"}
@@ -287,7 +297,7 @@ def test_fault_run_ends_with_the_store_equal_to_the_computed_value(
         Listing.objects.filter(channel=store.channel).update(seen_at=None)  # re-read through the faults too
         for _attempt in range(40):
             runs = []
-            for job, work in ((SyncJob.STOCK, services.sync_stock), (SyncJob.PRICES, services.sync_prices)):
+            for job, work in ((SyncJob.STOCK, sync_stock), (SyncJob.PRICES, sync_prices)):
                 try:
                     run = run_channel_job(store.channel.pk, job, work)
                 except (TransientError, RateLimited) as exc:  # the Celery task retries these
@@ -302,8 +312,8 @@ def test_fault_run_ends_with_the_store_equal_to_the_computed_value(
             )
             if (
                 converged
-                and not services.planned_stock(store.channel, everything=True).pushes
-                and not services.planned_prices(store.channel)[0]
+                and not planned_stock(store.channel, everything=True).pushes
+                and not planned_prices(store.channel)[0]
             ):
                 break
     httpx.post(
@@ -317,9 +327,9 @@ def test_fault_run_ends_with_the_store_equal_to_the_computed_value(
         assert store.app.stock_of(sku) == expected[sku], sku
         assert store.app.price_of(sku) == product.price, sku
     # And our records agree with the store: nothing is left to push.
-    assert services.planned_stock(store.channel, everything=True).pushes == []
-    assert services.planned_stock(store.channel).pushes == []
-    assert services.planned_prices(store.channel)[0] == []
+    assert planned_stock(store.channel, everything=True).pushes == []
+    assert planned_stock(store.channel).pushes == []
+    assert planned_prices(store.channel)[0] == []
 
 
 def test_the_hourly_reconcile_rereads_the_store_and_undoes_edits_made_there(
@@ -327,7 +337,7 @@ def test_the_hourly_reconcile_rereads_the_store_and_undoes_edits_made_there(
 ) -> None:
     store = store_factory(alice.account, platform, options, products=6)
     kept = _master_for(store, alice.account, on_hand=20)
-    services.refresh_listings(store.channel)
+    refresh_listings(store.channel)
     _push_stock(store)
     sku = kept[0]
     expected = _expected_stock(store)[sku]
@@ -348,13 +358,13 @@ def test_the_hourly_reconcile_rereads_the_store_and_undoes_edits_made_there(
 
     # Between reconciles nothing looks different to us: no request is made.
     store.app.clear_writes()
-    run = run_channel_job(store.channel.pk, SyncJob.STOCK, services.sync_stock)
+    run = run_channel_job(store.channel.pk, SyncJob.STOCK, sync_stock)
     assert run is not None
     assert (run.updated, store.written("stock")) == (0, [])
 
     # An hour later the reconcile (the same job, its listings now stale) re-reads and corrects.
     Listing.objects.filter(channel=store.channel).update(seen_at=timezone.now() - timedelta(hours=1))
-    run = run_channel_job(store.channel.pk, SyncJob.STOCK, services.sync_stock)
+    run = run_channel_job(store.channel.pk, SyncJob.STOCK, sync_stock)
     assert run is not None
     assert run.updated == 1
     assert store.app.stock_of(sku) == expected
@@ -367,18 +377,18 @@ def test_a_push_whose_reply_was_lost_is_sent_again_even_when_the_value_comes_bac
     store held before. Storelink must not believe the store still holds that old value."""
     store = store_factory(alice.account, platform, options, products=6)
     kept = _master_for(store, alice.account, match_store=True)
-    services.refresh_listings(store.channel)
+    refresh_listings(store.channel)
     sku = kept[0]
     product = Product.objects.get(account=alice.account, sku=sku)
     before = store.app.stock_of(sku)
-    services.upsert_products(alice.account, [{"sku": sku, "on_hand": before + 2}], actor=None)
+    upsert_products(alice.account, [{"sku": sku, "on_hand": before + 2}], actor=None)
     store.app.faults.update({"drop_reply_after_write": 20, "timeout_seconds": 0.2})
     with contextlib.suppress(TransientError, RateLimited):  # the task would retry: what counts is
         _push_stock(store)  # what Storelink now believes the store holds
     assert store.app.stock_of(sku) == before + 2  # the store did apply it
     store.app.faults.update({"drop_reply_after_write": 0})
 
-    services.upsert_products(alice.account, [{"sku": sku, "on_hand": product.on_hand}], actor=None)
+    upsert_products(alice.account, [{"sku": sku, "on_hand": product.on_hand}], actor=None)
     _push_stock(store)
     assert store.app.stock_of(sku) == before
 

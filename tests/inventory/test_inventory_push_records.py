@@ -17,8 +17,9 @@ from channels.models import SyncJob, SyncRun, SyncState
 from channels.sync import LeaseLost
 from connectors.base import PushResult, StockUpdate
 from connectors.errors import TransientError
-from inventory import services
 from inventory.models import Listing, Product
+from inventory.push import push_stock_for_channel
+from inventory.stock_queue import mark_stock_changed
 from tests.factories import SalesChannelFactory
 
 pytestmark = pytest.mark.django_db
@@ -46,7 +47,7 @@ def _channel_with_four_listings() -> Any:
         Listing.objects.create(
             account=channel.account, channel=channel, product=product, sku=sku, remote_id=str(index + 1)
         )
-    services.mark_stock_changed(Listing.objects.filter(channel=channel))  # as reading them does
+    mark_stock_changed(Listing.objects.filter(channel=channel))  # as reading them does
     return channel
 
 
@@ -58,7 +59,7 @@ def test_every_batch_is_recorded_in_one_update_at_the_end() -> None:
     channel = _channel_with_four_listings()
     store = FakeStore()
     with CaptureQueriesContext(connection) as captured:
-        summary = services.push_stock_for_channel(channel, store)
+        summary = push_stock_for_channel(channel, store)
     assert store.batches == [["A", "B"], ["C", "D"]]
     assert (summary.sent, summary.ok, summary.failed) == (4, 4, 0)
     assert _pushed() == {"A": 10, "B": 11, "C": 12, "D": 13}
@@ -71,10 +72,10 @@ def test_every_batch_is_recorded_in_one_update_at_the_end() -> None:
 def test_results_gathered_before_a_store_error_are_recorded_so_the_retry_sends_only_the_rest() -> None:
     channel = _channel_with_four_listings()
     with pytest.raises(TransientError):
-        services.push_stock_for_channel(channel, FakeStore(fail_on_batch=2))
+        push_stock_for_channel(channel, FakeStore(fail_on_batch=2))
     assert _pushed() == {"A": 10, "B": 11, "C": None, "D": None}
     retry = FakeStore()
-    services.push_stock_for_channel(channel, retry)
+    push_stock_for_channel(channel, retry)
     assert retry.batches == [["C", "D"]]
 
 
@@ -86,7 +87,7 @@ def test_a_run_that_lost_its_lease_records_nothing_more(monkeypatch: pytest.Monk
     def lost(run: Any) -> None:
         raise LeaseLost("another worker took over")
 
-    monkeypatch.setattr(services, "heartbeat", lost)
+    monkeypatch.setattr("inventory.push.heartbeat", lost)
     with pytest.raises(LeaseLost):
-        services.push_stock_for_channel(channel, FakeStore(), run)
+        push_stock_for_channel(channel, FakeStore(), run)
     assert _pushed() == {"A": None, "B": None, "C": None, "D": None}

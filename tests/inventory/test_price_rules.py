@@ -22,7 +22,10 @@ from channels.models import SalesChannel
 from channels.views import _settings_defaults_from_facts
 from connectors.registry import CONNECTORS
 from connectors.sandbox import SandboxApp, SandboxServer, make_sandbox
-from inventory import services
+from inventory.catalog import upsert_products
+from inventory.matching import refresh_listings
+from inventory.prices import price_rule
+from inventory.push import PushSummary, push_prices_for_channel
 from tests.inventory.stores import SANDBOX_CASES
 
 pytestmark = pytest.mark.django_db
@@ -109,18 +112,18 @@ def _product_sku(channel: SalesChannel) -> str:
         connector.close()
 
 
-def _push(channel: SalesChannel) -> services.PushSummary:
-    services.refresh_listings(channel)
+def _push(channel: SalesChannel) -> PushSummary:
+    refresh_listings(channel)
     connector = channel_services.connector_for(channel)
     try:
-        return services.push_prices_for_channel(channel, connector)
+        return push_prices_for_channel(channel, connector)
     finally:
         connector.close()
 
 
 def _price_master(account: Account, sku: str, *, gross: bool) -> None:
     Account.objects.filter(pk=account.pk).update(prices_include_tax=gross)
-    result = services.upsert_products(
+    result = upsert_products(
         account, [{"sku": sku, "price": str(PRICE), "tax_rate": str(RATE), "on_hand": 3}], actor=None
     )
     assert result.ok, result.errors
@@ -224,7 +227,7 @@ def test_wizard_and_api_channels_with_the_same_answers_write_the_same_price(
     _push(by_api)
 
     assert by_wizard.settings == by_api.settings
-    assert services.price_rule(by_wizard) == services.price_rule(by_api)
+    assert price_rule(by_wizard) == price_rule(by_api)
     assert wizard_store.price_of(sku) == api_store.price_of(sku)
     expected = Decimal("299.40") if answers.get("use_store_tax_settings") is False else PRICE
     assert api_store.price_of(sku) == expected

@@ -15,8 +15,8 @@ from django.urls import reverse
 
 from accounts.models import Account, Role
 from channels.models import SalesChannel, SyncJob
-from inventory import services
 from inventory.models import InventoryEvent, Product
+from inventory.prices import describe_price_rule, example_tax_rate, price_rule_for
 from tests.factories import SalesChannelFactory
 
 pytestmark = pytest.mark.django_db
@@ -114,11 +114,11 @@ def test_the_sentence_says_what_a_price_of_100_becomes(
     Product.objects.create(account=alice.account, sku="A", on_hand=1, tax_rate=Decimal("19"))
     Product.objects.create(account=alice.account, sku="B", on_hand=1, tax_rate=Decimal("19"))
     Product.objects.create(account=alice.account, sku="C", on_hand=1, tax_rate=Decimal("7"))
-    rule = services.price_rule_for("opencart", {"use_store_tax_settings": use_store_tax}, alice.account)
-    rate = services.example_tax_rate(alice.account)
+    rule = price_rule_for("opencart", {"use_store_tax_settings": use_store_tax}, alice.account)
+    rate = example_tax_rate(alice.account)
 
     assert rate == Decimal("19")  # the rate most of the account's products carry
-    assert services.describe_price_rule(rule, "OpenCart", rate) == sentence
+    assert describe_price_rule(rule, "OpenCart", rate) == sentence
 
 
 def test_the_channel_page_shows_the_sentence_for_its_saved_settings(alice: Any) -> None:

@@ -19,8 +19,12 @@ from channels import services as channel_services
 from connectors import base
 from connectors.base import Listing as StoreListing
 from connectors.base import PushResult, StockUpdate
-from inventory import services
+from inventory.availability import reserved_by_sku
+from inventory.catalog import upsert_products
+from inventory.matching import save_listings, update_listing_overrides
 from inventory.models import Listing, Product, StockChange
+from inventory.push import push_stock_for_channel
+from inventory.stock_queue import reservations_changed
 from orders.services import upsert_orders
 from tests.factories import SalesChannelFactory
 from tests.inventory.test_inventory_availability import _order
@@ -46,7 +50,7 @@ class FakeStore:
 
 def _read(channel: Any, stock: dict[str, int]) -> None:
     """The store lists these SKUs with these quantities (what a listing refresh saves)."""
-    services.save_listings(
+    save_listings(
         channel,
         [
             StoreListing(sku=sku, remote_id=str(index + 1), quantity=quantity, price=1, name=sku)
@@ -62,13 +66,13 @@ def _queued(channel: Any) -> set[str]:
 def _settled_channel(alice: Any, skus: dict[str, int], **settings: Any) -> Any:
     """A channel whose store already holds what the master says: nothing to send, queue empty."""
     channel = SalesChannelFactory(account=alice.account, settings={"stock_sync": True, **settings})
-    services.upsert_products(
+    upsert_products(
         alice.account, [{"sku": sku, "on_hand": on_hand} for sku, on_hand in skus.items()], actor=None
     )
     _read(channel, skus)
     assert _queued(channel) == set(skus)  # new matched listings are looked at once
     first = FakeStore()
-    services.push_stock_for_channel(channel, first)
+    push_stock_for_channel(channel, first)
     assert first.sent == []
     assert _queued(channel) == set()
     return channel
@@ -81,7 +85,7 @@ def test_a_product_change_queues_its_listings_on_every_channel_and_only_those_ar
     first = _settled_channel(alice, stock)
     second = _settled_channel(alice, stock)
 
-    services.upsert_products(
+    upsert_products(
         alice.account,
         [{"sku": "SKU-3", "on_hand": 4}, {"sku": "SKU-7", "on_hand": 10}, {"sku": "SKU-9", "name": "x"}],
         actor=None,
@@ -90,7 +94,7 @@ def test_a_product_change_queues_its_listings_on_every_channel_and_only_those_ar
     assert _queued(first) == _queued(second) == {"SKU-3"}
 
     store = FakeStore()
-    summary = services.push_stock_for_channel(first, store)
+    summary = push_stock_for_channel(first, store)
     assert store.sent == [("SKU-3", 4)]
     assert (summary.considered, summary.sent) == (1, 1)
     assert _queued(first) == set()
@@ -99,18 +103,18 @@ def test_a_product_change_queues_its_listings_on_every_channel_and_only_those_ar
 
 def test_a_change_made_while_the_push_is_on_the_wire_stays_queued_and_goes_next_run(alice: Any) -> None:
     channel = _settled_channel(alice, {"MUG": 10, "CAP": 10})
-    services.upsert_products(alice.account, [{"sku": "MUG", "on_hand": 8}], actor=None)
+    upsert_products(alice.account, [{"sku": "MUG", "on_hand": 8}], actor=None)
 
     def sale_meanwhile() -> None:
-        services.upsert_products(alice.account, [{"sku": "MUG", "on_hand": 7}], actor=None)
+        upsert_products(alice.account, [{"sku": "MUG", "on_hand": 7}], actor=None)
 
     racing = FakeStore(during_push=sale_meanwhile)
-    services.push_stock_for_channel(channel, racing)
+    push_stock_for_channel(channel, racing)
     assert racing.sent == [("MUG", 8)]  # the value read before the sale
     assert _queued(channel) == {"MUG"}  # ... so the sale is not settled by it
 
     after = FakeStore()
-    services.push_stock_for_channel(channel, after)
+    push_stock_for_channel(channel, after)
     assert after.sent == [("MUG", 7)]
     assert _queued(channel) == set()
 
@@ -119,9 +123,9 @@ def test_a_refused_item_stays_queued_and_an_item_already_in_place_is_settled_wit
     alice: Any,
 ) -> None:
     channel = _settled_channel(alice, {"MUG": 10, "CAP": 10})
-    services.upsert_products(alice.account, [{"sku": "MUG", "on_hand": 3}], actor=None)
-    services.upsert_products(alice.account, [{"sku": "CAP", "on_hand": 9}], actor=None)
-    services.upsert_products(alice.account, [{"sku": "CAP", "on_hand": 10}], actor=None)  # back again
+    upsert_products(alice.account, [{"sku": "MUG", "on_hand": 3}], actor=None)
+    upsert_products(alice.account, [{"sku": "CAP", "on_hand": 9}], actor=None)
+    upsert_products(alice.account, [{"sku": "CAP", "on_hand": 10}], actor=None)  # back again
 
     class RefusesMug(FakeStore):
         def push_stock(self, updates: list[StockUpdate]) -> list[PushResult]:
@@ -132,7 +136,7 @@ def test_a_refused_item_stays_queued_and_an_item_already_in_place_is_settled_wit
             ]
 
     refusing = RefusesMug()
-    summary = services.push_stock_for_channel(channel, refusing)
+    summary = push_stock_for_channel(channel, refusing)
     assert refusing.sent == [("MUG", 3)]
     assert (summary.considered, summary.unchanged, summary.failed) == (2, 1, 1)
     assert _queued(channel) == {"MUG"}
@@ -145,39 +149,39 @@ def test_every_writer_that_moves_availability_queues_the_listings_it_moves(alice
     mug = Listing.objects.get(channel=channel, sku="MUG")
 
     # The seller's buffer on one listing: that listing only.
-    services.update_listing_overrides(mug, actor=None, buffer=2)
+    update_listing_overrides(mug, actor=None, buffer=2)
     assert _queued(channel) == {"MUG"}
     assert _queued(other) == set()
-    services.push_stock_for_channel(channel, FakeStore())
+    push_stock_for_channel(channel, FakeStore())
     held = {**skus, "MUG": 8}  # what the store now holds
-    services.update_listing_overrides(mug, actor=None, price_multiplier="1.5")  # a price rule: not stock
+    update_listing_overrides(mug, actor=None, price_multiplier="1.5")  # a price rule: not stock
     assert _queued(channel) == set()
 
     # Orders: the SKUs whose reservations moved, on every channel of the account.
-    services.reservations_changed(alice.account, ["CAP", "UNKNOWN"])
+    reservations_changed(alice.account, ["CAP", "UNKNOWN"])
     assert _queued(channel) == _queued(other) == {"CAP"}
     for each in (channel, other):
-        services.push_stock_for_channel(each, FakeStore())
+        push_stock_for_channel(each, FakeStore())
 
     # The store says it now holds another quantity (an edit on the store, a sale there).
     _read(channel, {**held, "LAMP": 4})
     assert _queued(channel) == {"LAMP"}
     assert _queued(other) == set()
-    services.push_stock_for_channel(channel, FakeStore())
+    push_stock_for_channel(channel, FakeStore())
 
     # A listing that waited for its product is linked when the product is created.
     _read(channel, {**held, "NEW": 5})
     assert _queued(channel) == set()  # NEW is unmatched: nothing to compute yet
-    services.upsert_products(alice.account, [{"sku": "NEW", "on_hand": 1}], actor=None)
+    upsert_products(alice.account, [{"sku": "NEW", "on_hand": 1}], actor=None)
     assert _queued(channel) == {"NEW"}
-    services.push_stock_for_channel(channel, FakeStore())
+    push_stock_for_channel(channel, FakeStore())
 
     # A new "shipped" status changes which orders reserve: every listing of the account.
     channel_services.update_channel_settings(channel, actor=None, settings={"processed_status": "5"})
     assert _queued(channel) == {*skus, "NEW"}
     assert _queued(other) == set(skus)
     for each in (channel, other):
-        services.push_stock_for_channel(each, FakeStore())
+        push_stock_for_channel(each, FakeStore())
 
     # A removed channel's open orders stop reserving: every listing of the others.
     leaving = SalesChannelFactory(account=alice.account)
@@ -229,11 +233,11 @@ def test_the_reconcile_compares_everything_and_catches_a_change_nobody_queued(al
     channel = _settled_channel(alice, {"MUG": 10, "CAP": 10})
     Product.objects.filter(account=alice.account, sku="CAP").update(on_hand=6)  # behind the services' back
     quiet = FakeStore()
-    services.push_stock_for_channel(channel, quiet)
+    push_stock_for_channel(channel, quiet)
     assert quiet.sent == []  # not queued, so not looked at ...
 
     thorough = FakeStore()
-    summary = services.push_stock_for_channel(channel, thorough, everything=True)
+    summary = push_stock_for_channel(channel, thorough, everything=True)
     assert thorough.sent == [("CAP", 6)]  # ... until the reconcile compares every listing
     assert summary.considered == 2
     assert _queued(channel) == set()
@@ -254,19 +258,19 @@ def test_reservations_for_a_list_of_skus_match_the_whole_account_computation(ali
         lines=[{"external_line_id": "1", "quantity": 2}],
         state="confirmed",
     )
-    whole = services.reserved_by_sku(alice.account)
+    whole = reserved_by_sku(alice.account)
     assert whole == {"MUG": 5, "CAP": 1 + 9 + 3, "it's, {odd}": 4}
     for skus in (["MUG"], ["CAP", "NONE"], ["it's, {odd}"], list(whole)):
-        assert services.reserved_by_sku(alice.account, skus) == {s: whole[s] for s in skus if s in whole}
+        assert reserved_by_sku(alice.account, skus) == {s: whole[s] for s in skus if s in whole}
 
 
 def test_queued_skus_with_open_orders_are_pushed_net_of_what_those_orders_reserve(alice: Any) -> None:
     channel = _settled_channel(alice, {"MUG": 10, "CAP": 10}, processed_status="3")
     _order(channel, "A1", "1", [("1", "MUG", 3)])  # open: reserves 3
     _order(channel, "A2", "3", [("1", "CAP", 4)])  # already shipped: reserves nothing
-    services.reservations_changed(alice.account, ["MUG", "CAP"])
+    reservations_changed(alice.account, ["MUG", "CAP"])
     store = FakeStore()
-    services.push_stock_for_channel(channel, store)
+    push_stock_for_channel(channel, store)
     assert store.sent == [("MUG", 7)]
     assert _queued(channel) == set()
 
@@ -276,11 +280,11 @@ def test_a_job_records_its_results_with_its_success(alice: Any) -> None:
     from channels.sync import run_channel_job
 
     channel = _settled_channel(alice, {"MUG": 10})
-    services.upsert_products(alice.account, [{"sku": "MUG", "on_hand": 6}], actor=None)
+    upsert_products(alice.account, [{"sku": "MUG", "on_hand": 6}], actor=None)
     store = FakeStore()
 
     def work(channel: Any, _connector: Any, run: Any) -> None:
-        services.push_stock_for_channel(channel, store, run)
+        push_stock_for_channel(channel, store, run)
 
     run = run_channel_job(channel.pk, SyncJob.STOCK, work)
     assert run is not None

@@ -14,8 +14,8 @@ from django.utils import timezone
 from channels import sync
 from channels.models import ChannelSchedule, SyncState
 from connectors import base
+from inventory.availability import reserved_by_sku
 from inventory.models import Product
-from inventory.services import reserved_by_sku
 from orders import services
 from orders.models import Order
 from tests.factories import OPENCART_FACTS, SalesChannelFactory

@@ -197,12 +197,12 @@ def test_new_orders_move_availability_so_stock_jobs_are_requested(
     alice, monkeypatch, django_capture_on_commit_callbacks
 ):
     """Units in new orders are no longer available on other channels: their stock must be re-pushed."""
-    from inventory import services as inventory_services
+    from inventory import stock_queue
     from inventory.models import Product
 
     requested: list[tuple[str, str]] = []
     monkeypatch.setattr(
-        inventory_services,
+        stock_queue,
         "request_jobs",
         lambda channels, job, **_: requested.extend((str(channel.pk), job) for channel in channels),
     )

@@ -11,7 +11,7 @@ import pytest
 from channels import services as channel_services
 from channels import sync
 from channels.models import SyncState
-from inventory import services as inventory_services
+from inventory import stock_queue
 from inventory.models import Product
 from orders import services
 from orders.models import Order, ShipmentState
@@ -29,7 +29,7 @@ def alice():
 def stock_requests(monkeypatch):
     requested: list[tuple[str, str]] = []
     monkeypatch.setattr(
-        inventory_services,
+        stock_queue,
         "request_jobs",
         lambda channels, job, **_: requested.extend((str(channel.pk), job) for channel in channels),
     )

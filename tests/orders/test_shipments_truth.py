@@ -15,8 +15,8 @@ from channels.models import ChannelSchedule, SyncState
 from channels.services import ChannelError, connector_for
 from connectors.errors import OrderClosedError
 from connectors.xcart.connector import XCartConnector
+from inventory.availability import reserved_by_sku
 from inventory.models import Product
-from inventory.services import reserved_by_sku
 from orders import services
 from orders.models import Order, Shipment, ShipmentState
 from tests.orders.factories import channel_for_store, make_owner, sandbox_store

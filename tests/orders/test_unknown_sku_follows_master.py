@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from channels import sync
-from inventory import services as inventory
+from inventory.catalog import delete_product, save_product, upsert_products
 from inventory.models import Product
 from orders import services
 from orders.models import Order
@@ -51,8 +51,8 @@ def test_product_changes_re_evaluate_the_flag_in_one_statement(alice):
         skus = _store_skus(channel)
         assert len(skus) >= 3, skus
         missing, *known = skus
-        inventory.upsert_products(account, [{"sku": sku, "on_hand": 5} for sku in known], actor=user)
-        inventory.upsert_products(bob, [{"sku": sku, "on_hand": 5} for sku in known], actor=_bob_user)
+        upsert_products(account, [{"sku": sku, "on_hand": 5} for sku in known], actor=user)
+        upsert_products(bob, [{"sku": sku, "on_hand": 5} for sku in known], actor=_bob_user)
         sync.run_channel_job(channel.pk, "orders", services.download_orders)
         sync.run_channel_job(bob_channel.pk, "orders", services.download_orders)
         with_missing = orders_with(channel, missing)
@@ -62,7 +62,7 @@ def test_product_changes_re_evaluate_the_flag_in_one_statement(alice):
 
         # adding the product clears the flag on every order that only lacked it
         with CaptureQueriesContext(connection) as queries:
-            inventory.upsert_products(account, [{"sku": missing, "on_hand": 3}], actor=user)
+            upsert_products(account, [{"sku": missing, "on_hand": 3}], actor=user)
         assert flagged(channel) == set()
         assert len(order_updates(queries)) == 1
         assert flagged(bob_channel) == orders_with(bob_channel, missing)  # another account's master
@@ -70,16 +70,16 @@ def test_product_changes_re_evaluate_the_flag_in_one_statement(alice):
         # renaming it sets the flag again (the orders name a SKU the master no longer has)
         product = Product.objects.get(account=account, sku=missing)
         with CaptureQueriesContext(connection) as queries:
-            inventory.save_product(account, actor=user, sku=f"{missing}-NEW", product=product, name="Renamed")
+            save_product(account, actor=user, sku=f"{missing}-NEW", product=product, name="Renamed")
         assert flagged(channel) == with_missing
         assert len(order_updates(queries)) == 1
 
         # renaming back clears it; deleting sets it
         product = Product.objects.get(account=account, sku=f"{missing}-NEW")
-        inventory.save_product(account, actor=user, sku=missing, product=product, name="Back")
+        save_product(account, actor=user, sku=missing, product=product, name="Back")
         assert flagged(channel) == set()
         with CaptureQueriesContext(connection) as queries:
-            inventory.delete_product(Product.objects.get(account=account, sku=missing), actor=user)
+            delete_product(Product.objects.get(account=account, sku=missing), actor=user)
         assert flagged(channel) == with_missing
         assert len(order_updates(queries)) == 1
         assert flagged(bob_channel) == orders_with(bob_channel, missing)
@@ -95,7 +95,7 @@ def test_no_product_master_means_no_unknown_sku(alice):
         assert flagged(channel) == set()
         skus = _store_skus(channel)
         first = skus[0]
-        inventory.upsert_products(account, [{"sku": first, "on_hand": 1}], actor=user)
+        upsert_products(account, [{"sku": first, "on_hand": 1}], actor=user)
         expected = {
             order.external_id
             for order in Order.objects.filter(channel=channel).prefetch_related("lines")
@@ -103,7 +103,7 @@ def test_no_product_master_means_no_unknown_sku(alice):
         }
         assert expected
         assert flagged(channel) == expected
-        inventory.delete_product(Product.objects.get(account=account, sku=first), actor=user)
+        delete_product(Product.objects.get(account=account, sku=first), actor=user)
         assert flagged(channel) == set()
 
 

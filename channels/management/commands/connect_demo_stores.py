@@ -20,7 +20,7 @@ from channels.models import SalesChannel
 from connectors.base import ConnectorOptions
 from connectors.registry import build_connector
 from connectors.sandbox import SandboxServer, make_sandbox
-from inventory import services as inventory_services
+from inventory.matching import create_products_from_listings, refresh_listings
 
 DEMO_CHANNEL_NAMES = {
     "opencart": "Demo OpenCart store",
@@ -90,7 +90,7 @@ class Command(BaseCommand):
                 )
                 # The seller's product master starts from what the stores sell (the wizard's
                 # "Add these to my products"), so a stock change in Storelink reaches the stores.
-                inventory_services.refresh_listings(channel, connector)
-                added = inventory_services.create_products_from_listings(channel, actor=membership.user)
+                refresh_listings(channel, connector)
+                added = create_products_from_listings(channel, actor=membership.user)
                 connector.close()
             self.stdout.write(f"  {name}: connected ({channel.store_url}), {added.created} products added")
