@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 from connectors.sandbox.core import Faults, SandboxApp, SandboxRequest, SandboxResponse
 
 BRIDGE_NAME = "Storelink bridge"
-BRIDGE_VERSION = "1.3.0"
+BRIDGE_VERSION = "1.3.1"
 #: what this bridge version can do beyond 1.0.0 (``info.features``)
 BRIDGE_FEATURES = ("orders_match_ever", "status_sets", "uniform_auth", "database_zone")
 BRIDGE_FILE = "storelink-bridge.php"

@@ -40,7 +40,7 @@ from connectors.sandbox.opencart import (
     seed_rows,
     store_timezone,
 )
-from tests.bridge.private_mariadb import private_mariadb_url
+from tests.bridge.private_mariadb import private_mariadb_url, start_private_mariadb
 
 #: The server the bridge tests use: MARIADB_URL (CI), else a private one started on first use.
 MARIADB_URL = os.environ.get("MARIADB_URL", "")
@@ -50,8 +50,8 @@ SEED_DAYS = 10
 SEED_RNG = 7
 
 
-def mariadb_settings() -> dict[str, Any]:
-    parts = urlsplit(MARIADB_URL or private_mariadb_url())
+def mariadb_settings(url: str | None = None) -> dict[str, Any]:
+    parts = urlsplit(url or MARIADB_URL or private_mariadb_url())
     return {
         "host": parts.hostname or "127.0.0.1",
         "port": parts.port or 3306,
@@ -111,8 +111,8 @@ def _unescape_batch(value: str) -> str | None:
 class MariaDB:
     """The server, through its command-line client."""
 
-    def __init__(self) -> None:
-        self.settings = mariadb_settings()
+    def __init__(self, url: str | None = None) -> None:
+        self.settings = mariadb_settings(url)
         self.binary = shutil.which("mariadb") or shutil.which("mysql") or "mariadb"
 
     def run(self, sql: str, database: str | None = None) -> list[dict[str, Any]]:
@@ -266,11 +266,24 @@ def get_farm() -> StoreFarm:
     return _FARM
 
 
+_ZONED_FARMS: dict[str, StoreFarm] = {}
+
+
+def zoned_farm(system_zone: str) -> StoreFarm:
+    """A farm on a private MariaDB whose operating-system zone is ``system_zone`` (MySQL's
+    ``SYSTEM`` zone, with its summer time), started on first use and removed at exit."""
+    if system_zone not in _ZONED_FARMS:
+        farm = StoreFarm(MariaDB(start_private_mariadb(system_zone=system_zone)))
+        atexit.register(farm.close)
+        _ZONED_FARMS[system_zone] = farm
+    return _ZONED_FARMS[system_zone]
+
+
 class StoreFarm:
     """Creates stores on first use and tears all of them down at the end of the session."""
 
-    def __init__(self) -> None:
-        self.server = MariaDB()
+    def __init__(self, server: MariaDB | None = None) -> None:
+        self.server = server or MariaDB()
         self.run_id = f"{uuid.uuid4().hex[:8]}_{os.environ.get('PYTEST_XDIST_WORKER', 'w')}"
         self.root = Path(tempfile.mkdtemp(prefix="storelink-bridge-"))
         self.stores: dict[tuple[str, str, str], PhpStore] = {}

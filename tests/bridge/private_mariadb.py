@@ -43,8 +43,17 @@ def _free_port() -> int:
 def private_mariadb_url(timeout: float = 60.0) -> str:
     """Start (once per process) a private server and return its ``mysql://`` URL."""
     global _URL
-    if _URL is not None:
-        return _URL
+    if _URL is None:
+        _URL = start_private_mariadb(timeout=timeout)
+    return _URL
+
+
+def start_private_mariadb(*, timeout: float = 60.0, system_zone: str | None = None) -> str:
+    """Start a private server (stopped when the process exits) and return its ``mysql://`` URL.
+
+    ``system_zone`` is the operating-system zone the server runs in (``TZ``): MySQL's ``SYSTEM``
+    time zone, summer time included, as on a host whose clock is set to local time.
+    """
     binaries = server_binaries()
     if binaries is None:
         raise RuntimeError("no MariaDB server binary (install Debian's mariadb-server or set MARIADB_URL)")
@@ -63,6 +72,7 @@ def private_mariadb_url(timeout: float = 60.0) -> str:
          "--bind-address=127.0.0.1", "--skip-log-bin", "--innodb-buffer-pool-size=64M",
          f"--pid-file={root / 'mariadb.pid'}", *as_root],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, "TZ": system_zone} if system_zone else None,
     )  # fmt: skip
 
     def stop() -> None:
@@ -80,7 +90,6 @@ def private_mariadb_url(timeout: float = 60.0) -> str:
         if process.poll() is not None:
             raise RuntimeError(f"mariadbd exited: {(root / 'server.log').read_text(errors='replace')[-800:]}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-            _URL = f"mysql://root@127.0.0.1:{port}/test"
-            return _URL
+            return f"mysql://root@127.0.0.1:{port}/test"
         time.sleep(0.2)
     raise RuntimeError(f"mariadbd did not accept connections within {timeout:.0f}s")

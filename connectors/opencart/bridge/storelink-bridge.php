@@ -22,7 +22,7 @@
  */
 
 define('STORELINK_BRIDGE_NAME', 'Storelink bridge');
-define('STORELINK_BRIDGE_VERSION', '1.3.0');
+define('STORELINK_BRIDGE_VERSION', '1.3.1');
 define('STORELINK_MAX_BODY_BYTES', 1048576);
 define('STORELINK_CLOCK_WINDOW_SECONDS', 300);
 define('STORELINK_NONCE_TTL_SECONDS', 900);
@@ -437,6 +437,14 @@ class StorelinkStore
     public $databaseTimeZone = '';
     /** The zone the order dates in the tables were written in (see readDatabaseZone). */
     public $dataZone;
+    /**
+     * True when MySQL's zone is the host's own (`SYSTEM`): only MySQL knows its summer-time rules
+     * (the abbreviation it reports, such as EST, is one fixed offset to PHP), so dates are converted
+     * by MySQL itself, each at the offset in force on its own day.
+     */
+    private $systemZone = false;
+    /** Seconds MySQL's zone is ahead of UTC on a day ('Y-m-d' => offset, null on a change-over day). */
+    private $dayOffsets = array();
     public $settings = array();
     public $languageId = 1;
     private $columns = array();
@@ -484,6 +492,8 @@ class StorelinkStore
         if ($this->family !== '2.x') {
             return $this->timezone;
         }
+        // a host on UTC has no summer time to follow
+        $this->systemZone = $row && $this->databaseTimeZone === 'SYSTEM' && strtoupper((string) $row['system_zone']) !== 'UTC';
         $candidates = array();
         if ($row && $this->databaseTimeZone !== 'SYSTEM') {
             $candidates[] = $this->databaseTimeZone;
@@ -507,33 +517,69 @@ class StorelinkStore
     /** Whether the tables' dates are in a zone other than the one the bridge answers in. */
     public function datesNeedConverting()
     {
-        return $this->dataZone->getName() !== $this->timezone->getName();
+        return $this->systemZone || $this->dataZone->getName() !== $this->timezone->getName();
     }
 
     /** A date from the tables, in the store's zone (the zone every date in a reply is in). */
     public function toStore($text)
     {
-        return $this->convert(storelink_text($text), $this->dataZone, $this->timezone);
+        return $this->convert(storelink_text($text), $this->dataZone, $this->timezone, true);
     }
 
     /** A store-zone date from a request, in the zone the tables are written in. */
     public function toData($text)
     {
-        return $this->convert($text, $this->timezone, $this->dataZone);
+        return $this->convert($text, $this->timezone, $this->dataZone, false);
     }
 
-    private function convert($text, $from, $to)
+    private function convert($text, $from, $to, $fromData)
     {
         if (!$this->datesNeedConverting() || !preg_match('/^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$/', $text)
             || strpos($text, '0000') === 0) {
             return $text;
         }
-        $date = DateTime::createFromFormat('!Y-m-d H:i:s', $text, $from);
+        $date = DateTime::createFromFormat('!Y-m-d H:i:s', $text, $this->systemZone ? new DateTimeZone('UTC') : $from);
         if ($date === false) {
             return $text;
         }
+        if ($this->systemZone && $fromData) {
+            // MySQL's wall clock: its offset on that day (the exact moment on a change-over day)
+            $offset = $this->systemOffsetOn(substr($text, 0, 10));
+            $moment = $offset === null ? $this->systemMoment($text) : $date->getTimestamp() - $offset;
+            $date = new DateTime('@' . $moment);
+        } elseif ($this->systemZone) {
+            $moment = DateTime::createFromFormat('!Y-m-d H:i:s', $text, $from)->getTimestamp();
+            $row = $this->db->row('SELECT FROM_UNIXTIME(?) AS wall', array($moment));
+            return $row ? storelink_text($row['wall']) : $text;
+        }
         $date->setTimezone($to);
         return $date->format('Y-m-d H:i:s');
+    }
+
+    /** MySQL's offset to UTC all through one day, or null when it changes that day. */
+    private function systemOffsetOn($day)
+    {
+        if (!array_key_exists($day, $this->dayOffsets)) {
+            $row = $this->db->row(
+                'SELECT UNIX_TIMESTAMP(?) AS first_second, UNIX_TIMESTAMP(?) AS last_second',
+                array($day . ' 00:00:00', $day . ' 23:59:59')
+            );
+            $midnight = DateTime::createFromFormat('!Y-m-d', $day, new DateTimeZone('UTC'))->getTimestamp();
+            $first = $row ? $midnight - (int) $row['first_second'] : $this->databaseOffset;
+            $last = $row ? $midnight + 86399 - (int) $row['last_second'] : $this->databaseOffset;
+            $this->dayOffsets[$day] = ($row && (int) $row['first_second'] > 0 && $first === $last) ? $first : null;
+        }
+        return $this->dayOffsets[$day];
+    }
+
+    /** The moment a MySQL wall-clock time stands for, as MySQL's own zone rules say. */
+    private function systemMoment($text)
+    {
+        $row = $this->db->row('SELECT UNIX_TIMESTAMP(?) AS moment', array($text));
+        if ($row && (int) $row['moment'] > 0) {
+            return (int) $row['moment'];
+        }
+        return DateTime::createFromFormat('!Y-m-d H:i:s', $text, new DateTimeZone('UTC'))->getTimestamp() - $this->databaseOffset;
     }
 
     /** Now, as OpenCart writes it into the tables (2.x: MySQL's zone; 3.0+: the store's zone). */

@@ -18,7 +18,7 @@ import pytest
 from connectors.http import StoreHttp
 from connectors.opencart.bridge_client import BridgeClient
 from connectors.opencart.connector import _zone_warning
-from tests.bridge.harness import PhpStore, get_farm
+from tests.bridge.harness import PhpStore, get_farm, zoned_farm
 
 pytestmark = pytest.mark.php
 
@@ -114,12 +114,29 @@ def test_2x_with_php_and_mysql_on_the_same_zone_needs_no_warning() -> None:
     assert _zone_warning(info) == ""
 
 
+def place_at(store: PhpStore, moment: datetime, zone: str, rng_seed: int) -> str:
+    """An order written the way OpenCart 3.0/4.x writes one at ``moment``: MySQL's session set to the
+    store zone's offset *on that day* (``SET time_zone = date('P')`` on each page), then ``NOW()``."""
+    order_id = store.data.add_order(status_id=1, seconds_ago=1, rng_seed=rng_seed)
+    session = offset_text(int(moment.astimezone(ZoneInfo(zone)).utcoffset().total_seconds()))  # type: ignore[union-attr]
+    written = f"FROM_UNIXTIME({int(moment.timestamp())})"
+    store.data.server.run(
+        f"SET time_zone = '{session}';\n"
+        f"UPDATE `{store.prefix}order` SET date_added = {written}, date_modified = {written} "
+        f"WHERE order_id = {int(order_id)};\n"
+        f"UPDATE `{store.prefix}order_history` SET date_added = {written} WHERE order_id = {int(order_id)};",
+        store.data.database,
+    )
+    return order_id
+
+
+ZONES = ["Europe/Berlin", "America/Los_Angeles", "Australia/Sydney"]
+
+
 @pytest.mark.parametrize(
     ("family", "zone"),
     [
-        ("3.0.3", "Europe/Berlin"),
-        ("4.0", "America/Los_Angeles"),
-        ("4.1", "Australia/Sydney"),
+        *((family, zone) for family in ("3.0.3", "4.0", "4.1") for zone in ZONES),
         ("3.0.0", "Australia/Sydney"),  # no config_timezone: PHP's own zone is the store's
     ],
 )
@@ -142,3 +159,74 @@ def test_30_and_4x_dates_are_read_in_the_store_zone(family: str, zone: str) -> N
     for order_id, moment in placed.items():
         assert abs(orders[order_id].placed_at - moment) < timedelta(seconds=90), order_id  # type: ignore[attr-defined]
     assert _zone_warning(info) == ""
+
+    # orders from either side of the summer-time change are each read at their own day's offset
+    halves = {
+        place_at(store, datetime(2026, 1, 15, 12, 0, tzinfo=UTC), zone, 960): datetime(
+            2026, 1, 15, 12, 0, tzinfo=UTC
+        ),
+        place_at(store, datetime(2026, 7, 15, 12, 0, tzinfo=UTC), zone, 961): datetime(
+            2026, 7, 15, 12, 0, tzinfo=UTC
+        ),
+    }
+    older = {
+        order.external_id: order
+        for page in client.fetch_orders(None, lookback_days=400, import_statuses=[], page_size=250)
+        for order in page.orders
+    }
+    for order_id, moment in halves.items():
+        assert older[order_id].placed_at == moment, (order_id, moment)
+
+
+def test_2x_on_a_mysql_server_with_summer_time_reads_each_order_at_its_own_offset() -> None:
+    """MySQL's zone is often the host's own (``SYSTEM``, reported as an abbreviation such as EST):
+    a 2.x store then wrote a January order at UTC−5 and a July one at UTC−4. Each is read at the
+    offset in force when it was written, not at the one in force when the bridge asks, and ``since``
+    is turned into MySQL's time the same way."""
+    farm = zoned_farm("America/New_York")
+    store = farm.store("2.3", "oc_", "dst", php_timezone="UTC")  # PHP's default zone when unset
+    moments = {
+        "winter": datetime(2026, 1, 15, 17, 0, tzinfo=UTC),
+        "summer": datetime(2026, 7, 15, 16, 0, tzinfo=UTC),
+        "change-over day": datetime(2026, 3, 8, 15, 0, tzinfo=UTC),  # summer time began at 07:00 UTC
+        "recent": datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5),
+    }
+    ids = {}
+    for n, (name, moment) in enumerate(moments.items()):
+        order_id = store.data.add_order(status_id=1, seconds_ago=1, rng_seed=950 + n)
+        # what NOW() wrote at that moment on this server: its wall clock, summer time included
+        written = f"FROM_UNIXTIME({int(moment.timestamp())})"
+        store.data.server.run(
+            f"UPDATE `{store.prefix}order` SET date_added = {written}, date_modified = {written} "
+            f"WHERE order_id = {int(order_id)};\n"
+            f"UPDATE `{store.prefix}order_history` SET date_added = {written} "
+            f"WHERE order_id = {int(order_id)};",
+            store.data.database,
+        )
+        ids[name] = order_id
+    wall = store.data.query(
+        f"SELECT order_id, date_added FROM `{store.prefix}order` WHERE order_id = ?", [ids["summer"]]
+    )
+    assert str(wall[0]["date_added"]) == "2026-07-15 12:00:00"  # EDT on the server, as 2.x wrote it
+    client = client_for(store)
+    info = client.info()
+    assert (info.php_timezone, info.dates_written_in) == ("UTC", "database")
+
+    orders = {
+        order.external_id: order
+        for page in client.fetch_orders(None, lookback_days=400, import_statuses=[], page_size=250)
+        for order in page.orders
+    }
+    for name, moment in moments.items():
+        assert orders[ids[name]].placed_at == moment, name
+
+    # since (the store's time, here PHP's UTC) becomes MySQL's summer wall clock: the July order is
+    # the first one after 15:30 UTC on 15 July, the January one is before it
+    http = StoreHttp(store.url, platform="opencart", allow_private_hosts=True, timeout=10, backoff=0.01)
+    credentials = store.credentials()
+    raw = BridgeClient(http, credentials["api_username"], credentials["api_key"])
+    page = raw._call("GET", "orders", {"since": "2026-07-15 15:30:00", "limit": 250})
+    found = {str(row["order_id"]) for row in page["orders"]}
+    assert ids["summer"] in found
+    assert ids["recent"] in found
+    assert ids["winter"] not in found
