@@ -401,10 +401,10 @@ def test_a_push_whose_reply_cannot_be_read_is_tried_again_without_a_new_change(
     stock until the next change or the hourly reconcile."""
     store = store_factory(alice.account, platform, options, products=6)
     kept = _master_for(store, alice.account, on_hand=25)
-    services.refresh_listings(store.channel)
+    refresh_listings(store.channel)
     store.app.faults.update({"error_rate": 1.0, "kinds": ["garbage"], "fail_writes_only": True})
     before = timezone.now()
-    run = run_channel_job(store.channel.pk, SyncJob.STOCK, services.push_stock_for_channel)
+    run = run_channel_job(store.channel.pk, SyncJob.STOCK, push_stock_for_channel)
     assert run is not None
     assert run.state == SyncState.FAILED, run.error
 
@@ -413,7 +413,7 @@ def test_a_push_whose_reply_cannot_be_read_is_tried_again_without_a_new_change(
     assert before < due_at < timezone.now() + timedelta(seconds=sync.RETRY_BASE_SECONDS * 1.2 + 1)
 
     store.app.faults.update({"error_rate": 0.0})
-    again = run_channel_job(store.channel.pk, SyncJob.STOCK, services.push_stock_for_channel)
+    again = run_channel_job(store.channel.pk, SyncJob.STOCK, push_stock_for_channel)
     assert again is not None
     assert again.state == SyncState.SUCCEEDED, again.error
     for index, sku in enumerate(kept):
