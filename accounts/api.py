@@ -105,17 +105,6 @@ def bool_param(params: Any, name: str) -> bool:
     return value == "true"
 
 
-def uuid_param(params: Any, name: str) -> uuid.UUID | None:
-    """A UUID query parameter, or a 400 naming it."""
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise exceptions.ValidationError({name: ["Must be a UUID."]}) from None
-
-
 def page_size_of(request: Any, param: str, default: int, maximum: int) -> int:
     """``page_size`` checked instead of silently replaced by the default (DRF's behaviour)."""
     raw = request.query_params.get(param)

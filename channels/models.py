@@ -193,14 +193,6 @@ class ChannelEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.action} on {self.channel_id} at {self.created_at:%Y-%m-%d %H:%M}"
 
-    @property
-    def actor_label(self) -> str:
-        if self.actor_id:
-            return str(self.actor)
-        if self.actor_api_key_id:
-            return f"API key {self.actor_api_key}"
-        return "Storelink"
-
 
 class SyncJob(models.TextChoices):
     ORDERS = "orders", "Orders"
@@ -251,12 +243,6 @@ class SyncRun(models.Model):
         return f"{self.get_job_display()} on {self.channel_id}: {self.state}"
 
     @property
-    def duration_seconds(self) -> float | None:
-        if self.started_at and self.finished_at:
-            return (self.finished_at - self.started_at).total_seconds()
-        return None
-
-    @property
     def changed_nothing(self) -> bool:
         """A background job that succeeded without creating, updating or failing anything."""
         return (
@@ -264,15 +250,6 @@ class SyncRun(models.Model):
             and self.state == SyncState.SUCCEEDED
             and not (self.created or self.updated or self.failed)
         )
-
-    def as_counts(self) -> dict[str, Any]:
-        return {
-            "fetched": self.fetched,
-            "created": self.created,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "failed": self.failed,
-        }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -346,10 +323,6 @@ class JobLease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job} lease on {self.channel_id} ({self.holder or 'free'})"
-
-    @property
-    def is_held(self) -> bool:
-        return bool(self.holder) and self.expires_at > timezone.now()
 
 
 class CallbackAddress(models.Model):

@@ -162,10 +162,6 @@ def mark_due_many(channels: Iterable[SalesChannel], job: str, at: datetime | Non
     ).update(**{field: when})
 
 
-def clear_due(channel_id: Any, job: str) -> None:
-    ChannelSchedule.objects.filter(pk=channel_id).update(**{DUE_FIELDS[job]: None})
-
-
 #: One quick retry when publishing (a pooled connection the broker closed is reopened), and no
 #: more: a broker that is down must not hold up the request that asked for the job, whose due
 #: time is already committed for the dispatcher to relay.

@@ -40,11 +40,6 @@ def first_unsafe_character(value: Any) -> str | None:
     return None
 
 
-def has_unsafe_characters(value: Any) -> bool:
-    """True when ``value`` holds a control, surrogate, bidi-override or zero-width character."""
-    return first_unsafe_character(value) is not None
-
-
 def describe_character(ch: str) -> str:
     """``U+202E (RIGHT-TO-LEFT OVERRIDE)``: what a seller can search their text for."""
     name = unicodedata.name(ch, "") if not "\ud800" <= ch <= "\udfff" else "UNPAIRED SURROGATE"

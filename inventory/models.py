@@ -146,10 +146,6 @@ class Listing(models.Model):
     def __str__(self) -> str:
         return f"{self.sku} on {self.channel_id}"
 
-    @property
-    def is_variant(self) -> bool:
-        return bool(self.remote_variant_id)
-
 
 class StockChange(models.Model):
     """A listing whose availability moved since a stock job last looked at it: the job's work queue.

@@ -10,7 +10,7 @@ reading makes the store's total add up.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -432,11 +432,3 @@ def variant_listing(row: Mapping[str, Any], product: Listing, *, snake: bool = F
         name=product.name,
         enabled=product.enabled,
     )
-
-
-def unique_codes(statuses: Iterable[StoreStatus]) -> list[str]:
-    seen: list[str] = []
-    for status in statuses:
-        if status.code not in seen:
-            seen.append(status.code)
-    return seen
