@@ -29,7 +29,8 @@ from accounts.services import create_api_key
 from channels.models import SalesChannel
 from connectors.sandbox import SandboxApp, SandboxServer
 from connectors.xcart import mapping as xcart_mapping
-from inventory import services as inventory
+from inventory.availability import available_quantity, reserved_by_sku
+from inventory.catalog import upsert_products
 from inventory.models import Listing
 from orders.models import Order, Shipment, ShipmentState
 from tests.e2e.conftest import CeleryProcesses, fast_beat_schedule
@@ -168,7 +169,7 @@ def _shipment_disagreement(shops: list[Shop]) -> str | None:
 
 
 def _listing_disagreement(shops: list[Shop], account: Any) -> str | None:
-    reserved = inventory.reserved_by_sku(account)
+    reserved = reserved_by_sku(account)
     by_channel = {shop.channel.pk: shop for shop in shops}
     listings = Listing.objects.filter(
         channel__in=[shop.channel for shop in shops], product__isnull=False, removed_at__isnull=True
@@ -176,7 +177,7 @@ def _listing_disagreement(shops: list[Shop], account: Any) -> str | None:
     if not listings.exists():
         return "no listing is linked to a product yet"
     for listing in listings:
-        expected = inventory.available_quantity(
+        expected = available_quantity(
             listing.product.on_hand, reserved.get(listing.sku, 0), listing.buffer, listing.max_quantity
         )
         shop = by_channel[listing.channel_id]
@@ -255,7 +256,7 @@ def test_after_a_chaos_run_the_stores_and_storelink_agree(
         celery.start_beat()
 
         skus = sorted({sku for shop in shops for sku in _store_skus(shop.channel)})
-        inventory.upsert_products(account, [{"sku": sku, "on_hand": ON_HAND} for sku in skus], actor=user)
+        upsert_products(account, [{"sku": sku, "on_hand": ON_HAND} for sku in skus], actor=user)
         _settle(celery, shops, account, "before the faults", timeout=120)
 
         for shop in shops:
