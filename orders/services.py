@@ -142,13 +142,16 @@ def order_content_hash(order: base.Order) -> str:
 def totals_mismatch(order: base.Order) -> bool:
     """Lines + shipping + tax − discount ≠ total (tax not added when prices include it).
 
-    A store that rounds each line in its own currency may be off from the sum by up to half a
-    minor unit per line (two EUR lines: one cent): that is the store's arithmetic, not a mismatch.
-    Anything beyond it is.
+    A store that converts and rounds each amount in the order's own currency (OpenCart rounds every
+    line and every total row, the total included, from its default currency) leaves each one up to
+    half a minor unit off, so the sum of the parts may miss the total by less than half a unit per
+    rounded amount plus one for the total itself (one line, shipping and tax in EUR: one cent; two
+    EUR lines alone: one cent). That is the store's arithmetic, not a mismatch; anything beyond it is.
     """
     half_unit = Decimal(1).scaleb(-base.currency_places(order.currency)) / 2
-    tolerance = half_unit * max(1, len(order.lines))
-    return abs(order.computed_total - order.total) > tolerance
+    charges = [order.shipping, order.discount] + ([] if order.prices_include_tax else [order.tax])
+    rounded = len(order.lines) + sum(1 for amount in charges if amount) + 1
+    return abs(order.computed_total - order.total) >= half_unit * rounded
 
 
 @dataclass

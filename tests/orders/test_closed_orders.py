@@ -213,6 +213,20 @@ def test_per_line_rounding_in_the_stores_currency_is_not_a_mismatch():
     assert services.totals_mismatch(_lines_order("EUR", ["10.00", "5.00"], "15.00")) is False
 
 
+def test_opencart_rounding_every_total_row_in_the_paid_currency_is_not_a_mismatch():
+    """OpenCart converts each line and each total row (shipping, tax, total) from its default
+    currency and rounds each: a 268.74 + 5.00 + 53.748 = 327.488 USD order at 0.7846 reads
+    210.85 + 3.92 + 42.17 = 256.94 EUR against a total of 256.95."""
+    order = replace(_lines_order("EUR", ["210.85"], "256.95"), shipping=Decimal("3.92"), tax=Decimal("42.17"))
+    assert services.totals_mismatch(order) is False
+    # two lines, shipping and tax: up to two cents is rounding, three is not
+    two = replace(
+        _lines_order("EUR", ["16.66", "39.65"], "71.51"), shipping=Decimal("3.92"), tax=Decimal("11.26")
+    )
+    assert services.totals_mismatch(two) is False
+    assert services.totals_mismatch(replace(two, total=Decimal("71.52"))) is True
+
+
 def test_a_real_mismatch_is_still_flagged():
     assert services.totals_mismatch(_lines_order("EUR", ["10.00", "5.00"], "15.02")) is True
     assert services.totals_mismatch(_lines_order("EUR", ["10.00"], "10.01")) is True  # one line: no room
