@@ -95,11 +95,19 @@ def text_from_request(request: HttpRequest, *, file_field: str = "file", text_fi
     return text.lstrip("\ufeff")
 
 
-def _dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        return csv.excel
+def _delimiter(first_line: str) -> str:
+    """Comma, semicolon or tab: whichever the first line (outside quotes) holds most of. Only the
+    delimiter is guessed; quoting stays the standard one (the csv module's sniffer also guesses
+    quoting rules, and misreads a doubled quote as an escape)."""
+    counts = {",": 0, ";": 0, "\t": 0}
+    quoted = False
+    for char in first_line:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    best = max(counts, key=lambda char: counts[char])
+    return best if counts[best] else ","
 
 
 def read_rows(text: str, *, max_rows: int) -> list[CsvRow]:
@@ -112,7 +120,7 @@ def read_rows(text: str, *, max_rows: int) -> list[CsvRow]:
     if not text.strip():
         raise CsvError("The file is empty.")
     first_line = text.split("\n", 1)[0][:4096]
-    reader = csv.reader(io.StringIO(text, newline=""), _dialect(first_line), strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first_line), strict=True)
     rows: list[CsvRow] = []
     try:
         for cells in reader:

@@ -2,13 +2,15 @@
 
 from django.urls import path
 
-from inventory import views
+from inventory import csv_views, views
 
 app_name = "inventory"
 
 urlpatterns = [
     path("products/", views.product_list, name="product_list"),
     path("products/new/", views.product_create, name="product_create"),
+    path("products/export.csv", csv_views.product_export, name="product_export"),
+    path("products/import/", csv_views.product_import, name="product_import"),
     path("products/price-basis/", views.price_basis, name="price_basis"),
     path("products/unmatched/", views.unmatched, name="unmatched"),
     path("products/<uuid:product_id>/", views.product_detail, name="product_detail"),

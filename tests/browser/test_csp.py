@@ -200,6 +200,7 @@ def test_every_page_renders_without_a_policy_violation(browser, live_server, sho
         reverse("inventory:product_list"),
         reverse("inventory:product_detail", args=[product.pk]),
         reverse("inventory:product_create"),
+        reverse("inventory:product_import"),
         reverse("inventory:unmatched"),
         reverse("api_keys"),
         "/admin/",

@@ -1,11 +1,16 @@
-"""The to-ship queue in a real browser (Debian Chromium): a warehouse CSV of three rows, one of them
-wrong, is previewed with that row's error and nothing recorded; fixed in place, it is previewed
-again and recorded, and the queue then shows only what is still to ship."""
+"""CSV pages in a real browser (Debian Chromium).
+
+The to-ship queue: a warehouse CSV of three rows, one of them wrong, is previewed with that row's
+error and nothing recorded; fixed in place, it is previewed again and recorded, and the queue then
+shows only what is still to ship. Products: the export is downloaded, edited and uploaded again,
+and the preview's change is what the product then holds.
+"""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 from django.conf import settings as django_settings
@@ -14,6 +19,7 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect, sync_playwright
 
 from accounts.models import Role
+from inventory.models import Product
 from orders.models import Shipment
 from tests.factories import PASSWORD, MembershipFactory, SalesChannelFactory
 from tests.orders.factories import make_order
@@ -42,10 +48,19 @@ def page(settings, monkeypatch) -> Iterator[Page]:
             context = chromium.new_context(viewport={"width": 1280, "height": 900})
             page = context.new_page()
             page.set_default_timeout(WAIT_MS)
+            expect.set_options(timeout=WAIT_MS)  # a busy CI machine may take seconds per page
             yield page
         finally:
             chromium.close()
             connections.close_all()
+
+
+def _log_in(page: Page, base: str, email: str) -> None:
+    page.goto(f"{base}{reverse('login')}")
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("link", name="Sales channels")).to_be_visible()
 
 
 def test_a_csv_of_three_rows_with_one_bad_is_recorded_only_once_fixed(page, live_server, monkeypatch) -> None:
@@ -57,10 +72,7 @@ def test_a_csv_of_three_rows_with_one_bad_is_recorded_only_once_fixed(page, live
     for number in ("1001", "1002", "1003", "1004"):
         make_order(shop, number)
     base = live_server.url
-    page.goto(f"{base}{reverse('login')}")
-    page.get_by_label("E-mail address").fill("ship@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    _log_in(page, base, "ship@example.com")
     page.get_by_role("link", name="To ship").first.click()
     expect(page.locator("#to-ship-table tbody tr")).to_have_count(4)
 
@@ -94,3 +106,30 @@ def test_a_csv_of_three_rows_with_one_bad_is_recorded_only_once_fixed(page, live
     rows = page.locator("#to-ship-table tbody tr")
     expect(rows).to_have_count(2)  # #1004, and #1002 with three units still to ship
     expect(page.locator("#to-ship-table")).to_contain_text("Partially shipped")
+
+
+def test_products_csv_round_trip(page, live_server, tmp_path) -> None:
+    membership = MembershipFactory(user__email="stock@example.com", role=Role.OWNER)
+    Product.objects.create(
+        account=membership.account, sku="MUG-1", name="Mug", on_hand=4, price=Decimal("9.50")
+    )
+    _log_in(page, live_server.url, "stock@example.com")
+    page.get_by_role("link", name="Products").first.click()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export CSV").click()
+    exported = tmp_path / "products.csv"
+    download.value.save_as(exported)
+    text = exported.read_text(encoding="utf-8-sig")
+    assert "MUG-1,Mug,4,9.5000" in text
+    edited = tmp_path / "edited.csv"
+    edited.write_text(text.replace("MUG-1,Mug,4,9.5000", "MUG-1,Mug,17,10.25"), encoding="utf-8")
+
+    page.get_by_role("link", name="Import CSV").click()
+    page.get_by_label("CSV file").set_input_files(str(edited))
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#csv-changes")).to_contain_text("on hand: 4 → 17")
+    assert Product.objects.get(sku="MUG-1").on_hand == 4
+    page.get_by_role("button", name="Import 1 change").click()
+    expect(page.locator(".messages")).to_contain_text("0 new, 1 changed")
+    product = Product.objects.get(sku="MUG-1")
+    assert (product.on_hand, product.price) == (17, Decimal("10.25"))
