@@ -17,7 +17,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -68,8 +69,17 @@ def _safe_next(request: HttpRequest, fallback: str) -> str:
 def product_list(request: HttpRequest) -> HttpResponse:
     account = account_for(request)
     query = (request.GET.get("q") or "").strip()
+    # The listing count is a subquery per row, so only the page's 50 rows are counted (a JOIN and
+    # GROUP BY would aggregate every listing of the account, and the page count would too).
+    listings = (
+        Listing.objects.filter(product_id=OuterRef("pk"), removed_at__isnull=True)
+        .order_by()
+        .values("product_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
     products = Product.objects.filter(account=account).annotate(
-        listing_count=Count("listings", filter=Q(listings__removed_at__isnull=True))
+        listing_count=Coalesce(Subquery(listings, output_field=IntegerField()), 0)
     )
     if query:
         products = products.filter(Q(sku__icontains=query) | Q(name__icontains=query))

@@ -88,3 +88,51 @@ def test_dispatcher_runs_and_claims_exactly_the_due_jobs(tmp_path: Path) -> None
     counts = statements.split("tick", 1)[1].split("(")[0].replace(",", " ").split()
     assert len(set(counts)) == 1, report  # the same every tick
     assert int(counts[0]) <= 20, report
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="pages' account is written with PostgreSQL's COPY; CI sets DATABASE_URL",
+)
+def test_pages_runs_every_page_against_a_real_server(tmp_path: Path) -> None:
+    """Small: 3 channels, 300 orders, 3 requests a page; every page answered 200 (the bench
+    raises otherwise) and reports its queries and percentiles next to the floor."""
+    env = {
+        **os.environ,
+        "CHANNELS": "3",
+        "ORDERS": "300",
+        "PRODUCTS": "50",
+        "LISTINGS_PER_CHANNEL": "30",
+        "RUNS_PER_CHANNEL": "5",
+        "REQUESTS": "3",
+        "STORELINK_VAR_DIR": str(tmp_path),
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.pages"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    report = done.stdout + done.stderr
+    assert done.returncode == 0, report
+    pages = [line for line in report.splitlines() if "ratio p50/floor" in line]
+    names = {line.split("queries")[0].strip() for line in pages}
+    for expected in (
+        "channel list",
+        "channel page",
+        "orders list, first page",
+        "orders list, filtered",
+        "orders list, deep (3/4 down)",
+        "orders list, search",
+        "order page",
+        "products",
+        "listings by channel",
+        "API orders",
+        "API listings",
+    ):
+        assert expected in names, report
+    assert all(int(line.split("queries")[1].split()[0]) <= 15 for line in pages), report
