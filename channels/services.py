@@ -105,6 +105,9 @@ def connector_options() -> ConnectorOptions:
         timeout=django_settings.STORE_HTTP_TIMEOUT,
         max_retries=django_settings.STORE_HTTP_MAX_RETRIES,
         max_in_flight=django_settings.STORE_HTTP_MAX_IN_FLIGHT,
+        gate_url=django_settings.STORE_GATE_REDIS_URL,
+        gate_lease_seconds=django_settings.STORE_GATE_LEASE_SECONDS,
+        gate_prefix=django_settings.STORE_GATE_KEY_PREFIX,
         app_keys={
             THREEDCART_PUBLIC_KEY_NAME: django_settings.THREEDCART_PUBLIC_KEY,
             THREEDCART_PRIVATE_KEY_NAME: django_settings.THREEDCART_PRIVATE_KEY,

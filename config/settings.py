@@ -261,6 +261,12 @@ THREEDCART_API_BASE = os.environ.get("THREEDCART_API_BASE", "")
 STORE_HTTP_TIMEOUT = env.float("STORE_HTTP_TIMEOUT", default=20.0)
 STORE_HTTP_MAX_RETRIES = env.int("STORE_HTTP_MAX_RETRIES", default=3)
 STORE_HTTP_MAX_IN_FLIGHT = env.int("STORE_HTTP_MAX_IN_FLIGHT", default=4)
+# The per-store caps above (and a store's Retry-After) hold across every worker process when they live
+# in Redis; without Redis each worker process has its own. A holder renews its lease while its request
+# runs; a killed worker's slot is free once its lease runs out.
+STORE_GATE_REDIS_URL = os.environ.get("STORE_GATE_REDIS_URL", "") or REDIS_URL
+STORE_GATE_LEASE_SECONDS = env.float("STORE_GATE_LEASE_SECONDS", default=15.0)
+STORE_GATE_KEY_PREFIX = os.environ.get("STORE_GATE_KEY_PREFIX", "") or "storelink:store-gate:"
 # Finished sync runs are kept this many days (each job's newest always stays); a daily beat entry
 # prunes older ones. Runs that change nothing are folded into one row, so this bounds the rest.
 SYNC_RUN_RETENTION_DAYS = env.int("SYNC_RUN_RETENTION_DAYS", default=30)

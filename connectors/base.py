@@ -410,7 +410,8 @@ class ConnectorOptions:
     ``app_keys`` carries operator secrets that belong to Storelink's app rather than to a seller
     (the 3DCart app's public/private key). ``api_base`` overrides a platform's fixed API host
     (3DCart's ``apirest.3dcart.com``) so the sandbox can stand in for it. ``allowed_ports`` are the
-    ports a public store may be reached on (any port when private hosts are allowed).
+    ports a public store may be reached on (any port when private hosts are allowed). ``gate_*`` say
+    where the per-store caps live (see :mod:`connectors.gates`).
     """
 
     allow_private_hosts: bool = False
@@ -419,6 +420,11 @@ class ConnectorOptions:
     max_retries: int = 3
     backoff: float = 0.5
     max_in_flight: int = 4
+    #: Redis holding every store's gate, so the cap and ``Retry-After`` hold across worker processes;
+    #: empty: each process has its own gate.
+    gate_url: str = ""
+    gate_lease_seconds: float = 15.0
+    gate_prefix: str = "storelink:store-gate:"
     app_keys: Mapping[str, str] = field(default_factory=dict)
     api_base: str = ""
 

@@ -29,6 +29,7 @@ import httpcore
 import httpx
 
 from connectors.errors import ConnectorError, PermanentError, ProtocolError, RateLimited, TransientError
+from connectors.gates import MAX_INLINE_RETRY_AFTER, RATE_LIMITED_MESSAGE, LocalGate, SharedGate, shared_gates
 
 log = logging.getLogger("connectors.http")
 
@@ -36,9 +37,6 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 SENSITIVE_HEADERS = frozenset(
     {"authorization", "privatekey", "token", "x-auth-token", "cookie", "set-cookie", "x-storelink-signature"}
 )
-#: How long we are willing to sleep inside one call for a ``Retry-After``; longer waits go back to
-#: the scheduler as :class:`RateLimited` so a worker is not parked for minutes.
-MAX_INLINE_RETRY_AFTER = 10.0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -407,43 +405,33 @@ class Masker:
 # --------------------------------------------------------------------------------------------------
 
 
-class _StoreGate:
-    """A semaphore (requests in flight) plus a token bucket (requests per second) for one store."""
-
-    def __init__(self, max_in_flight: int, rate: float | None, burst: int) -> None:
-        self.semaphore = threading.BoundedSemaphore(max(1, max_in_flight))
-        self.rate = rate
-        self.capacity = float(max(1, burst))
-        self.tokens = self.capacity
-        self.updated = time.monotonic()
-        self.lock = threading.Lock()
-
-    def wait_for_token(self, sleep: Callable[[float], None]) -> None:
-        if not self.rate:
-            return
-        while True:
-            with self.lock:
-                now = time.monotonic()
-                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-                self.updated = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    return
-                wait = (1 - self.tokens) / self.rate
-            sleep(wait)
-
-
-_gates: dict[str, _StoreGate] = {}
+_gates: dict[str, LocalGate] = {}
 _gates_lock = threading.Lock()
 
 
-def store_gate(key: str, max_in_flight: int, rate: float | None = None, burst: int = 1) -> _StoreGate:
+def store_gate(key: str, max_in_flight: int, rate: float | None = None, burst: int = 1) -> LocalGate:
     """The process-wide gate of a store, created on first use."""
     with _gates_lock:
         gate = _gates.get(key)
         if gate is None:
-            gate = _gates[key] = _StoreGate(max_in_flight, rate, burst)
+            gate = _gates[key] = LocalGate(max_in_flight, rate, burst)
         return gate
+
+
+def shared_store_gate(
+    key: str,
+    max_in_flight: int,
+    rate: float | None = None,
+    burst: int = 1,
+    *,
+    url: str,
+    lease_seconds: float = 15.0,
+    prefix: str = "storelink:store-gate:",
+) -> SharedGate:
+    """A store's gate in the Redis at ``url``, shared by every process that uses the same Redis and
+    prefix; the process's own gate of the store stands in while Redis cannot be reached."""
+    local = store_gate(key, max_in_flight, rate, burst)
+    return SharedGate(key, shared_gates(url, lease_seconds, prefix), local)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -563,6 +551,9 @@ class StoreHttp:
         secrets: Iterable[str] = (),
         sleep: Callable[[float], None] = time.sleep,
         gate_key: str | None = None,
+        gate_url: str = "",
+        gate_lease_seconds: float = 15.0,
+        gate_prefix: str = "storelink:store-gate:",
     ) -> None:
         self.base_url = check_store_url(
             base_url, allow_private=allow_private_hosts, resolve=False, allowed_ports=allowed_ports
@@ -584,7 +575,20 @@ class StoreHttp:
         self.sleep = sleep
         self.mask = Masker(secrets)
         host = urlsplit(self.base_url).netloc.lower()
-        self.gate = store_gate(gate_key or f"{platform}:{host}", max_in_flight, rate_per_second, burst)
+        key = gate_key or f"{platform}:{host}"
+        self.gate: LocalGate | SharedGate = (
+            shared_store_gate(
+                key,
+                max_in_flight,
+                rate_per_second,
+                burst,
+                url=gate_url,
+                lease_seconds=gate_lease_seconds,
+                prefix=gate_prefix,
+            )
+            if gate_url
+            else store_gate(key, max_in_flight, rate_per_second, burst)
+        )
 
     def close(self) -> None:
         if self._owns_client:
@@ -653,15 +657,15 @@ class StoreHttp:
             else:
                 if response.status_code == 429:
                     wait = retry_after_seconds(response)
+                    self.gate.block(wait)
                     last_error = RateLimited(
-                        "The store is rate limiting Storelink; it will try again shortly.",
+                        RATE_LIMITED_MESSAGE,
                         retry_after=wait,
                         raw=self.mask(response.text[:2000]),
                         status_code=429,
                     )
                     if attempt < attempts and wait <= MAX_INLINE_RETRY_AFTER:
-                        self.sleep(wait)
-                        continue
+                        continue  # the gate waits the quiet time out before the next attempt
                     raise last_error
                 if response.status_code >= 500 or response.status_code == 503:
                     last_error = TransientError(
@@ -672,6 +676,7 @@ class StoreHttp:
                     )
                     if response.status_code == 503 and response.headers.get("Retry-After"):
                         wait = retry_after_seconds(response)
+                        self.gate.block(wait)
                         if wait > MAX_INLINE_RETRY_AFTER or attempt == attempts:
                             raise RateLimited(
                                 "The store is temporarily unavailable (HTTP 503).",
@@ -701,8 +706,7 @@ class StoreHttp:
         guard = before_store_request.get()
         if guard is not None:
             guard()
-        self.gate.wait_for_token(self.sleep)
-        with self.gate.semaphore:
+        with self.gate.slot(self.sleep):
             started = time.monotonic()
             response = self.client.request(
                 method,

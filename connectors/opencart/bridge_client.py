@@ -221,7 +221,7 @@ class BridgeClient:
             except RateLimited as exc:
                 if attempt == attempts or exc.retry_after > MAX_INLINE_RETRY_AFTER:
                     raise
-                self.http.sleep(exc.retry_after)
+                # the store's gate holds the next attempt back until the Retry-After has passed
             except TransientError:
                 if not retry or attempt == attempts:
                     raise

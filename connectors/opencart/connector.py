@@ -194,6 +194,9 @@ class OpenCartConnector(Connector):
                 allow_private_hosts=opts.allow_private_hosts,
                 allowed_ports=opts.allowed_ports,
                 secrets=self.secret_values(self.credentials),
+                gate_url=opts.gate_url,
+                gate_lease_seconds=opts.gate_lease_seconds,
+                gate_prefix=opts.gate_prefix,
             )
         return self._store_http
 

@@ -16,6 +16,7 @@ Control endpoints (never faulted) live under ``/__sandbox__/``:
 from __future__ import annotations
 
 import abc
+import collections
 import json
 import random
 import sqlite3
@@ -41,7 +42,8 @@ class Faults:
     ``kinds``. ``timeout`` sleeps ``timeout_seconds`` and then drops the connection without a reply.
     ``truncated`` sends the real status and only the first half of the real body. ``garbage``
     answers 200 with bytes that are not what the client asked for. ``rate_limit_every`` answers
-    every Nth request with 429 and ``Retry-After``. ``expired_token`` makes the platform treat
+    every Nth request with 429 and ``Retry-After``; ``rate_limit_next`` answers the next N requests
+    so (each one counts it down). ``expired_token`` makes the platform treat
     every credential as expired/revoked. ``clock_skew_seconds`` shifts the store's clock.
     ``fail_writes_only`` limits injected errors to non-GET requests. ``drop_reply_after_write``
     lets the next N writes (non-GET requests) reach the store and take effect, then closes the
@@ -53,6 +55,7 @@ class Faults:
     kinds: tuple[str, ...] = FAULT_KINDS
     timeout_seconds: float = 2.0
     rate_limit_every: int = 0
+    rate_limit_next: int = 0
     retry_after: float = 1.0
     expired_token: bool = False
     clock_skew_seconds: int = 0
@@ -161,6 +164,12 @@ class SandboxApp(abc.ABC):
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL" if db_path != ":memory:" else "PRAGMA journal_mode=MEMORY")
         self.request_count = 0
+        #: requests being answered right now, and the most there ever were at once (the store's view
+        #: of a client's cap)
+        self.in_flight = 0
+        self.max_in_flight = 0
+        #: when each request arrived (epoch seconds), the newest 10,000
+        self.arrivals: collections.deque[float] = collections.deque(maxlen=10_000)
         self.base_url = ""  # set by SandboxServer once it knows its port
         self._write_log: list[dict[str, Any]] = []
         self.create_schema()
@@ -264,6 +273,9 @@ class SandboxApp(abc.ABC):
             "platform": self.platform,
             "orders": self.order_count(),
             "requests": self.request_count,
+            "in_flight": self.in_flight,
+            "max_in_flight": self.max_in_flight,
+            "arrivals": list(self.arrivals),
             "writes": len(self.writes()),
             "faults": asdict(self.faults),
         }
@@ -327,13 +339,29 @@ class SandboxServer:
         if request.path.startswith("/__sandbox__/"):
             return self._control(request)
         app = self.app
-        faults = app.faults
         with app.lock:
             app.request_count += 1
             count = app.request_count
+            app.arrivals.append(time.time())
+            app.in_flight += 1
+            app.max_in_flight = max(app.max_in_flight, app.in_flight)
+        try:
+            return self._dispatch(request, count)
+        finally:
+            with app.lock:
+                app.in_flight -= 1
+
+    def _dispatch(self, request: SandboxRequest, count: int) -> SandboxResponse:
+        app = self.app
+        faults = app.faults
         if faults.latency:
             time.sleep(faults.latency)
-        if faults.rate_limit_every and count % faults.rate_limit_every == 0:
+        limited = bool(faults.rate_limit_every and count % faults.rate_limit_every == 0)
+        if not limited and faults.rate_limit_next > 0:
+            with app.lock:
+                limited = faults.rate_limit_next > 0
+                faults.rate_limit_next -= int(limited)
+        if limited:
             return SandboxResponse.json(
                 {"error": "Too many requests"}, 429, {"Retry-After": f"{faults.retry_after:g}"}
             )

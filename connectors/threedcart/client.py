@@ -126,6 +126,9 @@ class ThreeDCartClient:
             allowed_ports=options.allowed_ports,
             secrets=[token, private_key],
             gate_key=f"threedcart:token:{digest}",
+            gate_url=options.gate_url,
+            gate_lease_seconds=options.gate_lease_seconds,
+            gate_prefix=options.gate_prefix,
         )
 
     def close(self) -> None:

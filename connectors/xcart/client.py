@@ -170,6 +170,9 @@ def _build_http(
         allow_private_hosts=options.allow_private_hosts,
         allowed_ports=options.allowed_ports,
         secrets=secrets,
+        gate_url=options.gate_url,
+        gate_lease_seconds=options.gate_lease_seconds,
+        gate_prefix=options.gate_prefix,
     )
 
 
