@@ -78,6 +78,8 @@ class Order(models.Model):
         ]
         indexes: ClassVar = [
             models.Index(fields=["account", "-placed_at"], name="order_account_placed"),
+            # The orders list filtered to one channel, newest first, from the first row it needs.
+            models.Index(fields=["account", "channel", "-placed_at"], name="order_channel_placed"),
             models.Index(fields=["account", "updated_at", "id"], name="order_account_updated"),
             models.Index(fields=["account", "channel", "status_code"], name="order_account_status"),
         ]
