@@ -1039,7 +1039,6 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
         return {
             "version_family": {"2.3": "2.2"}.get(self.family, self.family),
             "currency": "USD",
-            "prices_include_tax": False,
             "processed_status": "3",
             "import_statuses": list(SEEDED_STATUSES),
             "order_lookback_days": 90,

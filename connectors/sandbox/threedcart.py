@@ -262,7 +262,6 @@ class ThreeDCartSandbox(SandboxApp):
         return {
             "currency": self.currency,
             "timezone": self.zone.key,
-            "prices_include_tax": False,
             "processed_status": "4",
             "import_statuses": seeded,
             "order_lookback_days": min(90, max(7, self.seeded_days + 2)),
