@@ -10,6 +10,7 @@ request: another account's order number is simply "not found".
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django import forms
@@ -30,8 +31,9 @@ from accounts.models import Role
 from accounts.tenancy import account_for, actor_for, current_membership, has_role, require_role
 from channels.models import SalesChannel
 from config import csvio
+from connectors.base import currency_places
 from orders import shipment_batch
-from orders.models import Order, OrderLine, ShipmentState, money_text
+from orders.models import Order, OrderLine, ShipmentState
 
 PAGE_SIZE = 100
 
@@ -315,6 +317,17 @@ def export_rows(orders: QuerySet[Order]) -> Any:
     """One row per order line (an order without lines gets one row), read with a server-side
     cursor in chunks: the export's memory does not grow with the number of orders."""
     tz = timezone.get_current_timezone()
+    quanta: dict[str, Decimal] = {}
+
+    def money(amount: Decimal | None, currency: str) -> str:
+        # What ``money_text`` writes, with the currency's quantum looked up once per currency.
+        if amount is None:
+            return ""
+        quantum = quanta.get(currency)
+        if quantum is None:
+            quantum = quanta[currency] = Decimal(1).scaleb(-currency_places(currency))
+        return f"{amount.quantize(quantum, rounding=ROUND_HALF_UP):f}"
+
     values = (
         orders.order_by("-placed_at", "-id", "lines__position")
         .values_list(
@@ -361,13 +374,13 @@ def export_rows(orders: QuerySet[Order]) -> Any:
             customer,
             email,
             currency,
-            money_text(total, currency),
+            money(total, currency),
             sku or "",
             name or "",
             "" if quantity is None else quantity,
-            money_text(unit_price, currency),
-            money_text(tax, currency),
-            money_text(line_total, currency),
+            money(unit_price, currency),
+            money(tax, currency),
+            money(line_total, currency),
         )
 
 

@@ -136,3 +136,27 @@ def test_pages_runs_every_page_against_a_real_server(tmp_path: Path) -> None:
     ):
         assert expected in names, report
     assert all(int(line.split("queries")[1].split()[0]) <= 15 for line in pages), report
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="csv_export's floor is a PostgreSQL COPY; CI sets DATABASE_URL",
+)
+def test_csv_export_runs_and_reports_its_memory(tmp_path: Path) -> None:
+    """Small: 300 orders; what is checked is that the export ran and the report is complete."""
+    env = {**os.environ, "ORDERS": "300", "STORELINK_VAR_DIR": str(tmp_path)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.csv_export"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    report = done.stdout + done.stderr
+    assert done.returncode == 0, report
+    assert "orders CSV export, 300 orders × 3 lines" in report, report
+    assert "ratio ours/floor" in report, report
+    assert "memory ratio all/tenth" in report, report
