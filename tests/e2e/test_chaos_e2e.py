@@ -255,7 +255,8 @@ def test_after_a_chaos_run_the_stores_and_storelink_agree(
         celery.start_production_worker("worker-2")
         celery.start_beat()
 
-        skus = sorted({sku for shop in shops for sku in _store_skus(shop.channel)})
+        store_skus = {shop.channel.pk: _store_skus(shop.channel) for shop in shops}
+        skus = sorted({sku for listed in store_skus.values() for sku in listed})
         upsert_products(account, [{"sku": sku, "on_hand": ON_HAND} for sku in skus], actor=user)
         _settle(celery, shops, account, "before the faults", timeout=120)
 
@@ -314,6 +315,15 @@ def test_after_a_chaos_run_the_stores_and_storelink_agree(
         assert Shipment.objects.count() == len(posted)
         assert cancelled is not None
         assert Order.objects.get(channel=shops[0].channel, external_id=cancelled).store_closed
+        # The listing check covered every SKU of every store, and reservations were in play.
+        for shop in shops:
+            linked = Listing.objects.filter(
+                channel=shop.channel, product__isnull=False, removed_at__isnull=True
+            )
+            assert sorted(linked.values_list("sku", flat=True)) == store_skus[shop.channel.pk]
+        assert any(
+            stock < ON_HAND for shop in shops for stock in map(shop.app.stock_of, store_skus[shop.channel.pk])
+        )
         for shop, external_id in placed:
             assert Order.objects.filter(channel=shop.channel, external_id=external_id).count() == 1
         for name in ("worker-2", "worker-3"):
