@@ -1,7 +1,8 @@
 # Storelink — one command to the demo (`make run`), one to the whole suite (`make test`).
 # Everything the project needs is installed from here: the Python virtualenv from pyproject.toml,
 # and the Debian packages the tests drive (PHP and MariaDB for the OpenCart bridge, Chromium for the UI
-# tests; MariaDB only when MARIADB_URL does not name a server).
+# tests; the MariaDB server binary too, for the bridge test that starts a server in a zone with summer
+# time, whether or not MARIADB_URL names the shared server).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -42,7 +43,7 @@ system-deps:
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
-	{ [ -n "$$MARIADB_URL" ] || command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; } || missing="$$missing mariadb-server"; \
+	{ command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; } || missing="$$missing mariadb-server"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing Debian packages:$$missing"; \
 		SUDO=""; [ "$$(id -u)" = "0" ] || SUDO="sudo"; \

@@ -138,16 +138,38 @@ def _php_tests_unavailable() -> str:
     return ""
 
 
+def _own_server_tests_unavailable() -> str:
+    """Why the tests that start their own MariaDB server cannot run here, or "" when they can."""
+    from tests.bridge.private_mariadb import server_binaries
+
+    if _php_tests_unavailable():
+        return _php_tests_unavailable()
+    if server_binaries() is None:
+        return "no MariaDB server binary (Debian's mariadb-server) to start one in a zone with summer time"
+    return ""
+
+
 def pytest_report_header(config: pytest.Config) -> str | None:
-    reason = _php_tests_unavailable()
-    return f"PHP bridge tests left out: {reason}" if reason else None
+    lines = []
+    if reason := _php_tests_unavailable():
+        lines.append(f"PHP bridge tests left out: {reason}")
+    elif reason := _own_server_tests_unavailable():
+        lines.append(f"PHP bridge tests on their own MariaDB server left out: {reason}")
+    return "\n".join(lines) or None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Leave out (and say why, in the header) the PHP bridge tests a machine cannot run."""
-    if not _php_tests_unavailable():
+    php_missing = bool(_php_tests_unavailable())
+    server_missing = bool(_own_server_tests_unavailable())
+    if not php_missing and not server_missing:
         return
-    kept = [item for item in items if item.get_closest_marker("php") is None]
+    kept = [
+        item
+        for item in items
+        if not (php_missing and item.get_closest_marker("php"))
+        and not (server_missing and item.get_closest_marker("mariadb_server"))
+    ]
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])
         items[:] = kept

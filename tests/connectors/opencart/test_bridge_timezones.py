@@ -178,6 +178,7 @@ def test_30_and_4x_dates_are_read_in_the_store_zone(family: str, zone: str) -> N
         assert older[order_id].placed_at == moment, (order_id, moment)
 
 
+@pytest.mark.mariadb_server
 def test_2x_on_a_mysql_server_with_summer_time_reads_each_order_at_its_own_offset() -> None:
     """MySQL's zone is often the host's own (``SYSTEM``, reported as an abbreviation such as EST):
     a 2.x store then wrote a January order at UTC−5 and a July one at UTC−4. Each is read at the
