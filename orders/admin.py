@@ -25,12 +25,21 @@ class OrderLineInline(admin.TabularInline):
     readonly_fields = fields
 
 
+@admin.display(description="Items")
+def shipment_items(shipment: Shipment) -> str:
+    return "; ".join(shipment.item_labels())
+
+
 class ShipmentInline(admin.TabularInline):
     model = Shipment
     extra = 0
     can_delete = False
-    fields = ("state", "carrier", "tracking_numbers", "lines", "attempts", "last_error", "confirmed_at")
+    fields = ("state", "carrier", "tracking_numbers", "items", "attempts", "last_error", "confirmed_at")
     readonly_fields = fields
+
+    @admin.display(description="Items")
+    def items(self, shipment: Shipment) -> str:
+        return shipment_items(shipment)
 
 
 @admin.register(Order)
@@ -104,6 +113,7 @@ class ShipmentAdmin(AccountScopedAdmin):
         "order",
         "channel",
         "state",
+        "items",
         "lines",
         "is_partial",
         "attempts",
@@ -122,6 +132,10 @@ class ShipmentAdmin(AccountScopedAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.display(description="Items")
+    def items(self, shipment: Shipment) -> str:
+        return shipment_items(shipment)
 
     @admin.action(description="Retry the selected failed shipments")
     def retry_failed(self, request: HttpRequest, queryset: QuerySet[Shipment]) -> None:

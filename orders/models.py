@@ -182,6 +182,17 @@ class Shipment(models.Model):
     def __str__(self) -> str:
         return f"Shipment of {self.order_id} ({self.state})"
 
+    def item_labels(self) -> list[str]:
+        """What this shipment holds as "2 × SKU-1 Mug" (the store's line ids mean nothing to people)."""
+        names = {line.external_line_id: (line.sku, line.name) for line in self.order.lines.all()}
+        labels = []
+        for item in self.lines or []:
+            sku, name = names.get(
+                str(item.get("external_line_id")), ("", f"line {item.get('external_line_id')}")
+            )
+            labels.append(f"{item.get('quantity')} × {sku or '—'} {name}".strip())
+        return labels
+
     @property
     def created_by_label(self) -> str:
         if self.created_by_id:

@@ -125,3 +125,14 @@ def test_retry_failed_action_queues_own_shipments(alice, two_shops, sent, django
     two_shops["my_shipment"].refresh_from_db()
     assert two_shops["my_shipment"].state == ShipmentState.PENDING
     assert sent == [(str(two_shops["mine"].pk), "shipments")]
+
+
+def test_a_shipments_items_are_shown_by_sku_and_name(alice, two_shops) -> None:
+    client = staff_client(member_of(alice.account, Role.ADMIN))
+    shipment = two_shops["my_shipment"]
+    shipment.lines = [{"external_line_id": "A-1-1", "quantity": 2}]
+    shipment.save()
+    page = client.get(f"/admin/orders/shipment/{shipment.pk}/change/").content.decode()
+    assert "2 × SKU-1 Item 1" in page
+    order_page = client.get(f"/admin/orders/order/{two_shops['my_order'].pk}/change/").content.decode()
+    assert "2 × SKU-1 Item 1" in order_page
