@@ -1,20 +1,23 @@
-"""REST API for channels: thin views over :mod:`channels.services`, scoped by the base viewset."""
+"""REST API for channels, their sync runs and "sync now": thin views over :mod:`channels.services`
+and :mod:`channels.sync`, scoped by the base viewset."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api import AccountScopedViewSet
-from accounts.tenancy import account_for, actor_for
-from channels import services
-from channels.models import SalesChannel
+from accounts.api import AccountScopedViewSet, StrictCursorPagination, text_param, uuid_value
+from accounts.models import Role
+from accounts.tenancy import account_for, actor_for, require_role
+from channels import services, sync
+from channels.models import SalesChannel, SyncJob, SyncRun, SyncState
 from channels.serializers import (
     CHANNEL_CREATE_SCHEMA,
     ChannelCreateSerializer,
@@ -23,6 +26,7 @@ from channels.serializers import (
     ChannelUpdateSerializer,
     ConnectionTestSerializer,
     ErrorSerializer,
+    StrictSerializer,
     fits_another_platform,
     shape_errors,
 )
@@ -174,3 +178,130 @@ class ChannelViewSet(
             store_url=data.get("store_url"),
         )
         return self._show(channel)
+
+
+#: Sync runs and "sync now" take no credentials, so a 400 is only ever bad input.
+SYNC_ERRORS: dict[int, OpenApiResponse] = {
+    **ERRORS,
+    400: OpenApiResponse(ErrorSerializer, description="Invalid input."),
+    404: OpenApiResponse(ErrorSerializer, description="Not found in your account."),
+}
+
+
+class SyncRunSerializer(serializers.ModelSerializer):
+    channel = serializers.UUIDField(source="channel_id", read_only=True)
+
+    class Meta:
+        model = SyncRun
+        fields: ClassVar = [
+            "id",
+            "channel",
+            "job",
+            "state",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "fetched",
+            "created",
+            "updated",
+            "unchanged",
+            "failed",
+            "error",
+            "attempt",
+            "checks",
+            "last_checked_at",
+        ]
+        read_only_fields = fields
+
+
+class SyncRequestSerializer(StrictSerializer):
+    jobs = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(sync.JOB_TASKS)),
+        required=False,
+        help_text="Which jobs to run now; default: orders, shipments, and stock/prices where switched on.",
+    )
+
+
+class SyncResponseSerializer(serializers.Serializer):
+    channel = serializers.UUIDField()
+    jobs = serializers.ListField(child=serializers.CharField())
+
+
+# --------------------------------------------------------------------------------------------------
+# Sync runs and "sync now"
+# --------------------------------------------------------------------------------------------------
+
+
+class CreatedCursorPagination(StrictCursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List sync runs",
+        description="Every run of every job, newest first, with counts and the error in words.",
+        parameters=[
+            OpenApiParameter("channel", OpenApiTypes.UUID, description="Only this channel's runs."),
+            OpenApiParameter(
+                "job", str, enum=SyncJob.values, description="orders, shipments, stock, prices or test."
+            ),
+            OpenApiParameter(
+                "state", str, enum=SyncState.values, description="queued, running, succeeded or failed."
+            ),
+        ],
+        responses={200: SyncRunSerializer(many=True), **SYNC_ERRORS},
+    ),
+    retrieve=extend_schema(summary="Get a sync run", responses={200: SyncRunSerializer, **SYNC_ERRORS}),
+)
+class SyncRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScopedViewSet):
+    """What the background jobs did on the account's channels."""
+
+    scoped_queryset: ClassVar[QuerySet[Any]] = SyncRun.objects.all()
+    serializer_class = SyncRunSerializer
+    pagination_class = CreatedCursorPagination
+
+    def refine_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        params = self.request.query_params
+        if "channel" in params:
+            queryset = queryset.filter(channel_id=uuid_value(params["channel"], "channel"))
+        job = text_param(params, "job", SyncJob.values)
+        if job:
+            queryset = queryset.filter(job=job)
+        state = text_param(params, "state", SyncState.values)
+        if state:
+            queryset = queryset.filter(state=state)
+        return queryset
+
+
+class ChannelSyncViewSet(AccountScopedViewSet):
+    """``POST /api/v1/channels/{id}/sync``: run the channel's jobs now."""
+
+    scoped_queryset: ClassVar[QuerySet[Any]] = SalesChannel.objects.live()
+    serializer_class = SyncRequestSerializer
+
+    @extend_schema(
+        summary="Sync a channel now",
+        description=(
+            "Enqueues the channel's jobs at once (orders and pending shipments; stock and prices when "
+            "switched on). Refused with 409 while the channel is disabled or needs reauthorising."
+        ),
+        request=SyncRequestSerializer,
+        responses={202: SyncResponseSerializer, 409: ErrorSerializer, **SYNC_ERRORS},
+    )
+    def sync(self, request: Request, pk: str | None = None) -> Response:
+        channel = self.get_object()
+        require_role(request, Role.MEMBER)
+        incoming = SyncRequestSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        if not SalesChannel.objects.syncable().filter(pk=channel.pk).exists():
+            reason = (
+                "This channel needs reauthorising before it can sync."
+                if channel.connection_state == "needs_reauth"
+                else "This channel is disabled or not connected yet; enable it first."
+            )
+            return Response({"message": reason, "code": "not_syncable"}, status=status.HTTP_409_CONFLICT)
+        jobs = sync.sync_now(channel, incoming.validated_data.get("jobs"))
+        return Response({"channel": str(channel.pk), "jobs": jobs}, status=status.HTTP_202_ACCEPTED)

@@ -1,6 +1,5 @@
-"""REST API for orders, shipments and "sync now": thin views over :mod:`orders.services` and
-:mod:`channels.sync`, scoped by :class:`~accounts.api.AccountScopedViewSet` (another account's id
-is a 404, never data).
+"""REST API for orders and shipments: thin views over :mod:`orders.services`, scoped by
+:class:`~accounts.api.AccountScopedViewSet` (another account's id is a 404, never data).
 
 Shipments are what warehouse systems POST, often from a queue that repeats itself: the
 ``Idempotency-Key`` header (or an ``idempotency_key`` per item) makes a repeated POST answer the
@@ -9,7 +8,6 @@ shipment the first one created instead of shipping twice.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -21,11 +19,15 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api import QUERY_TEXT, AccountScopedViewSet, StrictCursorPagination, datetime_param
-from accounts.models import Role
-from accounts.tenancy import account_for, actor_for, require_role
-from channels import sync
-from channels.models import SalesChannel, SyncJob, SyncRun, SyncState
+from accounts.api import (
+    QUERY_TEXT,
+    AccountScopedViewSet,
+    StrictCursorPagination,
+    datetime_param,
+    text_param,
+    uuid_value,
+)
+from accounts.tenancy import account_for, actor_for
 from channels.serializers import ErrorSerializer, StrictSerializer
 from orders import services
 from orders.models import Order, OrderLine, Shipment, ShipmentState, money_text
@@ -190,45 +192,6 @@ class BulkShipmentResultSerializer(serializers.Serializer):
     results = BulkItemResultSerializer(many=True)
 
 
-class SyncRunSerializer(serializers.ModelSerializer):
-    channel = serializers.UUIDField(source="channel_id", read_only=True)
-
-    class Meta:
-        model = SyncRun
-        fields: ClassVar = [
-            "id",
-            "channel",
-            "job",
-            "state",
-            "created_at",
-            "started_at",
-            "finished_at",
-            "fetched",
-            "created",
-            "updated",
-            "unchanged",
-            "failed",
-            "error",
-            "attempt",
-            "checks",
-            "last_checked_at",
-        ]
-        read_only_fields = fields
-
-
-class SyncRequestSerializer(StrictSerializer):
-    jobs = serializers.ListField(
-        child=serializers.ChoiceField(choices=list(sync.JOB_TASKS)),
-        required=False,
-        help_text="Which jobs to run now; default: orders, shipments, and stock/prices where switched on.",
-    )
-
-
-class SyncResponseSerializer(serializers.Serializer):
-    channel = serializers.UUIDField()
-    jobs = serializers.ListField(child=serializers.CharField())
-
-
 # --------------------------------------------------------------------------------------------------
 # Orders
 # --------------------------------------------------------------------------------------------------
@@ -244,27 +207,6 @@ class UpdatedCursorPagination(StrictCursorPagination):
 
 
 ORDER_FLAGS = ["total_mismatch", "unknown_sku", "held_unmapped_status"]
-
-
-def _parse_uuid(value: str, name: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise exceptions.ValidationError({name: ["Must be a UUID."]}) from None
-
-
-def _text_param(params: Any, name: str, choices: Any = None) -> str | None:
-    """A filter value checked before it reaches SQL: PostgreSQL refuses NUL characters (a 500
-    otherwise), and a filter with a fixed set of values answers 400 for anything else instead of
-    an empty page the caller would take for "nothing there"."""
-    value = params.get(name)
-    if value is None or (not value and choices is None):
-        return None
-    if "\x00" in value or len(value) > 255:
-        raise exceptions.ValidationError({name: ["Not a valid value."]})
-    if choices is not None and value not in choices:
-        raise exceptions.ValidationError({name: [f"Use one of: {', '.join(choices)}."]})
-    return value
 
 
 @extend_schema_view(
@@ -302,8 +244,8 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScop
     def refine_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         params = self.request.query_params
         if "channel" in params:
-            queryset = queryset.filter(channel_id=_parse_uuid(params["channel"], "channel"))
-        status_code = _text_param(params, "status")
+            queryset = queryset.filter(channel_id=uuid_value(params["channel"], "channel"))
+        status_code = text_param(params, "status")
         if status_code:
             queryset = queryset.filter(status_code=status_code)
         since = datetime_param(params, "updated_since")
@@ -354,8 +296,8 @@ class ShipmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountS
     def refine_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         params = self.request.query_params
         if "order" in params:
-            queryset = queryset.filter(order_id=_parse_uuid(params["order"], "order"))
-        state = _text_param(params, "state", ShipmentState.values)
+            queryset = queryset.filter(order_id=uuid_value(params["order"], "order"))
+        state = text_param(params, "state", ShipmentState.values)
         if state:
             queryset = queryset.filter(state=state)
         return queryset
@@ -462,84 +404,4 @@ class ShipmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountS
         return Response(ShipmentSerializer(shipment).data)
 
 
-# --------------------------------------------------------------------------------------------------
-# Sync runs and "sync now"
-# --------------------------------------------------------------------------------------------------
-
-
-class CreatedCursorPagination(StrictCursorPagination):
-    ordering = ("-created_at", "-id")
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
-
-
-@extend_schema_view(
-    list=extend_schema(
-        summary="List sync runs",
-        description="Every run of every job, newest first, with counts and the error in words.",
-        parameters=[
-            OpenApiParameter("channel", OpenApiTypes.UUID, description="Only this channel's runs."),
-            OpenApiParameter(
-                "job", str, enum=SyncJob.values, description="orders, shipments, stock, prices or test."
-            ),
-            OpenApiParameter(
-                "state", str, enum=SyncState.values, description="queued, running, succeeded or failed."
-            ),
-        ],
-        responses={200: SyncRunSerializer(many=True), **ERRORS},
-    ),
-    retrieve=extend_schema(summary="Get a sync run", responses={200: SyncRunSerializer, **ERRORS}),
-)
-class SyncRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScopedViewSet):
-    """What the background jobs did on the account's channels."""
-
-    scoped_queryset: ClassVar[QuerySet[Any]] = SyncRun.objects.all()
-    serializer_class = SyncRunSerializer
-    pagination_class = CreatedCursorPagination
-
-    def refine_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        params = self.request.query_params
-        if "channel" in params:
-            queryset = queryset.filter(channel_id=_parse_uuid(params["channel"], "channel"))
-        job = _text_param(params, "job", SyncJob.values)
-        if job:
-            queryset = queryset.filter(job=job)
-        state = _text_param(params, "state", SyncState.values)
-        if state:
-            queryset = queryset.filter(state=state)
-        return queryset
-
-
-class ChannelSyncViewSet(AccountScopedViewSet):
-    """``POST /api/v1/channels/{id}/sync``: run the channel's jobs now."""
-
-    scoped_queryset: ClassVar[QuerySet[Any]] = SalesChannel.objects.live()
-    serializer_class = SyncRequestSerializer
-
-    @extend_schema(
-        summary="Sync a channel now",
-        description=(
-            "Enqueues the channel's jobs at once (orders and pending shipments; stock and prices when "
-            "switched on). Refused with 409 while the channel is disabled or needs reauthorising."
-        ),
-        request=SyncRequestSerializer,
-        responses={202: SyncResponseSerializer, 409: ErrorSerializer, **ERRORS},
-    )
-    def sync(self, request: Request, pk: str | None = None) -> Response:
-        channel = self.get_object()
-        require_role(request, Role.MEMBER)
-        incoming = SyncRequestSerializer(data=request.data)
-        incoming.is_valid(raise_exception=True)
-        if not SalesChannel.objects.syncable().filter(pk=channel.pk).exists():
-            reason = (
-                "This channel needs reauthorising before it can sync."
-                if channel.connection_state == "needs_reauth"
-                else "This channel is disabled or not connected yet; enable it first."
-            )
-            return Response({"message": reason, "code": "not_syncable"}, status=status.HTTP_409_CONFLICT)
-        jobs = sync.sync_now(channel, incoming.validated_data.get("jobs"))
-        return Response({"channel": str(channel.pk), "jobs": jobs}, status=status.HTTP_202_ACCEPTED)
-
-
-__all__ = ["ChannelSyncViewSet", "OrderViewSet", "ShipmentViewSet", "SyncRunViewSet"]
+__all__ = ["OrderViewSet", "ShipmentViewSet"]
