@@ -119,7 +119,8 @@ def retry_countdown(exc: BaseException, retries: int) -> float:
     """Seconds before retrying a job: the store's Retry-After if it gave one, else back-off."""
     if isinstance(exc, RateLimited):
         return max(1.0, exc.retry_after)
-    delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * (2**retries))
+    # The exponent is capped first: a count of failures in a row can be in the thousands.
+    delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * (2 ** min(max(0, retries), 20)))
     return delay * random.uniform(0.8, 1.2)
 
 

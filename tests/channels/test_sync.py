@@ -263,6 +263,25 @@ def test_protocol_error_keeps_masked_raw_reply(channel):
     assert channel.last_error == "The store sent HTML."
 
 
+def test_an_unreadable_reply_brings_an_event_job_back_capped_however_long_it_has_failed(channel):
+    """The back-off grows with the channel's failed runs in a row, and stays capped for a store
+    that has answered nonsense for weeks (thousands of failures)."""
+    for failed_runs, longest in ((0, sync.RETRY_BASE_SECONDS), (5000, sync.RETRY_MAX_SECONDS)):
+        SalesChannel.objects.filter(pk=channel.pk).update(failed_runs=failed_runs)
+        ChannelSchedule.objects.filter(pk=channel.pk).update(stock_due_at=None)
+        before = timezone.now()
+        run = sync.run_channel_job(channel.pk, "stock", failing(ProtocolError("The store sent HTML.")))
+        assert run.state == SyncState.FAILED
+        due_at = ChannelSchedule.objects.get(pk=channel.pk).stock_due_at
+        assert due_at is not None
+        assert before + timedelta(seconds=longest * 0.8) <= due_at
+        assert due_at <= timezone.now() + timedelta(seconds=longest * 1.2)
+    # A download has its own clock: no extra due time.
+    due_before = ChannelSchedule.objects.get(pk=channel.pk).orders_due_at
+    sync.run_channel_job(channel.pk, "orders", failing(ProtocolError("The store sent HTML.")))
+    assert ChannelSchedule.objects.get(pk=channel.pk).orders_due_at == due_before
+
+
 def test_permanent_error_fails_run_without_raising(channel):
     run = sync.run_channel_job(channel.pk, "orders", failing(PermanentError("Order cannot be read.")))
     assert run.state == SyncState.FAILED
