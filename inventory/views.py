@@ -172,6 +172,7 @@ def product_detail(request: HttpRequest, product_id: Any) -> HttpResponse:
     listings = list(
         Listing.objects.filter(account=account, product=product, channel__removed_at__isnull=True)
         .select_related("channel")
+        .defer("channel__credentials")  # a row per channel: never decrypt their secrets to show it
         .order_by("channel__name", "sku")
     )
     reserved = availability.reserved_by_sku(account, [product.sku]).get(product.sku, 0)
@@ -190,6 +191,7 @@ def product_detail(request: HttpRequest, product_id: Any) -> HttpResponse:
     missing = list(
         SalesChannel.objects.live()
         .for_account(account)
+        .for_listing()
         .exclude(pk__in=[row["listing"].channel_id for row in rows if row["listing"].removed_at is None])
         .order_by("name")
     )

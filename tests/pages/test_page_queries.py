@@ -139,11 +139,20 @@ def test_list_pages_never_read_channel_credentials(alice: Any) -> None:
     """The rows of the lists show channel names and states: the encrypted column is not selected,
     so nothing is decrypted however many channels or orders a page shows."""
     grow(alice.account, 3)
+    everywhere = Product.objects.create(account=alice.account, sku="EVERYWHERE", on_hand=2, price=Decimal(3))
+    for n, channel in enumerate(SalesChannel.objects.filter(account=alice.account)):
+        Listing.objects.create(
+            account=alice.account, channel=channel, product=everywhere, sku=everywhere.sku, remote_id=f"e{n}"
+        )
     client = Client()
     client.force_login(alice.user)
     api: APIClient = api_client_with_key(alice.account)
     pages = _pages(alice.account)
-    for name in ("channel list", "orders list", "orders list, search", "products", "listings by channel"):
+    pages["product listed on every channel"] = reverse(
+        "inventory:product_detail", args=[Product.objects.get(account=alice.account, sku="EVERYWHERE").pk]
+    )
+    names = ("channel list", "orders list", "orders list, search", "products", "listings by channel")
+    for name in (*names, "product listed on every channel"):
         statements = _count(client.get, pages[name])[1]
         assert not _reads_credentials(statements), (name, _reads_credentials(statements))
     for name in ("api orders", "api products", "api listings"):
