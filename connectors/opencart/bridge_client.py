@@ -102,6 +102,8 @@ class BridgeInfo:
     #: PHP's ``date.timezone`` and the database's offset to UTC in seconds (bridge 1.3.0+; else "" / None)
     php_timezone: str = ""
     database_utc_offset: int | None = None
+    #: MySQL's ``@@session.time_zone`` on the bridge's connection (``SYSTEM``: the host's own zone)
+    database_time_zone: str = ""
     #: where the tables' dates come from: ``database`` (2.x writes MySQL's NOW()) or ``store``
     dates_written_in: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
@@ -408,6 +410,7 @@ class BridgeClient:
                 database_utc_offset=(
                     int(data["database_utc_offset"]) if data.get("database_utc_offset") is not None else None
                 ),
+                database_time_zone=str(data.get("database_time_zone") or ""),
                 dates_written_in=str(data.get("dates_written_in") or ""),
                 raw=data,
             )

@@ -45,7 +45,7 @@ from connectors.errors import (
 )
 from connectors.http import StoreHttp
 from connectors.opencart import fields
-from connectors.opencart.bridge_client import store_zone
+from connectors.opencart.bridge_client import store_zone, version_tuple
 from connectors.opencart.client import (
     CoreCheck,
     CoreLoginBroken,
@@ -399,6 +399,9 @@ class OpenCartConnector(Connector):
         zones = _zone_warning(info)
         if zones:
             warnings.append(zones)
+        summer = _summer_time_warning(info)
+        if summer:
+            warnings.append(summer)
         if store_zone(zone_name) is None:
             # Dates are still read (as UTC) so orders keep flowing, but the seller must know they may
             # be off by the store's UTC offset until the zone is fixed.
@@ -621,6 +624,31 @@ def _zone_warning(info: BridgeInfoLike) -> str:
         f"so the store's own admin shows them {hours:g} hours off; Storelink reads them in MySQL's time "
         "and shows them correctly. To make the store agree, set MySQL's time zone or PHP's "
         "date.timezone so both are the same (ask your host)."
+    )
+
+
+#: The first bridge that converts 2.x dates at each date's own offset when MySQL keeps the host's zone.
+SUMMER_TIME_BRIDGE = "1.3.1"
+
+
+def _summer_time_warning(info: BridgeInfoLike) -> str:
+    """A sentence when an older bridge reads a 2.x store whose MySQL keeps the host's own zone.
+
+    Bridge 1.3.0 converted every date at MySQL's offset of the moment it was asked; a host zone
+    with summer time then puts orders from the other half of the year an hour off. A host on UTC
+    has no summer time, so a zero offset is left alone.
+    """
+    if info.schema_family != "2.x" or getattr(info, "database_utc_offset", None) in (None, 0):
+        return ""
+    if getattr(info, "database_time_zone", "") != "SYSTEM":
+        return ""
+    if version_tuple(info.bridge_version) >= version_tuple(SUMMER_TIME_BRIDGE):
+        return ""
+    return (
+        f"The bridge file on your store is version {info.bridge_version or 'unknown'}: MySQL keeps the "
+        "server's own time zone here, and where that zone has summer time this file reads orders from "
+        "the other half of the year an hour off. Download storelink-bridge.php from Storelink again "
+        "and replace the file on your store."
     )
 
 

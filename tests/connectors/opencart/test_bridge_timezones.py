@@ -10,6 +10,7 @@ left as the server has it; orders are written the way each OpenCart writes them.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,7 +18,7 @@ import pytest
 
 from connectors.http import StoreHttp
 from connectors.opencart.bridge_client import BridgeClient
-from connectors.opencart.connector import _zone_warning
+from connectors.opencart.connector import _summer_time_warning, _zone_warning
 from tests.bridge.harness import PhpStore, get_farm, zoned_farm
 
 pytestmark = pytest.mark.php
@@ -211,7 +212,14 @@ def test_2x_on_a_mysql_server_with_summer_time_reads_each_order_at_its_own_offse
     assert str(wall[0]["date_added"]) == "2026-07-15 12:00:00"  # EDT on the server, as 2.x wrote it
     client = client_for(store)
     info = client.info()
-    assert (info.php_timezone, info.dates_written_in) == ("UTC", "database")
+    assert (info.php_timezone, info.dates_written_in, info.database_time_zone) == (
+        "UTC",
+        "database",
+        "SYSTEM",
+    )
+    assert _summer_time_warning(info) == ""
+    older = _summer_time_warning(dataclasses.replace(info, bridge_version="1.3.0"))
+    assert "an hour off" in older  # the file before this one is named
 
     orders = {
         order.external_id: order

@@ -29,7 +29,7 @@ from connectors.base import (
     StoreStatus,
 )
 from connectors.errors import AuthError, ConnectorError, PermanentError, ProtocolError
-from connectors.opencart.connector import OpenCartConnector
+from connectors.opencart.connector import OpenCartConnector, _summer_time_warning
 from connectors.registry import build_connector
 
 BASE = "https://shop.example.com"
@@ -50,6 +50,9 @@ class Info:
     languages: tuple[str, ...] = ("en-gb",)
     stores: tuple[tuple[int, str], ...] = ((0, "Main"),)
     features: tuple[str, ...] = ("orders_match_ever", "status_sets")
+    php_timezone: str = ""
+    database_utc_offset: int | None = None
+    database_time_zone: str = ""
 
 
 @dataclass
@@ -587,6 +590,35 @@ def test_closing_status_ids_are_declared_on_the_connector() -> None:
     assert OpenCartConnector.closed_status_codes == frozenset(
         {"3", "5", "7", "8", "9", "10", "11", "12", "13", "14", "16"}
     )
+
+
+@pytest.mark.parametrize(
+    ("version", "offset", "zone", "warned"),
+    [
+        ("1.3.0", -18000, "SYSTEM", True),  # MySQL on the host's New York time: summer time applies
+        ("1.3.1", -18000, "SYSTEM", False),  # this file converts each date at its own offset
+        ("1.3.0", 0, "SYSTEM", False),  # a host on UTC has no summer time
+        ("1.3.0", -18000, "-05:00", False),  # a fixed offset has none either
+    ],
+)
+def test_an_older_bridge_on_a_host_zone_with_summer_time_is_named(
+    version: str, offset: int, zone: str, warned: bool
+) -> None:
+    info = Info(
+        bridge_version=version,
+        opencart_version="2.3.0.2",
+        schema_family="2.x",
+        timezone="America/New_York",
+        php_timezone="America/New_York",
+        database_utc_offset=offset,
+        database_time_zone=zone,
+    )
+    warning = _summer_time_warning(info)  # type: ignore[arg-type]
+    assert bool(warning) is warned
+    if warned:
+        assert "version 1.3.0" in warning
+        assert "an hour off" in warning
+        assert "replace the file" in warning
 
 
 def test_an_older_bridge_file_is_named_in_a_warning(core: CoreApi) -> None:
