@@ -35,7 +35,8 @@ install: $(STAMP)
 lock: install
 	$(BIN)/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 
-# Debian packages, installed only when missing (root, or sudo when there is one).
+# Debian packages, installed only when missing (root, or sudo when there is one); then axe-core,
+# which the browser tests inject into pages, from npm at the version tests/browser/package-lock.json pins.
 system-deps:
 	@missing=""; \
 	command -v php >/dev/null 2>&1 || missing="$$missing php-cli"; \
@@ -43,6 +44,7 @@ system-deps:
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	{ command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; } || missing="$$missing mariadb-server"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing Debian packages:$$missing"; \
@@ -50,6 +52,9 @@ system-deps:
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+	@{ test -f tests/browser/node_modules/axe-core/axe.min.js && \
+	   [ tests/browser/node_modules/.package-lock.json -nt tests/browser/package-lock.json ]; } || \
+	   npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 
 migrate: install
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
@@ -101,4 +106,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache tests/browser/node_modules

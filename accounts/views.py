@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
 from accounts import services
 from accounts.forms import (
@@ -209,11 +209,19 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def api_key_revoke(request: HttpRequest, key_id: str) -> HttpResponse:
+    """GET asks first (a revoked key cannot be brought back, and whatever uses it stops at once);
+    POST revokes."""
     account = account_for(request)
     key = get_object_or_404(account.api_keys, pk=key_id)
     require_role(request, Role.ADMIN)
+    if request.method == "GET":
+        if key.revoked_at is not None:
+            messages.info(request, f"API key “{key.name}” was already revoked.")
+            return redirect("api_keys")
+        context = page_context(request, nav="api_keys", key=key, key_prefix=services.API_KEY_PREFIX)
+        return render(request, "accounts/api_key_revoke.html", context)
     services.revoke_api_key(key, actor=actor_for(request))
     messages.success(request, f"API key “{key.name}” ({key.prefix}…) was revoked.")
     return redirect("api_keys")

@@ -16,6 +16,7 @@ from django.http import HttpRequest
 
 from accounts.admin import AccountScopedAdmin
 from channels import services, sync
+from channels.health import with_recent_failures
 from channels.models import ChannelEvent, SalesChannel, SyncRun
 
 
@@ -41,21 +42,22 @@ class SalesChannelAdmin(AccountScopedAdmin):
         "account",
         "platform",
         "enabled",
-        "connection_state",
+        "status",
         "last_sync_at",
         "last_success_at",
         "removed_at",
     )
     list_filter = ("platform", "connection_state", "enabled", RemovedFilter)
     search_fields = ("name", "store_url", "account__name")
-    exclude = ("credentials",)
+    # the stored connection state is shown as ``status``, which says "Removed" for a removed channel
+    exclude = ("credentials", "connection_state")
     readonly_fields = (
         "id",
         "account",
         "platform",
         "store_url",
         "enabled",
-        "connection_state",
+        "status",
         "last_error",
         "credentials_status",
         "settings",
@@ -67,6 +69,16 @@ class SalesChannelAdmin(AccountScopedAdmin):
         "updated_at",
     )
     actions = ("enable_selected", "disable_selected", "sync_now_selected")
+
+    @admin.display(description="Connection")
+    def status(self, obj: SalesChannel) -> str:
+        """What the seller's badge says: "Removed" for a removed channel (its stored state is the
+        last one it had), "Degraded" for a connected one with recent failed runs."""
+        health = obj.health
+        return f"{health.label} ({health.detail})" if health.detail else health.label
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SalesChannel]:
+        return with_recent_failures(super().get_queryset(request))
 
     @admin.display(description="Credentials")
     def credentials_status(self, obj: SalesChannel) -> str:

@@ -254,7 +254,7 @@ def clean_store_url_value(value: str) -> str:
 
 class ChannelNameForm(forms.Form):
     name = forms.CharField(
-        label="Account name",
+        label="Channel name",
         max_length=100,
         help_text="A name for this integration that you will recognise, e.g. 'Main web shop (EU)'.",
     )

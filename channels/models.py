@@ -150,6 +150,17 @@ class SalesChannel(models.Model):
         return self.removed_at is not None
 
     @property
+    def health(self) -> Any:
+        """The badge the seller and the admin see (:func:`channels.health.health_of`): a connected
+        channel with recent failed runs reads "Degraded", a removed one "Removed"."""
+        cached = self.__dict__.get("_health")
+        if cached is None:
+            from channels.health import health_of
+
+            cached = self.__dict__["_health"] = health_of(self)
+        return cached
+
+    @property
     def has_credentials(self) -> bool:
         """Whether any secret is stored, without exposing it (admin shows "•••• set")."""
         return any(bool(value) for value in (self.credentials or {}).values())

@@ -34,6 +34,7 @@ from accounts.tenancy import account_for, actor_for, current_membership, has_rol
 from channels import services, sync
 from channels.fields import CredentialsUnreadable, decrypt_json, encrypt_json
 from channels.forms import ChannelNameForm, ConnectionForm, ReauthoriseForm, SettingsForm, facts_as_dict
+from channels.health import with_recent_failures
 from channels.models import ConnectionState, SalesChannel, SyncJob
 from config.keyset import keyset_page
 from connectors.base import FieldErrors
@@ -157,7 +158,7 @@ CHANNEL_PAGE_SIZE = 50
 def channel_list(request: HttpRequest) -> HttpResponse:
     """The account's channels by name, a page at a time (one query; credentials not read)."""
     page = keyset_page(
-        channels_for_request(request).for_listing(),
+        with_recent_failures(channels_for_request(request).for_listing()),
         key="name",
         descending=False,
         size=CHANNEL_PAGE_SIZE,
@@ -182,11 +183,14 @@ def channel_toggle(request: HttpRequest, channel_id: Any) -> HttpResponse:
     elif not enable and channel.enabled:
         channel = services.disable_channel(channel, actor=actor)
     return_to = request.POST.get("return_to", "list")
+    done = f"“{channel.name}” is {'enabled' if channel.enabled else 'disabled'}."
     if is_htmx(request):
-        context = channel_context(request, channel)
-        template = "channels/_toggle.html" if return_to == "detail" else "channels/_row.html"
+        # The channel page gets its whole status card back ("Sync now" depends on the switch),
+        # the list its row; either names the change for the page's aria-live region.
+        context = channel_context(request, channel, announce=done)
+        template = "channels/_status_card.html" if return_to == "detail" else "channels/_row.html"
         return render(request, template, {**context, "toggle_context": return_to})
-    messages.success(request, f"“{channel.name}” is {'enabled' if channel.enabled else 'disabled'}.")
+    messages.success(request, done)
     if return_to == "detail":
         return redirect("channels:detail", channel.pk)
     return redirect("channels:list")

@@ -77,6 +77,13 @@ class OrderAdmin(AccountScopedAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        """No "delete selected orders": orders mirror the stores (the next download brings them
+        back, without the shipments recorded here), and a wrong tick would lose a day's orders."""
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
     @admin.display(description="Flags")
     def flag_list(self, obj: Order) -> str:
         return ", ".join(obj.flags)

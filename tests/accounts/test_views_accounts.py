@@ -344,6 +344,23 @@ def test_revoke_api_key(client, alice):
     assert "Revoked" in client.get(reverse("api_keys")).content.decode()
 
 
+def test_revoking_an_api_key_asks_first(client, alice):
+    key, _plaintext = create_api_key(alice.account, actor=alice.user, name="ERP")
+    listing = client.get(reverse("api_keys")).content.decode()
+    assert f'href="{reverse("api_key_revoke", args=[key.pk])}"' in listing  # a link to the question
+
+    page = client.get(reverse("api_key_revoke", args=[key.pk])).content.decode()
+    assert "Revoke the API key “ERP”?" in page
+    assert "Revoke the key" in page
+    key.refresh_from_db()
+    assert key.revoked_at is None  # asking changes nothing
+
+    client.post(reverse("api_key_revoke", args=[key.pk]))
+    response = client.get(reverse("api_key_revoke", args=[key.pk]))
+    assert response.status_code == 302  # nothing left to ask about
+    assert "already revoked" in client.get(reverse("api_keys")).content.decode()
+
+
 def test_another_accounts_api_key_is_404_and_stays_active(client, alice, bob):
     theirs, _plaintext = create_api_key(bob.account, actor=bob.user, name="Bob's ERP")
 
@@ -364,6 +381,7 @@ def test_member_can_see_keys_but_not_create_or_revoke(client, bob):
     assert reverse("api_key_revoke", args=[key.pk]) not in page
     assert client.post(reverse("api_keys"), {"name": "Sneaky"}).status_code == 403
     assert client.post(reverse("api_key_revoke", args=[key.pk])).status_code == 403
+    assert client.get(reverse("api_key_revoke", args=[key.pk])).status_code == 403
     key.refresh_from_db()
     assert key.revoked_at is None
     assert ApiKey.objects.count() == 1

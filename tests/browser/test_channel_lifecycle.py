@@ -111,7 +111,7 @@ def test_channel_lifecycle_in_a_real_browser(page, live_server, opencart_store):
     # -- the OpenCart wizard: platform, name, connection details, settings ------------------------
     page.get_by_role("link", name="Add sales channel").first.click()
     page.get_by_role("link", name="Add OpenCart").click()
-    page.get_by_label("Account name").fill("Demo OpenCart")
+    page.get_by_label("Channel name").fill("Demo OpenCart")
     page.get_by_role("button", name="Next").click()
 
     expect(page.get_by_test_id("egress-ip")).to_have_text(EGRESS_IP)
@@ -200,9 +200,9 @@ def test_channel_lifecycle_in_a_real_browser(page, live_server, opencart_store):
 
     # -- remove, after a confirmation that says what happens ---------------------------------------
     row.get_by_role("link", name="Demo OpenCart").click()
-    page.get_by_role("link", name="Remove account").click()
+    page.get_by_role("link", name="Remove channel").click()
     expect(page.get_by_text("makes a new channel", exact=False)).to_be_visible()
-    page.get_by_role("button", name="Remove account").click()
+    page.get_by_role("button", name="Remove channel").click()
     expect(page.get_by_text("was removed. Its orders stay in Storelink.")).to_be_visible()
     expect(page.locator(f"#channel-{channel.pk}")).to_have_count(0)
     expect(page.locator("#channel-table tbody tr")).to_have_count(2)

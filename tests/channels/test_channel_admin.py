@@ -146,3 +146,20 @@ def test_sync_now_action_enqueues_only_syncable_own_channels(
     page = response.content.decode()
     assert "Paused: not synced" in page
     assert "Sync started on 1 channel(s)." in page
+
+
+def test_a_removed_channel_does_not_read_connected_in_the_admin(alice) -> None:
+    from django.utils import timezone
+
+    live = SalesChannelFactory(account=alice.account, name="Live shop")
+    gone = SalesChannelFactory(
+        account=alice.account, name="Gone shop", removed_at=timezone.now(), enabled=False
+    )
+    client = staff_client(member_of(alice.account, Role.ADMIN))
+    listing = client.get("/admin/channels/saleschannel/")
+    rows = {channel.name: channel.health.label for channel in listing.context["cl"].result_list}
+    assert rows == {"Live shop": "Connected", "Gone shop": "Removed"}
+    page = client.get(f"/admin/channels/saleschannel/{gone.pk}/change/").content.decode()
+    assert "Removed" in page
+    assert "Connected" not in page
+    assert "Connected" in client.get(f"/admin/channels/saleschannel/{live.pk}/change/").content.decode()

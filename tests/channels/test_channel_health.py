@@ -6,10 +6,13 @@ failure stays in the run history). Another job's success must not hide it.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from channels import sync
+from channels import health, sync
 from channels.models import ConnectionState, SalesChannel, SyncJob, SyncRun, SyncState
 from connectors.errors import PermanentError, TransientError
 from tests.orders.factories import channel_for_store, sandbox_store
@@ -144,7 +147,54 @@ def test_a_channel_whose_runs_keep_failing_shows_it_on_the_list_and_the_page(cli
     assert (fresh.failed_runs, fresh.failing_since, fresh.last_error) == (0, None, "")
     listing = client.get(reverse("channels:list")).content.decode()
     assert "Failing since" not in listing
+    # the store answers again, but three of the last runs failed: degraded, not a plain "Connected"
+    assert "Degraded" in listing
+    assert "3 failed runs in the last 3 hours; last success" in listing
+    assert "Connected" not in listing
+
+    # once the failures are older than the window, it is simply connected
+    SyncRun.objects.filter(channel=channel, state=SyncState.FAILED).update(
+        created_at=timezone.now() - health.DEGRADED_WINDOW - timedelta(minutes=1)
+    )
+    listing = client.get(reverse("channels:list")).content.decode()
+    assert "Degraded" not in listing
     assert "Connected" in listing
+
+
+def test_a_connected_channel_failing_every_third_run_reads_degraded(client, alice, channel):
+    """The failures in a row never reach the count that turns the channel to ``error``, yet a
+    third of its runs fail: the list and the page say "Degraded", with how many failed."""
+    client.force_login(alice.user)
+    flaky = PermanentError("The store answered 503.")
+    for _ in range(3):
+        sync.run_channel_job(channel.pk, SyncJob.ORDERS, ok)
+        sync.run_channel_job(channel.pk, SyncJob.ORDERS, ok)
+        run_failing(channel, SyncJob.ORDERS, flaky)
+    sync.run_channel_job(channel.pk, SyncJob.ORDERS, ok)
+    fresh = SalesChannel.objects.get(pk=channel.pk)
+    assert (fresh.connection_state, fresh.failed_runs) == (ConnectionState.OK, 0)
+
+    listing = client.get(reverse("channels:list")).content.decode()
+    assert "Degraded" in listing
+    assert "3 failed runs in the last 3 hours" in listing
+    assert ">Connected<" not in listing
+    assert "Degraded" in detail_page(client, alice, channel)
+
+    # one failure alone, long ago succeeded since, is no longer news
+    SyncRun.objects.filter(channel=channel, state=SyncState.FAILED).exclude(
+        pk=SyncRun.objects.filter(channel=channel, state=SyncState.FAILED).order_by("-created_at")[:1]
+    ).delete()
+    listing = client.get(reverse("channels:list")).content.decode()
+    assert "Degraded" not in listing
+    assert ">Connected<" in listing
+
+
+def test_a_connected_channel_whose_latest_run_failed_reads_degraded(client, alice, channel):
+    client.force_login(alice.user)
+    run_failing(channel, SyncJob.STOCK, PermanentError("The store refused SKU A-1."))
+    listing = client.get(reverse("channels:list")).content.decode()
+    assert "Degraded" in listing
+    assert "1 failed run in the last 3 hours, including the latest" in listing
 
 
 def test_a_success_between_failures_restarts_the_count(channel):

@@ -127,17 +127,29 @@ def test_toggle_is_idempotent_for_a_double_click(client, alice):
     assert ChannelEvent.objects.filter(channel=channel, action="channel.disabled").count() == 1
 
 
-def test_toggle_from_channel_page_swaps_only_the_switch(client, alice):
+def test_toggle_from_channel_page_swaps_the_status_card_without_sync_now(client, alice):
     channel = make_channel(alice)
+    assert "Sync now" in client.get(reverse("channels:detail", args=[channel.pk])).content.decode()
     response = client.post(
         reverse("channels:toggle", args=[channel.pk]),
         {"enabled": "no", "return_to": "detail"},
         HTTP_HX_REQUEST="true",
     )
     body = response.content.decode()
+    assert body.split(">", 1)[0].lstrip().startswith('<section class="card status-card" id="status-card"')
     assert "data-toggle-host" in body
     assert "<tr" not in body
+    assert "<html" not in body
     assert 'aria-checked="false"' in body
+    assert "Sync now" not in body  # a disabled channel cannot sync
+    assert f'data-announce="“{channel.name}” is disabled."' in body
+
+    body = client.post(
+        reverse("channels:toggle", args=[channel.pk]),
+        {"enabled": "yes", "return_to": "detail"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "Sync now" in body
 
 
 def test_toggle_needs_post(client, alice):

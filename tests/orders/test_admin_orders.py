@@ -136,3 +136,19 @@ def test_a_shipments_items_are_shown_by_sku_and_name(alice, two_shops) -> None:
     assert "2 × SKU-1 Item 1" in page
     order_page = client.get(f"/admin/orders/order/{two_shops['my_order'].pk}/change/").content.decode()
     assert "2 × SKU-1 Item 1" in order_page
+
+
+def test_orders_cannot_be_deleted_in_bulk(alice, two_shops) -> None:
+    client = staff_client(member_of(alice.account, Role.ADMIN))
+    listing = client.get("/admin/orders/order/")
+    assert listing.status_code == 200
+    actions = [value for value, _label in listing.context["action_form"].fields["action"].choices]
+    assert "delete_selected" not in actions
+    assert "sync_channels_now" in actions
+    # nor by posting the action by hand
+    order = make_order(SalesChannelFactory(account=alice.account, name="Extra"), "9901")
+    client.post(
+        "/admin/orders/order/",
+        {"action": "delete_selected", "_selected_action": [order.pk], "post": "yes"},
+    )
+    assert type(order).objects.filter(pk=order.pk).exists()
