@@ -216,7 +216,8 @@ class ShipmentCsvForm(forms.Form):
         required=False,
         label="CSV file",
         help_text="Columns: order number, carrier, tracking number, and optionally SKU and quantity "
-        "(one row per line shipped). A header row is optional; a channel column is allowed.",
+        f"(one row per line shipped). A header row is optional; a channel column is allowed. At most "
+        f"{shipment_batch.MAX_ROWS} rows.",
     )
     csv = forms.CharField(
         required=False,

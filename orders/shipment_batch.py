@@ -34,8 +34,10 @@ from orders.models import Order, OrderLine, Shipment, ShipmentState
 
 log = logging.getLogger("storelink.orders")
 
-#: Rows one file may hold (besides its header): every shipment is checked and recorded one by one.
-MAX_ROWS = 1000
+#: Rows one file may hold (besides its header), as many as the API's batch of shipments: every
+#: shipment is checked and recorded one by one (about a dozen statements each), and a file must be
+#: previewed and applied well within a web request's time.
+MAX_ROWS = 500
 
 #: Header names (letters only, lower case) accepted for each column.
 HEADERS = {
