@@ -101,14 +101,14 @@ def report(title: str, rows: list[tuple[str, str]]) -> None:
     sys.stdout.flush()
 
 
-def channel_for(account: Any, app: Any, **settings: Any) -> Any:
+def channel_for(account: Any, app: Any, *, name: str = "", **settings: Any) -> Any:
     """A channel row pointing at a running sandbox store, with its own credentials and settings."""
     from channels.models import ConnectionState, SalesChannel
 
     return SalesChannel.objects.create(
         account=account,
         platform=app.platform,
-        name=f"{app.platform} bench store",
+        name=name or f"{app.platform} bench store",
         store_url=app.connector_store_url(),
         connection_state=ConnectionState.OK,
         credentials=app.connector_credentials(),

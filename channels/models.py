@@ -286,6 +286,12 @@ class ChannelSchedule(models.Model):
     prices_due_at = models.DateTimeField(null=True, blank=True)
     #: Opaque connector checkpoint, saved in the same transaction as the page it follows.
     orders_checkpoint = models.TextField(null=True, blank=True)
+    #: When an order poll last found new or changed orders: polling is quick while this is recent
+    #: and backs off as the store stays quiet.
+    orders_active_at = models.DateTimeField(null=True, blank=True)
+    #: When the last full order download finished; one runs at least every order interval of the
+    #: channel, even when the store's quick "anything new?" answer keeps saying no.
+    orders_downloaded_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

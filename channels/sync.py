@@ -299,13 +299,106 @@ def spread_slot(channel_id: Any, period: timedelta, after: datetime) -> datetime
     return datetime.fromtimestamp(slot, tz=UTC)
 
 
-def next_orders_due(channel: SalesChannel, now: datetime | None = None, *, manual: bool = True) -> datetime:
-    """When the channel's next order download is due after one starting ``now``: its next slot,
-    at least half an interval away after a "sync now" (so the scheduled one does not follow it
-    a few seconds later)."""
+def order_poll_interval(active_at: datetime | None, now: datetime | None = None) -> timedelta:
+    """How long until the next order poll of a store whose last new or changed order was seen at
+    ``active_at`` (``None``: never).
+
+    ``ORDER_POLL_BUSY_SECONDS`` while the store had something within the last
+    ``ORDER_POLL_BACKOFF_AFTER_SECONDS``; the interval doubles for every further such spell of
+    quiet (then twice as long, and so on) up to ``ORDER_POLL_IDLE_SECONDS``. A busy shop is
+    polled often, so its next sale reaches the other stores quickly; a quiet one costs a request
+    or two a minute. The steps are whole doublings so each channel keeps a stable spread slot.
+    """
+    busy, idle, after = _poll_settings()
+    if active_at is None:
+        return timedelta(seconds=idle)
+    quiet = max(0.0, ((now or timezone.now()) - active_at).total_seconds())
+    seconds, spell = busy, after
+    while quiet >= spell and seconds < idle:
+        quiet -= spell
+        seconds, spell = seconds * 2, spell * 2
+    return timedelta(seconds=min(seconds, idle))
+
+
+def _poll_settings() -> tuple[float, float, float]:
+    busy = max(1.0, float(getattr(django_settings, "ORDER_POLL_BUSY_SECONDS", 15)))
+    idle = max(busy, float(getattr(django_settings, "ORDER_POLL_IDLE_SECONDS", 60)))
+    after = max(1.0, float(getattr(django_settings, "ORDER_POLL_BACKOFF_AFTER_SECONDS", 120)))
+    return busy, idle, after
+
+
+def next_orders_due(
+    channel: SalesChannel | Any,
+    now: datetime | None = None,
+    *,
+    manual: bool = True,
+    active_at: datetime | None = None,
+) -> datetime:
+    """When the channel's next order poll is due after one starting ``now``: the next slot of its
+    poll interval (:func:`order_poll_interval`), each channel in its own slot so thousands of
+    channels do not poll in the same second. ``manual`` (a "sync now") polls again one whole
+    interval later at the earliest: the download it asked for runs at once."""
     now = now or timezone.now()
-    interval = order_interval(channel)
-    return spread_slot(channel.pk, interval, now + interval / 2 if manual else now)
+    interval = order_poll_interval(active_at, now)
+    channel_id = getattr(channel, "pk", channel)
+    return spread_slot(channel_id, interval, now + interval / 2 if manual else now)
+
+
+def orders_polled(channel_id: Any, *, downloaded: bool, found: bool, now: datetime | None = None) -> None:
+    """Record an order poll's outcome on the schedule: one UPDATE.
+
+    ``downloaded``: a full download ran (the next one is due an order interval later at the
+    latest). ``found``: it created or changed orders, so the store is busy: its next poll moves to
+    the busy interval's next slot (earlier only: a "sync now" already due stays due).
+    """
+    now = now or timezone.now()
+    changes: dict[str, Any] = {}
+    if downloaded:
+        changes["orders_downloaded_at"] = now
+    if found:
+        changes["orders_active_at"] = now
+        sooner = next_orders_due(channel_id, now, manual=False, active_at=now)
+        changes["orders_due_at"] = Case(
+            When(orders_due_at__isnull=False, orders_due_at__lt=sooner, then=F("orders_due_at")),
+            default=Value(sooner),
+        )
+    if changes:
+        ChannelSchedule.objects.filter(pk=channel_id).update(**changes)
+
+
+def poll_orders(download: Work) -> Work:
+    """The order job's work: ask the store whether anything is new, and ``download`` only then.
+
+    A poll first asks the connector's cheap "anything new since this checkpoint?" question
+    (:meth:`~connectors.base.Connector.orders_changed_since`: no order rows, one or two small
+    requests), so the job can run every few seconds on a busy store without re-reading pages of
+    orders each time. The full download runs when the store says yes or cannot tell, on the first
+    download, and at least once per order interval of the channel whatever the store says (what a
+    count or a cursor cannot see, such as a second change to an order already changed today, is
+    found then). A download that creates or changes orders makes the store busy (polled more
+    often); the stock jobs those orders need are requested by the download itself.
+    """
+
+    def work(channel: SalesChannel, connector: Connector, run: SyncRun) -> Any:
+        row = (
+            ChannelSchedule.objects.filter(pk=channel.pk)
+            .values_list("orders_checkpoint", "orders_downloaded_at")
+            .first()
+        )
+        checkpoint, downloaded_at = row if row else (None, None)
+        now = timezone.now()
+        if checkpoint and downloaded_at and now - downloaded_at < order_interval(channel):
+            changed = connector.orders_changed_since(checkpoint)
+            log.info("sync.orders.probe channel=%s changed=%s", channel.pk, changed)
+            if changed is False:
+                return None
+        result = download(channel, connector, run)
+        orders_polled(channel.pk, downloaded=True, found=bool(run.created or run.updated))
+        return result
+
+    work.__name__ = getattr(download, "__name__", "download")
+    work.__doc__ = download.__doc__
+    return work
 
 
 #: Schedule rows one dispatcher statement claims; a tick claims batches until none is left.
@@ -349,7 +442,7 @@ def _lock_due(now: datetime, batch: int) -> list[ChannelSchedule]:
             channel__connection_state__in=[ConnectionState.OK, ConnectionState.ERROR],
         )
         .select_related("channel")
-        .only("channel_id", *DUE_FIELDS.values(), "channel__id", "channel__settings")
+        .only("channel_id", "orders_active_at", *DUE_FIELDS.values(), "channel__id", "channel__settings")
         .select_for_update(skip_locked=True, of=("self",))[:batch]
     )
 
@@ -365,7 +458,9 @@ def _advance(rows: list[ChannelSchedule], now: datetime) -> list[tuple[str, str]
             setattr(
                 schedule,
                 field,
-                next_orders_due(schedule.channel, now, manual=False) if job == SyncJob.ORDERS else None,
+                next_orders_due(schedule.channel_id, now, manual=False, active_at=schedule.orders_active_at)
+                if job == SyncJob.ORDERS
+                else None,
             )
             claimed.append((str(schedule.channel_id), str(job)))
     if not rows:

@@ -33,7 +33,7 @@ def check_connection(channel_id: str) -> None:
 
 @shared_task(name="channels.tasks.dispatch_due_jobs", ignore_result=True)
 def dispatch_due_jobs() -> int:
-    """Beat tick (every 30 s): enqueue the jobs that are due on every enabled, healthy channel."""
+    """Beat tick (every 10 s): enqueue the jobs that are due on every enabled, healthy channel."""
     from channels import sync
 
     return len(sync.dispatch_due_jobs())

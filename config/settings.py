@@ -270,6 +270,17 @@ STORE_GATE_KEY_PREFIX = os.environ.get("STORE_GATE_KEY_PREFIX", "") or "storelin
 # Finished sync runs are kept this many days (each job's newest always stays); a daily beat entry
 # prunes older ones. Runs that change nothing are folded into one row, so this bounds the rest.
 SYNC_RUN_RETENTION_DAYS = env.int("SYNC_RUN_RETENTION_DAYS", default=30)
+# Order polling adapts to each store. A poll asks the store a cheap "anything new since the last
+# download?" first and downloads only when it says yes. A store that had a new or changed order
+# recently is polled every ORDER_POLL_BUSY_SECONDS; as it stays quiet the interval doubles (after a
+# quiet spell of ORDER_POLL_BACKOFF_AFTER_SECONDS, then of twice that, ...) up to
+# ORDER_POLL_IDLE_SECONDS. With the dispatcher ticking every 10 s, the defaults take a sale to the
+# other stores within about 75 s at the latest, at one or two store requests per channel-minute when
+# nothing happens. A full download still runs at least every "Download orders every (minutes)" of
+# the channel, whatever the quick check says.
+ORDER_POLL_BUSY_SECONDS = env.int("ORDER_POLL_BUSY_SECONDS", default=15)
+ORDER_POLL_IDLE_SECONDS = env.int("ORDER_POLL_IDLE_SECONDS", default=60)
+ORDER_POLL_BACKOFF_AFTER_SECONDS = env.int("ORDER_POLL_BACKOFF_AFTER_SECONDS", default=120)
 # A shipment the store did not take is tried again after this many seconds, doubling each time (up
 # to an hour), so a flaky store is not hammered and a short outage costs a minute or two.
 SHIPMENT_RETRY_BASE_SECONDS = env.float("SHIPMENT_RETRY_BASE_SECONDS", default=30.0)

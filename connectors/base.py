@@ -401,6 +401,9 @@ class Capabilities:
     #: never derive it from a storefront display setting.
     tax_inclusive_prices: bool = False
     order_page_size: int = 50
+    #: The store can answer "anything new since this checkpoint?" without sending order rows
+    #: (:meth:`Connector.orders_changed_since`), so order polls can be frequent and still cheap.
+    order_probe: bool = False
 
 
 @dataclass(frozen=True)
@@ -477,6 +480,17 @@ class Connector(abc.ABC):
     @abc.abstractmethod
     def fetch_orders(self, checkpoint: str | None) -> Iterator[OrderPage]:
         """Yield every order changed since ``checkpoint`` (``None``: the configured look-back)."""
+
+    def orders_changed_since(self, checkpoint: str) -> bool | None:
+        """Whether the store has orders placed or changed since ``checkpoint``, asked cheaply (a
+        count, or the bridge's cursor check: no order rows); ``None`` when this store cannot tell.
+
+        ``False``: nothing the store's count or cursor can see is new (the order job still runs a
+        full download once per order interval, for what a count cannot see); ``True`` may be a
+        false alarm (the download then finds nothing). Connectors that can answer declare
+        :attr:`Capabilities.order_probe`; the default cannot tell, so every poll downloads.
+        """
+        return None
 
     @abc.abstractmethod
     def confirm_shipment(self, shipment: ShipmentRequest) -> ShipmentResult:

@@ -74,7 +74,11 @@ SYNC_FIELDS: tuple[FieldSpec, ...] = (
         default=5,
         min_value=1,
         max_value=1440,
-        help_text="How often Storelink checks the store for new and changed orders.",
+        help_text=(
+            "Storelink asks the store for new orders every 15 to 60 seconds (often while it is busy, "
+            "less when it is quiet) and downloads them when there are some; a full download of new "
+            "and changed orders runs at least this often."
+        ),
     ),
     FieldSpec(
         name="stock_sync",

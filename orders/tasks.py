@@ -9,13 +9,16 @@ from channels import sync
 from channels.models import SyncJob
 from orders import services
 
+#: The order job's work: the store's quick check first, then the download when it says so.
+_poll = sync.poll_orders(services.download_orders)
+
 
 @shared_task(
     name="orders.tasks.download_orders", bind=True, max_retries=sync.MAX_TASK_RETRIES, ignore_result=True
 )
 def download_orders(self, channel_id: str) -> str | None:
-    """Download new and changed orders of one channel since its checkpoint."""
-    run = sync.run_job_task(self, channel_id, SyncJob.ORDERS, services.download_orders)
+    """Poll one channel's store for orders: a quick "anything new?" first, the download if so."""
+    run = sync.run_job_task(self, channel_id, SyncJob.ORDERS, _poll)
     return str(run.pk) if run else None
 
 

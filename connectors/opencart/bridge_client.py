@@ -66,6 +66,8 @@ MAX_ORDER_PAGE_SIZE = 250
 CHECKPOINT_VERSION = 2
 #: the bridge version from which ``orders`` follows an order out of the import statuses
 FOLLOWS_STATUS_CHANGES_FROM = "1.1.0"
+#: the bridge version that answers ``orders_changed`` (is anything after this cursor?) without rows
+ORDERS_CHANGED_FROM = "1.4.0"
 
 #: ``unauthorized`` is bridge 1.2.0's one answer before the signature verified; the others are what
 #: older files said in its place (and ``user_disabled``, which needs a verified signature)
@@ -121,6 +123,13 @@ class BridgeInfo:
             if known.upper() == code:
                 return places
         return currency_places(code)
+
+
+def _at_least(version: str, minimum: str) -> bool:
+    try:
+        return bool(version) and version_tuple(version) >= version_tuple(minimum)
+    except ValueError:
+        return False
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -189,6 +198,8 @@ class BridgeClient:
         self.api_key = api_key
         self.bridge_path = bridge_path.lstrip("/")
         self._info: BridgeInfo | None = None
+        #: the version the bridge file stated on its last reply (``X-Storelink-Bridge``)
+        self.served_version = ""
 
     # -- transport -----------------------------------------------------------------------------------
 
@@ -260,6 +271,7 @@ class BridgeClient:
             )
         except TransientError as exc:
             raise self._explain_server_error(exc) from None
+        self.served_version = response.headers.get("X-Storelink-Bridge", "").strip()
         return self._decode(response, action)
 
     def _explain_server_error(self, exc: TransientError) -> ConnectorError:
@@ -478,15 +490,8 @@ class BridgeClient:
         page's checkpoint is safe to store once that page is saved.
         """
         page_size = max(1, min(int(page_size), MAX_ORDER_PAGE_SIZE))
-        statuses = [str(s).strip() for s in import_statuses if str(s).strip()]
-        if any(not s.isdigit() for s in statuses):
-            raise PermanentError("Order statuses to import must be OpenCart status ids.", code="bad_setting")
-        cursor, followed = self._cursor_from(checkpoint)
-        # every status imported (an empty list) means no filter at all
-        followed = sorted(set(followed) | set(statuses), key=int) if statuses else []
-        params: dict[str, Any] = {"limit": page_size, "statuses": ",".join(followed) or None}
-        if followed:
-            params["match"] = "ever"
+        cursor, followed = self._position(checkpoint, import_statuses)
+        params: dict[str, Any] = {"limit": page_size, **self._status_filter(followed)}
         if cursor is None:
             info = self._store_info()
             try:
@@ -517,11 +522,51 @@ class BridgeClient:
             state: dict[str, Any] = {"v": CHECKPOINT_VERSION, "cursor": next_cursor}
             if followed:
                 state["statuses"] = followed
+            if _at_least(self.served_version, ORDERS_CHANGED_FROM):
+                # the file answers ``orders_changed``: polls may ask it before downloading
+                state["probe"] = True
             yield OrderPage(orders=orders, checkpoint=json.dumps(state))
             if not has_more:
                 return
             params.pop("since", None)
             params["cursor"] = next_cursor
+
+    def orders_changed(self, checkpoint: str, *, import_statuses: Sequence[str]) -> bool | None:
+        """Whether :meth:`fetch_orders` from ``checkpoint`` would return any order, asked without
+        loading one (``orders_changed``: the same query as ``orders`` with ``LIMIT 1``, one small
+        reply). ``None`` when the bridge cannot answer: the checkpoint was written by a download from
+        a bridge older than 1.4.0 (no request is sent), or the file was since replaced by an older
+        one (``unknown_action``). The caller then downloads as before."""
+        cursor, followed = self._position(checkpoint, import_statuses)
+        if cursor is None or not json.loads(checkpoint).get("probe"):
+            return None
+        try:
+            data = self._call("GET", "orders_changed", {"cursor": cursor, **self._status_filter(followed)})
+        except PermanentError as exc:
+            if exc.code == "bridge_outdated":
+                return None
+            raise
+        changed = data.get("changed")
+        if not isinstance(changed, bool):
+            raise ProtocolError("The bridge's answer to 'anything new?' is incomplete.", code="bad_reply")
+        return changed
+
+    def _position(
+        self, checkpoint: str | None, import_statuses: Sequence[str]
+    ) -> tuple[str | None, list[str]]:
+        """The cursor to read from and the statuses to filter on (every status ever imported)."""
+        statuses = [str(s).strip() for s in import_statuses if str(s).strip()]
+        if any(not s.isdigit() for s in statuses):
+            raise PermanentError("Order statuses to import must be OpenCart status ids.", code="bad_setting")
+        cursor, followed = self._cursor_from(checkpoint)
+        # every status imported (an empty list) means no filter at all
+        return cursor, sorted(set(followed) | set(statuses), key=int) if statuses else []
+
+    @staticmethod
+    def _status_filter(followed: Sequence[str]) -> dict[str, Any]:
+        if not followed:
+            return {}
+        return {"statuses": ",".join(followed), "match": "ever"}
 
     @staticmethod
     def _cursor_from(checkpoint: str | None) -> tuple[str | None, list[str]]:

@@ -117,6 +117,8 @@ class BridgeApi(Protocol):
         page_size: int = 100,
     ) -> Iterator[OrderPage]: ...
 
+    def orders_changed(self, checkpoint: str, *, import_statuses: Sequence[str]) -> bool | None: ...
+
     def get_order(self, order_id: str) -> CanonicalOrder | None: ...
 
     def history(self, order_id: str) -> list[dict[str, Any]]: ...
@@ -150,6 +152,7 @@ class OpenCartConnector(Connector):
         # config_tax only switches the storefront's "display prices with tax".
         tax_inclusive_prices=False,
         order_page_size=100,
+        order_probe=True,  # the bridge's orders_changed (1.4.0), answered from its cursor
     )
     #: OpenCart's stock order statuses that end an order (Shipped, Complete, Canceled, Denied, Canceled
     #: Reversal, Failed, Refunded, Reversed, Chargeback, Expired, Voided); used where the store does not
@@ -462,6 +465,19 @@ class OpenCartConnector(Connector):
             lookback_days=int(self.settings.get("order_lookback_days") or 7),
             import_statuses=[str(code) for code in (self.settings.get("import_statuses") or [])],
             page_size=self.capabilities.order_page_size,
+        )
+
+    def orders_changed_since(self, checkpoint: str) -> bool | None:
+        """The bridge's ``orders_changed`` from the checkpoint's cursor: one small reply, no rows.
+
+        ``None`` (download as before) when the checkpoint comes from a bridge before 1.4.0, which
+        does not know the action; the next download from a newer file enables it.
+        """
+        probe = getattr(self.bridge, "orders_changed", None)
+        if probe is None:
+            return None
+        return probe(
+            checkpoint, import_statuses=[str(code) for code in (self.settings.get("import_statuses") or [])]
         )
 
     # -- shipments ---------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ Faults are applied here, once, so every platform misbehaves the same way under t
 
 Control endpoints (never faulted) live under ``/__sandbox__/``:
 
-- ``GET  /__sandbox__/state``  → the platform's summary (counts, writes so far)
+- ``GET  /__sandbox__/state``  → the platform's summary (orders, requests and "anything new?"
+  probes served, writes so far)
 - ``POST /__sandbox__/faults`` → JSON body with any :class:`Faults` field, applied at once
 - ``POST /__sandbox__/seed``   → JSON ``{"products": N, "orders": M, "days": D, "seed": S}``
 """
@@ -170,6 +171,9 @@ class SandboxApp(abc.ABC):
         self.max_in_flight = 0
         #: when each request arrived (epoch seconds), the newest 10,000
         self.arrivals: collections.deque[float] = collections.deque(maxlen=10_000)
+        #: Requests that only asked "anything new?" (a count, the bridge's cursor check): how much of
+        #: a client's polling is the cheap kind (``probes`` in the state).
+        self.probe_count = 0
         self.base_url = ""  # set by SandboxServer once it knows its port
         self._write_log: list[dict[str, Any]] = []
         self.create_schema()
@@ -276,6 +280,7 @@ class SandboxApp(abc.ABC):
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
             "arrivals": list(self.arrivals),
+            "probes": self.probe_count,
             "writes": len(self.writes()),
             "faults": asdict(self.faults),
         }

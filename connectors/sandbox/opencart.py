@@ -34,9 +34,9 @@ from zoneinfo import ZoneInfo
 from connectors.sandbox.core import Faults, SandboxApp, SandboxRequest, SandboxResponse
 
 BRIDGE_NAME = "Storelink bridge"
-BRIDGE_VERSION = "1.3.1"
+BRIDGE_VERSION = "1.4.0"
 #: what this bridge version can do beyond 1.0.0 (``info.features``)
-BRIDGE_FEATURES = ("orders_match_ever", "status_sets", "uniform_auth", "database_zone")
+BRIDGE_FEATURES = ("orders_match_ever", "status_sets", "uniform_auth", "database_zone", "orders_changed")
 BRIDGE_FILE = "storelink-bridge.php"
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "opencart" / "bridge" / "schema"
 
@@ -816,6 +816,10 @@ class BridgeError(Exception):
         self.extra = extra
 
 
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
+
 def _bad_input(message: str, **extra: Any) -> BridgeError:
     return BridgeError(400, "invalid_input", message, **extra)
 
@@ -937,8 +941,12 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
         database_zone: str = "UTC",
         display_errors: bool = True,
         core_session_refused: bool = False,
+        bridge_version: str = BRIDGE_VERSION,
     ) -> None:
         schema_family_of(family)
+        #: the bridge file's version: an older one lacks the actions added since (``orders_changed``
+        #: came with 1.4.0), as a store that never replaced its file does
+        self.bridge_version = bridge_version
         self.family = family
         #: PHP's display_errors: off, 3.0.0-3.0.2's broken API login answers an empty 500 page with
         #: no "Fatal error" text to recognise it by
@@ -1074,22 +1082,21 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
         try:
             return self._reply(200, {"ok": True, **self._bridge(request)})
         except _Hello:
-            return self._reply(200, {"name": BRIDGE_NAME, "bridge_version": BRIDGE_VERSION})
+            return self._reply(200, {"name": BRIDGE_NAME, "bridge_version": self.bridge_version})
         except BridgeError as error:
             return self._reply(
                 error.status,
                 {"ok": False, "error": {"code": error.code, "message": error.message, **error.extra}},
             )
 
-    @staticmethod
-    def _reply(status: int, payload: Mapping[str, Any]) -> SandboxResponse:
+    def _reply(self, status: int, payload: Mapping[str, Any]) -> SandboxResponse:
         return SandboxResponse.json(
             payload,
             status,
             {
                 "Cache-Control": "no-store",
                 "X-Content-Type-Options": "nosniff",
-                "X-Storelink-Bridge": BRIDGE_VERSION,
+                "X-Storelink-Bridge": self.bridge_version,
             },
             content_type="application/json; charset=utf-8",
         )
@@ -1209,6 +1216,8 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
     def _dispatch(self, method: str, query: Mapping[str, str], body: bytes) -> dict[str, Any]:
         action = query.get("action", "")
         reads = ("info", "statuses", "orders", "order", "products")
+        if _version(self.bridge_version) >= (1, 4, 0):
+            reads += ("orders_changed",)
         writes = ("set_stock", "set_price", "add_history")
         if action not in reads and action not in writes:
             raise BridgeError(
@@ -1242,6 +1251,8 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
             }
         if action == "orders":
             return self._orders(query)
+        if action == "orders_changed":
+            return self._orders_changed(query)
         if action == "order":
             return self._order(query)
         if action == "products":
@@ -1303,7 +1314,7 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
         ]
         return {
             "name": BRIDGE_NAME,
-            "bridge_version": BRIDGE_VERSION,
+            "bridge_version": self.bridge_version,
             "opencart_version": FAMILIES[self.family][1],
             "schema_family": self.schema,
             "currency": settings.get("config_currency", ""),
@@ -1323,7 +1334,11 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
             "default_order_status_id": int(settings.get("config_order_status_id", "0") or 0),
             "processing_status_ids": _status_ids(settings.get("config_processing_status", "")),
             "complete_status_ids": _status_ids(settings.get("config_complete_status", "")),
-            "features": list(BRIDGE_FEATURES),
+            "features": [
+                feature
+                for feature in BRIDGE_FEATURES
+                if feature != "orders_changed" or _version(self.bridge_version) >= (1, 4, 0)
+            ],
             "server_time": self._to_store(self._now_text()),
             "limits": {
                 "order_page": MAX_ORDER_PAGE,
@@ -1351,6 +1366,33 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
     def _orders(self, query: Mapping[str, str]) -> dict[str, Any]:
         limit = _query_int(query, "limit", 50, 1, MAX_ORDER_PAGE)
         assert limit is not None
+        sql, params, after_time, after_id, until = self._orders_after(query)
+        rows = self.query(f"{sql} LIMIT {limit + 1}", params)
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        change_times = {int(r["order_id"]): _text(r["change_time"]) for r in rows}
+        cursor = f"{after_time}|{after_id}"
+        if rows:
+            cursor = f"{_text(rows[-1]['change_time'])}|{int(rows[-1]['order_id'])}"
+        return {
+            "orders": self._load_orders([int(r["order_id"]) for r in rows], change_times),
+            "cursor": cursor,
+            "has_more": has_more,
+            "until": self._to_store(until),
+        }
+
+    def _orders_changed(self, query: Mapping[str, str]) -> dict[str, Any]:
+        """``orders_changed`` (1.4.0): whether ``orders`` with the same position and filters would
+        return anything, answered from one indexed ``LIMIT 1`` query without loading any order."""
+        sql, params, after_time, after_id, until = self._orders_after(query)
+        with self.lock:
+            self.probe_count += 1
+        changed = bool(self.query(f"{sql} LIMIT 1", params))
+        return {"changed": changed, "cursor": f"{after_time}|{after_id}", "until": self._to_store(until)}
+
+    def _orders_after(self, query: Mapping[str, str]) -> tuple[str, list[Any], str, int, str]:
+        """The order query both ``orders`` and ``orders_changed`` run (without its LIMIT), from the
+        request's position (``cursor`` or ``since``) and status filter."""
         if "cursor" in query:
             match = re.fullmatch(
                 r"([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2})\|([0-9]{1,10})", query["cursor"]
@@ -1395,23 +1437,10 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
             f" AND (o.date_modified >= ? OR o.order_id IN (SELECT h2.order_id FROM {history} h2 WHERE "
             "h2.date_added >= ?))"
             ") t WHERE (t.change_time > ? OR (t.change_time = ? AND t.order_id > ?)) AND t.change_time < ?"
-            f" ORDER BY t.change_time, t.order_id LIMIT {limit + 1}"
+            " ORDER BY t.change_time, t.order_id"
         )
-        rows = self.query(
-            sql, [*status_params, after_time, after_time, after_time, after_time, after_id, until]
-        )
-        has_more = len(rows) > limit
-        rows = rows[:limit]
-        change_times = {int(r["order_id"]): _text(r["change_time"]) for r in rows}
-        cursor = f"{after_time}|{after_id}"
-        if rows:
-            cursor = f"{_text(rows[-1]['change_time'])}|{int(rows[-1]['order_id'])}"
-        return {
-            "orders": self._load_orders([int(r["order_id"]) for r in rows], change_times),
-            "cursor": cursor,
-            "has_more": has_more,
-            "until": self._to_store(until),
-        }
+        params = [*status_params, after_time, after_time, after_time, after_time, after_id, until]
+        return sql, params, after_time, after_id, until
 
     def _order(self, query: Mapping[str, str]) -> dict[str, Any]:
         order_id = _query_int(query, "id", None, 1, MAX_ID)

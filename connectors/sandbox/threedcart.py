@@ -539,6 +539,8 @@ class ThreeDCartSandbox(SandboxApp):
         sql = f"SELECT * FROM orders WHERE {' AND '.join(clauses)} ORDER BY order_id"
         rows = self.db.execute(sql, params).fetchall()
         if query.get("countonly", "0") not in ("", "0"):
+            with self.lock:
+                self.probe_count += 1  # an order count: a poll's "anything new?" or a pass's check
             return SandboxResponse.json({"TotalCount": len(rows)})
         return self._page(_LazyOrders(self, rows), query, ORDER_PAGE_MAX)
 

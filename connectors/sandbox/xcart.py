@@ -22,6 +22,7 @@ import json
 import random
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from email.utils import formatdate
@@ -293,9 +294,18 @@ class XCartSandbox(SandboxApp):
             raise ValueError(f"no {table} status {code!r}")
         return int(row[0])
 
-    def _insert_order(self, db: Any, rng: random.Random, date: int, payment: str, shipping: str) -> int:
-        """One order with 1–3 lines; about a third pay sales tax on top, a few have a coupon or a
-        handling fee, so the totals exercise every surcharge kind."""
+    def _insert_order(
+        self,
+        db: Any,
+        rng: random.Random,
+        date: int,
+        payment: str,
+        shipping: str,
+        *,
+        lines: Sequence[tuple[str, int]] | None = None,
+    ) -> int:
+        """One order with 1–3 lines (or exactly ``lines``); about a third pay sales tax on top, a few
+        have a coupon or a handling fee, so the totals exercise every surcharge kind."""
         sellables = db.execute(
             "SELECT p.product_id, p.sku, p.name, p.price, NULL AS size FROM products p "
             "UNION ALL SELECT v.product_id, v.sku, p.name, CASE WHEN v.default_price THEN p.price "
@@ -313,7 +323,8 @@ class XCartSandbox(SandboxApp):
             (
                 f"{number:05d}",
                 date,
-                date + rng.randint(0, 600),
+                # the last change is at or after placement, never in the store's future
+                min(date + rng.randint(0, 600), max(date, int(self.now()))),
                 self.currency,
                 self._status_id(db, "status_payment", payment),
                 self._status_id(db, "status_shipping", shipping),
@@ -332,10 +343,18 @@ class XCartSandbox(SandboxApp):
             ),
         ).lastrowid
         lines_total = Decimal("0")
-        for product_id, sku, name, price, size in rng.sample(
-            sellables, k=min(len(sellables), rng.randint(1, 3))
-        ):
-            quantity = rng.randint(1, 3)
+        if lines is None:
+            picks = [
+                (row, rng.randint(1, 3))
+                for row in rng.sample(sellables, k=min(len(sellables), rng.randint(1, 3)))
+            ]
+        else:
+            by_sku = {row[1]: row for row in sellables}
+            unknown = [sku for sku, _quantity in lines if sku not in by_sku]
+            if unknown:
+                raise ValueError(f"no product with SKU {', '.join(unknown)}")
+            picks = [(by_sku[sku], int(quantity)) for sku, quantity in lines]
+        for (product_id, sku, name, price, size), quantity in picks:
             attributes = json.dumps({"Size": size} if size else [])
             db.execute(
                 "INSERT INTO order_items (order_id, product_id, sku, name, price, amount, attributes) "
@@ -387,11 +406,17 @@ class XCartSandbox(SandboxApp):
         }
 
     def add_order(self, **kwargs: Any) -> str:
-        """A new paid order placed now (``payment``/``shipping`` codes may be given)."""
+        """A new paid order placed now (``payment``/``shipping`` codes may be given; ``lines`` as
+        ``[(sku, quantity), ...]`` sells exactly those instead of 1–3 random products)."""
         rng = random.Random(kwargs.get("rng_seed"))
         with self.transaction() as db:
             order_id = self._insert_order(
-                db, rng, int(self.now()), kwargs.get("payment", "P"), kwargs.get("shipping", "N")
+                db,
+                rng,
+                int(self.now()),
+                kwargs.get("payment", "P"),
+                kwargs.get("shipping", "N"),
+                lines=kwargs.get("lines"),
             )
         return str(order_id)
 
@@ -728,6 +753,10 @@ class XCartSandbox(SandboxApp):
                     return None
                 return self._complex_order(row) if schema == "complex" else self._default_order(row, True)
             rows = self._search_orders(cnd)
+            limit = cnd.get("limit")
+            if isinstance(limit, dict) and php_int(limit.get("1", 0)) == 1:
+                with self.lock:
+                    self.probe_count += 1  # a one-row read: "is there any such order?"
             if schema == "complex":
                 return [self._complex_order(row) for row in rows]
             return [self._default_order(row, False) for row in rows]
@@ -1432,6 +1461,9 @@ class XCartSandbox(SandboxApp):
                 page = max(1, php_int(value))
             elif name == "itemsPerPage":
                 per_page = min(100, max(1, php_int(value)))
+        if per_page == 1:
+            with self.lock:
+                self.probe_count += 1  # a one-row read: "is there any such order?"
         for codes, alias in ((payment, "ps"), (shipping, "ss")):
             if codes:
                 where.append(f"{alias}.code IN ({','.join('?' * len(codes))})")

@@ -107,6 +107,8 @@ class _Run:
     passes: list[str]
     offset: int = 1
     high: str | None = None
+    #: What ``countonly`` said at the start of each pass, kept for the next polls to compare with.
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -116,6 +118,9 @@ class _Checkpoint:
     run: _Run | None = None
     #: OrderIDs downloaded while open: their later changes arrive whatever the new status.
     followed: set[int] = field(default_factory=set)
+    #: The last finished run's window and its counts per pass: a poll counts the next run's window
+    #: again and downloads only when a count moved (:meth:`ThreeDCartConnector.orders_changed_since`).
+    baseline: dict[str, Any] | None = None
 
     def knows(self, order_id: str) -> bool:
         return order_id in self.emitted or (order_id.isdigit() and int(order_id) in self.followed)
@@ -127,12 +132,15 @@ class _Checkpoint:
             "emitted": self.emitted,
             "followed": sorted(self.followed),
         }
+        if self.baseline is not None:
+            data["baseline"] = self.baseline
         if self.run is not None:
             data["run"] = {
                 "window": self.run.window,
                 "passes": self.run.passes,
                 "offset": self.run.offset,
                 "high": self.run.high,
+                "counts": self.run.counts,
             }
         return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
@@ -152,6 +160,7 @@ class _Checkpoint:
                     passes=[str(p) for p in run_data["passes"]],
                     offset=int(run_data["offset"]),
                     high=run_data.get("high"),
+                    counts={str(k): int(v) for k, v in (run_data.get("counts") or {}).items()},
                 )
                 if not run.passes or any(p not in ("updated", "new") for p in run.passes):
                     raise ValueError("bad passes")
@@ -162,13 +171,27 @@ class _Checkpoint:
             # Checkpoints written before orders were followed have none: the orders in the
             # overlap window are still recognised through ``emitted``.
             followed = {int(order_id) for order_id in data.get("followed") or []}
-        except (ValueError, KeyError, TypeError) as exc:
+            baseline = data.get("baseline")
+            if baseline is not None:
+                baseline = {
+                    "window": str(baseline["window"]),
+                    "counts": {str(k): int(v) for k, v in baseline["counts"].items()},
+                }
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise PermanentError(
                 f"The saved 3DCart download position is not readable ({exc}); reset the channel's "
                 "order checkpoint to download from the look-back period again.",
                 code="bad_checkpoint",
             ) from None
-        return cls(since=since, emitted=emitted, run=run, followed=followed)
+        return cls(since=since, emitted=emitted, run=run, followed=followed, baseline=baseline)
+
+
+def _pass_params(current: str, window: str) -> dict[str, str]:
+    """The order filter of one download pass: changed since the window's day, or placed since it
+    (``lastupdatestart`` is documented as a date only, ``datestart`` takes a time of day)."""
+    if current == "updated":
+        return {"lastupdatestart": format_query_date(window)}
+    return {"datestart": window}
 
 
 def _day_start(moment: datetime) -> datetime:
@@ -191,6 +214,7 @@ class ThreeDCartConnector(Connector):
         price_batch_size=PUSH_BATCH_SIZE,
         tax_inclusive_prices=False,  # no tax-inclusive flag on a SKU: tax is added on the order
         order_page_size=100,
+        order_probe=True,  # countonly over the next download's window
     )
     #: 3DCart's built-in statuses that end an order: 4 Shipped, 5 Cancelled, 7 Not Completed (an
     #: abandoned checkout). 6 is Hold: a held order is still to be shipped and keeps its stock.
@@ -349,13 +373,10 @@ class ThreeDCartConnector(Connector):
         run = state.run
         while run.passes:
             current = run.passes[0]
-            # lastupdatestart is documented as a date only, datestart with a time of day.
-            params = (
-                {"lastupdatestart": format_query_date(run.window)}
-                if current == "updated"
-                else {"datestart": run.window}
-            )
+            params = _pass_params(current, run.window)
             expected = self.client.count("Orders", params, what="order count")
+            if run.offset == 1:
+                run.counts[current] = expected
             read = run.offset - 1
             for offset, items in self.client.iterate_pages(
                 "Orders", params, limit=self.order_page_size, what="order list", start_offset=run.offset
@@ -377,6 +398,32 @@ class ThreeDCartConnector(Connector):
                 yield OrderPage(orders=tuple(orders), checkpoint=state.dump())
                 if state.run is None:
                     return
+
+    def orders_changed_since(self, checkpoint: str) -> bool | None:
+        """``countonly`` over the next download's window, compared with what the last one counted.
+
+        One or two small requests (the "updated" and the "new" pass), no order rows: a count that
+        moved means a new order or an order changed for the first time since the window's day
+        began; a download that was interrupted always continues. ``lastupdatestart`` has whole-day
+        granularity, so a second change to an order already changed that day leaves the count
+        alone: the order job's full download once per order interval finds those.
+        """
+        state = _Checkpoint.load(checkpoint)
+        if state.since is None:
+            return None
+        if state.run is not None or state.baseline is None:
+            return True
+        upcoming = self._start_run(state.since, self.zone)
+        if state.baseline["window"] != upcoming.window:
+            return True
+        counts = state.baseline["counts"]
+        for current in upcoming.passes:
+            if current not in counts:
+                return True
+            found = self.client.count("Orders", _pass_params(current, upcoming.window), what="order count")
+            if found != counts[current]:
+                return True
+        return False
 
     def _start_run(self, since: str | None, zone: ZoneInfo) -> _Run:
         if since is None:
@@ -403,7 +450,8 @@ class ThreeDCartConnector(Connector):
             # OrderIDs grow with time: the oldest open orders are the likeliest to be forgotten ones.
             log.warning("threedcart.followed_orders_capped", extra={"open_orders": len(followed)})
             followed = set(sorted(followed)[-MAX_FOLLOWED_ORDERS:])
-        return _Checkpoint(since=since, emitted=emitted, run=None, followed=followed)
+        baseline = {"window": state.run.window, "counts": dict(state.run.counts)}
+        return _Checkpoint(since=since, emitted=emitted, run=None, followed=followed, baseline=baseline)
 
     def _orders_from_page(
         self,

@@ -160,3 +160,33 @@ def test_csv_export_runs_and_reports_its_memory(tmp_path: Path) -> None:
     assert "orders CSV export, 300 orders × 3 lines" in report, report
     assert "ratio ours/floor" in report, report
     assert "memory ratio all/tenth" in report, report
+
+
+def test_cross_channel_runs_and_every_sale_reaches_the_other_stores(tmp_path: Path) -> None:
+    """Small: three stores, two sales, a short idle window; what is counted, not how fast."""
+    env = {
+        **os.environ,
+        "SALES": "2",
+        "IDLE_SECONDS": "20",
+        "GAP_MIN": "1",
+        "GAP_MAX": "5",
+        "SETTLE_SECONDS": "3",
+        "STORELINK_VAR_DIR": str(tmp_path),
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.cross_channel"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=420,
+        check=False,
+    )
+    report = done.stdout + done.stderr
+    assert done.returncode == 0, report
+    assert "sales measured                " in report, report
+    assert "2 (lost: 0)" in report, report
+    probes = next(line for line in report.splitlines() if "share of them that were probes" in line)
+    assert int(probes.split()[-2]) > 0, report  # polls of quiet stores asked before downloading
+    assert "with one full download per 5 min" in report, report

@@ -121,9 +121,9 @@ def test_order_polls_are_spread_over_the_interval_per_channel(alice: Any, sent: 
             "orders_due_at", flat=True
         )
     )
-    interval = timedelta(minutes=5)  # the factory's channels use the default
+    interval = timedelta(seconds=60)  # a store with no order seen yet is polled at the idle pace
     assert all(now < when <= now + interval for when in due)
-    assert len({when.replace(microsecond=0) for when in due}) > 60, "not all in the same second"
+    assert len({when.replace(microsecond=0) for when in due}) > 30, "not all in the same second"
     assert due[-1] - due[0] > interval * 0.8, "spread over the interval"
     # Stable: the next poll of a channel comes one interval after this one, in the same slot.
     first = channels[0]

@@ -463,3 +463,41 @@ def test_a_shipment_for_an_order_the_store_has_cancelled_is_refused_and_writes_n
     assert isinstance(fresh, Order)
     assert fresh.external_id == order.external_id
     assert fresh.closed
+
+
+def _settled(connector: Connector, checkpoint: str | None = None) -> str | None:
+    """Download twice: the second run starts from a checkpoint of the incremental kind (3DCart and
+    X-Cart read a look-back window the first time, a window after the checkpoint from then on)."""
+    _, checkpoint = download_all(connector, checkpoint)
+    _, checkpoint = download_all(connector, checkpoint)
+    return checkpoint
+
+
+def test_probe_answers_no_when_quiet_and_yes_after_a_new_order(store: Store) -> None:
+    """The "anything new?" probe: cheap (no order rows, at most two small requests), "no" on a
+    quiet store, "yes" once an order is placed, and "no" again once that order was downloaded."""
+    connector = store.connector
+    assert connector.capabilities.order_probe
+    checkpoint = _settled(connector)
+    assert checkpoint
+    requests, probes = store.app.request_count, store.app.probe_count
+    assert connector.orders_changed_since(checkpoint) is False
+    assert store.app.request_count - requests <= 2, "a probe is one or two requests"
+    assert store.app.probe_count > probes, "the store saw a probe, not a download"
+
+    new_id = store.app.add_order()
+    assert connector.orders_changed_since(checkpoint) is True
+    orders, after = download_all(connector, checkpoint)
+    assert new_id in {order.external_id for order in orders}
+    # The stores' dates have whole seconds: a download in the very second of the placement may
+    # leave one false alarm, which the next poll (a second or more later) settles.
+    time.sleep(1.1)
+    after = _settled(connector, after)
+    assert connector.orders_changed_since(after) is False
+
+
+def test_probe_cannot_tell_before_the_first_download(store: Store) -> None:
+    """Without a checkpoint there is nothing to compare with: the poll downloads."""
+    requests = store.app.request_count
+    assert store.build().orders_changed_since("") is None
+    assert store.app.request_count == requests

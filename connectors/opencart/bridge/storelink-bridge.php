@@ -22,7 +22,7 @@
  */
 
 define('STORELINK_BRIDGE_NAME', 'Storelink bridge');
-define('STORELINK_BRIDGE_VERSION', '1.3.1');
+define('STORELINK_BRIDGE_VERSION', '1.4.0');
 define('STORELINK_MAX_BODY_BYTES', 1048576);
 define('STORELINK_CLOCK_WINDOW_SECONDS', 300);
 define('STORELINK_NONCE_TTL_SECONDS', 900);
@@ -1261,9 +1261,13 @@ function storelink_change_time_sql(StorelinkStore $store)
         . ' h WHERE h.order_id = o.order_id), o.date_modified))';
 }
 
-function storelink_action_orders(StorelinkStore $store, $query)
+/**
+ * The order query that `orders` pages through and `orders_changed` checks, from the request's
+ * position (`cursor` or `since`) and status filter, without its LIMIT: array(sql, params, afterTime,
+ * afterId, until).
+ */
+function storelink_orders_after(StorelinkStore $store, $query)
 {
-    $limit = storelink_query_int($query, 'limit', 50, 1, STORELINK_MAX_ORDER_PAGE);
     $dateRe = '/^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$/';
     if (isset($query['cursor'])) {
         if (!preg_match('/^([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2})\|([0-9]{1,10})$/', $query['cursor'], $m)) {
@@ -1312,9 +1316,16 @@ function storelink_action_orders(StorelinkStore $store, $query)
         . ' AS change_time FROM ' . $store->t('order') . ' o WHERE o.order_status_id > 0' . $statusFilter
         . " AND (o.date_modified >= ? OR o.order_id IN (SELECT h2.order_id FROM $history h2 WHERE h2.date_added >= ?))"
         . ') t WHERE (t.change_time > ? OR (t.change_time = ? AND t.order_id > ?)) AND t.change_time < ?'
-        . ' ORDER BY t.change_time, t.order_id LIMIT ' . ($limit + 1);
+        . ' ORDER BY t.change_time, t.order_id';
     $params = array_merge($statusParams, array($afterTime, $afterTime, $afterTime, $afterTime, $afterId, $until));
-    $rows = $store->db->rows($sql, $params);
+    return array($sql, $params, $afterTime, $afterId, $until);
+}
+
+function storelink_action_orders(StorelinkStore $store, $query)
+{
+    $limit = storelink_query_int($query, 'limit', 50, 1, STORELINK_MAX_ORDER_PAGE);
+    list($sql, $params, $afterTime, $afterId, $until) = storelink_orders_after($store, $query);
+    $rows = $store->db->rows($sql . ' LIMIT ' . ($limit + 1), $params);
     $hasMore = count($rows) > $limit;
     $rows = array_slice($rows, 0, $limit);
     $ids = array();
@@ -1332,6 +1343,21 @@ function storelink_action_orders(StorelinkStore $store, $query)
         'orders' => storelink_load_orders($store, $ids, $changeTimes),
         'cursor' => $cursor,
         'has_more' => $hasMore,
+        'until' => $store->toStore($until),
+    );
+}
+
+/**
+ * 1.4.0: would `orders` with the same position and filters return anything? The same query with
+ * LIMIT 1 and no order loaded, so a client can ask every few seconds without reading rows.
+ */
+function storelink_action_orders_changed(StorelinkStore $store, $query)
+{
+    list($sql, $params, $afterTime, $afterId, $until) = storelink_orders_after($store, $query);
+    $rows = $store->db->rows($sql . ' LIMIT 1', $params);
+    return array(
+        'changed' => count($rows) > 0,
+        'cursor' => $afterTime . '|' . $afterId,
         'until' => $store->toStore($until),
     );
 }
@@ -1383,7 +1409,7 @@ function storelink_history(StorelinkStore $store, $orderId)
 /** What this bridge version can do beyond 1.0.0, for clients that talk to older files too. */
 function storelink_features()
 {
-    return array('orders_match_ever', 'status_sets', 'uniform_auth', 'database_zone');
+    return array('orders_match_ever', 'status_sets', 'uniform_auth', 'database_zone', 'orders_changed');
 }
 
 function storelink_action_info(StorelinkStore $store)
@@ -1823,7 +1849,7 @@ function storelink_main()
     $store = new StorelinkStore($db, $config['prefix']);
 
     $action = isset($query['action']) ? $query['action'] : '';
-    $reads = array('info', 'statuses', 'orders', 'order', 'products');
+    $reads = array('info', 'statuses', 'orders', 'orders_changed', 'order', 'products');
     $writes = array('set_stock', 'set_price', 'add_history');
     if (!in_array($action, $reads, true) && !in_array($action, $writes, true)) {
         throw new StorelinkBridgeError(404, 'unknown_action', 'Unknown action; this bridge knows: ' . implode(', ', array_merge($reads, $writes)) . '.');
@@ -1848,6 +1874,9 @@ function storelink_main()
             break;
         case 'orders':
             $result = storelink_action_orders($store, $query);
+            break;
+        case 'orders_changed':
+            $result = storelink_action_orders_changed($store, $query);
             break;
         case 'order':
             $result = storelink_action_order($store, $query);

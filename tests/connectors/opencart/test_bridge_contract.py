@@ -7,6 +7,7 @@ checked from the store's side (its own tables), not from what the client says it
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -339,3 +340,45 @@ def test_a_shipment_whose_reply_was_lost_is_written_once_and_partial_keeps_the_s
     connector.confirm_shipment(last)
     assert backend.store.order_status(order_id) == "3"
     assert sum("SL-0a1b2c3d4e60" in c for c in backend.store.history_comments(order_id)) == 1
+
+
+def test_orders_changed_says_whether_a_download_would_find_anything(backend: Backend) -> None:
+    """1.4.0's quick check, on the real PHP file and the sandbox: the same answer a download from
+    the same cursor would give, without any order in the reply."""
+    client = backend.client()
+    _, checkpoint = download(client, None)
+    assert json.loads(checkpoint).get("probe") is True, "the file says 1.4.0: polls may ask it"
+    assert client.orders_changed(checkpoint, import_statuses=[]) is False
+    raw = client.call("GET", "orders_changed", {"cursor": json.loads(checkpoint)["cursor"]})
+    assert set(raw) == {"ok", "changed", "cursor", "until"}, "no order rows"
+
+    new_id = backend.store.add_order()
+    assert client.orders_changed(checkpoint, import_statuses=[]) is True
+    wait_for_next_store_second(backend.store)
+    orders, checkpoint = download(client, checkpoint)
+    assert new_id in {order.external_id for order in orders}
+    assert client.orders_changed(checkpoint, import_statuses=[]) is False
+
+    client.add_history(new_id, 15, "changed after the download", False)
+    wait_for_next_store_second(backend.store)  # the current second is left to the next poll
+    assert client.orders_changed(checkpoint, import_statuses=[]) is True
+    # an import filter that leaves the order out (never in status 7) sees nothing new
+    assert client.orders_changed(checkpoint, import_statuses=["7"]) is False
+
+
+def test_a_bridge_older_than_the_quick_check_is_downloaded_as_before() -> None:
+    """A store that kept a 1.3.0 file: downloads work, no checkpoint asks for the quick check, and a
+    checkpoint from a newer file (the file was put back) gets "cannot tell", not an error."""
+    app = OpenCartSandbox(family="3.0.3", rng_seed=SEED_RNG, bridge_version="1.3.0")
+    app.seed(SEED_PRODUCTS, SEED_ORDERS, SEED_DAYS, SEED_RNG)
+    with SandboxServer(app) as server:
+        client = Backend("sandbox", "3.0.3", server.url, app, app.connector_credentials()).client()
+        orders, checkpoint = download(client, None)
+        assert len(orders) == app.order_count()
+        assert "probe" not in json.loads(checkpoint)
+        requests = app.request_count
+        assert client.orders_changed(checkpoint, import_statuses=[]) is None
+        assert app.request_count == requests, "nothing is sent to a file that cannot answer"
+        newer = json.dumps({**json.loads(checkpoint), "probe": True})
+        assert client.orders_changed(newer, import_statuses=[]) is None
+        assert app.probe_count == 0
