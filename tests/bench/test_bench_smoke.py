@@ -95,7 +95,7 @@ def test_dispatcher_runs_and_claims_exactly_the_due_jobs(tmp_path: Path) -> None
     reason="pages' account is written with PostgreSQL's COPY; CI sets DATABASE_URL",
 )
 def test_pages_runs_every_page_against_a_real_server(tmp_path: Path) -> None:
-    """Small: 3 channels, 300 orders, 3 requests a page; every page answered 200 (the bench
+    """Small: 3 channels, 300 orders, 2 requests a page; every page answered 200 (the bench
     raises otherwise) and reports its queries and percentiles next to the floor."""
     env = {
         **os.environ,
@@ -104,7 +104,7 @@ def test_pages_runs_every_page_against_a_real_server(tmp_path: Path) -> None:
         "PRODUCTS": "50",
         "LISTINGS_PER_CHANNEL": "30",
         "RUNS_PER_CHANNEL": "5",
-        "REQUESTS": "3",
+        "REQUESTS": "2",
         "STORELINK_VAR_DIR": str(tmp_path),
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
