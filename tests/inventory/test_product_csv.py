@@ -169,3 +169,16 @@ def test_a_huge_upload_is_refused_before_it_is_read(client, alice, products):
     response = client.post(reverse("inventory:product_import"), {"file": huge})
     assert response.status_code == 413
     assert "larger than 2 MB" in response.content.decode()
+
+
+def test_random_bytes_never_make_a_500(client, alice, products):
+    import random
+
+    client.force_login(alice.user)
+    rng = random.Random(15)
+    alphabet = b"sku,on_hand;price\t\"'\r\n =+-@MUG-1.5\xc3\xa9\xff\x00\xfe"
+    for _ in range(40):
+        payload = b"sku,on_hand,price\n" + bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 200)))
+        upload = SimpleUploadedFile("p.csv", payload, content_type="text/csv")
+        response = client.post(reverse("inventory:product_import"), {"file": upload, "action": "apply"})
+        assert response.status_code in (200, 302, 400), payload

@@ -408,3 +408,17 @@ def test_orders_export_streams_the_filtered_list_with_lines(client, alice, bob, 
     assert first[8:11] == ["SKU-0", "Item 0", "2"]
     filtered = _csv_of(client.get(reverse("orders:export"), {"status": "Complete"}))
     assert [row[0] for row in filtered[1:]] == ["#9002"]
+
+
+def test_random_bytes_never_make_a_500(client, alice, shop):
+    import random
+
+    make_order(shop, "7501")
+    client.force_login(alice.user)
+    rng = random.Random(15)
+    alphabet = b"7501,;\t\"'\r\n =+-@#DHLx\xc3\xa9\xff\x00\xfe"
+    for _ in range(40):
+        payload = bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 200)))
+        upload = SimpleUploadedFile("ship.csv", payload, content_type="text/csv")
+        response = client.post(reverse("orders:shipment_csv"), {"file": upload, "action": "apply"})
+        assert response.status_code in (200, 302, 400), payload
