@@ -35,6 +35,7 @@ from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.db.models import Case, F, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
+from django.db.models.sql import UpdateQuery
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -780,7 +781,9 @@ class _LeaseKeeper:
         self.renewed = time.monotonic()
 
     def __call__(self) -> None:
-        if time.monotonic() - self.renewed < self.every:
+        # a heartbeat renews the lease too: a job that beats per page never needs an extra renewal
+        renewed = max(self.renewed, getattr(self.run, "_lease_renewed_at", 0.0))
+        if time.monotonic() - renewed < self.every:
             return
         if not extend_lease(self.run):
             raise LeaseLost(f"lease on {self.run.job} for {self.run.channel_id} was lost")
@@ -793,15 +796,41 @@ def heartbeat(run: SyncRun) -> None:
     Raises :class:`LeaseLost` when another run has taken over (we were too slow or paused), so two
     workers never write the same channel's job at once.
     """
-    SyncRun.objects.filter(pk=run.pk).update(
-        fetched=run.fetched,
-        created=run.created,
-        updated=run.updated,
-        unchanged=run.unchanged,
-        failed=run.failed,
-    )
-    if not extend_lease(run):
+    counts = {
+        "fetched": run.fetched,
+        "created": run.created,
+        "updated": run.updated,
+        "unchanged": run.unchanged,
+        "failed": run.failed,
+    }
+    if connection.vendor != "postgresql":
+        SyncRun.objects.filter(pk=run.pk).update(**counts)
+        held = extend_lease(run)
+    else:
+        # One round trip per page instead of two: the counts ride along as a data-modifying CTE
+        # (PostgreSQL runs it whatever the main statement does); the row count is the lease's.
+        seconds = getattr(run, "_lease_seconds", None) or default_lease_seconds()
+        save_counts, count_params = _update_sql(SyncRun, Q(pk=run.pk), counts)
+        renew, renew_params = _update_sql(
+            JobLease,
+            Q(channel_id=run.channel_id, job=run.job, holder=str(run.pk)),
+            {"expires_at": timezone.now() + timedelta(seconds=seconds)},
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(f"WITH counts AS ({save_counts}) {renew}", [*count_params, *renew_params])
+            held = cursor.rowcount > 0
+    if not held:
         raise LeaseLost(f"lease on {run.job} for {run.channel_id} was lost")
+    run._lease_renewed_at = time.monotonic()  # type: ignore[attr-defined]
+
+
+def _update_sql(model: Any, where: Q, values: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    """The ``UPDATE`` Django would run for ``model.objects.filter(where).update(**values)``."""
+    query = UpdateQuery(model)
+    query.add_update_values(values)
+    query.add_q(where)
+    sql, params = query.get_compiler(connection=connection).as_sql()
+    return sql, tuple(params)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -37,6 +37,11 @@ def test_orders_ingest_runs_and_a_second_run_writes_nothing(tmp_path: Path) -> N
     assert done.returncode == 0, report
     assert "ratio" in report
     assert "order/line writes 0" in report, report
+    # a product master listed on two channels, pages replayed from memory, every page the same cost
+    assert "product master of " in report, report
+    assert "listed on 2 channels" in report, report
+    assert ", 0 not found)" in report, report
+    assert "(constant: True)" in report, report
 
 
 def test_stock_push_runs_and_sends_exactly_the_changed_items(tmp_path: Path) -> None:

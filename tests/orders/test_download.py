@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from channels import sync
-from channels.models import ChannelSchedule, SyncRun, SyncState
+from channels.models import ChannelSchedule, SalesChannel, SyncRun, SyncState
 from channels.services import connector_for
 from orders import services
 from orders.models import Order, OrderLine
@@ -217,3 +217,116 @@ def test_new_orders_move_availability_so_stock_jobs_are_requested(
         with django_capture_on_commit_callbacks(execute=True):
             run_download(channel)  # nothing changed on the store: availability did not move
         assert (str(channel.pk), "stock") not in requested
+
+
+def test_insert_rows_stores_what_django_would_store_whatever_the_python_types(alice):
+    """``insert_rows`` sends plain values as they are and the rest through Django's preparation:
+    a row built with strings, ints and floats where the model has UUIDs and decimals, and one built
+    with the model's own types, read back alike."""
+    import uuid
+    from datetime import UTC, datetime
+
+    channel = SalesChannel.objects.create(
+        account=alice, platform="xcart", name="rows", store_url="http://a.test"
+    )
+    placed = datetime(2026, 5, 1, 12, 30, tzinfo=UTC)
+    common = {
+        "placed_at": placed,
+        "status_code": "P",
+        "currency": "USD",
+        "billing_address": {"name": "Ann", "city": "Zürich"},
+        "shipping_address": {},
+        "raw": {"id": 1, "items": [1, 2], "note": "a \\ b\tc"},
+        "content_hash": "h",
+    }
+    typed = Order(
+        id=uuid.uuid4(),
+        account_id=alice.pk,
+        channel_id=channel.pk,
+        external_id="typed",
+        subtotal=Decimal("10.50"),
+        shipping=Decimal("0"),
+        tax=Decimal("1.05"),
+        discount=Decimal("0.00"),
+        total=Decimal("11.55"),
+        prices_include_tax=True,
+        **common,
+    )
+    loose = Order(
+        id=str(uuid.uuid4()),
+        account_id=str(alice.pk),
+        channel_id=str(channel.pk),
+        external_id="loose",
+        subtotal=10.5,
+        shipping=0,
+        tax="1.05",
+        discount=Decimal("0"),
+        total=11.55,
+        prices_include_tax=1,
+        **common,
+    )
+    services.insert_rows(Order, [typed, loose])
+    services.insert_rows(
+        OrderLine,
+        [
+            OrderLine(
+                account_id=alice.pk,
+                order_id=typed.id,
+                position=0,
+                sku="A-1",
+                quantity=2,
+                unit_price=Decimal("5.25"),
+                tax=Decimal("0"),
+                line_total=Decimal("10.50"),
+                options=[["Size", "M"]],
+            ),
+            OrderLine(
+                account_id=str(alice.pk),
+                order_id=str(loose.id),
+                position=0,
+                sku="A-1",
+                quantity="2",
+                unit_price=5.25,
+                tax=0,
+                line_total="10.50",
+                options=[["Size", "M"]],
+            ),
+        ],
+    )
+
+    fields = [
+        "subtotal",
+        "shipping",
+        "tax",
+        "discount",
+        "total",
+        "prices_include_tax",
+        "placed_at",
+        "billing_address",
+        "raw",
+        "account_id",
+        "channel_id",
+    ]
+    stored = {row["external_id"]: row for row in Order.objects.values("external_id", *fields)}
+    assert {name: stored["loose"][name] for name in fields} == {
+        name: stored["typed"][name] for name in fields
+    }
+    assert stored["typed"]["total"] == Decimal("11.55")
+    assert stored["typed"]["raw"] == common["raw"]
+    lines = list(
+        OrderLine.objects.order_by("order__external_id").values(
+            "quantity", "unit_price", "tax", "line_total", "options", "sku"
+        )
+    )
+    assert (
+        lines[0]
+        == lines[1]
+        == {
+            "quantity": 2,
+            "unit_price": Decimal("5.25"),
+            "tax": Decimal("0.00"),
+            "line_total": Decimal("10.50"),
+            "options": [["Size", "M"]],
+            "sku": "A-1",
+        }
+    )
