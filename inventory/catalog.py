@@ -23,7 +23,7 @@ from accounts.models import Account, ApiKey, Role
 from accounts.tenancy import Actor, actor_user, require_actor_role
 from connectors.text import unsafe_character_message
 from inventory.models import PRICE_PLACES, SKU_MAX_LENGTH, InventoryEvent, Listing, Product
-from inventory.stock_queue import mark_stock_changed, request_inventory_jobs
+from inventory.stock_queue import mark_stock_changed, request_price_jobs, request_stock_jobs
 
 log = logging.getLogger("storelink.inventory")
 
@@ -220,7 +220,7 @@ def upsert_products(account: Account, items: Sequence[Any], *, actor: Actor) -> 
         return result
 
     now = timezone.now()
-    stock_changed = price_changed = False
+    priced: list[str] = []  # SKUs whose channel prices moved
     with transaction.atomic():
         existing = {
             product.sku: product
@@ -231,6 +231,7 @@ def upsert_products(account: Account, items: Sequence[Any], *, actor: Actor) -> 
         to_write: list[Product] = []
         new_skus: list[str] = []
         moved_skus: list[str] = []  # existing products whose quantity on hand changed
+        stock_channels: set[Any] = set()  # channels whose listings' availability moved
         for item in cleaned:
             product = existing.get(item.sku)
             if product is None:
@@ -249,8 +250,8 @@ def upsert_products(account: Account, items: Sequence[Any], *, actor: Actor) -> 
                 to_write.append(product)
                 new_skus.append(item.sku)
                 result.created += 1
-                stock_changed = True
-                price_changed = price_changed or product.price is not None
+                if product.price is not None:
+                    priced.append(item.sku)
                 result.products.append(product)
                 continue
             changes = {
@@ -268,9 +269,9 @@ def upsert_products(account: Account, items: Sequence[Any], *, actor: Actor) -> 
             to_write.append(product)
             result.updated += 1
             if "on_hand" in changes:
-                stock_changed = True
                 moved_skus.append(item.sku)
-            price_changed = price_changed or bool({"price", "tax_rate"} & changes.keys())
+            if {"price", "tax_rate"} & changes.keys():
+                priced.append(item.sku)
         if result.errors:
             result.created = result.updated = result.unchanged = 0
             result.products = []
@@ -284,10 +285,10 @@ def upsert_products(account: Account, items: Sequence[Any], *, actor: Actor) -> 
                 update_fields=["name", "on_hand", "price", "tax_rate", "updated_at"],
             )
         if new_skus:
-            _link_listings(account, new_skus)
+            stock_channels |= _link_listings(account, new_skus)
             _product_master_changed(account, new_skus)
         if moved_skus:
-            mark_stock_changed(
+            stock_channels |= mark_stock_changed(
                 Listing.objects.filter(account=account, sku__in=moved_skus, product__isnull=False)
             )
         if to_write:
@@ -300,7 +301,12 @@ def upsert_products(account: Account, items: Sequence[Any], *, actor: Actor) -> 
                 unchanged=result.unchanged,
                 skus=[p.sku for p in to_write[:20]],
             )
-            request_inventory_jobs(account, stock=stock_changed, prices=price_changed)
+            # Jobs only where something moved: the channels whose listings were just marked, and
+            # for prices those listing a product whose price changed; one request per channel.
+            if new_skus or moved_skus:
+                request_stock_jobs(account, stock_channels)
+            if priced:
+                request_price_jobs(account, priced)
     log.info(
         "inventory.products.upserted account=%s created=%d updated=%d unchanged=%d",
         account.pk,
@@ -350,10 +356,13 @@ def _rename_product(product: Product, *, actor: Actor, sku: str, values: dict[st
         fresh.updated_at = timezone.now()
         fresh.save()
         Listing.objects.filter(account=account, product=fresh).update(product=None)
-        _link_listings(account, [fresh.sku])
+        stock_channels = _link_listings(account, [fresh.sku])
         _product_master_changed(account, [old_sku, fresh.sku])
         audit(account, actor, "product.renamed", sku_from=old_sku, sku_to=fresh.sku)
-        request_inventory_jobs(account, stock=True, prices=fresh.price is not None)
+        # The old SKU's listings are unmatched now and no longer pushed; the new SKU's are.
+        request_stock_jobs(account, stock_channels)
+        if fresh.price is not None:
+            request_price_jobs(account, [fresh.sku])
     return fresh
 
 
@@ -379,14 +388,17 @@ def _product_master_changed(account: Account, skus: Sequence[str]) -> None:
     product_master_changed(account.pk, skus, everything=first)
 
 
-def _link_listings(account: Account, skus: Sequence[str]) -> int:
-    """Attach waiting (unmatched) listings of these SKUs to their new products, in one UPDATE."""
+def _link_listings(account: Account, skus: Sequence[str]) -> set[Any]:
+    """Attach waiting (unmatched) listings of these SKUs to their new products, in one UPDATE;
+    returns the channels whose listings were linked (their stock moved)."""
     product_id = Product.objects.filter(account_id=OuterRef("account_id"), sku=OuterRef("sku")).values("id")[
         :1
     ]
     linked = Listing.objects.filter(account=account, product__isnull=True, sku__in=list(skus)).update(
         product_id=Subquery(product_id)
     )
-    if linked:
-        mark_stock_changed(Listing.objects.filter(account=account, sku__in=list(skus), product__isnull=False))
-    return linked
+    if not linked:
+        return set()
+    return mark_stock_changed(
+        Listing.objects.filter(account=account, sku__in=list(skus), product__isnull=False)
+    )

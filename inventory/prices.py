@@ -22,7 +22,7 @@ from channels.models import SalesChannel
 from connectors.base import currency_places
 from inventory.catalog import audit
 from inventory.models import Product
-from inventory.stock_queue import request_inventory_jobs, setting_flag
+from inventory.stock_queue import request_price_jobs, setting_flag
 
 
 def channel_price(
@@ -123,7 +123,7 @@ def set_prices_include_tax(account: Account, value: Any, *, actor: Actor) -> boo
         account.prices_include_tax = gross
         if changed:
             audit(account, actor, "account.prices_include_tax", prices_include_tax=gross)
-            request_inventory_jobs(account, stock=False, prices=True)
+            request_price_jobs(account)  # every price moves where the store's basis differs
     return gross
 
 

@@ -90,6 +90,18 @@ class SalesChannelFactory(factory.django.DjangoModelFactory):
     last_success_at = factory.LazyFunction(timezone.now)
 
 
+def channel_listing_elsewhere(account: Account, **fields: Any) -> SalesChannel:
+    """A syncing channel whose listings were read and list none of a test's SKUs (only
+    ``ELSEWHERE``, unmatched): a product or order change must not ask it for a job."""
+    from inventory.models import Listing
+
+    channel = SalesChannelFactory(
+        account=account, settings={"stock_sync": True, "price_sync": True}, **fields
+    )
+    Listing.objects.create(account=account, channel=channel, sku="ELSEWHERE", remote_id="elsewhere")
+    return channel
+
+
 def member_of(account: Account, role: str = Role.MEMBER, **user_fields: Any) -> User:
     """A new user with ``role`` on ``account``."""
     user = UserFactory(**user_fields)

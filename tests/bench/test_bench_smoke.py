@@ -195,3 +195,37 @@ def test_cross_channel_runs_and_every_sale_reaches_the_other_stores(tmp_path: Pa
     probes = next(line for line in report.splitlines() if "share of them that were probes" in line)
     assert int(probes.split()[-2]) > 0, report  # polls of quiet stores asked before downloading
     assert "with one full download per 5 min" in report, report
+
+
+def test_fanout_asks_only_the_channels_that_list_what_changed(tmp_path: Path) -> None:
+    """Small: 10 channels, 200 products on 3 channels each, 200 orders in pages of 50."""
+    env = {
+        **os.environ,
+        "CHANNELS": "10",
+        "PRODUCTS": "200",
+        "ORDERS": "200",
+        "PAGE": "50",
+        "ROUNDS": "3",
+        "STORELINK_VAR_DIR": str(tmp_path),
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.fanout"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    report = done.stdout + done.stderr
+    assert done.returncode == 0, report
+    lines = {line.split("  ")[1].strip(): line for line in report.splitlines() if line.startswith("   ")}
+    assert "3, 3, 3  (expected 3)" in lines["stock jobs requested per edit"], report
+    assert lines["stock jobs on channels not listing it"].split()[-1] == "0", report
+    statements = lines["statements per edit (with commit claim)"].split(")", 1)[1].replace(",", " ").split()
+    assert len(set(statements)) == 1, report  # the same every edit
+    requested = lines["download: stock jobs requested"].split("requested", 1)[1].split()
+    assert requested[0] == requested[2].rstrip(":"), report  # as many as channels listing each page's SKUs
+    assert int(requested[0]) < 10 * 4, report  # not every channel on every page
+    assert "ratio edit / floor" in report, report

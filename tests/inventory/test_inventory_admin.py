@@ -13,7 +13,7 @@ from django.test import Client
 from accounts.models import Role, User
 from channels.models import SyncJob
 from inventory.models import InventoryEvent, Listing, Product
-from tests.factories import SalesChannelFactory, member_of
+from tests.factories import SalesChannelFactory, channel_listing_elsewhere, member_of
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +51,9 @@ def test_an_admin_edit_is_audited_and_pushed_like_any_other(
         "channels.sync.send_job", lambda channel_id, job: sent.append((str(channel_id), str(job)))
     )
     channel = SalesChannelFactory(account=alice.account, settings={"stock_sync": True, "price_sync": True})
+    channel_listing_elsewhere(alice.account)
     product = Product.objects.create(account=alice.account, sku="MUG", on_hand=1, price=Decimal("5"))
+    Listing.objects.create(account=alice.account, channel=channel, product=product, sku="MUG", remote_id="1")
     operator = User.objects.create_superuser(email="ops@example.com", password="ops-password-123")
     client = Client()
     client.force_login(operator)

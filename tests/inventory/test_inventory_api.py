@@ -14,7 +14,7 @@ from channels.models import SyncJob
 from inventory.catalog import upsert_products
 from inventory.models import InventoryEvent, Listing, Product
 from inventory.stock_queue import reservations_changed
-from tests.factories import SalesChannelFactory
+from tests.factories import SalesChannelFactory, channel_listing_elsewhere
 
 pytestmark = pytest.mark.django_db
 
@@ -118,13 +118,16 @@ def test_bulk_limits_and_shapes(alice_api: APIClient) -> None:
     assert (product.on_hand, product.price) == (77, Decimal("0.25"))  # price kept
 
 
-def test_product_change_requests_jobs_on_commit_for_channels_that_sync(
+def test_product_change_requests_jobs_on_commit_for_channels_that_list_it(
     alice: Any,
     bob: Any,
     alice_api: APIClient,
     monkeypatch: pytest.MonkeyPatch,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
+    """Jobs only where something moved: the channels that list a changed SKU and sync what changed,
+    one job each, sent after commit; a channel that does not list it, a paused channel and another
+    tenant's channel with the same SKU get nothing."""
     sent: list[tuple[str, str]] = []
     monkeypatch.setattr(
         "channels.sync.send_job", lambda channel_id, job: sent.append((str(channel_id), str(job)))
@@ -133,8 +136,18 @@ def test_product_change_requests_jobs_on_commit_for_channels_that_sync(
     stock_only = SalesChannelFactory(
         account=alice.account, settings={"stock_sync": True, "price_sync": False}
     )
-    SalesChannelFactory(account=alice.account, enabled=False)  # paused: nothing
-    SalesChannelFactory(account=bob.account)  # another tenant: nothing
+    paused = SalesChannelFactory(account=alice.account, enabled=False)
+    channel_listing_elsewhere(alice.account)
+    theirs = SalesChannelFactory(account=bob.account, settings={"stock_sync": True, "price_sync": True})
+    for account, channel, sku in [
+        (alice.account, both, "SKU-00000"),
+        (alice.account, both, "SKU-00001"),
+        (alice.account, stock_only, "SKU-00001"),
+        (alice.account, paused, "SKU-00000"),
+        (bob.account, theirs, "SKU-00000"),
+    ]:
+        # Waiting on the stores before the products exist: creating them links these listings.
+        Listing.objects.create(account=account, channel=channel, sku=sku, remote_id=f"{channel.pk}-{sku}")
 
     with django_capture_on_commit_callbacks(execute=True):
         alice_api.post(BULK_URL, _items(3), format="json")
@@ -150,9 +163,19 @@ def test_product_change_requests_jobs_on_commit_for_channels_that_sync(
 
     sent.clear()
     with django_capture_on_commit_callbacks(execute=True):
+        alice_api.post(BULK_URL, [{"sku": "SKU-00001", "on_hand": 40}], format="json")
+    assert sorted(sent) == sorted([(str(both.pk), SyncJob.STOCK), (str(stock_only.pk), SyncJob.STOCK)])
+
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        alice_api.post(BULK_URL, [{"sku": "SKU-00002", "on_hand": 9, "price": "1.00"}], format="json")
+    assert sent == [], "a product no channel lists asks for no job"
+
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
         alice_api.post(BULK_URL, [{"sku": "SKU-00000", "price": "5.00"}], format="json")  # unchanged
     assert sent == []
-    assert InventoryEvent.objects.filter(account=alice.account, action="products.upserted").count() == 2
+    assert InventoryEvent.objects.filter(account=alice.account, action="products.upserted").count() == 4
 
 
 def test_products_list_retrieve_and_filters(alice: Any, alice_api: APIClient) -> None:
@@ -267,10 +290,23 @@ def test_orders_changing_reservations_request_stock_jobs_only(
         "channels.sync.send_job", lambda channel_id, job: sent.append((str(channel_id), str(job)))
     )
     channel = SalesChannelFactory(account=alice.account, settings={"stock_sync": True, "price_sync": True})
+    other = SalesChannelFactory(account=alice.account, settings={"stock_sync": True, "price_sync": True})
+    channel_listing_elsewhere(alice.account)
+    mug = Product.objects.create(account=alice.account, sku="MUG", on_hand=5)
+    cap = Product.objects.create(account=alice.account, sku="CAP", on_hand=5)
+    for listed_on, product in [(channel, mug), (channel, cap), (other, cap)]:
+        Listing.objects.create(
+            account=alice.account, channel=listed_on, product=product, sku=product.sku, remote_id=product.sku
+        )
     with django_capture_on_commit_callbacks(execute=True):
-        reservations_changed(alice.account.pk)
+        reservations_changed(alice.account.pk, ["MUG"])
         assert sent == []
     assert sent == [(str(channel.pk), SyncJob.STOCK)]
+
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        reservations_changed(alice.account.pk)  # every SKU: each channel with listings, once
+    assert sorted(sent) == sorted([(str(channel.pk), SyncJob.STOCK), (str(other.pk), SyncJob.STOCK)])
 
 
 def test_bulk_takes_10000_items_with_long_names_beyond_djangos_form_sized_body_cap(

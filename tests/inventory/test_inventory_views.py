@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from channels.models import SyncJob, SyncRun
 from inventory.models import InventoryEvent, Listing, Product
-from tests.factories import SalesChannelFactory
+from tests.factories import SalesChannelFactory, channel_listing_elsewhere
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +56,9 @@ def test_inline_edit_with_htmx_returns_the_row_and_requests_a_push(
     alice: Any, alice_browser: Client, sent: list[tuple[str, str]], django_capture_on_commit_callbacks: Any
 ) -> None:
     channel = SalesChannelFactory(account=alice.account, settings={"stock_sync": True, "price_sync": True})
+    channel_listing_elsewhere(alice.account)
     product = Product.objects.create(account=alice.account, sku="MUG", on_hand=3, price=Decimal("5"))
+    Listing.objects.create(account=alice.account, channel=channel, product=product, sku="MUG", remote_id="1")
     url = reverse("inventory:product_inline", args=[product.pk])
     with django_capture_on_commit_callbacks(execute=True):
         response = alice_browser.post(

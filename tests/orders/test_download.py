@@ -13,6 +13,7 @@ from channels.models import ChannelSchedule, SalesChannel, SyncRun, SyncState
 from channels.services import connector_for
 from orders import services
 from orders.models import Order, OrderLine
+from tests.factories import channel_listing_elsewhere
 from tests.orders.factories import channel_for_store, make_owner, sandbox_store
 
 pytestmark = pytest.mark.django_db
@@ -198,7 +199,7 @@ def test_new_orders_move_availability_so_stock_jobs_are_requested(
 ):
     """Units in new orders are no longer available on other channels: their stock must be re-pushed."""
     from inventory import stock_queue
-    from inventory.models import Product
+    from inventory.matching import create_products_from_listings, refresh_listings
 
     requested: list[tuple[str, str]] = []
     monkeypatch.setattr(
@@ -206,12 +207,16 @@ def test_new_orders_move_availability_so_stock_jobs_are_requested(
         "request_jobs",
         lambda channels, job, **_: requested.extend((str(channel.pk), job) for channel in channels),
     )
-    Product.objects.create(account=alice, sku="ANY-SKU", name="Kept in Storelink", on_hand=5)
     with sandbox_store("xcart", orders=5) as (app, _server):
         channel = channel_for_store(alice, app)
+        unlisted = channel_listing_elsewhere(alice)
+        refresh_listings(channel)
+        create_products_from_listings(channel, actor=None)  # the store's SKUs, listed on it
+        requested.clear()
         with django_capture_on_commit_callbacks(execute=True):
             run_download(channel)
         assert (str(channel.pk), "stock") in requested
+        assert (str(unlisted.pk), "stock") not in requested
 
         requested.clear()
         with django_capture_on_commit_callbacks(execute=True):

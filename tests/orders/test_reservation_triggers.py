@@ -12,7 +12,8 @@ from channels import services as channel_services
 from channels import sync
 from channels.models import SyncState
 from inventory import stock_queue
-from inventory.models import Product
+from inventory.matching import create_products_from_listings, refresh_listings
+from inventory.models import Listing
 from orders import services
 from orders.models import Order, ShipmentState
 from tests.orders.factories import channel_for_store, make_owner, sandbox_store
@@ -40,9 +41,10 @@ def test_failed_shipment_reserves_again_and_retry_releases(
     alice, stock_requests, django_capture_on_commit_callbacks
 ):
     user, account = alice
-    Product.objects.create(account=account, sku="ANY-SKU", name="Kept in Storelink", on_hand=5)
     with sandbox_store("xcart", orders=3) as (app, _server):
         channel = channel_for_store(account, app)
+        refresh_listings(channel)
+        create_products_from_listings(channel, actor=user)  # the store's SKUs, listed on it
         assert (
             sync.run_channel_job(channel.pk, "orders", services.download_orders).state == SyncState.SUCCEEDED
         )
@@ -68,13 +70,18 @@ def test_removing_a_channel_frees_its_reservations_on_the_others(
     alice, stock_requests, django_capture_on_commit_callbacks
 ):
     user, account = alice
-    Product.objects.create(account=account, sku="ANY-SKU", name="Kept in Storelink", on_hand=5)
     with (
         sandbox_store("xcart", orders=2) as (app, _server),
         sandbox_store("xcart", orders=2) as (other, _s),
     ):
         leaving = channel_for_store(account, app, name="Leaving")
         staying = channel_for_store(account, other, name="Staying")
+        for channel in (leaving, staying):
+            refresh_listings(channel)
+        create_products_from_listings(staying, actor=user)
+        refresh_listings(leaving)  # its listings now match the products too
+        assert Listing.objects.filter(channel=leaving, product__isnull=False).exists()
+        stock_requests.clear()
         with django_capture_on_commit_callbacks(execute=True):
             channel_services.remove_channel(leaving, actor=user)
     assert (str(staying.pk), "stock") in stock_requests
