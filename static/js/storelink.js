@@ -74,13 +74,22 @@
     });
   }
 
-  // A table box that does not scroll at this width needs no place in the Tab order.
+  // A box that scrolls sideways (a .table-scroll, or a table that scrolls inside itself on a
+  // narrow screen) can be focused and scrolled with the keyboard; one that does not scroll at this
+  // width needs no place in the Tab order.
   function setUpScrollBoxes() {
     function update() {
-      var boxes = document.querySelectorAll(".table-scroll");
+      var boxes = document.querySelectorAll(".table-scroll, table.data");
       for (var i = 0; i < boxes.length; i += 1) {
-        if (boxes[i].scrollWidth > boxes[i].clientWidth + 1) boxes[i].setAttribute("tabindex", "0");
-        else boxes[i].removeAttribute("tabindex");
+        var box = boxes[i];
+        var inScrollBox = box.tagName === "TABLE" && box.parentElement && box.parentElement.classList.contains("table-scroll");
+        if (inScrollBox) continue;
+        if (box.scrollWidth > box.clientWidth + 1) {
+          box.setAttribute("tabindex", "0");
+        } else if (box.classList.contains("table-scroll") || box.hasAttribute("data-scroll-focus")) {
+          box.removeAttribute("tabindex");
+        }
+        if (box.tagName === "TABLE" && box.getAttribute("tabindex") === "0") box.setAttribute("data-scroll-focus", "");
       }
     }
     update();

@@ -46,10 +46,14 @@ def signed_in_pages(shop: dict[str, Any]) -> list[str]:
         reverse("channels:add"),
         reverse("channels:add_name", args=["opencart"]),
         reverse("orders:list"),
+        reverse("orders:list") + "?flag=unknown_sku",  # filtered to nothing
+        reverse("orders:to_ship"),
+        reverse("orders:shipment_csv"),
         reverse("orders:detail", args=[order.pk]),
         reverse("inventory:product_list"),
         reverse("inventory:product_detail", args=[product.pk]),
         reverse("inventory:product_create"),
+        reverse("inventory:product_import"),
         reverse("inventory:unmatched"),
         reverse("api_keys"),
         "/no-such-page/",
@@ -79,9 +83,12 @@ class Findings:
         if toggle.is_visible():
             toggle.click()
             opened = True
-        for name in ("Sales channels", "Orders", "Products", "API keys"):
-            link = page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True)
-            if not link.is_visible():
+        links = page.get_by_role("navigation", name="Main").get_by_role("link")
+        names = [links.nth(index).inner_text() for index in range(links.count())]
+        if not {"Sales channels", "Orders", "Products", "API keys"} <= set(names):
+            self.problems.append(f"{where}: the navigation has only {names}")
+        for index, name in enumerate(names):
+            if not links.nth(index).is_visible():
                 self.problems.append(f"{where}: navigation link {name!r} cannot be reached")
         if not page.get_by_role("button", name="Log out").is_visible():
             self.problems.append(f"{where}: Log out cannot be reached")
@@ -143,6 +150,27 @@ def test_every_page_is_accessible_and_fits_the_screen(
     page.get_by_role("button", name="Test connection and continue").click()
     expect(page.locator("#test-result")).to_be_visible()
     findings.check(page, "wizard settings step", signed_in=True)
+
+    # the 3DCart connection step (its own instructions and buttons)
+    visit(page, base + reverse("channels:add_name", args=["threedcart"]))
+    page.get_by_label("Channel name").fill("Gift shop")
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_role("button", name="Continue without a token")).to_be_visible()
+    findings.check(page, "wizard 3DCart connection step", signed_in=True)
+
+    # CSV previews with a row in error: shipments and products
+    visit(page, base + reverse("orders:shipment_csv"))
+    page.get_by_label("Or paste the rows").fill(
+        "order number,carrier,tracking number\n1001,DHL,JD0001\n1999,DHL,JD0003\n"
+    )
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#csv-errors")).to_be_visible()
+    findings.check(page, "shipment CSV preview with an error", signed_in=True)
+    visit(page, base + reverse("inventory:product_import"))
+    page.locator("#csv-form textarea").fill("sku,name,on_hand,price\nSKU-0,Mug,17,10.25\nSKU-9,,-3,x\n")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#csv-preview")).to_be_visible()
+    findings.check(page, "product CSV preview", signed_in=True)
 
     # a new API key shown once, and the revoke confirmation
     visit(page, base + reverse("api_keys"))
