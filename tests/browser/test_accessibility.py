@@ -50,7 +50,10 @@ def signed_in_pages(shop: dict[str, Any]) -> list[str]:
         reverse("orders:to_ship"),
         reverse("orders:shipment_csv"),
         reverse("orders:detail", args=[order.pk]),
+        reverse("orders:to_ship"),
+        reverse("orders:shipment_csv"),
         reverse("inventory:product_list"),
+        reverse("inventory:product_import"),
         reverse("inventory:product_detail", args=[product.pk]),
         reverse("inventory:product_create"),
         reverse("inventory:product_import"),
@@ -181,5 +184,17 @@ def test_every_page_is_accessible_and_fits_the_screen(
     page.get_by_role("link", name="Revoke API key Warehouse").click()
     expect(page.get_by_role("button", name="Revoke the key")).to_be_visible()
     findings.check(page, "revoke API key confirmation", signed_in=True)
+
+    # the CSV imports' previews: a shipment file with a wrong row, a products file with a change
+    visit(page, base + reverse("orders:shipment_csv"))
+    page.get_by_label("Or paste the rows").fill("1001,DHL,JD0001\n9999,DHL,JD0002\n")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#csv-errors")).to_be_visible()
+    findings.check(page, "shipment CSV preview with an error", signed_in=True)
+    visit(page, base + reverse("inventory:product_import"))
+    page.get_by_label("Or paste the rows").fill("sku,on_hand,price\nSKU-0,5,10.00\n")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#csv-changes")).to_be_visible()
+    findings.check(page, "products CSV preview", signed_in=True)
 
     assert findings.problems == [], "\n".join(findings.problems)
