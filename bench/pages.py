@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -347,7 +348,8 @@ def start_server(db_name: str, work_dir: Path) -> tuple[subprocess.Popen[bytes],
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             stop_server(process)
-            raise RuntimeError(f"gunicorn did not start; see {work_dir / 'gunicorn.log'}")
+            tail = (work_dir / "gunicorn.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"gunicorn did not start:\n{tail}")
         time.sleep(0.1)
 
 
@@ -372,8 +374,17 @@ def session_cookie(user: Any) -> str:
 
 
 def main() -> int:
+    own_dir = not os.environ.get("STORELINK_VAR_DIR")
     work_dir = Path(os.environ.get("STORELINK_VAR_DIR") or tempfile.mkdtemp(prefix="storelink-bench-pages-"))
     os.environ["STORELINK_VAR_DIR"] = str(work_dir)
+    try:
+        return measure(work_dir)
+    finally:
+        if own_dir:  # collected static files and the server's log: tens of MB per run
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def measure(work_dir: Path) -> int:
     setup_django()
     import httpx
     from django.core.management import call_command
