@@ -69,6 +69,7 @@ def test_inline_edit_with_htmx_returns_the_row_and_requests_a_push(
     assert body.startswith(f'<tr id="product-{product.pk}"')
     assert 'value="12"' in body
     assert "Saved" in body
+    assert 'data-announce="MUG saved: on hand 12."' in body  # read out by the page's aria-live region
     product.refresh_from_db()
     assert (product.on_hand, product.price) == (12, Decimal("6.5"))
     assert sorted(sent) == sorted([(str(channel.pk), SyncJob.STOCK), (str(channel.pk), SyncJob.PRICES)])
@@ -77,6 +78,7 @@ def test_inline_edit_with_htmx_returns_the_row_and_requests_a_push(
     assert bad.status_code == 200  # htmx swaps only 2xx answers: the row carries the error
     assert 'role="alert"' in bad.content.decode()
     assert "Saved" not in bad.content.decode()
+    assert 'data-announce="MUG not saved: ' in bad.content.decode()
     product.refresh_from_db()
     assert product.on_hand == 12
 
