@@ -130,6 +130,18 @@ def test_every_page_is_accessible_and_fits_the_screen(
         visit(page, base + path)
         findings.check(page, path, signed_in=True)
 
+    # the admin (Django's pages, with Storelink's models)
+    for path in (
+        "/admin/",
+        "/admin/channels/saleschannel/",
+        f"/admin/channels/saleschannel/{shop['channel'].pk}/change/",
+        "/admin/orders/order/",
+        f"/admin/orders/order/{shop['order'].pk}/change/",
+        "/admin/orders/shipment/",
+    ):
+        visit(page, base + path)
+        findings.check(page, path, signed_in=False)
+
     # the wizard: name, connection details (with a failed test), settings, against a fake store
     visit(page, base + reverse("channels:add_name", args=["opencart"]))
     page.get_by_role("button", name="Next").click()

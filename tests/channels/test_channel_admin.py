@@ -163,3 +163,11 @@ def test_a_removed_channel_does_not_read_connected_in_the_admin(alice) -> None:
     assert "Removed" in page
     assert "Connected" not in page
     assert "Connected" in client.get(f"/admin/channels/saleschannel/{live.pk}/change/").content.decode()
+
+
+def test_the_failure_count_cannot_be_edited_in_the_admin(alice) -> None:
+    channel = SalesChannelFactory(account=alice.account, name="Live shop", failed_runs=2)
+    client = staff_client(member_of(alice.account, Role.ADMIN))
+    page = client.get(f"/admin/channels/saleschannel/{channel.pk}/change/").content.decode()
+    for field in ("failed_runs", "failing_since", "last_error_job"):
+        assert f'name="{field}' not in page  # shown, not an input
