@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from accounts.models import Account, ApiKey
 from channels.fields import EncryptedJSONField, UnreadableCredentials
-from connectors.registry import PLATFORM_CHOICES
+from connectors.registry import platform_choices
 
 
 class ConnectionState(models.TextChoices):
@@ -83,7 +83,7 @@ class SalesChannelQuerySet(models.QuerySet["SalesChannel"]):
 class SalesChannel(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="channels")
-    platform = models.CharField(max_length=32, choices=PLATFORM_CHOICES)
+    platform = models.CharField(max_length=32, choices=platform_choices)
     name = models.CharField(max_length=100)
     store_url = models.CharField(max_length=500)
     #: :func:`store_key_for` of ``store_url``, kept by :meth:`save`: one live channel per store

@@ -18,7 +18,7 @@ from rest_framework import serializers
 from channels.models import SalesChannel
 from connectors.base import PRINTABLE_ASCII_PATTERN, FieldSpec
 from connectors.errors import FieldError
-from connectors.registry import CONNECTORS, PLATFORM_CHOICES
+from connectors.registry import CONNECTORS, platform_choices
 
 
 def _field_for(spec: FieldSpec, *, for_update: bool = False) -> serializers.Field:
@@ -266,11 +266,15 @@ class StrictSerializer(serializers.Serializer):
 
 class ChannelCreateSerializer(StrictSerializer):
     # Validates the body; the schema shows :data:`CHANNEL_CREATE_SCHEMA`, one shape per platform.
-    platform = serializers.ChoiceField(choices=PLATFORM_CHOICES)
+    platform = serializers.ChoiceField(choices=[])
     name = NameField()
     store_url = StoreUrlField()
     credentials = serializers.DictField(required=False, default=dict)
     settings = serializers.DictField(required=False, default=dict)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["platform"].choices = platform_choices()  # the platforms registered now
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         errors: dict[str, list[str]] = {}

@@ -43,8 +43,6 @@ from connectors.errors import AuthError, ConnectorError, PermanentError
 from connectors.http import check_store_url
 from connectors.registry import CONNECTORS, build_connector, connector_class
 from connectors.text import unsafe_character_message
-from connectors.threedcart.client import PRIVATE_KEY_NAME as THREEDCART_PRIVATE_KEY_NAME
-from connectors.threedcart.client import PUBLIC_KEY_NAME as THREEDCART_PUBLIC_KEY_NAME
 
 log = logging.getLogger("storelink.channels")
 
@@ -97,8 +95,15 @@ def check_store_url_with_options(url: str) -> str:
     )
 
 
-def connector_options() -> ConnectorOptions:
-    """Deployment knobs from Django settings, the same for every channel."""
+def connector_options(platform: str = "") -> ConnectorOptions:
+    """Deployment knobs from Django settings, the same for every channel of ``platform``: the
+    operator's app keys and API host are those the platform's connector declares."""
+    declared = connector_class(platform) if platform in CONNECTORS else None
+    app_keys = {
+        name: str(getattr(django_settings, setting, "") or "")
+        for name, setting in (declared.app_key_settings if declared else {}).items()
+    }
+    api_base = str(getattr(django_settings, declared.api_base_setting, "") or "") if declared else ""
     return ConnectorOptions(
         allow_private_hosts=django_settings.ALLOW_PRIVATE_STORE_HOSTS,
         allowed_ports=tuple(django_settings.STORE_ALLOWED_PORTS),
@@ -108,11 +113,8 @@ def connector_options() -> ConnectorOptions:
         gate_url=django_settings.STORE_GATE_REDIS_URL,
         gate_lease_seconds=django_settings.STORE_GATE_LEASE_SECONDS,
         gate_prefix=django_settings.STORE_GATE_KEY_PREFIX,
-        app_keys={
-            THREEDCART_PUBLIC_KEY_NAME: django_settings.THREEDCART_PUBLIC_KEY,
-            THREEDCART_PRIVATE_KEY_NAME: django_settings.THREEDCART_PRIVATE_KEY,
-        },
-        api_base=django_settings.THREEDCART_API_BASE,
+        app_keys=app_keys,
+        api_base=api_base,
     )
 
 
@@ -126,7 +128,9 @@ def build_connector_for(
 ) -> Connector:
     """The one place a connector is built from stored or typed values plus deployment options."""
     platform_class(platform)
-    return build_connector(platform, store_url, credentials, settings, http=http, options=connector_options())
+    return build_connector(
+        platform, store_url, credentials, settings, http=http, options=connector_options(platform)
+    )
 
 
 #: What the seller reads when the stored credentials cannot be decrypted (the operator's log says more).
@@ -331,8 +335,8 @@ def _merge_errors(*checks: Any) -> tuple[list[Any], _Errors]:
 
 
 def awaiting_authorisation(platform: str, credentials: Mapping[str, Any]) -> bool:
-    """3DCart channels may be saved before the store has handed over the token (callback)."""
-    return platform == "threedcart" and not credentials.get("access_token")
+    """A channel may be saved before the store hands over a credential by callback (3DCart's token)."""
+    return connector_class(platform).awaits_callback(credentials)
 
 
 def store_facts_to_dict(facts: StoreFacts) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from channels.forms import ChannelNameForm, ConnectionForm, ReauthoriseForm, Set
 from channels.health import with_recent_failures
 from channels.models import ConnectionState, SalesChannel, SyncJob
 from config.keyset import keyset_page
-from connectors.base import FieldErrors
+from connectors.base import Connector, FieldErrors
 from connectors.errors import ConnectorError
 from connectors.registry import CONNECTORS
 
@@ -55,48 +55,52 @@ BRIDGE_FILE = Path(settings.BASE_DIR) / "connectors" / "opencart" / "bridge" / "
 
 @dataclass(frozen=True)
 class PlatformInfo:
+    """A platform as the UI shows it, read from its connector's declaration."""
+
     key: str
     label: str
     company: str
     description: str
     store_url_label: str
-
-    @property
-    def logo(self) -> str:
-        return f"img/logos/{self.key}.svg"
+    logo: str
+    instructions_template: str
+    instructions: tuple[str, ...]
+    callback_credential: str
 
     @cached_property
     def logo_url(self) -> str:
         """The logo's static URL, looked up once: the channel list shows it on every row, and
         each lookup reads the static files manifest."""
-        return static(self.logo)
-
-    @property
-    def instructions_template(self) -> str:
-        return f"channels/_instructions_{self.key}.html"
+        return static(self.logo) if self.logo else ""
 
 
-_DESCRIPTIONS = {
-    "opencart": "OpenCart 2.1 to 4.1: API user and key, plus the Storelink store bridge file.",
-    "xcart": "X-Cart 5 with the REST API add-on, or X-Cart 5.5+ with its built-in API.",
-    "threedcart": "3DCart / Shift4Shop through its REST API module.",
-}
-
-PLATFORMS: dict[str, PlatformInfo] = {
-    key: PlatformInfo(
+def _platform_info(key: str, cls: type[Connector]) -> PlatformInfo:
+    return PlatformInfo(
         key=key,
         label=cls.label,
         company=cls.company,
-        description=_DESCRIPTIONS.get(key, ""),
+        description=cls.description,
         store_url_label=cls.store_url_label,
+        logo=cls.logo,
+        instructions_template=cls.instructions_template or "channels/_instructions_listed.html",
+        instructions=cls.instructions,
+        callback_credential=cls.callback_credential,
     )
-    for key, cls in CONNECTORS.items()
-}
+
+
+@cache
+def _platform_info_cached(key: str, cls: type[Connector]) -> PlatformInfo:
+    return _platform_info(key, cls)
+
+
+def platforms() -> dict[str, PlatformInfo]:
+    """Every registered platform (read from the registry at each call, built once per class)."""
+    return {key: _platform_info_cached(key, cls) for key, cls in CONNECTORS.items()}
 
 
 def platform_or_404(key: str) -> PlatformInfo:
     try:
-        return PLATFORMS[key]
+        return platforms()[key]
     except KeyError:
         raise Http404("Unknown platform.") from None
 
@@ -133,7 +137,7 @@ def channel_context(request: HttpRequest, channel: SalesChannel, **extra: Any) -
     return page_context(
         request,
         channel=channel,
-        platform=PLATFORMS.get(channel.platform),
+        platform=platforms().get(channel.platform),
         facts=facts_as_dict(channel.store_facts),
         **extra,
     )
@@ -166,7 +170,8 @@ def channel_list(request: HttpRequest) -> HttpResponse:
         before=request.GET.get("before"),
         parse_key=str,
     )
-    rows = [{"channel": channel, "platform": PLATFORMS.get(channel.platform)} for channel in page.rows]
+    known = platforms()
+    rows = [{"channel": channel, "platform": known.get(channel.platform)} for channel in page.rows]
     return render(request, "channels/list.html", page_context(request, rows=rows, page=page))
 
 
@@ -242,7 +247,12 @@ def channel_detail(request: HttpRequest, channel_id: Any) -> HttpResponse:
         can_edit_settings=can_edit_settings,
         price_example=_price_example(request, channel.platform, data or channel.settings),
     )
-    if channel.platform == "threedcart" and channel.connection_state == ConnectionState.PENDING:
+    declared = CONNECTORS.get(channel.platform)
+    if (
+        declared is not None
+        and declared.callback_credential
+        and channel.connection_state == ConnectionState.PENDING
+    ):
         context.update(_platform_help_context(request, channel))
     return render(request, "channels/detail.html", context)
 
@@ -451,20 +461,27 @@ def _wizard_context(request: HttpRequest, step: int, **extra: Any) -> dict[str, 
 
 
 def _platform_help_context(request: HttpRequest, channel: SalesChannel | None = None) -> dict[str, Any]:
-    """What the connection instructions show: our IPs (OpenCart) and the 3DCart app's key/callback.
+    """What the connection instructions show: our IPs, the app's public key and the callback address.
 
-    A 3DCart callback address belongs to one saved channel, so it is shown only for one (to those
-    of its account who may manage it); the wizard says where it will appear.
+    A callback address belongs to one saved channel, so it is shown only for one (to those of its
+    account who may manage it); the wizard says where it will appear.
     """
+    declared = CONNECTORS.get(channel.platform) if channel is not None else None
     callback_url = ""
-    if channel is not None and channel.platform == "threedcart" and has_role(request, Role.ADMIN):
+    if declared is not None and declared.callback_credential and has_role(request, Role.ADMIN):
         from channels.threedcart_handoff import callback_path
 
         callback_url = request.build_absolute_uri(callback_path(channel))
+    public_keys = {
+        key: str(getattr(settings, setting, "") or "")
+        for cls in CONNECTORS.values()
+        for key, setting in cls.app_key_settings.items()
+        if key == cls.public_app_key
+    }
     return {
         "egress_ips": list(getattr(settings, "STORE_EGRESS_IPS", []) or []),
-        "threedcart_public_key": getattr(settings, "THREEDCART_PUBLIC_KEY", ""),
-        "threedcart_callback_url": callback_url,
+        "app_public_keys": public_keys,
+        "callback_url": callback_url,
     }
 
 
@@ -472,7 +489,7 @@ def _platform_help_context(request: HttpRequest, channel: SalesChannel | None = 
 @require_GET
 def wizard_choose(request: HttpRequest) -> HttpResponse:
     require_role(request, Role.ADMIN)
-    context = _wizard_context(request, 1, platforms=list(PLATFORMS.values()), platform=None)
+    context = _wizard_context(request, 1, platforms=list(platforms().values()), platform=None)
     return render(request, "channels/wizard/choose.html", context)
 
 
@@ -519,12 +536,13 @@ def wizard_connection(request: HttpRequest, platform: str) -> HttpResponse:
             except ValidationError as exc:
                 _add_errors(form, exc)
             else:
-                if action == "await" and platform == "threedcart" and not any(credentials.values()):
+                waits_for_callback = bool(info.callback_credential)
+                if action == "await" and waits_for_callback and not any(credentials.values()):
                     wizard.connect(store_url, credentials, None)
                     return redirect("channels:add_settings", platform)
-                if not any(credentials.values()) and platform == "threedcart":
+                if not any(credentials.values()) and waits_for_callback:
                     form.add_error(
-                        "access_token",
+                        info.callback_credential,
                         "Paste the access token to test the connection now, or choose "
                         "“Continue without a token” to wait for the store's authorisation.",
                     )

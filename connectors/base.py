@@ -452,6 +452,32 @@ class Connector(abc.ABC):
     #: (see :attr:`StoreStatus.closes_order` and :attr:`Order.closed`).
     closed_status_codes: ClassVar[frozenset[str]] = frozenset()
 
+    # What the rest of the product shows and does for this platform. The UI, admin, API, sync
+    # engine and demo read these, so a new platform is one package and one registry entry.
+
+    #: One sentence in the platform chooser: which versions, and what the seller needs ready.
+    description: ClassVar[str] = ""
+    #: A static file path (``img/logos/<platform>.svg``); empty: the chooser shows the label alone.
+    logo: ClassVar[str] = ""
+    #: A template with the connection steps (it may use the store's facts, our IPs, app keys);
+    #: empty: :attr:`instructions` are shown as a numbered list.
+    instructions_template: ClassVar[str] = ""
+    instructions: ClassVar[tuple[str, ...]] = ()
+    #: The credential the store hands over later by a callback (3DCart's access token), so a channel
+    #: may be saved before it is known; empty when the seller types every credential.
+    callback_credential: ClassVar[str] = ""
+    #: Operator secrets of Storelink's own app on this platform: ``{app key name: Django setting}``.
+    app_key_settings: ClassVar[Mapping[str, str]] = {}
+    #: The app key that may be shown to sellers (a public key they paste into the store), or "".
+    public_app_key: ClassVar[str] = ""
+    #: The Django setting that replaces the platform's fixed API host (a sandbox), or "".
+    api_base_setting: ClassVar[str] = ""
+
+    @classmethod
+    def awaits_callback(cls, credentials: Mapping[str, Any]) -> bool:
+        """True when the channel is waiting for the store to hand over :attr:`callback_credential`."""
+        return bool(cls.callback_credential) and not credentials.get(cls.callback_credential)
+
     def __init__(
         self,
         store_url: str,

@@ -51,7 +51,8 @@ from connectors.errors import (
     RateLimited,
     TransientError,
 )
-from connectors.http import MAX_INLINE_RETRY_AFTER, StoreHttp, parse_json_lenient
+from connectors.gates import MAX_INLINE_RETRY_AFTER
+from connectors.http import StoreHttp, parse_json_lenient
 from connectors.opencart.statuses import StatusRules
 
 #: The PHP file the seller uploads; the Django app serves it for download from here.

@@ -138,6 +138,9 @@ class OpenCartConnector(Connector):
     platform = "opencart"
     label = "OpenCart"
     company = "OpenCart"
+    description = "OpenCart 2.1 to 4.1: API user and key, plus the Storelink store bridge file."
+    logo = "img/logos/opencart.svg"
+    instructions_template = "channels/_instructions_opencart.html"
     store_url_label = fields.STORE_URL_LABEL
     store_url_help = fields.STORE_URL_HELP
     credential_fields = fields.CREDENTIAL_FIELDS

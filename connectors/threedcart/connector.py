@@ -31,7 +31,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -56,6 +56,8 @@ from connectors.threedcart import fields
 from connectors.threedcart.client import (
     MAX_ORDER_PAGE,
     MAX_PRODUCT_PAGE,
+    PRIVATE_KEY_NAME,
+    PUBLIC_KEY_NAME,
     REAUTHORISE_HINT,
     ThreeDCartClient,
     WriteReply,
@@ -202,6 +204,16 @@ class ThreeDCartConnector(Connector):
     platform = "threedcart"
     label = "3DCart"
     company = "Shift4Shop (3DCart)"
+    description = "3DCart / Shift4Shop through its REST API module."
+    logo = "img/logos/threedcart.svg"
+    instructions_template = "channels/_instructions_threedcart.html"
+    callback_credential = "access_token"
+    app_key_settings: ClassVar[Mapping[str, str]] = {
+        PUBLIC_KEY_NAME: "THREEDCART_PUBLIC_KEY",
+        PRIVATE_KEY_NAME: "THREEDCART_PRIVATE_KEY",
+    }
+    public_app_key = PUBLIC_KEY_NAME
+    api_base_setting = "THREEDCART_API_BASE"
     store_url_label = fields.STORE_URL_LABEL
     store_url_help = fields.STORE_URL_HELP
     credential_fields = fields.CREDENTIAL_FIELDS

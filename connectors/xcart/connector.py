@@ -94,6 +94,9 @@ class XCartConnector(Connector):
     platform = "xcart"
     label = "X-Cart"
     company = "X-Cart"
+    description = "X-Cart 5 with the REST API add-on, or X-Cart 5.5+ with its built-in API."
+    logo = "img/logos/xcart.svg"
+    instructions_template = "channels/_instructions_xcart.html"
     store_url_label = fields.STORE_URL_LABEL
     store_url_help = fields.STORE_URL_HELP
     credential_fields = fields.CREDENTIAL_FIELDS

@@ -391,9 +391,13 @@ def test_connector_for_builds_from_stored_values_and_options(alice, settings) ->
     assert connector.credentials["api_key"] == OPENCART_SECRET
     assert connector.settings["currency"] == "EUR"
     assert connector.options.allow_private_hosts is True
-    assert connector.options.app_keys["threedcart_private_key"] == "app-private"
-    assert connector.options.app_keys["threedcart_public_key"] == "app-public"
-    assert connector.options.api_base == "http://127.0.0.1:9/"
+    # a platform gets the operator's app keys and API host its connector declares, and no other's
+    assert dict(connector.options.app_keys) == {}
+    assert connector.options.api_base == ""
+    threedcart = services.connector_options("threedcart")
+    assert threedcart.app_keys["threedcart_private_key"] == "app-private"
+    assert threedcart.app_keys["threedcart_public_key"] == "app-public"
+    assert threedcart.api_base == "http://127.0.0.1:9/"
 
 
 def test_unknown_platform_is_a_field_error(alice, fake_store) -> None:
