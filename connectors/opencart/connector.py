@@ -479,9 +479,10 @@ class OpenCartConnector(Connector):
         probe = getattr(self.bridge, "orders_changed", None)
         if probe is None:
             return None
-        return probe(
+        changed: bool | None = probe(
             checkpoint, import_statuses=[str(code) for code in (self.settings.get("import_statuses") or [])]
         )
+        return changed
 
     # -- shipments ---------------------------------------------------------------------------------
 

@@ -1215,7 +1215,7 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
 
     def _dispatch(self, method: str, query: Mapping[str, str], body: bytes) -> dict[str, Any]:
         action = query.get("action", "")
-        reads = ("info", "statuses", "orders", "order", "products")
+        reads: tuple[str, ...] = ("info", "statuses", "orders", "order", "products")
         if _version(self.bridge_version) >= (1, 4, 0):
             reads += ("orders_changed",)
         writes = ("set_stock", "set_price", "add_history")
