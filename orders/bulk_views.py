@@ -189,7 +189,8 @@ def to_ship(request: HttpRequest) -> HttpResponse:
             general_error=general_error,
             had_errors=bool(errors or general_error),
             default_carrier=request.POST.get("default_carrier", "") if request.method == "POST" else "",
-            csv_form=ShipmentCsvForm(channels=_channel_choices(request)),
+            # Its own ids: the queue's filter form has a "channel" field too.
+            csv_form=ShipmentCsvForm(channels=_channel_choices(request), auto_id="csv_%s"),
         ),
     )
 

@@ -422,3 +422,13 @@ def test_random_bytes_never_make_a_500(client, alice, shop):
         upload = SimpleUploadedFile("ship.csv", payload, content_type="text/csv")
         response = client.post(reverse("orders:shipment_csv"), {"file": upload, "action": "apply"})
         assert response.status_code in (200, 302, 400), payload
+
+
+def test_the_queue_page_takes_a_csv_too(client, alice, shop):
+    make_order(shop, "7601")
+    client.force_login(alice.user)
+    page = client.get(reverse("orders:to_ship")).content.decode()
+    assert 'id="csv_csv"' in page
+    assert page.count('id="id_channel"') == 1  # the filter's channel; the CSV form has its own ids
+    response = client.post(reverse("orders:shipment_csv"), {"csv": "7601,DHL,JD1", "action": "preview"})
+    assert "csv-apply" in response.content.decode()
