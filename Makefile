@@ -72,9 +72,9 @@ run: install
 	@mkdir -p var/sandbox
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput -v0
 	$(DEMO_ENV) $(BIN)/python manage.py collectstatic --noinput -v0
-	@test -f var/sandbox/opencart.db || $(BIN)/python -m connectors.sandbox seed --platform opencart --option family=4.0 --db var/sandbox/opencart.db --products 30 --orders 40 --days 7
-	@test -f var/sandbox/xcart.db || $(BIN)/python -m connectors.sandbox seed --platform xcart --db var/sandbox/xcart.db --products 30 --orders 40 --days 7
-	@test -f var/sandbox/threedcart.db || $(BIN)/python -m connectors.sandbox seed --platform threedcart --db var/sandbox/threedcart.db --products 30 --orders 40 --days 7 --option public_key=demo-public-key --option private_key=demo-private-key
+	@test -f var/sandbox/opencart.db || $(BIN)/python -m connectors.sandbox seed --platform opencart --option family=4.0 --db var/sandbox/opencart.db --products 30 --orders 40 --days 7 --option shared_skus=10
+	@test -f var/sandbox/xcart.db || $(BIN)/python -m connectors.sandbox seed --platform xcart --db var/sandbox/xcart.db --products 30 --orders 40 --days 7 --option shared_skus=10
+	@test -f var/sandbox/threedcart.db || $(BIN)/python -m connectors.sandbox seed --platform threedcart --db var/sandbox/threedcart.db --products 30 --orders 40 --days 7 --option shared_skus=10 --option public_key=demo-public-key --option private_key=demo-private-key
 	$(DEMO_ENV) $(BIN)/python manage.py create_demo_seller
 	$(DEMO_ENV) $(BIN)/python manage.py connect_demo_stores
 	@echo ""

@@ -72,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     faults = Faults()
     if args.faults:
         faults.update(json.loads(args.faults))
-    app = make_sandbox(args.platform, db_path=args.db, faults=faults, **_options(args.option))
+    options = _options(args.option)
+    shared_skus = int(options.pop("shared_skus", 0) or 0)
+    app = make_sandbox(args.platform, db_path=args.db, faults=faults, **options)
+    app.shared_skus = shared_skus
     if args.products or args.orders:
         app.seed(args.products, args.orders, args.days, args.seed)
     if args.command == "seed":

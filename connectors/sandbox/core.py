@@ -149,6 +149,11 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def seeded_sku(ordinal: int, own: str, shared: int) -> str:
+    """The SKU of the ``ordinal``-th seeded product: a shared one for the first ``shared``, else ``own``."""
+    return f"DEMO-{ordinal:04d}" if ordinal <= shared else own
+
+
 class SandboxApp(abc.ABC):
     """A store: its data in SQLite, its wire format in :meth:`handle`.
 
@@ -160,6 +165,9 @@ class SandboxApp(abc.ABC):
 
     def __init__(self, db_path: str = ":memory:", faults: Faults | None = None) -> None:
         self.faults = faults or Faults()
+        #: The first this many seeded products get the same SKUs on every platform (``DEMO-0001`` …),
+        #: as when one seller lists one product on several stores (the demo's three stores do).
+        self.shared_skus = 0
         self.lock = threading.RLock()
         self.db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
         self.db.row_factory = sqlite3.Row

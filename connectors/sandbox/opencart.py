@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import quote, unquote, unquote_plus
 from zoneinfo import ZoneInfo
 
-from connectors.sandbox.core import Faults, SandboxApp, SandboxRequest, SandboxResponse
+from connectors.sandbox.core import Faults, SandboxApp, SandboxRequest, SandboxResponse, seeded_sku
 
 BRIDGE_NAME = "Storelink bridge"
 BRIDGE_VERSION = "1.4.0"
@@ -271,7 +271,7 @@ def store_timezone(family: str) -> str:
     return STORE_TIMEZONE if FAMILIES[family][2] else DEFAULT_PHP_TIMEZONE
 
 
-def catalog_rows(family: str, products: int, rng: random.Random) -> Rows:
+def catalog_rows(family: str, products: int, rng: random.Random, shared_skus: int = 0) -> Rows:
     """``products`` products; every third has a Size option, on 4.x every fifth has two variants."""
     schema = schema_family_of(family)
     rows: Rows = {
@@ -319,7 +319,7 @@ def catalog_rows(family: str, products: int, rng: random.Random) -> Rows:
         return product_id
 
     for number in range(1, products + 1):
-        sku = f"SL-{number:04d}"
+        sku = seeded_sku(number, f"SL-{number:04d}", shared_skus)
         name = f"Cinema {number}0&quot; Display" if number % 4 == 0 else f"Product {number} &amp; Co"
         price = money(Decimal(rng.randint(500, 20000)) / 100)
         product_id = add_product(sku, name, price, rng.randint(0, 80))
@@ -543,14 +543,22 @@ def _is_master(product: Mapping[str, Any], catalog: Rows) -> bool:
     return any(row.get("master_id") == product["product_id"] for row in catalog["product"])
 
 
-def seed_rows(family: str, products: int, orders: int, days: int, rng_seed: int, now_local: datetime) -> Rows:
+def seed_rows(
+    family: str,
+    products: int,
+    orders: int,
+    days: int,
+    rng_seed: int,
+    now_local: datetime,
+    shared_skus: int = 0,
+) -> Rows:
     """Catalogue and orders for one store, deterministic for (arguments, ``now_local``).
 
     Orders are spread over ``days`` up to two minutes ago; every tenth is an unconfirmed checkout
     (status 0, not an order), every third changed status later (a second history row).
     """
     rng = random.Random(rng_seed)
-    rows = catalog_rows(family, products, rng)
+    rows = catalog_rows(family, products, rng, shared_skus)
     next_ids = {"order_product": 1, "order_option": 1, "order_total": 1, "order_history": 1}
     start = now_local - timedelta(days=days)
     span = (timedelta(days=days) - timedelta(minutes=2)).total_seconds()
@@ -1009,7 +1017,15 @@ class OpenCartSandbox(OpenCartStoreData, SandboxApp):
             ) + (("product_code",) if self.schema == "4.1" else ()):
                 self.db.execute(f"DELETE FROM {self.t(table)}")
             self._insert(
-                seed_rows(self.family, products, orders, days, rng_seed, now_local or self.store_now())
+                seed_rows(
+                    self.family,
+                    products,
+                    orders,
+                    days,
+                    rng_seed,
+                    now_local or self.store_now(),
+                    self.shared_skus,
+                )
             )
 
     def store_zone(self) -> str:

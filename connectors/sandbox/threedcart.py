@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from connectors.sandbox.core import Faults, SandboxApp, SandboxRequest, SandboxResponse
+from connectors.sandbox.core import Faults, SandboxApp, SandboxRequest, SandboxResponse, seeded_sku
 
 API_PREFIXES = ("/3dcartwebapi/v2/", "/3dcartwebapi/v1/")
 ORDER_PAGE_MAX = 300
@@ -977,7 +977,7 @@ class ThreeDCartSandbox(SandboxApp):
             first = self._next_id("product", "catalog_id", 11)
             now = self._stamp()
             for number in range(first, first + products):
-                sku = f"SB-{number:04d}"
+                sku = seeded_sku(number - first + 1, f"SB-{number:04d}", self.shared_skus)
                 price = _dec(rng.randint(500, 9999) / 100)
                 with self.transaction() as db:
                     db.execute(

@@ -29,7 +29,7 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qsl
 
-from connectors.sandbox.core import SandboxApp, SandboxRequest, SandboxResponse
+from connectors.sandbox.core import SandboxApp, SandboxRequest, SandboxResponse, seeded_sku
 
 SHIPPING_STATUSES = [
     ("N", "New", 10),
@@ -257,7 +257,7 @@ class XCartSandbox(SandboxApp):
                 products = 3  # orders need something to sell (``seed --orders N`` on an empty store)
             for offset in range(1, products + 1):
                 product_id = base + offset
-                sku = f"XC-{product_id:04d}"
+                sku = seeded_sku(offset, f"XC-{product_id:04d}", self.shared_skus)
                 price = Decimal(rng.randint(500, 9999)) / 100
                 db.execute(
                     "INSERT INTO products (product_id, sku, name, price, amount) VALUES (?,?,?,?,?)",

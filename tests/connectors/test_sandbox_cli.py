@@ -89,3 +89,36 @@ def test_serve_prints_its_url_and_answers_on_loopback(platform: str) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+def test_demo_stores_share_their_first_skus_so_one_product_sells_on_all_three(tmp_path: Path) -> None:
+    """``make run`` seeds with ``shared_skus=10``: a product master line then reaches every store."""
+    from connectors.base import ConnectorOptions
+    from connectors.registry import build_connector
+    from connectors.sandbox import make_sandbox
+    from connectors.sandbox.core import SandboxServer
+
+    skus: dict[str, set[str]] = {}
+    for platform in ("opencart", "xcart", "threedcart"):
+        db = str(tmp_path / f"{platform}.db")
+        options = (
+            ["--option", "public_key=pk", "--option", "private_key=sk"] if platform == "threedcart" else []
+        )
+        seed = ["seed", "--platform", platform, "--db", db, "--products", "6", "--orders", "4"]
+        assert main([*seed, "--option", "shared_skus=3", *options]) == 0
+        extra = {"public_key": "pk", "private_key": "sk"} if platform == "threedcart" else {}
+        app = make_sandbox(platform, db_path=db, **extra)
+        with SandboxServer(app) as server:
+            assert server.url
+            connector = build_connector(
+                platform,
+                app.connector_store_url(),
+                app.connector_credentials(),
+                app.connector_settings(),
+                options=ConnectorOptions(allow_private_hosts=True, **app.connector_options()),
+            )
+            skus[platform] = {listing.sku for listing in connector.list_listings()}
+            connector.close()
+    shared = set.intersection(*skus.values())
+    assert shared == {"DEMO-0001", "DEMO-0002", "DEMO-0003"}
+    assert all(len(found - shared) > 0 for found in skus.values())  # each store sells its own as well
