@@ -152,12 +152,28 @@ def mark_due(channel: SalesChannel, job: str, at: datetime | None = None) -> Non
 
 
 def mark_due_many(channels: Iterable[SalesChannel], job: str, at: datetime | None = None) -> None:
-    """:func:`mark_due` for several channels: two statements however many there are."""
+    """:func:`mark_due` for several channels: one statement however many there are once their
+    schedule rows exist (on PostgreSQL; two elsewhere), two more the first time."""
     field = DUE_FIELDS[job]
     when = at or timezone.now()
     channels = list(channels)
     if not channels:
         return
+    if connection.vendor == "postgresql":
+        # Mark the rows that exist and list which do, in one round trip (every order page asks
+        # for stock jobs): only channels without a schedule row yet take the slower way below.
+        ids = [channel.pk for channel in channels]
+        due_now = Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__gt": when})
+        mark, mark_params = _update_sql(ChannelSchedule, Q(pk__in=ids) & due_now, {field: when})
+        rows, row_params = (
+            ChannelSchedule.objects.filter(pk__in=ids).values_list("pk").query.sql_with_params()
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(f"WITH marked AS ({mark}) {rows}", [*mark_params, *row_params])
+            existing = {str(pk) for (pk,) in cursor.fetchall()}
+        channels = [channel for channel in channels if str(channel.pk) not in existing]
+        if not channels:
+            return
     ensure_schedules(channels)
     ChannelSchedule.objects.filter(pk__in=[channel.pk for channel in channels]).filter(
         Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__gt": when})
@@ -790,12 +806,14 @@ class _LeaseKeeper:
         self.renewed = time.monotonic()
 
 
-def heartbeat(run: SyncRun) -> None:
+def heartbeat(run: SyncRun, *, also: Iterable[tuple[Any, Q, dict[str, Any]]] = ()) -> None:
     """Save the run's counts and renew its lease; call once per page of work.
 
     Raises :class:`LeaseLost` when another run has taken over (we were too slow or paused), so two
-    workers never write the same channel's job at once.
+    workers never write the same channel's job at once. ``also``: more ``(model, where, values)``
+    updates of the page (its checkpoint), sent in the same round trip on PostgreSQL.
     """
+    also = list(also)
     counts = {
         "fetched": run.fetched,
         "created": run.created,
@@ -804,20 +822,26 @@ def heartbeat(run: SyncRun) -> None:
         "failed": run.failed,
     }
     if connection.vendor != "postgresql":
+        for model, where, values in also:
+            model.objects.filter(where).update(**values)
         SyncRun.objects.filter(pk=run.pk).update(**counts)
         held = extend_lease(run)
     else:
-        # One round trip per page instead of two: the counts ride along as a data-modifying CTE
-        # (PostgreSQL runs it whatever the main statement does); the row count is the lease's.
+        # One round trip per page instead of several: the counts (and the page's other updates)
+        # ride along as data-modifying CTEs (PostgreSQL runs them whatever the main statement
+        # does); the row count is the lease's.
         seconds = getattr(run, "_lease_seconds", None) or default_lease_seconds()
-        save_counts, count_params = _update_sql(SyncRun, Q(pk=run.pk), counts)
+        writes = [_update_sql(model, where, values) for model, where, values in also]
+        writes.append(_update_sql(SyncRun, Q(pk=run.pk), counts))
         renew, renew_params = _update_sql(
             JobLease,
             Q(channel_id=run.channel_id, job=run.job, holder=str(run.pk)),
             {"expires_at": timezone.now() + timedelta(seconds=seconds)},
         )
+        ctes = ", ".join(f"write_{index} AS ({sql})" for index, (sql, _params) in enumerate(writes))
+        params = [param for _sql, write_params in writes for param in write_params]
         with connection.cursor() as cursor:
-            cursor.execute(f"WITH counts AS ({save_counts}) {renew}", [*count_params, *renew_params])
+            cursor.execute(f"WITH {ctes} {renew}", [*params, *renew_params])
             held = cursor.rowcount > 0
     if not held:
         raise LeaseLost(f"lease on {run.job} for {run.channel_id} was lost")

@@ -43,6 +43,7 @@ from channels.models import ChannelSchedule, SalesChannel, SyncJob, SyncRun
 from connectors import base
 from connectors.errors import (
     AuthError,
+    ConnectorError,
     OrderClosedError,
     PermanentError,
     ProtocolError,
@@ -516,14 +517,24 @@ def insert_rows(model: type[models.Model], rows: Sequence[models.Model]) -> None
         )
 
 
+#: Pages of orders are written together until this many orders or this many seconds have gathered:
+#: each write costs about ten round trips to the database whatever its size, so pages of a fast store
+#: are not written one by one; a slow store's pages (each over the time) still are. A crash repeats
+#: at most one batch, and repeating it writes nothing.
+WRITE_BATCH_ORDERS = 200
+WRITE_BATCH_SECONDS = 2.0
+
+
 def download_orders(
     channel: SalesChannel, connector: base.Connector, run: SyncRun | None = None
 ) -> PageResult:
     """Fetch every order changed since the channel's checkpoint, page by page.
 
-    Each page and the checkpoint that follows it are committed together, so a crash repeats at
-    most one page (and repeating it writes nothing). Orders held for an unmapped store status
-    are reported in the run's error text, which the seller sees on the channel page.
+    A batch of pages (:data:`WRITE_BATCH_ORDERS`, :data:`WRITE_BATCH_SECONDS`) and the checkpoint
+    that follows its last page are committed together, so a crash repeats at most one batch (and
+    repeating it writes nothing); when the store fails mid-way, what it had sent is written before
+    the error goes on. Orders held for an unmapped store status are reported in the run's error
+    text, which the seller sees on the channel page.
     """
     stored = ChannelSchedule.objects.filter(pk=channel.pk).values_list("orders_checkpoint", flat=True)
     if not stored:
@@ -531,26 +542,51 @@ def download_orders(
     checkpoint = stored[0] if stored else None
     total = PageResult()
     check_skus = uses_product_master(channel.account_id)
-    for page in connector.fetch_orders(checkpoint):
+    pending: list[base.Order] = []
+    pending_checkpoint = checkpoint
+    gathered_since = time.monotonic()
+
+    def write() -> None:
+        nonlocal checkpoint, pending, gathered_since
         with transaction.atomic():
-            result = upsert_orders(channel, page.orders, check_skus=check_skus)
+            result = upsert_orders(channel, pending, check_skus=check_skus)
             if check_skus and (result.created or result.updated):
                 _reservations_changed(channel.account_id, result.changed_skus)
-            if page.checkpoint != checkpoint:
-                ChannelSchedule.objects.filter(pk=channel.pk).update(orders_checkpoint=page.checkpoint)
-                checkpoint = page.checkpoint
+            moved = (
+                []
+                if pending_checkpoint == checkpoint
+                else [(ChannelSchedule, Q(pk=channel.pk), {"orders_checkpoint": pending_checkpoint})]
+            )
             if run is not None:
                 run.fetched += result.fetched
                 run.created += result.created
                 run.updated += result.updated
                 run.unchanged += result.unchanged + result.skipped
-                sync.heartbeat(run)
+                sync.heartbeat(run, also=moved)  # the checkpoint in the same round trip
+            elif moved:
+                ChannelSchedule.objects.filter(pk=channel.pk).update(orders_checkpoint=pending_checkpoint)
+        checkpoint = pending_checkpoint
+        pending = []
+        gathered_since = time.monotonic()
         total.fetched += result.fetched
         total.created += result.created
         total.updated += result.updated
         total.unchanged += result.unchanged
         total.skipped += result.skipped
         total.held_statuses.update(result.held_statuses)
+
+    try:
+        for page in connector.fetch_orders(checkpoint):
+            pending.extend(page.orders)
+            pending_checkpoint = page.checkpoint
+            if len(pending) >= WRITE_BATCH_ORDERS or time.monotonic() - gathered_since >= WRITE_BATCH_SECONDS:
+                write()
+    except ConnectorError:
+        if pending or pending_checkpoint != checkpoint:
+            write()  # keep what the store sent before it failed
+        raise
+    if pending or pending_checkpoint != checkpoint:
+        write()
     if total.held_statuses:
         held = sum(total.held_statuses.values())
         statuses = ", ".join(sorted(total.held_statuses))

@@ -199,3 +199,27 @@ def test_database_outage_answers_json_503_with_retry_after(alice: Any, channel: 
     assert b"briefly unavailable" in page.content
     assert b"Traceback" not in page.content
     assert api.get("/api/v1/orders/").status_code == 200  # and back when the database is
+
+
+def test_marking_jobs_due_keeps_an_earlier_due_time_and_creates_missing_schedules(alice: Any) -> None:
+    """Every order page asks for stock jobs: one statement once the schedule rows exist."""
+    from datetime import timedelta
+
+    from django.test.utils import CaptureQueriesContext
+
+    early, late, fresh = (SalesChannelFactory(account=alice.account) for _ in range(3))
+    sync.ensure_schedules([early, late])
+    now = timezone.now()
+    ChannelSchedule.objects.filter(pk=early.pk).update(stock_due_at=now - timedelta(minutes=5))
+    ChannelSchedule.objects.filter(pk=late.pk).update(stock_due_at=now + timedelta(minutes=5))
+    ChannelSchedule.objects.filter(pk=fresh.pk).delete()
+
+    sync.mark_due_many([early, late, fresh], "stock", now)
+
+    assert _due(early, "stock_due_at") == now - timedelta(minutes=5)  # already due earlier: kept
+    assert _due(late, "stock_due_at") == now
+    assert _due(fresh, "stock_due_at") == now  # its schedule row was made
+    with CaptureQueriesContext(connection) as queries:
+        sync.mark_due_many([early, late, fresh], "stock", now + timedelta(minutes=1))
+    assert len(queries) == (1 if connection.vendor == "postgresql" else 2)
+    assert _due(late, "stock_due_at") == now

@@ -110,7 +110,8 @@ def test_heartbeat_detects_lost_lease(channel):
     assert JobLease.objects.get(channel=channel, job="orders").holder == "another-run"
 
 
-def test_heartbeat_saves_the_counts_and_renews_the_lease_in_one_round_trip(channel):
+def test_heartbeat_saves_the_counts_and_the_page_and_renews_the_lease_in_one_round_trip(channel):
+    from django.db.models import Q
     from django.test.utils import CaptureQueriesContext
 
     seen = {}
@@ -118,17 +119,20 @@ def test_heartbeat_saves_the_counts_and_renews_the_lease_in_one_round_trip(chann
     def work(channel, connector, run):
         JobLease.objects.filter(channel=channel, job="orders").update(expires_at=timezone.now())
         run.fetched, run.created, run.unchanged = 7, 5, 2
+        checkpoint = (ChannelSchedule, Q(pk=channel.pk), {"orders_checkpoint": "page-7"})
         with CaptureQueriesContext(connection) as queries:
-            sync.heartbeat(run)
+            sync.heartbeat(run, also=[checkpoint])
         seen["statements"] = len(queries)
+        seen["checkpoint"] = ChannelSchedule.objects.get(pk=channel.pk).orders_checkpoint
         seen["expires_at"] = JobLease.objects.get(channel=channel, job="orders").expires_at
         seen["counts"] = SyncRun.objects.values_list("fetched", "created", "unchanged").get(pk=run.pk)
 
     run = sync.run_channel_job(channel.pk, "orders", work)
     assert run.state == SyncState.SUCCEEDED, run.error
     assert seen["counts"] == (7, 5, 2)
+    assert seen["checkpoint"] == "page-7"
     assert seen["expires_at"] > timezone.now() + timedelta(seconds=10)
-    assert seen["statements"] == (1 if connection.vendor == "postgresql" else 2)
+    assert seen["statements"] == (1 if connection.vendor == "postgresql" else 3)
 
 
 def test_a_job_that_lost_its_lease_stops_before_its_next_store_request(channel, store):

@@ -335,3 +335,53 @@ def test_insert_rows_stores_what_django_would_store_whatever_the_python_types(al
             "sku": "A-1",
         }
     )
+
+
+def test_pages_of_a_fast_store_are_written_in_batches(alice, monkeypatch):
+    """Three pages, 120 orders: one write (one transaction, one checkpoint), not three."""
+    monkeypatch.setattr(services, "WRITE_BATCH_SECONDS", 600.0)
+    writes = []
+    real_upsert = services.upsert_orders
+
+    def upsert(channel, orders, **options):
+        writes.append(len(orders))
+        return real_upsert(channel, orders, **options)
+
+    monkeypatch.setattr(services, "upsert_orders", upsert)
+    with sandbox_store("xcart", orders=120) as (app, _server):
+        channel = channel_for_store(alice, app)
+        run = run_download(channel)
+        assert run.state == SyncState.SUCCEEDED, run.error
+        assert Order.objects.filter(channel=channel).count() == app.order_count() == 120
+    assert len(writes) == 1
+    assert writes[0] >= 120
+    assert ChannelSchedule.objects.get(pk=channel.pk).orders_checkpoint
+
+
+def test_a_store_failing_mid_download_keeps_the_pages_it_sent(alice, monkeypatch):
+    from connectors.errors import TransientError
+
+    monkeypatch.setattr(services, "WRITE_BATCH_SECONDS", 600.0)
+    with sandbox_store("xcart", orders=120) as (app, _server):
+        channel = channel_for_store(alice, app)
+        connector = connector_for(channel)
+        real_fetch = connector.fetch_orders
+
+        def two_pages_then_fail(checkpoint):
+            pages = real_fetch(checkpoint)
+            yield next(pages)
+            yield next(pages)
+            raise TransientError("The store stopped answering.")
+
+        connector.fetch_orders = two_pages_then_fail
+        with pytest.raises(TransientError):
+            services.download_orders(channel, connector)
+        connector.close()
+        kept = Order.objects.filter(channel=channel).count()
+        assert 50 < kept < app.order_count()
+        first_checkpoint = ChannelSchedule.objects.get(pk=channel.pk).orders_checkpoint
+        assert first_checkpoint
+
+        run = run_download(channel)  # the next run goes on from there
+        assert run.state == SyncState.SUCCEEDED, run.error
+        assert Order.objects.filter(channel=channel).count() == app.order_count()
