@@ -3,18 +3,19 @@ that is gone, and what polling costs the stores while nothing happens.
 
 Real ``celery -A config worker`` and ``celery -A config beat`` processes run against a throw-away
 database with the beat schedule and order polling at their defaults, and three sandbox X-Cart
-stores answering every request ~50 ms late (``LATENCY``). One product master sells the same SKUs on
-all three. First the stores are left alone for ``IDLE_SECONDS``: the store requests they receive
-per channel-minute are counted (the quick "anything new?" probes), then one full download per
-channel is forced and counted too, and the figure a seller's store sees is the probes plus one full
-download per order interval (5 minutes by default). Then ``SALES`` sales, each one unit of a SKU not
-sold before, are placed on a store picked at random, at random intervals (``GAP_MIN``–``GAP_MAX``
-seconds); each clock stops when both other stores, read from their own tables, offer one unit less.
+stores answering every request ~50 ms late (``LATENCY``), each with ``ORDERS`` open orders. One
+product master sells the same SKUs on all three. First the stores are left alone for
+``IDLE_SECONDS``: the store requests they receive per channel-minute are counted (the quick
+"anything new?" probes), then one full download per channel is forced and counted too, and the
+figure a seller's store sees is the probes plus one full download per order interval (5 minutes by
+default). Then ``SALES`` sales, each one unit of a SKU not sold before, are placed on a store
+picked at random, at random intervals (``GAP_MIN``–``GAP_MAX`` seconds); each clock stops when both
+other stores, read from their own tables, offer one unit less.
 
 The figures are reported against their targets (p95 of 90 s or less, 4 store requests or fewer per
 channel-minute while idle), next to the store time of one probe at this latency, measured in the
 same run. The broker is Redis when ``REDIS_URL`` is set or a Redis answers on 127.0.0.1:6379, else
-Celery's filesystem broker.
+Celery's filesystem broker; its Redis database is the one ``REDIS_URL`` names, else 5.
 """
 
 from __future__ import annotations
@@ -38,16 +39,26 @@ GAP_MAX = float(os.environ.get("GAP_MAX", "30"))
 LATENCY = float(os.environ.get("LATENCY", "0.05"))
 #: A sale not on the other stores after this long counts as lost (reported, never hidden).
 SALE_TIMEOUT = float(os.environ.get("SALE_TIMEOUT", "240"))
+#: Open orders each store has before the run: a full download re-reads some of them in turn.
+ORDERS = int(os.environ.get("ORDERS", "10"))
 ON_HAND = 50
-#: Outside the indexes the e2e tests pick (8–15), bench.freshness's (6) and the demo's (0).
+#: The Redis database when ``REDIS_URL`` names none: outside the indexes the e2e tests pick (8–15),
+#: bench.freshness's (6) and the demo's (0). One named in ``REDIS_URL`` is used as it is, so runs
+#: started with different ``REDIS_URL`` databases never take each other's jobs.
 REDIS_DB = 5
 
 
+def _redis_db() -> int:
+    tail = os.environ.get("REDIS_URL", "").rstrip("/").rsplit("/", 1)[-1]
+    return int(tail) if tail.isdigit() and os.environ["REDIS_URL"].count("/") > 2 else REDIS_DB
+
+
 def _sellable_skus(app: Any) -> list[str]:
-    """Products without variants, the same on every store seeded alike."""
+    """Products without variants that no seeded order holds (so nothing reserves them before the
+    sales), the same on every store seeded alike."""
     rows = app.db.execute(
         "SELECT sku FROM products WHERE product_id NOT IN (SELECT product_id FROM variants) "
-        "ORDER BY product_id"
+        "AND sku NOT IN (SELECT sku FROM order_items) ORDER BY product_id"
     ).fetchall()
     return [row[0] for row in rows]
 
@@ -78,14 +89,14 @@ def main() -> int:
 
     rng = random.Random(int(os.environ.get("SEED", "11")))
     work_dir = Path(tempfile.mkdtemp(prefix="storelink-bench-cross-channel-"))
-    broker_url, transport_options, broker_name = _broker(work_dir / "var", REDIS_DB)
+    broker_url, transport_options, broker_name = _broker(work_dir / "var", _redis_db())
     latencies: list[float] = []
     lost = 0
     with temporary_database("cross_channel") as db_name:
         apps = [make_sandbox("xcart", flavour="addon") for _ in range(STORES)]
         skus: list[str] = []
         for app in apps:
-            app.seed(max(30, SALES * 2), 0, 1, 5)
+            app.seed(max(60, SALES * 4), ORDERS, 1, 5)
             skus = _sellable_skus(app)
         servers = [SandboxServer(app).start() for app in apps]
         try:

@@ -107,7 +107,8 @@ def default_lease_seconds() -> int:
 
 
 def order_interval(channel: SalesChannel) -> timedelta:
-    """The channel's order download interval: its setting, default 5 minutes, never below 1."""
+    """How often the channel's orders are fully downloaded at the least (between the quick "anything
+    new?" polls): its setting, default 5 minutes, never below 1."""
     raw = (channel.settings or {}).get("order_interval_minutes")
     try:
         minutes = int(raw) if raw not in (None, "") else DEFAULT_ORDER_INTERVAL_MINUTES
@@ -353,8 +354,8 @@ def next_orders_due(
 ) -> datetime:
     """When the channel's next order poll is due after one starting ``now``: the next slot of its
     poll interval (:func:`order_poll_interval`), each channel in its own slot so thousands of
-    channels do not poll in the same second. ``manual`` (a "sync now") polls again one whole
-    interval later at the earliest: the download it asked for runs at once."""
+    channels do not poll in the same second. After a ``manual`` poll (a "sync now", which runs at
+    once) the next one is at least half an interval away."""
     now = now or timezone.now()
     interval = order_poll_interval(active_at, now)
     channel_id = getattr(channel, "pk", channel)
@@ -410,11 +411,11 @@ def poll_orders(download: Work) -> Work:
             if changed is False:
                 return None
         result = download(channel, connector, run)
-        orders_polled(channel.pk, downloaded=True, found=bool(run.created or run.updated))
+        # The first download brings the store's backlog: that says nothing about how busy it is.
+        found = bool(checkpoint) and bool(run.created or run.updated)
+        orders_polled(channel.pk, downloaded=True, found=found)
         return result
 
-    work.__name__ = getattr(download, "__name__", "download")
-    work.__doc__ = download.__doc__
     return work
 
 
