@@ -178,14 +178,25 @@ def planned_stock(channel: SalesChannel, *, everything: bool = False) -> StockPl
     return plan
 
 
+def _reserving_skus(listings: Any, account_id: Any) -> list[str]:
+    """The SKUs of ``listings`` that an open order line of the account names."""
+    if not apps.is_installed("orders"):
+        return []
+    named = Exists(open_lines(account_id).filter(sku=OuterRef("sku")))
+    return list(listings.filter(named).order_by().values_list("sku", flat=True).distinct())
+
+
 def _planned_stock_everything(channel: SalesChannel) -> StockPlan:
     """Every listing of the channel compared in the database (the availability rule as SQL,
     :func:`~inventory.availability.available_expression`) for SKUs without open orders, so 10,000
     listings load only the ones that differ; SKUs with reservations are few and are computed here.
     The queued changes are read first (see :func:`planned_stock`) and all settled by this comparison."""
     pending = dict(StockChange.objects.filter(channel=channel).values_list("listing_id", "changes"))
-    reserved = reserved_by_sku(channel.account_id)
     listings = _pushable(channel)
+    # Reservations of this channel's SKUs only, and only of those an open order names: one
+    # semi-join finds them, instead of summing every open order of the account.
+    reserving = _reserving_skus(listings, channel.account_id)
+    reserved = reserved_by_sku(channel.account_id, reserving) if reserving else {}
     # SKUs without open orders reserve nothing.
     target = available_expression(F("product__on_hand"), Value(0), F("buffer"), F("max_quantity"))
     plain = listings.exclude(sku__in=list(reserved)) if reserved else listings

@@ -45,8 +45,15 @@ def test_orders_ingest_runs_and_a_second_run_writes_nothing(tmp_path: Path) -> N
 
 
 def test_stock_push_runs_and_sends_exactly_the_changed_items(tmp_path: Path) -> None:
-    """Small: 1,000 listings, 10 changed per round; the report, not the timing, is checked."""
-    env = {**os.environ, "LISTINGS": "1000", "ROUNDS": "3", "STORELINK_VAR_DIR": str(tmp_path)}
+    """Small: 1,000 listings, 10 changed per round, 5,000 orders; the report, not the timing, is checked."""
+    env = {
+        **os.environ,
+        "LISTINGS": "1000",
+        "ROUNDS": "3",
+        "ORDERS": "5000",
+        "OPEN_ORDERS": "100",
+        "STORELINK_VAR_DIR": str(tmp_path),
+    }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     done = subprocess.run(
         [sys.executable, "-m", "bench.stock_push"],
@@ -60,7 +67,7 @@ def test_stock_push_runs_and_sends_exactly_the_changed_items(tmp_path: Path) -> 
     report = done.stdout + done.stderr
     assert done.returncode == 0, report
     sent = [line for line in report.splitlines() if "items sent per run (ours)" in line]
-    assert len(sent) == 2, report  # over loopback and with store latency
+    assert len(sent) == 4, report  # loopback and store latency, each with and without prepared queries
     assert all("10, 10, 10  (expected 10)" in line for line in sent), report
     queries = [
         line.split("database queries per job", 1)[1].replace(",", " ").split()
@@ -69,6 +76,7 @@ def test_stock_push_runs_and_sends_exactly_the_changed_items(tmp_path: Path) -> 
     ]
     assert queries, report
     assert all(len(counts) == 3 and len(set(counts)) == 1 for counts in queries), report  # same each run
+    assert "job with / without prepared queries" in report, report
 
 
 def test_dispatcher_runs_and_claims_exactly_the_due_jobs(tmp_path: Path) -> None:
