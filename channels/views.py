@@ -206,7 +206,11 @@ def channel_toggle(request: HttpRequest, channel_id: Any) -> HttpResponse:
 def channel_state(request: HttpRequest, channel_id: Any) -> HttpResponse:
     """The connection-state badge alone, for HTMX polling while a channel waits for its store."""
     channel = channel_for_request(request, channel_id)
-    return render(request, "channels/_state_badge.html", {"channel": channel, "poll": True})
+    context: dict[str, Any] = {"channel": channel, "poll": True}
+    if channel.connection_state != ConnectionState.PENDING:
+        # the wait is over: the page's aria-live region says how it ended
+        context["state_announce"] = f"“{channel.name}”: {channel.health.label}."
+    return render(request, "channels/_state_badge.html", context)
 
 
 # --------------------------------------------------------------------------------------------------

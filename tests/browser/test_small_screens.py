@@ -5,7 +5,7 @@ reachable, each channel's switch, connection state (a degraded one included) and
 screen and the switch works; an order page fits and a shipment can be recorded from it. At
 desktop size: switching a channel off on its page takes "Sync now" away and is announced in the
 aria-live region, and a connection test against a store that never answers shows that it is
-waiting, then says the store did not answer.
+waiting, then says the store did not answer. Keyboard focus shows on every control.
 """
 
 from __future__ import annotations
@@ -206,3 +206,43 @@ def test_a_connection_test_that_gets_no_answer_shows_it_is_waiting_then_says_so(
     busy = page.evaluate("JSON.parse(sessionStorage.getItem('busy') || '{}')")
     assert busy == {"note": "flex", "ariaBusy": "true"}, busy
     assert "waiting for the store to answer" in page.evaluate("sessionStorage.getItem('live') || ''")
+
+
+FOCUS_STYLE = """() => {
+  const el = document.activeElement;
+  const style = getComputedStyle(el);
+  return {tag: el.tagName, text: (el.textContent || "").trim().slice(0, 30),
+          outline: style.outlineStyle, width: parseFloat(style.outlineWidth)};
+}"""
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_keyboard_focus_is_always_visible(
+    open_page: Callable[..., Page], live_server: Any, shop: dict[str, Any], viewport: dict
+) -> None:
+    page = open_page(viewport)
+    log_in(page, live_server.url)
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    assert_on_screen(skip, page)
+    if page.get_by_role("button", name="Menu").is_visible():
+        page.keyboard.press("Tab")
+        page.keyboard.press("Tab")
+        expect(page.get_by_role("button", name="Menu")).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+        page.keyboard.press("Escape")  # closes the menu and gives focus back to its button
+        expect(page.get_by_role("navigation", name="Main")).to_be_hidden()
+        expect(page.get_by_role("button", name="Menu")).to_be_focused()
+    seen = []
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUS_STYLE)
+        if focused["tag"] == "BODY":
+            break  # past the page's last control
+        seen.append(focused)
+        assert focused["outline"] != "none", focused
+        assert focused["width"] >= 2, seen
+    assert len(seen) >= 6, seen
+    assert {"A", "BUTTON"} <= {item["tag"] for item in seen}, seen

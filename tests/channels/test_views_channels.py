@@ -270,6 +270,13 @@ def test_state_badge_partial_for_polling(client, alice):
     assert "Waiting for authorisation" in body
     assert 'hx-trigger="every 5s"' in body
     assert "<html" not in body
+    assert "data-announce" not in body  # still waiting: nothing to read out
+
+    channel.connection_state = ConnectionState.OK
+    channel.save()
+    body = client.get(reverse("channels:state", args=[channel.pk])).content.decode()
+    assert "hx-trigger" not in body  # polling stops
+    assert f'data-announce="“{channel.name}”: Connected."' in body
 
 
 def test_test_connection_button_records_needs_reauth(client, alice, monkeypatch):
