@@ -14,6 +14,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
 from accounts.throttle import Block, login_block
+from accounts.zones import time_zone_names
 
 
 class SignUpForm(forms.Form):
@@ -42,7 +43,16 @@ class SignUpForm(forms.Form):
 
 
 class SignUpPasswordForm(forms.Form):
-    """Step two of sign-up, reached from the e-mailed link: the password."""
+    """Step two of sign-up, reached from the e-mailed link: the password.
+
+    ``time_zone`` is filled in by static/js/timezone.js with the browser's zone, the account's
+    starting zone; without JavaScript it stays empty and the account starts in UTC.
+    """
+
+    time_zone = forms.CharField(
+        required=False,
+        widget=forms.HiddenInput(attrs={"data-browser-time-zone": ""}),
+    )
 
     password = forms.CharField(
         label="Password",
@@ -122,3 +132,21 @@ class ApiKeyForm(forms.Form):
         max_length=100,
         help_text="What will use this key, e.g. 'Warehouse WMS'. Only you see the name.",
     )
+
+
+class AccountSettingsForm(forms.Form):
+    """The account's own settings; for now the zone its times are shown in."""
+
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        help_text="Every time is shown in this zone, and dates you type in filters are days in it.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = [(name, name.replace("_", " ")) for name in time_zone_names()]
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        """Put the service's per-field messages next to the matching fields."""
+        for field, messages in error.message_dict.items():
+            self.add_error(field if field in self.fields else None, messages)

@@ -14,6 +14,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from accounts.zones import DEFAULT_TIME_ZONE, validate_time_zone
+
 
 class UserManager(BaseUserManager["User"]):
     """Users are identified by e-mail, stored lower-cased so look-ups are case-insensitive."""
@@ -78,6 +80,15 @@ class Account(models.Model):
         "product prices include tax",
         default=False,
         help_text="Yes if the prices in your product master include tax (gross); no if they are net.",
+    )
+    #: The IANA zone every page shows times in, and in which typed dates (filters) are days. Taken
+    #: from the browser at sign-up; the seller can change it on the account settings page.
+    time_zone = models.CharField(
+        "time zone",
+        max_length=64,
+        default=DEFAULT_TIME_ZONE,
+        validators=[validate_time_zone],
+        help_text="Times are shown in this zone, and dates you type in filters are days in it.",
     )
 
     class Meta:

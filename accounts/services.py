@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from accounts.models import Account, ApiKey, Membership, Role, User
 from accounts.tenancy import Actor, actor_user, require_actor_role
+from accounts.zones import DEFAULT_TIME_ZONE, browser_time_zone, validate_time_zone
 
 log = logging.getLogger("storelink.accounts")
 
@@ -84,8 +85,13 @@ def read_sign_up_token(token: str) -> tuple[str, str]:
     return email, account_name
 
 
-def sign_up(email: str, password: str, account_name: str) -> tuple[User, Account]:
+def sign_up(
+    email: str, password: str, account_name: str, time_zone: str = DEFAULT_TIME_ZONE
+) -> tuple[User, Account]:
     """Create a user, their seller account, and make them its owner.
+
+    ``time_zone`` is what the signing-up browser reported; a name the zone database does not
+    know becomes UTC (the seller never typed it, so it is no reason to refuse the sign-up).
 
     Raises :class:`ValidationError` with per-field messages (``email``, ``password``,
     ``account_name``); nothing is saved unless everything is valid.
@@ -107,12 +113,27 @@ def sign_up(email: str, password: str, account_name: str) -> tuple[User, Account
     try:
         with transaction.atomic():
             user = User.objects.create_user(email=email, password=password)
-            account = Account.objects.create(name=account_name)
+            account = Account.objects.create(name=account_name, time_zone=browser_time_zone(time_zone))
             Membership.objects.create(account=account, user=user, role=Role.OWNER)
     except IntegrityError:  # two sign-ups racing for the same address
         raise ValidationError({"email": ["An account with this e-mail address already exists."]}) from None
     log.info("account.signed_up account=%s user=%s", account.pk, user.pk)
     return user, account
+
+
+def set_time_zone(account: Account, *, actor: Actor, time_zone: str) -> None:
+    """Change the zone the account's pages show times in (an admin's decision: it changes what
+    every member sees). Raises :class:`ValidationError` on ``time_zone`` for an unknown name."""
+    require_actor_role(actor, account, Role.ADMIN, doing="change the account's time zone")
+    time_zone = (time_zone or "").strip()
+    try:
+        validate_time_zone(time_zone)
+    except ValidationError as exc:
+        raise ValidationError({"time_zone": exc.messages}) from None
+    if account.time_zone != time_zone:
+        account.time_zone = time_zone
+        account.save(update_fields=["time_zone"])
+        log.info("account.time_zone_changed account=%s zone=%s", account.pk, time_zone)
 
 
 def _digest(plaintext: str) -> str:

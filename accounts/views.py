@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts import services
 from accounts.forms import (
+    AccountSettingsForm,
     ApiKeyForm,
     LoginForm,
     PasswordResetForm,
@@ -136,7 +137,10 @@ def signup_password(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             user, account = services.sign_up(
-                email=email, password=form.cleaned_data["password"], account_name=account_name
+                email=email,
+                password=form.cleaned_data["password"],
+                account_name=account_name,
+                time_zone=form.cleaned_data.get("time_zone") or "",
             )
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
@@ -166,6 +170,31 @@ class PasswordResetView(auth_views.PasswordResetView):
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     form_class = SetPasswordForm
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_settings(request: HttpRequest) -> HttpResponse:
+    """The account's settings: the time zone its pages show times in. Members see it; admins change it."""
+    account = account_for(request)
+    can_manage = has_role(request, Role.ADMIN)
+    form = AccountSettingsForm(request.POST or None, initial={"time_zone": account.time_zone})
+    if request.method == "POST":
+        require_role(request, Role.ADMIN)
+        if form.is_valid():
+            try:
+                services.set_time_zone(
+                    account, actor=actor_for(request), time_zone=form.cleaned_data["time_zone"]
+                )
+            except ValidationError as exc:
+                form.add_service_errors(exc)
+            else:
+                messages.success(request, f"Times are now shown in {account.time_zone.replace('_', ' ')}.")
+                return redirect("account_settings")
+    if not can_manage:
+        form.fields["time_zone"].disabled = True
+    context = page_context(request, nav="account_settings", form=form, can_manage=can_manage)
+    return render(request, "accounts/account_settings.html", context)
 
 
 @login_required

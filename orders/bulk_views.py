@@ -9,7 +9,7 @@ request: another account's order number is simply "not found".
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -315,10 +315,13 @@ ORDER_EXPORT_HEADER = (
 )
 
 
-def export_rows(orders: QuerySet[Order]) -> Any:
+def export_rows(orders: QuerySet[Order], tz: tzinfo) -> Any:
     """One row per order line (an order without lines gets one row), read with a server-side
-    cursor in chunks: the export's memory does not grow with the number of orders."""
-    tz = timezone.get_current_timezone()
+    cursor in chunks: the export's memory does not grow with the number of orders.
+
+    Times are written in ``tz`` with their offset. It is passed in, not read here, because the rows
+    are produced while the response streams, after the request's zone is no longer active.
+    """
     quanta: dict[str, Decimal] = {}
 
     def money(amount: Decimal | None, currency: str) -> str:
@@ -395,8 +398,9 @@ def order_export(request: HttpRequest) -> HttpResponse:
     account = account_for(request)
     form = order_views.OrderFilterForm(request.GET or None, channels=_all_channel_choices(account))
     orders = order_views._filtered(Order.objects.filter(account=account), form)
-    stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    return csvio.stream_csv(f"orders-{stamp}.csv", ORDER_EXPORT_HEADER, export_rows(orders))
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    rows = export_rows(orders, timezone.get_current_timezone())
+    return csvio.stream_csv(f"orders-{stamp}.csv", ORDER_EXPORT_HEADER, rows)
 
 
 def _all_channel_choices(account: Any) -> list[tuple[str, str]]:

@@ -9,6 +9,7 @@ every change goes through :mod:`orders.services`.
 from __future__ import annotations
 
 import json
+import zoneinfo
 from datetime import datetime, time
 from typing import Any
 
@@ -23,6 +24,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import Role
 from accounts.tenancy import account_for, actor_for, current_membership, has_role, require_role
+from accounts.zones import is_time_zone
 from channels.models import SalesChannel
 from config.keyset import keyset_page
 from orders import services
@@ -154,6 +156,23 @@ def order_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+def store_zone_for(order: Order) -> str | None:
+    """The store's own zone, when the order's placed-at reads differently there than in the
+    account's zone (the time a customer or the store's back office would quote); else ``None``.
+
+    The zone the seller configured for the channel wins over the one the store reported.
+    """
+    channel = order.channel
+    name = (channel.settings or {}).get("timezone") or (channel.store_facts or {}).get("timezone")
+    if not is_time_zone(name):
+        return None
+    shown = timezone.localtime(order.placed_at)
+    there = order.placed_at.astimezone(zoneinfo.ZoneInfo(name))
+    if (there.utcoffset(), there.tzname()) == (shown.utcoffset(), shown.tzname()):
+        return None
+    return str(name)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def order_detail(request: HttpRequest, order_id: Any) -> HttpResponse:
@@ -200,6 +219,7 @@ def order_detail(request: HttpRequest, order_id: Any) -> HttpResponse:
     context = _context(
         request,
         order=order,
+        store_zone=store_zone_for(order),
         lines=lines,
         lines_total=lines_total,
         shipments=shipments,
