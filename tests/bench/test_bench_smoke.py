@@ -233,7 +233,10 @@ def test_fanout_asks_only_the_channels_that_list_what_changed(tmp_path: Path) ->
     assert lines["stock jobs on channels not listing it"].split()[-1] == "0", report
     statements = lines["statements per edit (with commit claim)"].split(")", 1)[1].replace(",", " ").split()
     assert len(set(statements)) == 1, report  # the same every edit
-    requested = lines["download: stock jobs requested"].split("requested", 1)[1].split()
-    assert requested[0] == requested[2].rstrip(":"), report  # as many as channels listing each page's SKUs
-    assert int(requested[0]) < 10 * 4, report  # not every channel on every page
+    asked = lines["download: channels asked"]
+    assert "others asked: 0)" in asked, report  # only channels listing the downloaded SKUs
+    listing = int(asked.split("channels listing the orders' SKUs:")[1].split(",")[0])
+    assert 0 < listing < 10, report
+    requested = int(lines["download: stock jobs requested"].split("requested", 1)[1].split()[0])
+    assert requested < 10 * 4, report  # not every channel on every page
     assert "ratio edit / floor" in report, report
