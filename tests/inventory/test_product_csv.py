@@ -182,3 +182,11 @@ def test_random_bytes_never_make_a_500(client, alice, products):
         upload = SimpleUploadedFile("p.csv", payload, content_type="text/csv")
         response = client.post(reverse("inventory:product_import"), {"file": upload, "action": "apply"})
         assert response.status_code in (200, 302, 400), payload
+
+
+def test_export_follows_the_lists_search(client, alice, products):
+    client.force_login(alice.user)
+    rows = _rows(client.get(reverse("inventory:product_export"), {"q": "mug"}))
+    assert [row[0] for row in rows[1:]] == ["MUG-1"]
+    page = client.get(reverse("inventory:product_list"), {"q": "mug"}).content.decode()
+    assert "/products/export.csv?q=mug" in page
