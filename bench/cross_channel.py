@@ -256,6 +256,7 @@ def main() -> int:
             ("p50", f"{p50:.1f} s"),
             ("p95", f"{p95:.1f} s  (target: 90 s or less)"),
             ("max", f"{max(latencies):.1f} s"),
+            ("probes the stores answered over the whole run", f"{sum(app.probe_count for app in apps)}"),
             ("idle: store requests per channel-minute, probes", f"{per_channel_minute:.2f}"),
             ("idle: share of them that were probes", f"{probe_share * 100:.0f} %"),
             ("idle: store requests of one full download", f"{full_download:.1f}"),
