@@ -421,10 +421,14 @@ class ThreeDCartConnector(Connector):
         alone: the order job's full download once per order interval finds those.
         """
         state = _Checkpoint.load(checkpoint)
-        if state.since is None:
-            return None
-        if state.run is not None or state.baseline is None:
+        if state.run is not None:
             return True
+        if state.baseline is None:
+            # No finished download to compare with (none yet, or one from before the counts were
+            # kept): download, which records them.
+            return None if state.since is None else True
+        # A store that had no order in the look-back period yet keeps no ``since``: its next
+        # download reads the look-back window again, and the count of that window is compared.
         upcoming = self._start_run(state.since, self.zone)
         if state.baseline["window"] != upcoming.window:
             return True

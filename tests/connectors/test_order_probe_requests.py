@@ -153,6 +153,21 @@ def test_threedcart_probe_without_a_baseline_or_mid_run_downloads_without_asking
     assert not route.called
 
 
+def test_threedcart_probe_on_a_store_without_orders_yet_counts_the_look_back_window(
+    router: respx.MockRouter,
+) -> None:
+    """A store with no order in the look-back period keeps no ``since``; its polls still ask one
+    count instead of downloading the whole window every time."""
+    connector = make_connector()
+    window = connector._start_run(None, connector.zone).window
+    checkpoint = _Checkpoint(baseline={"window": window, "counts": {"new": 0}}).dump()
+    route = router.get(f"{API}/Orders").mock(return_value=httpx.Response(404))  # 3DCart: none found
+    assert connector.orders_changed_since(checkpoint) is False
+    assert dict(route.calls.last.request.url.params) == {"datestart": window, "countonly": "1"}
+    route.mock(return_value=httpx.Response(200, json={"TotalCount": 1}))
+    assert connector.orders_changed_since(checkpoint) is True
+
+
 # -- X-Cart: one-row reads with a date filter and on the newest change ---------------------------------
 
 

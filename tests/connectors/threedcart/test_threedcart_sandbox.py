@@ -668,3 +668,29 @@ def test_repeating_a_shipment_the_store_already_shows_complete_is_not_a_closed_o
     writes = store.app.writes()
     connector.confirm_shipment(request)
     assert store.app.writes() == writes
+
+
+def test_a_store_without_orders_yet_is_polled_with_one_count() -> None:
+    """A new shop with no order in the look-back period: its polls ask one count (no whole
+    look-back download every minute), and the first sale makes the count move."""
+    app: ThreeDCartSandbox = make_sandbox("threedcart")  # type: ignore[assignment]
+    app.seed(5, 0, 1, 3)
+    with SandboxServer(app):
+        connector = build_connector(
+            "threedcart",
+            app.connector_store_url(),
+            app.connector_credentials(),
+            app.connector_settings(),
+            options=ConnectorOptions(
+                allow_private_hosts=True, timeout=5, backoff=0.01, **app.connector_options()
+            ),
+        )
+        orders, checkpoint = download(connector)  # type: ignore[arg-type]
+        assert orders == []
+        assert checkpoint
+        requests = app.request_count
+        assert connector.orders_changed_since(checkpoint) is False
+        assert app.request_count - requests == 1
+        app.add_order()
+        assert connector.orders_changed_since(checkpoint) is True
+        connector.close()
