@@ -216,7 +216,7 @@ class SyncRunSerializer(serializers.ModelSerializer):
 
 class SyncRequestSerializer(StrictSerializer):
     jobs = serializers.ListField(
-        child=serializers.ChoiceField(choices=list(sync.JOB_TASKS)),
+        child=serializers.ChoiceField(choices=[job for job in SyncJob.values if job != SyncJob.TEST]),
         required=False,
         help_text="Which jobs to run now; default: orders, shipments, and stock/prices where switched on.",
     )

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from accounts.models import Account, ApiKey, Role
 from accounts.tenancy import Actor, actor_user, require_actor_role
+from channels.events import announce_reservations_moved
 from channels.models import (
     ChannelEvent,
     ConnectionState,
@@ -517,9 +518,7 @@ def update_channel_settings(
                 if "processed_status" in changes.get("settings", ()):
                     # Orders at the new "shipped" status stop reserving stock (and those at the
                     # old one start again): availability moved for the whole account.
-                    from inventory.stock_queue import reservations_changed
-
-                    reservations_changed(fresh.account_id)
+                    announce_reservations_moved(fresh.account_id)
     except IntegrityError:
         raise ChannelConflict({"name": ["You already have a channel with this name."]}) from None
     return fresh
@@ -561,9 +560,7 @@ def remove_channel(channel: SalesChannel, *, actor: Actor) -> SalesChannel:
         fresh.save(update_fields=["removed_at", "enabled", "credentials", "updated_at"])
         _audit(fresh, actor, "channel.removed", name=fresh.name)
         # Its open orders stop reserving stock, so the other channels may sell those units again.
-        from inventory.stock_queue import reservations_changed
-
-        reservations_changed(fresh.account_id)
+        announce_reservations_moved(fresh.account_id)
     log.info("channel.removed channel=%s", fresh.pk)
     return fresh
 

@@ -13,8 +13,8 @@ time per job, ``None`` meaning nothing to do. A job request is such a due time, 
 transaction of the change that needs the job, then sent at once after commit when the broker takes
 it. The beat-driven dispatcher claims due rows in batches (locked with ``SKIP LOCKED``), so several
 dispatchers can run and none enqueues a job another claimed; its cost follows what is due.
-Tasks are sent by name (:data:`JOB_TASKS`) so this module imports neither ``orders`` nor
-``inventory``.
+Tasks are sent by the names the apps register (:func:`register_job`), so this module imports
+neither ``orders`` nor ``inventory``.
 """
 
 from __future__ import annotations
@@ -58,12 +58,16 @@ from connectors.http import before_store_request
 log = logging.getLogger("storelink.sync")
 
 #: Celery task name per job; every task takes ``channel_id: str``.
-JOB_TASKS: dict[str, str] = {
-    SyncJob.ORDERS: "orders.tasks.download_orders",
-    SyncJob.SHIPMENTS: "orders.tasks.confirm_shipments",
-    SyncJob.STOCK: "inventory.tasks.push_stock",
-    SyncJob.PRICES: "inventory.tasks.push_prices",
-}
+JOB_TASKS: dict[str, str] = {}
+
+
+def register_job(job: str, task_name: str) -> None:
+    """Name the Celery task that runs ``job`` on one channel (apps call this in ``AppConfig.ready``),
+    so the engine schedules, leases and sends every job without naming any job's code."""
+    if job not in DUE_FIELDS:
+        raise ValueError(f"{job!r} has no due-time column in ChannelSchedule")
+    JOB_TASKS[job] = task_name
+
 
 #: The ChannelSchedule column holding each job's next due time.
 DUE_FIELDS: dict[str, str] = {

@@ -32,6 +32,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.models import Role
 from accounts.tenancy import account_for, actor_for, current_membership, has_role, require_role
 from channels import services, sync
+from channels.events import describe_settings
 from channels.fields import CredentialsUnreadable, decrypt_json, encrypt_json
 from channels.forms import ChannelNameForm, ConnectionForm, ReauthoriseForm, SettingsForm, facts_as_dict
 from channels.health import with_recent_failures
@@ -652,13 +653,8 @@ def _settings_defaults_from_facts(platform: str, facts: dict[str, Any]) -> dict[
 
 
 def _price_example(request: HttpRequest, platform: str, values: Any) -> str:
-    """What these settings do to a price of 100.00, in one sentence (see inventory's price rule)."""
-    from inventory.prices import describe_price_rule, example_tax_rate, price_rule_for
-
-    account = account_for(request)
-    rule = price_rule_for(platform, values or {}, account)
-    label = CONNECTORS[platform].label
-    return describe_price_rule(rule, label, example_tax_rate(account))
+    """What these settings do to a price of 100.00, in one sentence (inventory answers the question)."""
+    return describe_settings(account_for(request), platform, values)
 
 
 def _add_errors(form: Any, exc: ValidationError | FieldErrors) -> None:

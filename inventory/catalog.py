@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from accounts.models import Account, ApiKey, Role
 from accounts.tenancy import Actor, actor_user, require_actor_role
+from channels.events import announce_product_master_changed
 from connectors.text import unsafe_character_message
 from inventory.models import PRICE_PLACES, SKU_MAX_LENGTH, InventoryEvent, Listing, Product
 from inventory.stock_queue import mark_stock_changed, request_price_jobs, request_stock_jobs
@@ -382,10 +383,8 @@ def _product_master_changed(account: Account, skus: Sequence[str]) -> None:
     When these are the account's only products the master was empty before, and no order had been
     judged against it yet: all of them are.
     """
-    from orders.services import product_master_changed
-
     first = not Product.objects.filter(account=account).exclude(sku__in=list(skus)).exists()
-    product_master_changed(account.pk, skus, everything=first)
+    announce_product_master_changed(account.pk, skus, everything=first)
 
 
 def _link_listings(account: Account, skus: Sequence[str]) -> set[Any]:

@@ -20,6 +20,7 @@ from accounts.models import Account, Role
 from accounts.tenancy import Actor, require_actor_role
 from channels.models import SalesChannel
 from connectors.base import currency_places
+from connectors.registry import CONNECTORS
 from inventory.catalog import audit
 from inventory.models import Product
 from inventory.stock_queue import request_price_jobs, setting_flag
@@ -94,8 +95,6 @@ def price_rule(channel: SalesChannel, account: Account | None = None) -> PriceRu
 
 def price_rule_for(platform: str, settings: Mapping[str, Any], account: Account) -> PriceRule:
     """:func:`price_rule` for settings not saved yet (the wizard's settings step)."""
-    from connectors.registry import CONNECTORS
-
     declared = CONNECTORS[platform].capabilities.tax_inclusive_prices
     use_store_tax = setting_flag(settings, "use_store_tax_settings", True)
     currency = str(settings.get("currency") or "")
@@ -155,3 +154,9 @@ def describe_price_rule(rule: PriceRule, store: str, tax_rate: Decimal) -> str:
         return start + tail
     what = "the price customers pay" if rule.store_includes_tax else f"the net price {store} keeps"
     return f"{start} at a {rate} tax rate: {what}."
+
+
+def on_settings_described(sender: Any, *, account: Any, platform: str, settings: Any, **kwargs: Any) -> str:
+    """Receiver of :data:`channels.events.settings_described`: the price rule in one sentence."""
+    rule = price_rule_for(platform, settings or {}, account)
+    return describe_price_rule(rule, CONNECTORS[platform].label, example_tax_rate(account))

@@ -115,6 +115,11 @@ def reservations_changed(account: Account | Any, skus: Iterable[str] | None = No
     request_stock_jobs(account_id, mark_stock_changed(listings))
 
 
+def on_reservations_moved(sender: Any, *, account_id: Any, skus: Iterable[str] | None, **kwargs: Any) -> None:
+    """Receiver of :data:`channels.events.reservations_moved` (connected in ``InventoryConfig.ready``)."""
+    reservations_changed(account_id, skus)
+
+
 def mark_stock_changed(listings: Any) -> set[Any]:
     """Count a change on these listings' availability, in the caller's transaction; returns the
     ids of the channels whose listings were marked (for :func:`request_stock_jobs`).

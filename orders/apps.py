@@ -6,3 +6,10 @@ class OrdersConfig(AppConfig):
 
     name = "orders"
     verbose_name = "Orders"
+
+    def ready(self) -> None:
+        from channels.models import SyncJob
+        from channels.sync import register_job
+
+        register_job(SyncJob.ORDERS, "orders.tasks.download_orders")
+        register_job(SyncJob.SHIPMENTS, "orders.tasks.confirm_shipments")

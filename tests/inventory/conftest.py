@@ -21,7 +21,9 @@ def sandbox_settings(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     settings.STORE_HTTP_MAX_RETRIES = 1
     real_options = channels_services.connector_options
     monkeypatch.setattr(
-        channels_services, "connector_options", lambda: dataclasses.replace(real_options(), backoff=0.01)
+        channels_services,
+        "connector_options",
+        lambda platform="": dataclasses.replace(real_options(platform), backoff=0.01),
     )
     return settings
 
