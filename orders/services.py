@@ -251,6 +251,13 @@ def _known_skus(account_id: Any, skus: set[str]) -> set[str]:
     return set(product.objects.filter(account_id=account_id, sku__in=skus).values_list("sku", flat=True))
 
 
+def on_product_master_changed(
+    sender: Any, *, account_id: Any, skus: Iterable[str], everything: bool = False, **kwargs: Any
+) -> int:
+    """Receiver of :data:`channels.events.product_master_changed` (connected in ``OrdersConfig.ready``)."""
+    return product_master_changed(account_id, skus, everything=everything)
+
+
 def product_master_changed(account_id: Any, skus: Iterable[str], *, everything: bool = False) -> int:
     """Re-evaluate ``unknown_sku`` on the account's orders after products were added, renamed or
     deleted; returns how many orders changed. One UPDATE, whatever the number of orders.
