@@ -11,8 +11,7 @@ success). The rounds start from the steady state: the first job after the listin
 compared all 10,000 once. Floor, measured in the same run against the same sandbox X-Cart store:
 the same 100 updates sent raw with httpx in the store's batch size (50), with no database at all.
 Rounds alternate which side goes first; medians are compared. Over loopback and at 20 ms per
-store request, each with ``config/db.py``'s prepared queries (compiled once, planned once per
-connection) and without them (the ORM compiling each query, the server planning each statement).
+store request.
 
 Setup reads the store's catalogue straight from the sandbox's tables (X-Cart links variants to
 products one request per product, which is a listing refresh cost, not a push cost).
@@ -121,9 +120,7 @@ def _measure(
     rng: Any,
     work: list[float],
 ) -> Any:
-    """``2 × ROUNDS`` rounds: change 1 % of the products, run our job, send the raw floor
-    (alternating which goes first); every other pair of rounds runs without the prepared queries,
-    so both are measured under the same load."""
+    """``ROUNDS`` rounds: change 1 % of the products, run our job, send the raw floor (alternating)."""
     from django.db import connection
 
     from channels.models import SyncJob, SyncRun, SyncState
@@ -137,11 +134,7 @@ def _measure(
     floor: list[float] = []
     queries: list[int] = []
     sent_counts: list[int] = []
-    prepared_flags: list[bool] = []
-    for round_number in range(2 * ROUNDS):
-        prepared = ((round_number + 1) // 2) % 2 == 0  # on, off, off, on, on, off …
-        prepared_queries(prepared)
-        prepared_flags.append(prepared)
+    for round_number in range(ROUNDS):
         chosen = rng.sample(reserved_skus, reserving) + rng.sample(free, CHANGED - reserving)
         on_hand = dict(Product.objects.filter(account=account, sku__in=chosen).values_list("sku", "on_hand"))
         upsert_products(
@@ -182,20 +175,7 @@ def _measure(
         else:
             run_ours()
             run_floor()
-    prepared_queries(True)
-    return [
-        (
-            flag,
-            (
-                [value for value, on in zip(ours, prepared_flags, strict=True) if on == flag],
-                [value for value, on in zip(floor, prepared_flags, strict=True) if on == flag],
-                [value for value, on in zip(queries, prepared_flags, strict=True) if on == flag],
-                [value for value, on in zip(sent_counts, prepared_flags, strict=True) if on == flag],
-                [value for value, on in zip(work, prepared_flags, strict=True) if on == flag],
-            ),
-        )
-        for flag in (True, False)
-    ]
+    return ours, floor, queries, sent_counts, list(work)
 
 
 def result_work(result: Any) -> list[float]:
@@ -267,24 +247,6 @@ def seed_orders(account: Any, skus: list[str]) -> dict[str, int]:
     return reserved
 
 
-def prepared_queries(on: bool) -> None:
-    """Switch ``config/db.py``'s machinery on (as deployed) or off: without it every query is
-    compiled by the ORM and planned by the server on each call, as plain Django does."""
-    from django.conf import settings
-
-    from config import db
-
-    original = getattr(db.PreparedQuery, "_bench_original", None) or db.PreparedQuery._statement
-    db.PreparedQuery._bench_original = original  # type: ignore[attr-defined]
-
-    def uncached(self: Any, **values: Any) -> Any:
-        self._compiled.clear()
-        return original(self, **values)
-
-    db.PreparedQuery._statement = original if on else uncached  # type: ignore[method-assign]
-    settings.DATABASE_PREPARED_STATEMENTS = on
-
-
 def main() -> int:
     setup_django()
     import httpx
@@ -354,19 +316,15 @@ def main() -> int:
                 for latency in LATENCIES:
                     app.faults.update({"latency": latency})
                     work.clear()
-                    measured = _measure(
-                        app, server, client, account, channel, by_sku, reserved_skus, rng, work
-                    )
-                    scenarios += [(latency, prepared, result) for prepared, result in measured]
-                prepared_queries(True)
+                    result = _measure(app, server, client, account, channel, by_sku, reserved_skus, rng, work)
+                    scenarios.append((latency, result))
 
-    for latency, prepared, result in scenarios:
+    for latency, result in scenarios:
         ours, floor, queries, sent_counts, _work = result
         where = "over loopback" if not latency else f"{latency * 1000:.0f} ms per store request"
-        machinery = "prepared queries on" if prepared else "prepared queries off"
         report(
             f"bench.stock_push — 1 % of {LISTINGS:,} listings changed, {ORDERS:,} orders "
-            f"({OPEN_ORDERS:,} open), X-Cart sandbox, {where}, {machinery}",
+            f"({OPEN_ORDERS:,} open), X-Cart sandbox, {where}",
             [
                 ("listings on the channel", f"{total}"),
                 (
@@ -397,18 +355,6 @@ def main() -> int:
                 ),
             ],
         )
-    by_case = {(latency, prepared): median(result[0]) for latency, prepared, result in scenarios}
-    rows = []
-    for latency in LATENCIES:
-        on, off = by_case[(latency, True)], by_case[(latency, False)]
-        where = "loopback" if not latency else f"{latency * 1000:.0f} ms per request"
-        rows.append(
-            (
-                f"{where}: job with / without prepared queries",
-                f"{on * 1000:.1f} / {off * 1000:.1f} ms  (saves {(off - on) / off * 100:.1f} %)",
-            )
-        )
-    report("bench.stock_push — what config/db.py's prepared queries save", rows)
     return 0
 
 

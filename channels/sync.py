@@ -49,7 +49,7 @@ from channels.models import (
     SyncRun,
     SyncState,
 )
-from config.db import PreparedQuery, execute_ctes, prepared_cursor
+from config.db import execute_ctes
 from config.logging import mask_secrets
 from connectors.base import Connector
 from connectors.errors import AuthError, ConnectorError, ProtocolError, RateLimited, TransientError
@@ -625,7 +625,7 @@ def _claim_and_start(channel: SalesChannel, job: str, run: SyncRun, seconds: int
     values = ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields)
     params += [f.get_db_prep_save(f.pre_save(run, True), connection) for f in fields]
     table = connection.ops.quote_name(SyncRun._meta.db_table)
-    with prepared_cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(
             f"WITH claimed AS ({claim_sql}){requests} "  # noqa: S608 (names are ours)
             f"INSERT INTO {table} ({columns}) SELECT {values} FROM claimed RETURNING 1",
@@ -717,7 +717,7 @@ def _finish_succeeded(run: SyncRun, channel: SalesChannel, holder: str) -> None:
             run.pk,
         ]
         only_unfolded = " AND NOT EXISTS (SELECT 1 FROM folded)"
-    with prepared_cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(
             "WITH "  # noqa: S608 (names are ours)
             + "".join(f"{cte}, " for cte, _params in writes)
@@ -902,12 +902,6 @@ def _finish(run: SyncRun, state: str, error: str = "") -> None:
     )
 
 
-#: The channel a job is for, if jobs may touch it (read at the start of every job).
-_SYNCABLE_CHANNEL = PreparedQuery(
-    lambda channel_id: SalesChannel.objects.syncable().filter(pk=channel_id), channel_id=uuid.UUID(int=3)
-)
-
-
 def run_channel_job(
     channel_id: Any,
     job: str,
@@ -923,7 +917,7 @@ def run_channel_job(
     recorded and re-raised so the Celery task can retry; other connector errors are recorded and
     the failed run is returned.
     """
-    found = _SYNCABLE_CHANNEL.instances(SalesChannel, channel_id=channel_id)
+    found = list(SalesChannel.objects.syncable().filter(pk=channel_id)[:1])
     channel = found[0] if found else None
     if channel is None:
         log.info("sync.job.skipped channel=%s job=%s reason=not_syncable", channel_id, job)

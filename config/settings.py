@@ -155,11 +155,6 @@ else:
     # a push touched, instead of finding them by primary key. ``?options=`` in the URL overrides it.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c random_page_cost=1.1")
 
-#: The few statements every sync job runs (config.db) are prepared on the server, planned once per
-#: connection. Turn off behind a pooler that cannot keep prepared statements (PgBouncer before 1.21,
-#: or without ``max_prepared_statements``, in transaction mode).
-DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
-
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -11,20 +11,16 @@ the same function applied to different arithmetic, so they cannot drift apart.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from typing import Any, Protocol, TypeVar
 
 from django.apps import apps
-from django.contrib.postgres.fields import ArrayField
-from django.db import connection
-from django.db.models import Case, CharField, ExpressionWrapper, F, IntegerField, Lookup, Q, Value, When
+from django.db.models import Case, ExpressionWrapper, IntegerField, Q, Value, When
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.db.models.lookups import IsNull
 
 from accounts.models import Account
-from config.db import PreparedQuery
 
 N = TypeVar("N")
 
@@ -121,13 +117,10 @@ def reserved_by_sku(account: Account | Any, skus: Iterable[str] | None = None) -
         wanted = sorted({sku for sku in skus if sku})
         if not wanted:
             return {}
-    if wanted is not None and connection.vendor == "postgresql":
-        rows = _OPEN_LINES_OF_SKUS.rows(account_id=account_id, skus=wanted)
-    else:
-        lines = open_lines(account_id)
-        if wanted is not None:
-            lines = lines.filter(sku__in=wanted)
-        rows = list(lines)
+    lines = open_lines(account_id)
+    if wanted is not None:
+        lines = lines.filter(sku__in=wanted)
+    rows = list(lines)
     if not rows:
         return {}
     shipped = _shipped_units(account_id, {order_id for order_id, *_ in rows})
@@ -153,28 +146,6 @@ def open_lines(account_id: Any) -> Any:
     # No ordering: the lines are summed per SKU, and the model's default order costs a join and a sort.
     lines = line_model.objects.filter(account_id=account_id, order__in=orders.values("pk")).order_by()
     return lines.values_list("order_id", "external_line_id", "sku", "quantity")
-
-
-class _AnyOf(Lookup):
-    """``field = ANY(%s)``: a list of any length as one parameter, so the statement's text never
-    changes with the number of SKUs."""
-
-    lookup_name = "any_of"
-
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
-        field_sql, field_params = self.process_lhs(compiler, connection)
-        list_sql, list_params = self.process_rhs(compiler, connection)
-        return f"{field_sql} = ANY({list_sql})", [*field_params, *list_params]
-
-
-def _open_lines_of_skus_query(account_id: Any, skus: list[str]) -> Any:
-    wanted = _AnyOf(F("sku"), Value(skus, output_field=ArrayField(CharField())))
-    return open_lines(account_id).filter(wanted)
-
-
-_OPEN_LINES_OF_SKUS = PreparedQuery(
-    _open_lines_of_skus_query, account_id=uuid.UUID(int=1), skus=["storelink-standin-sku"]
-)
 
 
 def _open_orders() -> Q:

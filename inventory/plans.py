@@ -8,7 +8,6 @@ store is known to hold; values come from :mod:`inventory.availability` and
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -29,7 +28,6 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Greatest, Round
 
 from channels.models import SalesChannel
-from config.db import PreparedQuery
 from connectors.base import currency_places
 from inventory.availability import available_expression, available_quantity, open_lines, reserved_by_sku
 from inventory.models import Listing, StockChange
@@ -122,11 +120,6 @@ def _queued_stock_changes(channel_id: Any, account_id: Any) -> Any:
     )
 
 
-_QUEUED_STOCK_CHANGES = PreparedQuery(
-    _queued_stock_changes, channel_id=uuid.UUID(int=2), account_id=uuid.UUID(int=1)
-)
-
-
 def planned_stock(channel: SalesChannel, *, everything: bool = False) -> StockPlan:
     """Listings whose available quantity differs from what the store is known to hold.
 
@@ -146,7 +139,7 @@ def planned_stock(channel: SalesChannel, *, everything: bool = False) -> StockPl
     """
     if everything:
         return _planned_stock_everything(channel)
-    rows = _QUEUED_STOCK_CHANGES.rows(channel_id=channel.pk, account_id=channel.account_id)
+    rows = list(_queued_stock_changes(channel.pk, channel.account_id))
     pushable = [row for row in rows if row[4] is not None and row[5] is None]
     # Read after the queue: an order arriving in between counts a change this run has not seen.
     reserving = {row[1] for row in pushable if row[-1]}
