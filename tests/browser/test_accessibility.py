@@ -59,6 +59,7 @@ def signed_in_pages(shop: dict[str, Any]) -> list[str]:
         reverse("inventory:product_import"),
         reverse("inventory:unmatched"),
         reverse("api_keys"),
+        reverse("account_settings"),
         "/no-such-page/",
     ]
 
