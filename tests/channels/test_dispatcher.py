@@ -150,7 +150,8 @@ def test_reconcile_spreads_channels_over_the_hour_in_constant_statements(alice: 
         )
     )
     assert all(now < when <= now + timedelta(hours=1) for when in due)
-    assert len({when.replace(microsecond=0) for when in due}) > 200, "not all channels in the same second"
+    # 210 random slots in 3,600 seconds share a second now and then (about 6 pairs on average)
+    assert len({when.replace(microsecond=0) for when in due}) > 190, "not all channels in the same second"
     assert max(due) - min(due) > timedelta(minutes=45)
 
 
