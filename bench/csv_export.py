@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import tracemalloc
 import uuid
-from datetime import timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -88,7 +88,7 @@ def ours(account: Any, limit: int | None = None) -> int:
         orders = orders.filter(
             pk__in=list(orders.order_by("-placed_at").values_list("pk", flat=True)[:limit])
         )
-    response = csvio.stream_csv("orders.csv", ORDER_EXPORT_HEADER, export_rows(orders))
+    response = csvio.stream_csv("orders.csv", ORDER_EXPORT_HEADER, export_rows(orders, UTC))
     return sum(len(chunk) for chunk in response.streaming_content)
 
 
