@@ -31,8 +31,8 @@ LINES = 3
 def seed(account: Any, channel: Any) -> None:
     from django.utils import timezone
 
+    from orders.download import insert_rows
     from orders.models import Order, OrderLine
-    from orders.services import insert_rows
 
     now = timezone.now()
     orders, lines = [], []

@@ -153,7 +153,7 @@ def main() -> int:
     from inventory import stock_queue
     from inventory.catalog import upsert_products
     from inventory.models import Listing, Product
-    from orders.services import download_orders
+    from orders.download import download_orders
 
     sent: list[tuple[str, str]] = []
     sync.send_job = lambda channel_id, job: sent.append((str(channel_id), str(job)))  # type: ignore[assignment]

@@ -227,12 +227,12 @@ def run_ours(channel: Any, page_urls: list[str] | None = None) -> tuple[float, A
 
     from channels import services as channel_services
     from channels import sync
-    from orders import services
+    from orders import download
 
     connection.force_debug_cursor = True
     counter = QueryCounter()
     marks: list[int] = []
-    real_upsert = services.upsert_orders
+    real_upsert = download.upsert_orders
     real_connector_for = channel_services.connector_for
 
     def upsert(channel: Any, orders: Any, **options: Any) -> Any:
@@ -247,13 +247,13 @@ def run_ours(channel: Any, page_urls: list[str] | None = None) -> tuple[float, A
         client = httpx.Client(timeout=60, event_hooks={"request": [record]})
         return real_connector_for(channel, http=client)
 
-    services.upsert_orders = upsert
+    download.upsert_orders = upsert
     channel_services.connector_for = connector_for
     try:
-        seconds, run = timed(lambda: sync.run_channel_job(channel.pk, "orders", services.download_orders))
+        seconds, run = timed(lambda: sync.run_channel_job(channel.pk, "orders", download.download_orders))
     finally:
         connection.force_debug_cursor = False
-        services.upsert_orders = real_upsert
+        download.upsert_orders = real_upsert
         channel_services.connector_for = real_connector_for
     # from one write's upsert to the next (a write is a batch of pages): the upsert, the reservations
     # it moved, its checkpoint and the run's heartbeat
@@ -318,7 +318,7 @@ def main() -> None:
         from accounts.services import sign_up
         from channels.models import ChannelSchedule
         from channels.services import store_facts_to_dict, test_connection
-        from orders.services import WRITE_BATCH_ORDERS, WRITE_BATCH_SECONDS
+        from orders.download import WRITE_BATCH_ORDERS, WRITE_BATCH_SECONDS
 
         _seed_seconds, (app, server) = timed(seeded_store)
         static: StaticStore | None = None

@@ -71,8 +71,8 @@ def build_account(rng: random.Random) -> dict[str, Any]:
     )
     from config.keyset import encode_cursor
     from inventory.models import Listing, Product
+    from orders.download import insert_rows
     from orders.models import Order, OrderLine, Shipment, ShipmentState
-    from orders.services import insert_rows
 
     user, account = sign_up(
         email="bench@example.com", password="bench-password-9", account_name="Bench seller"

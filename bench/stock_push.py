@@ -188,8 +188,8 @@ def seed_orders(account: Any, skus: list[str]) -> dict[str, int]:
     from django.utils import timezone
 
     from channels.models import ConnectionState, SalesChannel
+    from orders.download import insert_rows
     from orders.models import Order, OrderLine
-    from orders.services import insert_rows
 
     other = SalesChannel.objects.create(
         account=account,

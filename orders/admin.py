@@ -13,8 +13,8 @@ from django.http import HttpRequest
 
 from accounts.admin import AccountScopedAdmin
 from channels import sync
-from orders import services
 from orders.models import Order, OrderLine, Shipment, ShipmentState
+from orders.shipments import retry_shipment
 
 
 class OrderLineInline(admin.TabularInline):
@@ -151,7 +151,7 @@ class ShipmentAdmin(AccountScopedAdmin):
             "account", "channel", "order"
         ):
             try:
-                services.retry_shipment(shipment, actor=request.user)
+                retry_shipment(shipment, actor=request.user)
             except (PermissionDenied, ValidationError) as exc:
                 messages.error(request, f"Shipment of order {shipment.order.number}: {exc}")
             else:

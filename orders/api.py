@@ -1,4 +1,4 @@
-"""REST API for orders and shipments: thin views over :mod:`orders.services`, scoped by
+"""REST API for orders and shipments: thin views over :mod:`orders.shipments`, scoped by
 :class:`~accounts.api.AccountScopedViewSet` (another account's id is a 404, never data).
 
 Shipments are what warehouse systems POST, often from a queue that repeats itself: the
@@ -29,8 +29,8 @@ from accounts.api import (
 )
 from accounts.tenancy import account_for, actor_for
 from channels.serializers import ErrorSerializer, StrictSerializer
-from orders import services
 from orders.models import Order, OrderLine, Shipment, ShipmentState, money_text
+from orders.shipments import MAX_TRACKING_NUMBERS, IdempotencyKeyReused, record_shipment, retry_shipment
 
 MAX_BULK_SHIPMENTS = 500
 
@@ -164,7 +164,7 @@ class ShipmentCreateSerializer(StrictSerializer):
     tracking_numbers = serializers.ListField(
         child=serializers.CharField(max_length=100),
         min_length=1,
-        max_length=services.MAX_TRACKING_NUMBERS,
+        max_length=MAX_TRACKING_NUMBERS,
     )
     carrier = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     service = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
@@ -314,7 +314,7 @@ class ShipmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountS
         )
         if order is None:  # a 404 like any other id of another account or of nothing
             raise exceptions.NotFound("No such order in your account.")
-        return services.record_shipment(
+        return record_shipment(
             order,
             actor=actor_for(self.request),
             tracking_numbers=values["tracking_numbers"],
@@ -350,7 +350,7 @@ class ShipmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountS
             return self._create_bulk(request.data, header_key)
         try:
             shipment, created = self._create_one(request.data, header_key)
-        except services.IdempotencyKeyReused as exc:
+        except IdempotencyKeyReused as exc:
             errors = _errors_of(exc)
             message = errors["idempotency_key"][0]
             return Response(
@@ -398,7 +398,7 @@ class ShipmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountS
     def retry(self, request: Request, pk: str | None = None) -> Response:
         shipment = self.get_object()
         try:
-            shipment = services.retry_shipment(shipment, actor=actor_for(request))
+            shipment = retry_shipment(shipment, actor=actor_for(request))
         except DjangoValidationError as exc:
             raise exceptions.ValidationError(_errors_of(exc)) from None
         return Response(ShipmentSerializer(shipment).data)

@@ -11,7 +11,7 @@ class OrdersConfig(AppConfig):
         from channels.events import product_master_changed
         from channels.models import SyncJob
         from channels.sync import register_job
-        from orders.services import on_product_master_changed
+        from orders.product_master import on_product_master_changed
 
         # Inventory announces product master changes; orders judge their unknown-SKU flags again.
         product_master_changed.connect(on_product_master_changed, dispatch_uid="orders.unknown_sku")

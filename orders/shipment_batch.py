@@ -1,7 +1,7 @@
 """Several shipments at once: a warehouse's CSV or orders picked in the to-ship queue.
 
 A batch is all or nothing. Every row is resolved (order number → the account's order, SKU → the
-order's lines) and every shipment is recorded through :func:`orders.services.record_shipment`, the
+order's lines) and every shipment is recorded through :func:`orders.shipments.record_shipment`, the
 same function the API and the order page use, inside one transaction. If any row has an error the
 transaction is rolled back, so nothing is half applied; a preview is the same run, always rolled
 back, so what it shows is exactly what applying would do (and jobs registered for after commit are
@@ -29,8 +29,8 @@ from accounts.models import Account
 from accounts.tenancy import Actor
 from channels.models import SalesChannel
 from config import csvio
-from orders import services
 from orders.models import Order, OrderLine, Shipment, ShipmentState
+from orders.shipments import record_shipment
 
 log = logging.getLogger("storelink.orders")
 
@@ -462,7 +462,7 @@ def run_batch(
             if failed_rows.intersection(shipment.rows) or shipment.lines == []:
                 continue
             try:
-                recorded, created = services.record_shipment(
+                recorded, created = record_shipment(
                     shipment.order,
                     actor=actor,
                     tracking_numbers=shipment.tracking,

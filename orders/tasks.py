@@ -7,10 +7,10 @@ from celery import shared_task
 
 from channels import sync
 from channels.models import SyncJob
-from orders import services
+from orders import download, shipments
 
 #: The order job's work: the store's quick check first, then the download when it says so.
-_poll = sync.poll_orders(services.download_orders)
+_poll = sync.poll_orders(download.download_orders)
 
 
 @shared_task(
@@ -27,5 +27,5 @@ def download_orders(self, channel_id: str) -> str | None:
 )
 def confirm_shipments(self, channel_id: str) -> str | None:
     """Confirm the channel's pending shipments on the store."""
-    run = sync.run_job_task(self, channel_id, SyncJob.SHIPMENTS, services.confirm_pending_shipments)
+    run = sync.run_job_task(self, channel_id, SyncJob.SHIPMENTS, shipments.confirm_pending_shipments)
     return str(run.pk) if run else None

@@ -3,7 +3,7 @@ adding a shipment, and retrying a failed one. (The channel page's "sync now" is
 ``channels.views.channel_sync_now``.)
 
 Every row is looked up through the account of the request (another account's id is a 404), and
-every change goes through :mod:`orders.services`.
+every change goes through :mod:`orders.shipments`.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from accounts.tenancy import account_for, actor_for, current_membership, has_rol
 from accounts.zones import is_time_zone
 from channels.models import SalesChannel
 from config.keyset import keyset_page
-from orders import services
 from orders.forms import OrderFilterForm, ShipmentForm
 from orders.models import Order, Shipment, ShipmentState
+from orders.shipments import record_shipment, retry_shipment, shipped_quantities, unshipped_quantities
 
 PAGE_SIZE = 50
 
@@ -177,13 +177,13 @@ def store_zone_for(order: Order) -> str | None:
 @require_http_methods(["GET", "POST"])
 def order_detail(request: HttpRequest, order_id: Any) -> HttpResponse:
     order = get_object_or_404(_orders_of(request).select_related("channel", "account"), pk=order_id)
-    remaining = services.unshipped_quantities(order)
+    remaining = unshipped_quantities(order)
     form = ShipmentForm(request.POST or None, order=order, remaining=remaining)
     if request.method == "POST":
         require_role(request, Role.MEMBER)
         if form.is_valid():
             try:
-                services.record_shipment(
+                record_shipment(
                     order,
                     actor=actor_for(request),
                     tracking_numbers=form.cleaned_data["tracking_numbers"],
@@ -200,7 +200,7 @@ def order_detail(request: HttpRequest, order_id: Any) -> HttpResponse:
                 messages.success(request, "Shipment recorded; Storelink is confirming it to the store.")
                 return redirect("orders:detail", order_id=order.pk)
     lines = list(order.lines.all())
-    shipped = services.shipped_quantities(order)
+    shipped = shipped_quantities(order)
     for line in lines:
         # Per line, what shipments (recorded or confirmed) cover and what is still to ship.
         line.shipped_units = min(line.quantity, shipped.get(line.external_line_id, 0))
@@ -239,7 +239,7 @@ def shipment_retry(request: HttpRequest, shipment_id: Any) -> HttpResponse:
     )
     require_role(request, Role.MEMBER)
     try:
-        services.retry_shipment(shipment, actor=actor_for(request))
+        retry_shipment(shipment, actor=actor_for(request))
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:

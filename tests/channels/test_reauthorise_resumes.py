@@ -9,8 +9,9 @@ from django.urls import reverse
 
 from channels import sync
 from channels.models import ConnectionState, SalesChannel, SyncJob
-from orders import services as order_services
+from orders.download import download_orders
 from orders.models import Order, ShipmentState
+from orders.shipments import confirm_pending_shipments, record_shipment
 from tests.orders.factories import channel_for_store, sandbox_store
 
 pytestmark = pytest.mark.django_db
@@ -47,11 +48,11 @@ def channel(alice, store):
 
 def paused_with_a_shipment(alice, channel, store):
     """A shipment recorded, then the store refuses the key: the shipment waits, the channel pauses."""
-    sync.run_channel_job(channel.pk, SyncJob.ORDERS, order_services.download_orders)
+    sync.run_channel_job(channel.pk, SyncJob.ORDERS, download_orders)
     order = Order.objects.filter(channel=channel).order_by("external_id").first()
-    shipment, _ = order_services.record_shipment(order, actor=alice.user, tracking_numbers=["1ZPAUSED"])
+    shipment, _ = record_shipment(order, actor=alice.user, tracking_numbers=["1ZPAUSED"])
     store.faults.update({"expired_token": True})
-    sync.run_channel_job(channel.pk, SyncJob.SHIPMENTS, order_services.confirm_pending_shipments)
+    sync.run_channel_job(channel.pk, SyncJob.SHIPMENTS, confirm_pending_shipments)
     assert SalesChannel.objects.get(pk=channel.pk).connection_state == ConnectionState.NEEDS_REAUTH
     shipment.refresh_from_db()
     assert shipment.state == ShipmentState.PENDING
@@ -79,7 +80,7 @@ def test_reauthorising_requests_the_paused_shipment_at_once(
     assert response.status_code == 302
     assert (str(channel.pk), SyncJob.SHIPMENTS) in sent  # not left for the 10-minute sweep
     # what the worker then does with it
-    sync.run_channel_job(channel.pk, SyncJob.SHIPMENTS, order_services.confirm_pending_shipments)
+    sync.run_channel_job(channel.pk, SyncJob.SHIPMENTS, confirm_pending_shipments)
     shipment.refresh_from_db()
     assert shipment.state == ShipmentState.CONFIRMED
     assert "1ZPAUSED" in store.tracking_numbers(order.external_id)

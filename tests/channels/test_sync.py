@@ -16,7 +16,7 @@ from accounts.models import Membership, Role, User
 from channels import sync
 from channels.models import ChannelSchedule, ConnectionState, JobLease, SalesChannel, SyncRun, SyncState
 from connectors.errors import AuthError, PermanentError, ProtocolError, RateLimited, TransientError
-from orders import services as order_services
+from orders.download import download_orders, upsert_orders
 from tests.orders.factories import channel_for_store, make_owner, sandbox_store
 
 
@@ -213,7 +213,7 @@ def test_auth_error_pauses_channel_and_mails_admins_once(
     Membership.objects.create(account=account, user=member, role=Role.MEMBER)
     store.faults.update({"expired_token": True})
     with django_capture_on_commit_callbacks(execute=True):
-        run = sync.run_channel_job(channel.pk, "orders", order_services.download_orders)
+        run = sync.run_channel_job(channel.pk, "orders", download_orders)
     assert run.state == SyncState.FAILED
     assert run.error
     channel.refresh_from_db()
@@ -256,12 +256,12 @@ def test_reauthorising_resumes_jobs(owner, channel, store):
     from channels import services as channel_services
 
     store.faults.update({"expired_token": True})
-    sync.run_channel_job(channel.pk, "orders", order_services.download_orders)
+    sync.run_channel_job(channel.pk, "orders", download_orders)
     channel.refresh_from_db()
     assert channel.connection_state == ConnectionState.NEEDS_REAUTH
     store.faults.update({"expired_token": False})
     channel_services.reauthorise_channel(channel, actor=owner[0], credentials=store.connector_credentials())
-    run = sync.run_channel_job(channel.pk, "orders", order_services.download_orders)
+    run = sync.run_channel_job(channel.pk, "orders", download_orders)
     assert run.state == SyncState.SUCCEEDED
     assert run.created == store.order_count()
 
@@ -498,7 +498,7 @@ def test_channel_without_reported_statuses_holds_nothing(channel):
     connector.close()
     channel.store_facts = {}
     channel.save()
-    result = order_services.upsert_orders(channel, [replace(order, status_code="ZZ")])
+    result = upsert_orders(channel, [replace(order, status_code="ZZ")])
     assert result.created == 1
     assert not result.held_statuses
 

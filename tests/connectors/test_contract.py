@@ -32,7 +32,7 @@ from connectors.errors import AuthError, OrderClosedError, ProtocolError, RateLi
 from connectors.registry import build_connector
 from connectors.sandbox import SandboxServer, make_sandbox
 from inventory.prices import channel_price
-from orders.services import totals_mismatch
+from orders.download import totals_mismatch
 
 T = TypeVar("T")
 

@@ -21,8 +21,8 @@ from channels import sync
 from channels.models import SyncRun, SyncState
 from inventory.availability import reserved_by_sku
 from inventory.catalog import upsert_products
-from orders import services
 from orders.models import Order, Shipment, ShipmentState
+from orders.shipments import record_shipment
 from tests.e2e.conftest import CeleryProcesses, fast_beat_schedule
 from tests.orders.factories import channel_for_store, make_owner, sandbox_store
 
@@ -142,7 +142,7 @@ def test_a_cancelled_order_releases_stock_and_a_partial_shipment_keeps_the_rest(
         partly = _open_order_with(selling, skus, units=2, exclude={cancelled.pk})
         line = max(partly.lines.all(), key=lambda each: each.quantity)
         before = reserved_by_sku(account)
-        shipment, _ = services.record_shipment(
+        shipment, _ = record_shipment(
             partly,
             actor=user,
             tracking_numbers=["1ZPART"],

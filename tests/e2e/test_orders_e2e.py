@@ -18,8 +18,8 @@ from django.db import connection
 from django.db.models import Sum
 
 from channels.models import SyncRun, SyncState
-from orders import services
 from orders.models import Order, Shipment, ShipmentState
+from orders.shipments import record_shipment
 from tests.e2e.conftest import CeleryProcesses, fast_beat_schedule, kill_worker_mid_download
 from tests.orders.factories import channel_for_store, make_owner, sandbox_store
 
@@ -62,7 +62,7 @@ def test_orders_arrive_and_shipment_is_confirmed_exactly_once(celery: CeleryProc
         assert run.created == expected
 
         order = Order.objects.filter(channel=channel).order_by("placed_at").first()
-        shipment, _ = services.record_shipment(order, actor=user, carrier="UPS", tracking_numbers=["1ZE2E"])
+        shipment, _ = record_shipment(order, actor=user, carrier="UPS", tracking_numbers=["1ZE2E"])
         celery.wait_for(
             lambda: Shipment.objects.get(pk=shipment.pk).state == ShipmentState.CONFIRMED,
             "the shipment to be confirmed",

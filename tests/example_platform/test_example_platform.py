@@ -16,7 +16,7 @@ from connectors import registry
 from inventory.catalog import upsert_products
 from inventory.matching import refresh_listings
 from inventory.push import push_stock_for_channel
-from orders import services as order_services
+from orders.download import download_orders
 from orders.models import Order
 from tests.example_platform.connector import ExampleConnector
 from tests.example_platform.store import API_KEY, ExampleStore
@@ -76,7 +76,7 @@ def test_a_fourth_platform_needs_only_its_package(client, alice, example_platfor
     assert channel.credentials == {"api_key": API_KEY}
     assert "Example shop" in client.get(reverse("channels:list")).content.decode()
 
-    run = sync.run_channel_job(channel.pk, SyncJob.ORDERS, order_services.download_orders)
+    run = sync.run_channel_job(channel.pk, SyncJob.ORDERS, download_orders)
     assert run is not None
     assert run.state == SyncState.SUCCEEDED, run.error
     order = Order.objects.get(channel=channel)

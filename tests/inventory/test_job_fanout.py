@@ -19,7 +19,7 @@ from connectors import base
 from inventory.catalog import upsert_products
 from inventory.models import Listing, Product
 from inventory.stock_queue import reservations_changed
-from orders.services import download_orders
+from orders.download import download_orders
 from tests.factories import SalesChannelFactory
 
 pytestmark = pytest.mark.django_db

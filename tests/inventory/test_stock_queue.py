@@ -25,7 +25,7 @@ from inventory.matching import save_listings, update_listing_overrides
 from inventory.models import Listing, Product, StockChange
 from inventory.push import push_stock_for_channel
 from inventory.stock_queue import reservations_changed
-from orders.services import upsert_orders
+from orders.download import upsert_orders
 from tests.factories import SalesChannelFactory
 from tests.inventory.test_inventory_availability import _order
 

@@ -16,8 +16,15 @@ from channels.models import ChannelSchedule, SyncState
 from connectors import base
 from inventory.availability import reserved_by_sku
 from inventory.models import Product
-from orders import services
+from orders.download import (
+    closed_status_codes,
+    download_orders,
+    is_store_closed,
+    totals_mismatch,
+    upsert_orders,
+)
 from orders.models import Order
+from orders.shipments import confirm_pending_shipments, record_shipment
 from tests.factories import OPENCART_FACTS, SalesChannelFactory
 from tests.orders.factories import channel_for_store, make_order, make_owner, sandbox_store
 
@@ -74,7 +81,7 @@ def test_the_stores_verdict_and_the_platforms_closed_statuses_both_close_an_orde
     with_verdict = _order("A1", "2", closed=True)  # the store's own list marks "2" as closing here
     by_platform_code = _order("A2", "7")  # OpenCart's Canceled, no verdict from the connector
     still_open = _order("A3", "1")
-    services.upsert_orders(channel, [with_verdict, by_platform_code, still_open])
+    upsert_orders(channel, [with_verdict, by_platform_code, still_open])
 
     closed = dict(Order.objects.values_list("external_id", "store_closed"))
     assert closed == {"A1": True, "A2": True, "A3": False}
@@ -90,16 +97,16 @@ def test_a_later_change_reopens_or_closes_a_known_order_whatever_its_status(alic
         store_facts=FACTS,
     )
     Product.objects.create(account=alice, sku="MUG", on_hand=20)
-    services.upsert_orders(channel, [_order("A1", "1")])
+    upsert_orders(channel, [_order("A1", "1")])
     assert reserved_by_sku(alice) == {"MUG": 3}
 
-    result = services.upsert_orders(channel, [_order("A1", "7")])  # cancelled on the store
+    result = upsert_orders(channel, [_order("A1", "7")])  # cancelled on the store
     assert result.updated == 1
     order = Order.objects.get(external_id="A1")
     assert (order.status_code, order.store_closed) == ("7", True)
     assert reserved_by_sku(alice) == {}
 
-    services.upsert_orders(channel, [_order("A1", "2")])  # the seller reopened it: it reserves again
+    upsert_orders(channel, [_order("A1", "2")])  # the seller reopened it: it reserves again
     assert Order.objects.get(external_id="A1").store_closed is False
     assert reserved_by_sku(alice) == {"MUG": 3}
 
@@ -108,8 +115,8 @@ def test_only_the_closed_verdict_changing_is_still_written(alice):
     """A store can close an order without changing the status code we keep (X-Cart: the payment
     status moved to Declined, the shipping status did not): the verdict alone is a change."""
     channel = SalesChannelFactory(account=alice, platform="xcart", settings={"processed_status": "S"})
-    services.upsert_orders(channel, [_order("X1", "N")])
-    result = services.upsert_orders(channel, [_order("X1", "N", closed=True)])
+    upsert_orders(channel, [_order("X1", "N")])
+    result = upsert_orders(channel, [_order("X1", "N", closed=True)])
     assert result.updated == 1
     assert Order.objects.get(external_id="X1").store_closed is True
 
@@ -117,7 +124,7 @@ def test_only_the_closed_verdict_changing_is_still_written(alice):
 def test_an_unmapped_status_still_holds_and_reserves(alice):
     channel = SalesChannelFactory(account=alice, platform="opencart")
     Product.objects.create(account=alice, sku="MUG", on_hand=20)
-    result = services.upsert_orders(channel, [_order("A1", "99")])
+    result = upsert_orders(channel, [_order("A1", "99")])
     assert result.held_statuses  # the run tells the seller
     order = Order.objects.get(external_id="A1")
     assert order.held_unmapped_status is True
@@ -128,7 +135,7 @@ def test_an_unmapped_status_still_holds_and_reserves(alice):
 def test_a_cancellation_on_the_sandbox_store_is_downloaded_as_closed(alice):
     with sandbox_store("xcart", orders=10) as (app, _server):
         channel = channel_for_store(alice, app)
-        sync.run_channel_job(channel.pk, "orders", services.download_orders)
+        sync.run_channel_job(channel.pk, "orders", download_orders)
         order = Order.objects.filter(channel=channel, store_closed=False).order_by("placed_at").last()
         with app.lock:
             cancelled = app.db.execute("SELECT id FROM status_shipping WHERE code = 'WND'").fetchone()[0]
@@ -137,7 +144,7 @@ def test_a_cancellation_on_the_sandbox_store_is_downloaded_as_closed(alice):
                 (cancelled, int(order.external_id)),
             )
         ChannelSchedule.objects.filter(pk=channel.pk).update(orders_checkpoint=None)
-        run = sync.run_channel_job(channel.pk, "orders", services.download_orders)
+        run = sync.run_channel_job(channel.pk, "orders", download_orders)
         assert run.state == SyncState.SUCCEEDED, run.error
         order.refresh_from_db()
         assert order.status_code == "WND"
@@ -149,8 +156,8 @@ def test_the_connectors_fallback_list_covers_every_platform():
 
     for platform, cls in CONNECTORS.items():
         assert cls.closed_status_codes, platform
-        assert services.closed_status_codes(platform) == cls.closed_status_codes
-    assert services.closed_status_codes("no-such-platform") == frozenset()
+        assert closed_status_codes(platform) == cls.closed_status_codes
+    assert closed_status_codes("no-such-platform") == frozenset()
 
 
 def test_existing_orders_are_filled_from_their_status_and_platform(alice):
@@ -171,9 +178,9 @@ def test_existing_orders_are_filled_from_their_status_and_platform(alice):
 
 def test_verdict_helper_matches_the_download():
     order = _order("A1", "5")
-    assert services.is_store_closed("opencart", order) is True
-    assert services.is_store_closed("xcart", order) is False
-    assert services.is_store_closed("xcart", replace(order, closed=True)) is True
+    assert is_store_closed("opencart", order) is True
+    assert is_store_closed("xcart", order) is False
+    assert is_store_closed("xcart", replace(order, closed=True)) is True
 
 
 def _lines_order(currency: str, line_totals: list[str], total: str) -> base.Order:
@@ -208,9 +215,9 @@ def _lines_order(currency: str, line_totals: list[str], total: str) -> base.Orde
 
 def test_per_line_rounding_in_the_stores_currency_is_not_a_mismatch():
     # Two EUR lines each rounded by the store: the total can be one cent off their sum.
-    assert services.totals_mismatch(_lines_order("EUR", ["10.00", "5.00"], "15.01")) is False
-    assert services.totals_mismatch(_lines_order("EUR", ["10.00", "5.00"], "14.99")) is False
-    assert services.totals_mismatch(_lines_order("EUR", ["10.00", "5.00"], "15.00")) is False
+    assert totals_mismatch(_lines_order("EUR", ["10.00", "5.00"], "15.01")) is False
+    assert totals_mismatch(_lines_order("EUR", ["10.00", "5.00"], "14.99")) is False
+    assert totals_mismatch(_lines_order("EUR", ["10.00", "5.00"], "15.00")) is False
 
 
 def test_opencart_rounding_every_total_row_in_the_paid_currency_is_not_a_mismatch():
@@ -218,23 +225,23 @@ def test_opencart_rounding_every_total_row_in_the_paid_currency_is_not_a_mismatc
     currency and rounds each: a 268.74 + 5.00 + 53.748 = 327.488 USD order at 0.7846 reads
     210.85 + 3.92 + 42.17 = 256.94 EUR against a total of 256.95."""
     order = replace(_lines_order("EUR", ["210.85"], "256.95"), shipping=Decimal("3.92"), tax=Decimal("42.17"))
-    assert services.totals_mismatch(order) is False
+    assert totals_mismatch(order) is False
     # two lines, shipping and tax: up to two cents is rounding, three is not
     two = replace(
         _lines_order("EUR", ["16.66", "39.65"], "71.51"), shipping=Decimal("3.92"), tax=Decimal("11.26")
     )
-    assert services.totals_mismatch(two) is False
-    assert services.totals_mismatch(replace(two, total=Decimal("71.52"))) is True
+    assert totals_mismatch(two) is False
+    assert totals_mismatch(replace(two, total=Decimal("71.52"))) is True
 
 
 def test_a_real_mismatch_is_still_flagged():
-    assert services.totals_mismatch(_lines_order("EUR", ["10.00", "5.00"], "15.02")) is True
-    assert services.totals_mismatch(_lines_order("EUR", ["10.00"], "10.01")) is True  # one line: no room
-    assert services.totals_mismatch(_lines_order("EUR", ["10.00", "5.00"], "16.00")) is True
+    assert totals_mismatch(_lines_order("EUR", ["10.00", "5.00"], "15.02")) is True
+    assert totals_mismatch(_lines_order("EUR", ["10.00"], "10.01")) is True  # one line: no room
+    assert totals_mismatch(_lines_order("EUR", ["10.00", "5.00"], "16.00")) is True
     # The tolerance follows the currency's minor unit: a yen has none, so one yen off on two lines is fine
     # and two are not.
-    assert services.totals_mismatch(_lines_order("JPY", ["1000", "500"], "1501")) is False
-    assert services.totals_mismatch(_lines_order("JPY", ["1000", "500"], "1502")) is True
+    assert totals_mismatch(_lines_order("JPY", ["1000", "500"], "1501")) is False
+    assert totals_mismatch(_lines_order("JPY", ["1000", "500"], "1502")) is True
 
 
 def test_a_held_3dcart_order_reserves_and_an_abandoned_checkout_does_not(alice):
@@ -247,8 +254,8 @@ def test_a_held_3dcart_order_reserves_and_an_abandoned_checkout_does_not(alice):
     migration.hold_is_open(django_apps, None)
     assert not Order.objects.get(pk=held.pk).store_closed
     assert Order.objects.get(pk=abandoned.pk).store_closed
-    assert "6" not in services.closed_status_codes("threedcart")
-    assert "7" in services.closed_status_codes("threedcart")
+    assert "6" not in closed_status_codes("threedcart")
+    assert "7" in closed_status_codes("threedcart")
 
 
 def test_a_retry_whose_own_lost_write_shipped_the_order_is_confirmed_not_refused(alice, settings):
@@ -257,18 +264,18 @@ def test_a_retry_whose_own_lost_write_shipped_the_order_is_confirmed_not_refused
     settings.SHIPMENT_RETRY_BASE_SECONDS = 0.0
     with sandbox_store("xcart", orders=10) as (app, _server):
         channel = channel_for_store(alice, app, processed_status="S")
-        sync.run_channel_job(channel.pk, "orders", services.download_orders)
+        sync.run_channel_job(channel.pk, "orders", download_orders)
         order = Order.objects.filter(channel=channel, store_closed=False).order_by("placed_at").first()
         user = alice.memberships.first().user
-        shipment, _ = services.record_shipment(order, actor=user, tracking_numbers=["1ZLOST"])
+        shipment, _ = record_shipment(order, actor=user, tracking_numbers=["1ZLOST"])
         app.faults.update({"drop_reply_after_write": 1})
-        sync.run_channel_job(channel.pk, "shipments", services.confirm_pending_shipments)
+        sync.run_channel_job(channel.pk, "shipments", confirm_pending_shipments)
         shipment.refresh_from_db()
         assert shipment.state == "pending"  # the reply was lost: it will be tried again
         assert app.order_status(order.external_id) == "S"  # ... but the store took the write
         Order.objects.filter(pk=order.pk).update(store_closed=True)  # what the next download says
 
-        sync.run_channel_job(channel.pk, "shipments", services.confirm_pending_shipments)
+        sync.run_channel_job(channel.pk, "shipments", confirm_pending_shipments)
         shipment.refresh_from_db()
         assert shipment.state == "confirmed", shipment.last_error
         assert app.tracking_numbers(order.external_id) == ["1ZLOST"]

@@ -11,7 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from channels import sync
 from channels.models import ChannelSchedule, SalesChannel, SyncRun, SyncState
 from channels.services import connector_for
-from orders import services
+from orders import download
+from orders.download import download_orders, insert_rows, totals_mismatch, upsert_orders
 from orders.models import Order, OrderLine
 from tests.factories import channel_listing_elsewhere
 from tests.orders.factories import channel_for_store, make_owner, sandbox_store
@@ -25,7 +26,7 @@ def alice():
 
 
 def run_download(channel):
-    return sync.run_channel_job(channel.pk, "orders", services.download_orders)
+    return sync.run_channel_job(channel.pk, "orders", download_orders)
 
 
 def test_orders_arrive_with_lines_and_checkpoint(alice):
@@ -57,7 +58,7 @@ def test_resync_of_unchanged_store_writes_nothing(alice):
         line_ids = set(OrderLine.objects.values_list("pk", flat=True))
         connector = connector_for(channel)
         with CaptureQueriesContext(connection) as queries:
-            result = services.download_orders(channel, connector)
+            result = download_orders(channel, connector)
         connector.close()
         writes = [
             q["sql"]
@@ -86,11 +87,11 @@ def test_queries_per_page_are_constant(alice):
         big = max(pages, key=lambda page: len(page.orders))
         assert len(big.orders) > 10
         with CaptureQueriesContext(connection) as first:
-            services.upsert_orders(channel, big.orders)
+            upsert_orders(channel, big.orders)
         small = big.orders[:1]
         Order.objects.all().delete()
         with CaptureQueriesContext(connection) as second:
-            services.upsert_orders(channel, small)
+            upsert_orders(channel, small)
         if connection.vendor == "postgresql":
             assert len(first) == len(second) <= 6
         else:  # SQLite caps the parameters of one statement, so big inserts go in a few batches
@@ -98,7 +99,7 @@ def test_queries_per_page_are_constant(alice):
         # changed orders: still the same number of statements however many changed
         Order.objects.update(content_hash="stale")
         with CaptureQueriesContext(connection) as third:
-            result = services.upsert_orders(channel, big.orders)
+            result = upsert_orders(channel, big.orders)
         assert result.updated == 1
         assert result.created == len(big.orders) - 1
         assert len(third) <= 7
@@ -136,10 +137,10 @@ def test_totals_mismatch_and_unknown_status_are_flagged(alice):
         orders = [order for page in connector.fetch_orders(None) for order in page.orders]
         connector.close()
         good = orders[0]
-        assert not services.totals_mismatch(good)
+        assert not totals_mismatch(good)
         off_by_a_cent = replace(orders[1], total=orders[1].total + Decimal("0.05"))  # beyond rounding
         unknown_status = replace(orders[2], status_code="ZZ", status_name="Mystery")
-        result = services.upsert_orders(channel, [good, off_by_a_cent, unknown_status])
+        result = upsert_orders(channel, [good, off_by_a_cent, unknown_status])
         assert result.created == 3
         assert result.held_statuses == {"Mystery (ZZ)": 1}
         flags = {o.external_id: o for o in Order.objects.all()}
@@ -270,8 +271,8 @@ def test_insert_rows_stores_what_django_would_store_whatever_the_python_types(al
         prices_include_tax=1,
         **common,
     )
-    services.insert_rows(Order, [typed, loose])
-    services.insert_rows(
+    insert_rows(Order, [typed, loose])
+    insert_rows(
         OrderLine,
         [
             OrderLine(
@@ -339,15 +340,15 @@ def test_insert_rows_stores_what_django_would_store_whatever_the_python_types(al
 
 def test_pages_of_a_fast_store_are_written_in_batches(alice, monkeypatch):
     """Three pages, 120 orders: one write (one transaction, one checkpoint), not three."""
-    monkeypatch.setattr(services, "WRITE_BATCH_SECONDS", 600.0)
+    monkeypatch.setattr(download, "WRITE_BATCH_SECONDS", 600.0)
     writes = []
-    real_upsert = services.upsert_orders
+    real_upsert = upsert_orders
 
     def upsert(channel, orders, **options):
         writes.append(len(orders))
         return real_upsert(channel, orders, **options)
 
-    monkeypatch.setattr(services, "upsert_orders", upsert)
+    monkeypatch.setattr(download, "upsert_orders", upsert)
     with sandbox_store("xcart", orders=120) as (app, _server):
         channel = channel_for_store(alice, app)
         run = run_download(channel)
@@ -361,7 +362,7 @@ def test_pages_of_a_fast_store_are_written_in_batches(alice, monkeypatch):
 def test_a_store_failing_mid_download_keeps_the_pages_it_sent(alice, monkeypatch):
     from connectors.errors import TransientError
 
-    monkeypatch.setattr(services, "WRITE_BATCH_SECONDS", 600.0)
+    monkeypatch.setattr(download, "WRITE_BATCH_SECONDS", 600.0)
     with sandbox_store("xcart", orders=120) as (app, _server):
         channel = channel_for_store(alice, app)
         connector = connector_for(channel)
@@ -375,7 +376,7 @@ def test_a_store_failing_mid_download_keeps_the_pages_it_sent(alice, monkeypatch
 
         connector.fetch_orders = two_pages_then_fail
         with pytest.raises(TransientError):
-            services.download_orders(channel, connector)
+            download_orders(channel, connector)
         connector.close()
         kept = Order.objects.filter(channel=channel).count()
         assert 50 < kept < app.order_count()

@@ -9,8 +9,9 @@ import pytest
 
 from channels import sync
 from channels.models import ChannelSchedule, SyncState
-from orders import services
+from orders.download import download_orders
 from orders.models import Order, OrderLine, ShipmentState
+from orders.shipments import confirm_pending_shipments, record_shipment
 from tests.orders.factories import channel_for_store, make_owner, sandbox_store
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +30,7 @@ def test_download_resync_and_confirm(platform, settings):
             settings.THREEDCART_PRIVATE_KEY = keys.get("threedcart_private_key", "")
             settings.THREEDCART_PUBLIC_KEY = keys.get("threedcart_public_key", "")
         channel = channel_for_store(account, app)
-        first = sync.run_channel_job(channel.pk, "orders", services.download_orders)
+        first = sync.run_channel_job(channel.pk, "orders", download_orders)
         assert first.state == SyncState.SUCCEEDED, first.error
         assert Order.objects.filter(channel=channel).count() == app.order_count()
         assert first.created == app.order_count()
@@ -44,16 +45,16 @@ def test_download_resync_and_confirm(platform, settings):
 
         # a full re-download (checkpoint forgotten) of an unchanged store writes nothing
         ChannelSchedule.objects.filter(pk=channel.pk).update(orders_checkpoint=None)
-        again = sync.run_channel_job(channel.pk, "orders", services.download_orders)
+        again = sync.run_channel_job(channel.pk, "orders", download_orders)
         assert again.state == SyncState.SUCCEEDED, again.error
         assert again.created == 0
         assert again.updated == 0
         assert OrderLine.objects.filter(order__channel=channel).count() == lines
 
         order = Order.objects.filter(channel=channel, store_closed=False).order_by("placed_at").last()
-        shipment, _ = services.record_shipment(order, actor=user, carrier="UPS", tracking_numbers=["1ZPLAT"])
+        shipment, _ = record_shipment(order, actor=user, carrier="UPS", tracking_numbers=["1ZPLAT"])
         app.clear_writes()
-        run = sync.run_channel_job(channel.pk, "shipments", services.confirm_pending_shipments)
+        run = sync.run_channel_job(channel.pk, "shipments", confirm_pending_shipments)
         assert run.state == SyncState.SUCCEEDED, run.error
         shipment.refresh_from_db()
         assert shipment.state == ShipmentState.CONFIRMED, shipment.last_error
@@ -61,5 +62,5 @@ def test_download_resync_and_confirm(platform, settings):
         assert app.order_status(order.external_id) == str(channel.settings["processed_status"])
         writes = app.writes()
         assert writes
-        sync.run_channel_job(channel.pk, "shipments", services.confirm_pending_shipments)
+        sync.run_channel_job(channel.pk, "shipments", confirm_pending_shipments)
         assert app.writes() == writes

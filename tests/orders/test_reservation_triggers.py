@@ -14,8 +14,9 @@ from channels.models import SyncState
 from inventory import stock_queue
 from inventory.matching import create_products_from_listings, refresh_listings
 from inventory.models import Listing
-from orders import services
+from orders.download import download_orders
 from orders.models import Order, ShipmentState
+from orders.shipments import confirm_pending_shipments, record_shipment, retry_shipment
 from tests.orders.factories import channel_for_store, make_owner, sandbox_store
 
 pytestmark = pytest.mark.django_db
@@ -45,24 +46,22 @@ def test_failed_shipment_reserves_again_and_retry_releases(
         channel = channel_for_store(account, app)
         refresh_listings(channel)
         create_products_from_listings(channel, actor=user)  # the store's SKUs, listed on it
-        assert (
-            sync.run_channel_job(channel.pk, "orders", services.download_orders).state == SyncState.SUCCEEDED
-        )
+        assert sync.run_channel_job(channel.pk, "orders", download_orders).state == SyncState.SUCCEEDED
         order = Order.objects.filter(channel=channel).first()
-        shipment, _ = services.record_shipment(order, actor=user, tracking_numbers=["F-1"])
+        shipment, _ = record_shipment(order, actor=user, tracking_numbers=["F-1"])
         channel.settings = {**channel.settings, "processed_status": "NOPE"}  # the store refuses it
         channel.save()
 
         stock_requests.clear()
         with django_capture_on_commit_callbacks(execute=True):
-            sync.run_channel_job(channel.pk, "shipments", services.confirm_pending_shipments)
+            sync.run_channel_job(channel.pk, "shipments", confirm_pending_shipments)
         shipment.refresh_from_db()
         assert shipment.state == ShipmentState.FAILED
         assert (str(channel.pk), "stock") in stock_requests
 
         stock_requests.clear()
         with django_capture_on_commit_callbacks(execute=True):
-            services.retry_shipment(shipment, actor=user)
+            retry_shipment(shipment, actor=user)
         assert (str(channel.pk), "stock") in stock_requests
 
 

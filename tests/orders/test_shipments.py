@@ -12,8 +12,17 @@ from django.utils import timezone
 from accounts.models import Membership, Role, User
 from channels import sync
 from channels.models import ChannelSchedule, SyncState
-from orders import services
+from orders import shipments
+from orders.download import download_orders
 from orders.models import Order, Shipment, ShipmentState
+from orders.shipments import (
+    ShipmentError,
+    _claim,
+    confirm_pending_shipments,
+    record_shipment,
+    retry_shipment,
+    unshipped_quantities,
+)
 from tests.orders.factories import channel_for_store, make_owner, sandbox_store
 
 pytestmark = pytest.mark.django_db
@@ -25,13 +34,13 @@ def alice():
 
 
 def download(channel):
-    run = sync.run_channel_job(channel.pk, "orders", services.download_orders)
+    run = sync.run_channel_job(channel.pk, "orders", download_orders)
     assert run.state == SyncState.SUCCEEDED, run.error
     return run
 
 
 def confirm(channel):
-    return sync.run_channel_job(channel.pk, "shipments", services.confirm_pending_shipments)
+    return sync.run_channel_job(channel.pk, "shipments", confirm_pending_shipments)
 
 
 def tracking_writes(app, external_id):
@@ -52,7 +61,7 @@ def test_shipment_confirmed_exactly_once_on_the_store(alice, django_capture_on_c
         download(channel)
         order = Order.objects.filter(channel=channel).first()
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            shipment, created = services.record_shipment(
+            shipment, created = record_shipment(
                 order, actor=user, carrier="UPS", tracking_numbers=["1Z999", "1Z998"]
             )
         assert created
@@ -84,7 +93,7 @@ def test_claimed_shipment_is_not_confirmed_by_another_worker(alice):
         channel = channel_for_store(account, app)
         download(channel)
         order = Order.objects.filter(channel=channel).first()
-        shipment, _ = services.record_shipment(order, actor=user, tracking_numbers=["T-1"])
+        shipment, _ = record_shipment(order, actor=user, tracking_numbers=["T-1"])
         Shipment.objects.filter(pk=shipment.pk).update(claimed_until=timezone.now() + timedelta(minutes=5))
         app.clear_writes()
         run = confirm(channel)
@@ -101,12 +110,12 @@ def test_retrying_a_pending_shipment_keeps_the_running_workers_claim(alice):
         channel = channel_for_store(account, app)
         download(channel)
         order = Order.objects.filter(channel=channel).first()
-        shipment, _ = services.record_shipment(order, actor=user, tracking_numbers=["T-2"])
+        shipment, _ = record_shipment(order, actor=user, tracking_numbers=["T-2"])
         claimed_until = timezone.now() + timedelta(minutes=5)
         Shipment.objects.filter(pk=shipment.pk).update(
             claimed_until=claimed_until, attempts=3, next_attempt_at=timezone.now() + timedelta(hours=1)
         )
-        retried = services.retry_shipment(shipment, actor=user)
+        retried = retry_shipment(shipment, actor=user)
         assert retried.claimed_until == claimed_until
         assert retried.attempts == 3
         assert retried.next_attempt_at is None
@@ -122,12 +131,12 @@ def test_retry_reads_the_state_under_the_lock(alice):
         channel = channel_for_store(account, app)
         download(channel)
         order = Order.objects.filter(channel=channel).first()
-        shipment, _ = services.record_shipment(order, actor=user, tracking_numbers=["T-3"])
+        shipment, _ = record_shipment(order, actor=user, tracking_numbers=["T-3"])
         stale = Shipment.objects.get(pk=shipment.pk)
         stale.state = ShipmentState.FAILED
         Shipment.objects.filter(pk=shipment.pk).update(state=ShipmentState.CONFIRMED)
-        with pytest.raises(services.ShipmentError, match="already confirmed"):
-            services.retry_shipment(stale, actor=user)
+        with pytest.raises(ShipmentError, match="already confirmed"):
+            retry_shipment(stale, actor=user)
         assert Shipment.objects.get(pk=shipment.pk).state == ShipmentState.CONFIRMED
 
 
@@ -139,7 +148,7 @@ def test_partial_shipments_and_quantity_checks(alice):
         order = multi_line_order(channel)
         lines = list(order.lines.all())
         first = lines[0]
-        part, _ = services.record_shipment(
+        part, _ = record_shipment(
             order,
             actor=user,
             tracking_numbers="P-1",
@@ -147,24 +156,24 @@ def test_partial_shipments_and_quantity_checks(alice):
         )
         assert part.is_partial
         assert part.lines == [{"external_line_id": first.external_line_id, "quantity": 1}]
-        with pytest.raises(services.ShipmentError, match="left to ship"):
-            services.record_shipment(
+        with pytest.raises(ShipmentError, match="left to ship"):
+            record_shipment(
                 order,
                 actor=user,
                 tracking_numbers="P-2",
                 lines=[{"external_line_id": first.external_line_id, "quantity": first.quantity}],
             )
-        with pytest.raises(services.ShipmentError, match="no line"):
-            services.record_shipment(
+        with pytest.raises(ShipmentError, match="no line"):
+            record_shipment(
                 order, actor=user, tracking_numbers="P-3", lines=[{"external_line_id": "nope", "quantity": 1}]
             )
-        with pytest.raises(services.ShipmentError, match="tracking number"):
-            services.record_shipment(order, actor=user, tracking_numbers=[" "])
-        rest, _ = services.record_shipment(order, actor=user, tracking_numbers=["P-4"])
+        with pytest.raises(ShipmentError, match="tracking number"):
+            record_shipment(order, actor=user, tracking_numbers=[" "])
+        rest, _ = record_shipment(order, actor=user, tracking_numbers=["P-4"])
         assert not rest.is_partial
-        assert services.unshipped_quantities(order) == {line.external_line_id: 0 for line in lines}
-        with pytest.raises(services.ShipmentError, match="already been shipped"):
-            services.record_shipment(order, actor=user, tracking_numbers=["P-5"])
+        assert unshipped_quantities(order) == {line.external_line_id: 0 for line in lines}
+        with pytest.raises(ShipmentError, match="already been shipped"):
+            record_shipment(order, actor=user, tracking_numbers=["P-5"])
 
 
 def test_idempotency_key_returns_the_same_shipment(alice):
@@ -173,24 +182,22 @@ def test_idempotency_key_returns_the_same_shipment(alice):
         channel = channel_for_store(account, app)
         download(channel)
         order, other = list(Order.objects.filter(channel=channel)[:2])
-        first, created = services.record_shipment(
-            order, actor=user, tracking_numbers=["K-1"], idempotency_key="wh-1"
-        )
-        again, created_again = services.record_shipment(
+        first, created = record_shipment(order, actor=user, tracking_numbers=["K-1"], idempotency_key="wh-1")
+        again, created_again = record_shipment(
             order, actor=user, tracking_numbers=["K-1"], idempotency_key="wh-1"
         )
         assert created
         assert not created_again
         assert again.pk == first.pk
         assert Shipment.objects.count() == 1
-        with pytest.raises(services.ShipmentError, match="another order"):
-            services.record_shipment(other, actor=user, tracking_numbers=["K-2"], idempotency_key="wh-1")
+        with pytest.raises(ShipmentError, match="another order"):
+            record_shipment(other, actor=user, tracking_numbers=["K-2"], idempotency_key="wh-1")
         # the same key in another account is another shipment
         bob_user, bob_account = make_owner("bob@example.com", "Bob's Shop")
         bob_channel = channel_for_store(bob_account, app, name="Bob's copy")
         download(bob_channel)
         bob_order = Order.objects.filter(channel=bob_channel).first()
-        bob_shipment, bob_created = services.record_shipment(
+        bob_shipment, bob_created = record_shipment(
             bob_order, actor=bob_user, tracking_numbers=["K-1"], idempotency_key="wh-1"
         )
         assert bob_created
@@ -205,10 +212,10 @@ def test_outsider_cannot_record_shipment(alice):
         order = Order.objects.filter(channel=channel).first()
         bob, _ = make_owner("bob@example.com", "Bob's Shop")
         with pytest.raises(PermissionDenied):
-            services.record_shipment(order, actor=bob, tracking_numbers=["X"])
+            record_shipment(order, actor=bob, tracking_numbers=["X"])
         member = User.objects.create_user(email="member@example.com", password="correct-horse-battery-9")
         Membership.objects.create(account=account, user=member, role=Role.MEMBER)
-        shipment, _ = services.record_shipment(order, actor=member, tracking_numbers=["X"])
+        shipment, _ = record_shipment(order, actor=member, tracking_numbers=["X"])
         assert shipment.created_by == member
 
 
@@ -218,7 +225,7 @@ def test_transient_failure_retries_with_backoff_then_confirms(alice, monkeypatch
         channel = channel_for_store(account, app)
         download(channel)
         order = Order.objects.filter(channel=channel).first()
-        shipment, _ = services.record_shipment(order, actor=user, tracking_numbers=["R-1"])
+        shipment, _ = record_shipment(order, actor=user, tracking_numbers=["R-1"])
         app.faults.update({"error_rate": 1.0, "kinds": ["500"], "fail_writes_only": True})
         run = confirm(channel)
         assert run.failed == 1
@@ -245,7 +252,7 @@ def test_permanent_failure_marks_failed_and_retry_resends(alice):
         channel = channel_for_store(account, app)
         download(channel)
         order = Order.objects.filter(channel=channel).first()
-        shipment, _ = services.record_shipment(order, actor=user, tracking_numbers=["F-1"])
+        shipment, _ = record_shipment(order, actor=user, tracking_numbers=["F-1"])
         channel.settings = {**channel.settings, "processed_status": "NOPE"}
         channel.save()
         confirm(channel)
@@ -255,14 +262,14 @@ def test_permanent_failure_marks_failed_and_retry_resends(alice):
         assert app.tracking_numbers(order.external_id) == []
         channel.settings = {**channel.settings, "processed_status": "S"}
         channel.save()
-        retried = services.retry_shipment(shipment, actor=user)
+        retried = retry_shipment(shipment, actor=user)
         assert retried.state == ShipmentState.PENDING
         confirm(channel)
         shipment.refresh_from_db()
         assert shipment.state == ShipmentState.CONFIRMED
         assert app.tracking_numbers(order.external_id) == ["F-1"]
-        with pytest.raises(services.ShipmentError, match="already confirmed"):
-            services.retry_shipment(shipment, actor=user)
+        with pytest.raises(ShipmentError, match="already confirmed"):
+            retry_shipment(shipment, actor=user)
 
 
 def test_fault_run_ends_with_store_and_database_in_agreement(alice, monkeypatch, settings):
@@ -270,20 +277,20 @@ def test_fault_run_ends_with_store_and_database_in_agreement(alice, monkeypatch,
     scheduler would until done: every order is stored once, every shipment confirmed, and the store
     has exactly the tracking numbers we recorded."""
     settings.SHIPMENT_RETRY_BASE_SECONDS = 0.0
-    monkeypatch.setattr(services, "MAX_SHIPMENT_ATTEMPTS", 50)
+    monkeypatch.setattr(shipments, "MAX_SHIPMENT_ATTEMPTS", 50)
     user, account = alice
     with sandbox_store("xcart", orders=60) as (app, _server):
         channel = channel_for_store(account, app)
         app.faults.update({"error_rate": 0.2, "timeout_seconds": 0.2, "seed": 11})
         for _ in range(40):
-            run = sync.run_channel_job(channel.pk, "orders", services.download_orders)
+            run = sync.run_channel_job(channel.pk, "orders", download_orders)
             if run.state == SyncState.SUCCEEDED:
                 break
         assert run.state == SyncState.SUCCEEDED
         assert Order.objects.filter(channel=channel).count() == app.order_count()
         orders = list(Order.objects.filter(channel=channel).order_by("placed_at")[:10])
         for index, order in enumerate(orders):
-            services.record_shipment(order, actor=user, tracking_numbers=[f"FR-{index}"])
+            record_shipment(order, actor=user, tracking_numbers=[f"FR-{index}"])
         for _ in range(60):
             if not Shipment.objects.filter(state=ShipmentState.PENDING).exists():
                 break
@@ -296,7 +303,7 @@ def test_fault_run_ends_with_store_and_database_in_agreement(alice, monkeypatch,
             assert app.order_status(order.external_id) == "S"
         # a clean re-sync afterwards changes nothing but the processed statuses we set ourselves
         ChannelSchedule.objects.filter(pk=channel.pk).update(orders_checkpoint=None)
-        run = sync.run_channel_job(channel.pk, "orders", services.download_orders)
+        run = sync.run_channel_job(channel.pk, "orders", download_orders)
         assert run.created == 0
         assert Order.objects.filter(channel=channel).count() == app.order_count()
 
@@ -308,15 +315,15 @@ def test_a_confirmation_claim_lasts_as_long_as_a_job_lease(alice, settings):
     user, account = alice
     with sandbox_store("xcart", orders=3) as (app, _server):
         channel = channel_for_store(account, app)
-        sync.run_channel_job(channel.pk, "orders", services.download_orders)
+        sync.run_channel_job(channel.pk, "orders", download_orders)
         order = Order.objects.filter(channel=channel).first()
-        shipment, _ = services.record_shipment(order, actor=user, tracking_numbers=["1ZCLAIM"])
+        shipment, _ = record_shipment(order, actor=user, tracking_numbers=["1ZCLAIM"])
         now = timezone.now()
-        assert services._claim(shipment, now)
-        assert not services._claim(shipment, now + timedelta(seconds=5))  # still the first worker's
+        assert _claim(shipment, now)
+        assert not _claim(shipment, now + timedelta(seconds=5))  # still the first worker's
         shipment.refresh_from_db()
         assert shipment.claimed_until == now + timedelta(seconds=6)
-        assert services._claim(shipment, now + timedelta(seconds=7))  # free once the lease would be
+        assert _claim(shipment, now + timedelta(seconds=7))  # free once the lease would be
 
 
 def test_a_shipment_waiting_out_its_back_off_keeps_the_job_due_after_another_confirms(alice):
@@ -331,7 +338,7 @@ def test_a_shipment_waiting_out_its_back_off_keeps_the_job_due_after_another_con
         channel = channel_for_store(account, app)
         download(channel)
         first, second = Order.objects.filter(channel=channel).order_by("placed_at")[:2]
-        waiting, _ = services.record_shipment(first, actor=user, tracking_numbers=["1ZWAIT"])
+        waiting, _ = record_shipment(first, actor=user, tracking_numbers=["1ZWAIT"])
         app.faults.update({"error_rate": 1.0, "kinds": ["garbage"]})
         confirm(channel)
         waiting.refresh_from_db()
@@ -339,7 +346,7 @@ def test_a_shipment_waiting_out_its_back_off_keeps_the_job_due_after_another_con
         assert waiting.next_attempt_at > timezone.now()
         app.faults.update({"error_rate": 0.0})
 
-        newer, _ = services.record_shipment(second, actor=user, tracking_numbers=["1ZNEW"])
+        newer, _ = record_shipment(second, actor=user, tracking_numbers=["1ZNEW"])
         run = confirm(channel)
         assert run.state == SyncState.SUCCEEDED, run.error
         newer.refresh_from_db()

@@ -17,8 +17,9 @@ from connectors.errors import OrderClosedError
 from connectors.xcart.connector import XCartConnector
 from inventory.availability import reserved_by_sku
 from inventory.models import Product
-from orders import services
+from orders.download import download_orders, upsert_orders
 from orders.models import Order, Shipment, ShipmentState
+from orders.shipments import ShipmentError, confirm_pending_shipments, record_shipment, retry_shipment
 from tests.orders.factories import channel_for_store, make_owner, sandbox_store
 
 pytestmark = pytest.mark.django_db
@@ -30,13 +31,13 @@ def alice():
 
 
 def download(channel):
-    run = sync.run_channel_job(channel.pk, "orders", services.download_orders)
+    run = sync.run_channel_job(channel.pk, "orders", download_orders)
     assert run.state == SyncState.SUCCEEDED, run.error
     return run
 
 
 def confirm(channel):
-    return sync.run_channel_job(channel.pk, "shipments", services.confirm_pending_shipments)
+    return sync.run_channel_job(channel.pk, "shipments", confirm_pending_shipments)
 
 
 def multi_unit_order(channel) -> Order:
@@ -81,14 +82,14 @@ def test_a_partial_shipment_asks_for_the_partial_status_and_the_last_one_for_the
         download(channel)
         order = multi_unit_order(channel)
         first_line = order.lines.first()
-        services.record_shipment(
+        record_shipment(
             order,
             actor=user,
             tracking_numbers=["PART-1"],
             lines=[{"external_line_id": first_line.external_line_id, "quantity": 1}],
         )
         confirm(channel)
-        services.record_shipment(order, actor=user, tracking_numbers=["REST-1"])  # everything left
+        record_shipment(order, actor=user, tracking_numbers=["REST-1"])  # everything left
         confirm(channel)
 
     partial, last = sent_requests
@@ -106,7 +107,7 @@ def test_without_a_partial_status_the_request_leaves_the_status(alice, sent_requ
         download(channel)
         order = multi_unit_order(channel)
         line = order.lines.first()
-        services.record_shipment(
+        record_shipment(
             order,
             actor=user,
             tracking_numbers=["P-1"],
@@ -163,7 +164,7 @@ def test_an_order_at_the_partial_status_is_not_held(alice):
         connector = connector_for(channel)
         orders = [order for page in connector.fetch_orders(None) for order in page.orders]
         connector.close()
-        result = services.upsert_orders(channel, [replace(orders[0], status_code="PS")])
+        result = upsert_orders(channel, [replace(orders[0], status_code="PS")])
         assert not result.held_statuses
         assert Order.objects.get(external_id=orders[0].external_id).held_unmapped_status is False
 
@@ -177,7 +178,7 @@ def test_the_order_page_shows_per_line_what_is_shipped_and_left(alice, client, s
         order = multi_unit_order(channel)
         lines = list(order.lines.all())
         first = lines[0]
-        services.record_shipment(
+        record_shipment(
             order,
             actor=user,
             tracking_numbers=["P-1"],
@@ -206,7 +207,7 @@ def test_order_closed_on_the_store_fails_the_shipment_in_words_and_releases_the_
         order = multi_unit_order(channel)
         _with_products(account, order)
         skus = {line.sku for line in order.lines.all()}
-        shipment, _ = services.record_shipment(order, actor=user, tracking_numbers=["C-1"])
+        shipment, _ = record_shipment(order, actor=user, tracking_numbers=["C-1"])
         Shipment.objects.filter(pk=shipment.pk).update(state=ShipmentState.FAILED)  # not covering: reserves
         before = reserved_by_sku(account, skus)  # other open orders may hold the same SKUs
         own: dict[str, int] = {}
@@ -246,8 +247,8 @@ def test_order_closed_on_the_store_fails_the_shipment_in_words_and_releases_the_
     assert (order.status_code, order.status_name, order.store_closed) == ("WND", "Will not deliver", True)
     after = reserved_by_sku(account, skus)
     assert {sku: before[sku] - after.get(sku, 0) for sku in skus} == own
-    with pytest.raises(services.ShipmentError, match="closed"):
-        services.retry_shipment(shipment, actor=user)
+    with pytest.raises(ShipmentError, match="closed"):
+        retry_shipment(shipment, actor=user)
 
 
 def test_order_closed_error_without_the_order_still_closes_storelinks_copy(alice, monkeypatch):
@@ -256,7 +257,7 @@ def test_order_closed_error_without_the_order_still_closes_storelinks_copy(alice
         channel = channel_for_store(account, app)
         download(channel)
         order = multi_unit_order(channel)
-        services.record_shipment(order, actor=user, tracking_numbers=["C-2"])
+        record_shipment(order, actor=user, tracking_numbers=["C-2"])
 
         def closed(self, request):
             raise OrderClosedError("The store has refunded this order.")
@@ -274,7 +275,7 @@ def test_a_shipment_for_an_order_known_to_be_closed_fails_at_once(alice, sent_re
         channel = channel_for_store(account, app)
         download(channel)
         order = multi_unit_order(channel)
-        shipment, _ = services.record_shipment(order, actor=user, tracking_numbers=["K-1"])
+        shipment, _ = record_shipment(order, actor=user, tracking_numbers=["K-1"])
         # a download saw the cancellation after the shipment was recorded, before it was sent
         Order.objects.filter(pk=order.pk).update(
             store_closed=True, status_code="WND", status_name="Will not deliver"
@@ -287,5 +288,5 @@ def test_a_shipment_for_an_order_known_to_be_closed_fails_at_once(alice, sent_re
     assert shipment.state == ShipmentState.FAILED
     assert "closed (Will not deliver)" in shipment.last_error
     order.refresh_from_db()
-    with pytest.raises(services.ShipmentError, match="closed"):
-        services.record_shipment(order, actor=user, tracking_numbers=["K-2"])
+    with pytest.raises(ShipmentError, match="closed"):
+        record_shipment(order, actor=user, tracking_numbers=["K-2"])

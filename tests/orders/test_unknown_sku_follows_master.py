@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from channels import sync
 from inventory.catalog import delete_product, save_product, upsert_products
 from inventory.models import Product
-from orders import services
+from orders.download import download_orders
 from orders.models import Order
 from tests.orders.factories import channel_for_store, make_owner, sandbox_store
 
@@ -53,8 +53,8 @@ def test_product_changes_re_evaluate_the_flag_in_one_statement(alice):
         missing, *known = skus
         upsert_products(account, [{"sku": sku, "on_hand": 5} for sku in known], actor=user)
         upsert_products(bob, [{"sku": sku, "on_hand": 5} for sku in known], actor=_bob_user)
-        sync.run_channel_job(channel.pk, "orders", services.download_orders)
-        sync.run_channel_job(bob_channel.pk, "orders", services.download_orders)
+        sync.run_channel_job(channel.pk, "orders", download_orders)
+        sync.run_channel_job(bob_channel.pk, "orders", download_orders)
         with_missing = orders_with(channel, missing)
         assert with_missing
         assert flagged(channel) == with_missing
@@ -91,7 +91,7 @@ def test_no_product_master_means_no_unknown_sku(alice):
     user, account = alice.user, alice.account
     with sandbox_store("xcart", orders=10) as (app, _server):
         channel = channel_for_store(account, app)
-        sync.run_channel_job(channel.pk, "orders", services.download_orders)
+        sync.run_channel_job(channel.pk, "orders", download_orders)
         assert flagged(channel) == set()
         skus = _store_skus(channel)
         first = skus[0]
