@@ -1,13 +1,13 @@
-"""Seller UI URLs for sales channels (namespace ``channels``); the list is the home page."""
+"""Seller UI URLs for sales channels (namespace ``channels``); the dashboard is the home page."""
 
 from django.urls import path
 
-from channels import views
+from channels import dashboard, views
 
 app_name = "channels"
 
 urlpatterns = [
-    path("", views.channel_list, name="list"),
+    path("channels/", views.channel_list, name="list"),
     path("channels/add/", views.wizard_choose, name="add"),
     path("channels/add/cancel/", views.wizard_cancel, name="add_cancel"),
     path("channels/add/<slug:platform>/", views.wizard_name, name="add_name"),
@@ -17,6 +17,7 @@ urlpatterns = [
     path("channels/<uuid:channel_id>/", views.channel_detail, name="detail"),
     path("channels/<uuid:channel_id>/toggle/", views.channel_toggle, name="toggle"),
     path("channels/<uuid:channel_id>/state/", views.channel_state, name="state"),
+    path("channels/<uuid:channel_id>/progress/", dashboard.channel_progress, name="progress"),
     path("channels/<uuid:channel_id>/test/", views.channel_test, name="test"),
     path("channels/<uuid:channel_id>/sync/", views.channel_sync_now, name="sync_now"),
     path("channels/<uuid:channel_id>/reauthorise/", views.channel_reauthorise, name="reauthorise"),

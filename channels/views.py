@@ -27,11 +27,12 @@ from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Role
 from accounts.tenancy import account_for, actor_for, current_membership, has_role, require_role
-from channels import services, sync
+from channels import dashboard, services, sync
 from channels.events import describe_settings
 from channels.fields import CredentialsUnreadable, decrypt_json, encrypt_json
 from channels.forms import ChannelNameForm, ConnectionForm, ReauthoriseForm, SettingsForm, facts_as_dict
@@ -244,9 +245,12 @@ def channel_detail(request: HttpRequest, channel_id: Any) -> HttpResponse:
                 messages.success(request, "Settings saved.")
                 return redirect("channels:detail", channel.pk)
     runs = channel.sync_runs.order_by("-created_at")[:25]
+    # after "Sync now" the progress panel waits for the queued jobs to start
+    wait = dashboard.WAIT_POLLS if request.GET.get("progress") == "wait" else 0
     context = channel_context(
         request,
         channel,
+        **dashboard.progress_context(request, channel.account_id, channel, wait=wait),
         form=form,
         runs=runs,
         can_edit_settings=can_edit_settings,
@@ -274,7 +278,8 @@ def channel_sync_now(request: HttpRequest, channel_id: Any) -> HttpResponse:
     else:
         jobs = sync.sync_now(channel)
         labels = ", ".join(str(SyncJob(job).label).lower() for job in jobs)
-        messages.success(request, f"Sync started: {labels}. Runs appear below as they finish.")
+        messages.success(request, f"Sync started: {labels}. Their progress shows below.")
+        return HttpResponseRedirect(reverse("channels:detail", args=[channel.pk]) + "?progress=wait")
     return redirect("channels:detail", channel.pk)
 
 

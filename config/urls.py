@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from channels import dashboard
 from channels.callbacks import threedcart_callback, threedcart_channel_callback
 from config.views import api_not_found, healthz
 
@@ -21,6 +22,9 @@ urlpatterns = [
         "callbacks/threedcart/<str:secret>/", threedcart_channel_callback, name="threedcart-channel-callback"
     ),
     path("healthz", healthz, name="healthz"),
+    # The signed-in home; the channel list it replaced is at /channels/ (old paging links redirect).
+    path("", dashboard.dashboard, name="dashboard"),
+    path("dashboard/progress/", dashboard.dashboard_progress, name="dashboard_progress"),
     path("", include("accounts.urls")),
     path("", include("channels.urls")),
     path("", include("orders.urls")),

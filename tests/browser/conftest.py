@@ -107,6 +107,9 @@ def log_in(page: Page, base: str, email: str = SHOP_EMAIL) -> None:
     page.get_by_label("E-mail address").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    # most tests start from the channel list (the home page before the dashboard)
+    page.goto(f"{base}{reverse('channels:list')}")
     expect(page.get_by_role("heading", name="Sales channel integration")).to_be_visible()
 
 

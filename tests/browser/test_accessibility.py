@@ -38,6 +38,7 @@ def anonymous_pages() -> list[str]:
 def signed_in_pages(shop: dict[str, Any]) -> list[str]:
     channel, order, product = shop["channel"], shop["order"], shop["product"]
     return [
+        reverse("dashboard"),
         reverse("channels:list"),
         reverse("channels:detail", args=[channel.pk]),
         reverse("channels:detail", args=[shop["flaky"].pk]),
