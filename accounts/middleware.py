@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.tenancy import current_membership
 from accounts.zones import zone
-from config.middleware import API_PREFIX
+from config.middleware import API_PREFIX, DATABASE_DOWN, database_unavailable
 
 
 class AccountTimeZoneMiddleware:
@@ -26,8 +26,13 @@ class AccountTimeZoneMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         membership = None
-        if not request.path.startswith(API_PREFIX) and request.user.is_authenticated:
-            membership = current_membership(request)
+        try:
+            if not request.path.startswith(API_PREFIX) and request.user.is_authenticated:
+                membership = current_membership(request)
+        except DATABASE_DOWN:
+            # Reading the session and the account is the first query of a page: during a database
+            # outage it answers the same 503 page the views would, not Django's 500.
+            return database_unavailable(request)
         if membership is None:
             timezone.deactivate()
             return self.get_response(request)
