@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from channels import dashboard, views
+from channels import progress, views
 
 app_name = "channels"
 
@@ -17,7 +17,7 @@ urlpatterns = [
     path("channels/<uuid:channel_id>/", views.channel_detail, name="detail"),
     path("channels/<uuid:channel_id>/toggle/", views.channel_toggle, name="toggle"),
     path("channels/<uuid:channel_id>/state/", views.channel_state, name="state"),
-    path("channels/<uuid:channel_id>/progress/", dashboard.channel_progress, name="progress"),
+    path("channels/<uuid:channel_id>/progress/", progress.channel_progress, name="progress"),
     path("channels/<uuid:channel_id>/test/", views.channel_test, name="test"),
     path("channels/<uuid:channel_id>/sync/", views.channel_sync_now, name="sync_now"),
     path("channels/<uuid:channel_id>/reauthorise/", views.channel_reauthorise, name="reauthorise"),

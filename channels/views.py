@@ -32,7 +32,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import Role
 from accounts.tenancy import account_for, actor_for, current_membership, has_role, require_role
-from channels import dashboard, services, sync
+from channels import progress, services, sync
 from channels.events import describe_settings
 from channels.fields import CredentialsUnreadable, decrypt_json, encrypt_json
 from channels.forms import ChannelNameForm, ConnectionForm, ReauthoriseForm, SettingsForm, facts_as_dict
@@ -246,11 +246,11 @@ def channel_detail(request: HttpRequest, channel_id: Any) -> HttpResponse:
                 return redirect("channels:detail", channel.pk)
     runs = channel.sync_runs.order_by("-created_at")[:25]
     # after "Sync now" the progress panel waits for the queued jobs to start
-    wait = dashboard.WAIT_POLLS if request.GET.get("progress") == "wait" else 0
+    wait = progress.WAIT_POLLS if request.GET.get("progress") == "wait" else 0
     context = channel_context(
         request,
         channel,
-        **dashboard.progress_context(request, channel.account_id, channel, wait=wait),
+        **progress.progress_context(request, channel.account_id, channel, wait=wait),
         form=form,
         runs=runs,
         can_edit_settings=can_edit_settings,

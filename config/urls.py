@@ -4,9 +4,9 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from channels import dashboard
 from channels.callbacks import threedcart_callback, threedcart_channel_callback
 from config.views import api_not_found, healthz
+from orders import dashboard
 
 urlpatterns = [
     path("admin/", admin.site.urls),

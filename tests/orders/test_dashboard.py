@@ -17,8 +17,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from channels import dashboard
+from channels import progress
 from channels.models import SyncJob, SyncRun, SyncState
+from orders import dashboard
 from tests.factories import SalesChannelFactory
 from tests.orders.factories import make_order
 
@@ -204,7 +205,7 @@ def test_sync_now_makes_the_channel_page_wait_for_the_runs(alice, client):
     channel = SalesChannelFactory(account=alice.account, name="Shop")
     page = client.get(reverse("channels:detail", args=[channel.pk]) + "?progress=wait").content.decode()
     assert (
-        f'hx-get="{reverse("channels:progress", args=[channel.pk])}?wait={dashboard.WAIT_POLLS - 1}"' in page
+        f'hx-get="{reverse("channels:progress", args=[channel.pk])}?wait={progress.WAIT_POLLS - 1}"' in page
     )
     quiet = client.get(reverse("channels:detail", args=[channel.pk])).content.decode()
     assert 'id="progress"' in quiet

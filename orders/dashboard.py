@@ -35,15 +35,13 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET
 
 from channels.models import SalesChannel, SyncJob, SyncRun, SyncState
+from channels.progress import progress_context, wait_param
+from orders.models import Order
 
 #: Days shown in the charts, today included.
 DASHBOARD_DAYS = 30
 #: Channels shown on the dashboard (the channel list pages through the rest).
 DASHBOARD_CHANNELS = 50
-#: How long a finished run stays in the progress panel, so the seller sees how it ended.
-FINISHED_SHOWN_FOR = timedelta(seconds=90)
-#: Polls a progress panel makes after "Sync now" while no run has started yet (2 s apart).
-WAIT_POLLS = 30
 
 CHART_HEIGHT = 48
 BAR_WIDTH = 8
@@ -150,8 +148,6 @@ def window_start(now: datetime) -> datetime:
 
 def summarise(channels: Sequence[SalesChannel], now: datetime | None = None) -> list[ChannelSummary]:
     """The dashboard figures of ``channels`` (all of one account) in two aggregate queries."""
-    from orders.models import Order
-
     now = now or timezone.now()
     if not channels:
         return []
@@ -191,13 +187,13 @@ def summarise(channels: Sequence[SalesChannel], now: datetime | None = None) -> 
         .order_by()
     )
     synced: dict[Any, datetime] = {}
-    for row in runs:
-        cell = grid[row["channel_id"]].get(row["day"])
+    for counted in runs:
+        cell = grid[counted["channel_id"]].get(counted["day"])
         if cell is not None:
-            cell.ok, cell.failed = row["ok"], row["failed"]
-        at = row["orders_synced_at"]
-        if at is not None and (row["channel_id"] not in synced or at > synced[row["channel_id"]]):
-            synced[row["channel_id"]] = at
+            cell.ok, cell.failed = counted["ok"], counted["failed"]
+        at = counted["orders_synced_at"]
+        if at is not None and (counted["channel_id"] not in synced or at > synced[counted["channel_id"]]):
+            synced[counted["channel_id"]] = at
     return [
         ChannelSummary(
             channel=channel,
@@ -318,58 +314,6 @@ def health_chart(name: str, days: Sequence[Day]) -> SafeString:
 
 
 # --------------------------------------------------------------------------------------------------
-# Work in progress
-# --------------------------------------------------------------------------------------------------
-
-
-def progress_runs(account_id: Any, channel_id: Any = None, now: datetime | None = None) -> list[SyncRun]:
-    """Runs queued or running now, and those that finished in the last moments (one query)."""
-    now = now or timezone.now()
-    runs = SyncRun.objects.filter(account_id=account_id).filter(
-        Q(state__in=[SyncState.QUEUED, SyncState.RUNNING]) | Q(finished_at__gte=now - FINISHED_SHOWN_FOR)
-    )
-    runs = runs.filter(channel__removed_at__isnull=True)
-    if channel_id is not None:
-        runs = runs.filter(channel_id=channel_id)
-    return list(runs.exclude(job=SyncJob.TEST).select_related("channel").order_by("-created_at")[:20])
-
-
-def progress_context(
-    request: HttpRequest, account_id: Any, channel: SalesChannel | None = None, wait: int = 0
-) -> dict[str, Any]:
-    """What the progress panel needs; it polls while work is running or it was asked to wait."""
-    runs = progress_runs(account_id, channel.pk if channel is not None else None)
-    active = any(run.state in (SyncState.QUEUED, SyncState.RUNNING) for run in runs)
-    wait = max(0, min(wait, WAIT_POLLS))
-    if channel is not None:
-        url = reverse("channels:progress", args=[channel.pk])
-    else:
-        url = reverse("dashboard_progress")
-    polling = active or wait > 0
-    next_wait = 0 if active else max(0, wait - 1)
-    finished = ""
-    if request.headers.get("HX-Request") == "true" and not active and runs and wait == 0:
-        # the poll that follows the last running one: say how the work ended
-        outcomes = [f"{run.get_job_display()} {run.get_state_display().lower()}" for run in runs]
-        finished = "Finished: " + ", ".join(outcomes) + "."
-    return {
-        "finished_announcement": finished,
-        "progress_runs": runs,
-        "progress_active": active,
-        "progress_polling": polling,
-        "progress_url": f"{url}?wait={next_wait}" if next_wait else url,
-        "progress_channel": channel,
-    }
-
-
-def _wait_param(request: HttpRequest) -> int:
-    try:
-        return int(request.GET.get("wait", "0"))
-    except ValueError:
-        return 0
-
-
-# --------------------------------------------------------------------------------------------------
 # Views
 # --------------------------------------------------------------------------------------------------
 
@@ -383,7 +327,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
     if "after" in request.GET or "before" in request.GET:
         return HttpResponseRedirect(f"{reverse('channels:list')}?{request.GET.urlencode()}")
-    listed = list(with_recent_failures(channels_for_request(request).for_listing())[: DASHBOARD_CHANNELS + 1])
+    listed = list(
+        with_recent_failures(channels_for_request(request).defer("credentials"))[: DASHBOARD_CHANNELS + 1]
+    )
     more = len(listed) > DASHBOARD_CHANNELS
     listed = listed[:DASHBOARD_CHANNELS]
     context = page_context(
@@ -402,18 +348,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @require_GET
 def dashboard_progress(request: HttpRequest) -> HttpResponse:
     """The dashboard's progress panel alone, for its HTMX poll."""
-    from channels.views import account_for
+    from accounts.tenancy import account_for
 
-    context = progress_context(request, account_for(request).pk, wait=_wait_param(request))
-    return render(request, "channels/_progress.html", context)
-
-
-@login_required
-@require_GET
-def channel_progress(request: HttpRequest, channel_id: Any) -> HttpResponse:
-    """One channel's progress panel alone, for its HTMX poll (another account's channel is a 404)."""
-    from channels.views import channel_for_request
-
-    channel = channel_for_request(request, channel_id)
-    context = progress_context(request, channel.account_id, channel, wait=_wait_param(request))
+    context = progress_context(request, account_for(request).pk, wait=wait_param(request))
     return render(request, "channels/_progress.html", context)
