@@ -2,17 +2,17 @@
 
 from django.urls import path
 
-from channels import progress, views
+from channels import progress, views, wizard_views
 
 app_name = "channels"
 
 urlpatterns = [
     path("channels/", views.channel_list, name="list"),
-    path("channels/add/", views.wizard_choose, name="add"),
-    path("channels/add/cancel/", views.wizard_cancel, name="add_cancel"),
-    path("channels/add/<slug:platform>/", views.wizard_name, name="add_name"),
-    path("channels/add/<slug:platform>/connection/", views.wizard_connection, name="add_connection"),
-    path("channels/add/<slug:platform>/settings/", views.wizard_settings, name="add_settings"),
+    path("channels/add/", wizard_views.wizard_choose, name="add"),
+    path("channels/add/cancel/", wizard_views.wizard_cancel, name="add_cancel"),
+    path("channels/add/<slug:platform>/", wizard_views.wizard_name, name="add_name"),
+    path("channels/add/<slug:platform>/connection/", wizard_views.wizard_connection, name="add_connection"),
+    path("channels/add/<slug:platform>/settings/", wizard_views.wizard_settings, name="add_settings"),
     path("channels/opencart/storelink-bridge.php", views.opencart_bridge, name="opencart_bridge"),
     path("channels/<uuid:channel_id>/", views.channel_detail, name="detail"),
     path("channels/<uuid:channel_id>/toggle/", views.channel_toggle, name="toggle"),

@@ -9,7 +9,7 @@ from django.urls import reverse
 from accounts.models import Role
 from channels import services
 from channels.models import ChannelEvent, ConnectionState, SalesChannel
-from channels.views import WIZARD_SESSION
+from channels.wizard_views import WIZARD_SESSION
 from connectors.base import StoreFacts, StoreStatus
 from connectors.errors import AuthError, TransientError
 from tests.factories import member_of

@@ -19,7 +19,7 @@ from accounts.models import Account
 from channels import services as channel_services
 from channels.forms import facts_as_dict
 from channels.models import SalesChannel
-from channels.views import _settings_defaults_from_facts
+from channels.wizard_views import _settings_defaults_from_facts
 from connectors.registry import CONNECTORS
 from connectors.sandbox import SandboxApp, SandboxServer, make_sandbox
 from inventory.catalog import upsert_products
