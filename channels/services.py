@@ -11,6 +11,15 @@ so forms and the API put each message next to its field. What the store said is 
 connectors' typed errors (``AuthError``, ``TransientError`` ...) with a seller-facing message.
 Role checks are repeated here, not only in views: a member can never change credentials, remove
 or reauthorise a channel, whichever surface they come through.
+
+Why one module of this size: it owns one thing, a channel's lifecycle, and every verb uses the
+same pieces in the same order: the connector built from the platform's declaration (with the
+private-host guard and the operator's keys), the validation of name, store URL, credentials and
+settings (merged into one error per field), the connection test outside the transaction, then
+the locked row and its audit event. Tests, forms and the API replace the store at one seam here
+(``build_connector``, ``test_connection``, ``connector_for``); splitting the connector building
+away from the verbs would split that seam. If it grows, the validation section (pure functions
+over their inputs) is the part to move out first.
 """
 
 from __future__ import annotations

@@ -15,6 +15,15 @@ it. The beat-driven dispatcher claims due rows in batches (locked with ``SKIP LO
 dispatchers can run and none enqueues a job another claimed; its cost follows what is due.
 Tasks are sent by the names the apps register (:func:`register_job`), so this module imports
 neither ``orders`` nor ``inventory``.
+
+Why one module of this size: scheduling and running share the schedule row and its statements (an
+event job's start claims the lease, records its SyncRun and takes its due time in one statement;
+the heartbeat renews the lease and writes the job's checkpoint together), and order polling
+(:func:`poll_orders`, :func:`orders_polled`, :func:`next_orders_due`) was still being reworked when
+the apps were split. When it is split, the cut follows the sections below: scheduling (due times,
+job requests, spread slots, polling intervals, the dispatcher), leases and running a job
+(:func:`run_channel_job`, leases, heartbeat, retry countdowns, SyncRun bookkeeping), and
+housekeeping (stale runs, resuming paused work, reconciling, pruning).
 """
 
 from __future__ import annotations
