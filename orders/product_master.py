@@ -3,8 +3,8 @@
 Whether an account keeps products in Storelink at all; re-flagging ``unknown_sku`` on orders when
 the master changes (the receiver of :data:`channels.events.product_master_changed`, which the
 inventory app sends); and announcing which SKUs' reservations moved when orders were created,
-changed, shipped or closed. The inventory app is reached lazily (by model name, or by an import
-inside the function), so orders can be loaded without it.
+changed, shipped or closed (an announced fact inventory subscribes to). The inventory app's models
+are reached by name, so orders import nothing of it.
 """
 
 from __future__ import annotations
@@ -16,18 +16,18 @@ from django.apps import apps
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from channels.events import announce_reservations_moved
 from orders.models import Order, OrderLine
 
 
 def announce_reservations_changed(account_id: Any, skus: Iterable[str]) -> None:
     """New, changed or shipped orders move availability of these SKUs on every channel.
 
-    Imported here because inventory reads orders lazily too; call inside the transaction that
-    changed the orders (the listings count the change with it), the stock jobs go out after commit.
+    Call inside the transaction that changed the orders: the inventory app, which subscribes to
+    :data:`channels.events.reservations_moved`, counts the change on the listings with it, and the
+    stock jobs go out after commit.
     """
-    from inventory.stock_queue import reservations_changed
-
-    reservations_changed(account_id, skus)
+    announce_reservations_moved(account_id, skus)
 
 
 def order_skus(order_ids: Iterable[Any]) -> set[str]:
