@@ -54,9 +54,10 @@ def test_worker_survives_a_redis_restart_mid_download(
     celery.use_broker(private_redis.url)
     fast_beat_schedule(sweep_stale_runs=True)
     _user, account = make_owner("alice@example.com", "Alice's Shop")
-    with sandbox_store("xcart", orders=200, days=20) as (app, _server):
+    # Enough slow pages that the download writes several batches (200 orders each) before it ends.
+    with sandbox_store("xcart", orders=800, days=20) as (app, _server):
         channel = channel_for_store(account, app)
-        app.faults.update({"latency": 0.2})
+        app.faults.update({"latency": 0.4})
         worker = celery.start_production_worker()
         celery.start_beat()
         celery.wait_for(

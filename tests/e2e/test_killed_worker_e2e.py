@@ -53,7 +53,8 @@ def test_the_next_job_starts_within_a_minute_of_a_sigkill(celery: CeleryProcesse
     assert sync.default_lease_seconds() == sync.DEFAULT_LEASE_SECONDS
     _default_beat_schedule()
     _user, account = make_owner("alice@example.com", "Alice's Shop")
-    with sandbox_store("xcart", orders=300, days=20) as (app, _server):
+    # Enough pages that the download writes several batches (200 orders each) before it ends.
+    with sandbox_store("xcart", orders=800, days=20) as (app, _server):
         channel = channel_for_store(account, app)
         killed_run = kill_worker_mid_download(celery, app, channel, timeout=120)
         killed_at = timezone.now()
