@@ -5,6 +5,10 @@ bounded retries with back-off only for calls that are safe to repeat, ``Retry-Af
 cap on requests in flight per store, no redirects on writes, JSON read leniently (OpenCart prints
 PHP notices before it), logging with secrets masked, and a guard that refuses to talk to loopback,
 private, link-local or cloud-metadata addresses unless the deployment allows it.
+
+Why one module of this size: every request to a store passes these rules in this order (URL
+guard, pinned resolution, per-store gate, retries, masking); keeping them in one file keeps that
+order readable. The shared gates themselves live in ``connectors/gates.py``.
 """
 
 from __future__ import annotations

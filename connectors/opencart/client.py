@@ -14,6 +14,9 @@ comes back:
 
 Messages are translated per store language, so the client keys on JSON structure first and on the
 English wording only where OpenCart gives nothing else (permission vs. "order not found").
+
+Why one module of this size: the five core-API families differ in login, token and error shapes,
+and each difference is handled next to the others so a new family is added in one place.
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ on the store, client in ``bridge_client.py``). The core API is used for what it 
 well: proving the API user works and adding the order-history entry that confirms a shipment — that
 path runs OpenCart's own events, so the customer gets OpenCart's own e-mail. Only 3.0.0.0–3.0.2.0,
 whose core login is broken, confirm shipments through the bridge.
+
+Why one module of this size: it decides, per OpenCart family, whether the core API or the bridge
+answers each operation; the core client, the bridge client, versions and signing are their own
+modules already.
 """
 
 from __future__ import annotations

@@ -21,6 +21,10 @@ module holds the sync rules that 3DCart's API makes necessary:
 - **Stock and prices** go to parents in ``PUT /Products`` batches (≤100, only ``SKUInfo`` members)
   and to variants one row at a time (whether the variant-collection PUT replaces rows is
   UNCONFIRMED, so it is not used). 3DCart answers per item; only failed items are retried.
+
+Why one module of this size: each operation's defences against 3DCart's replies (error arrays
+with 200, collection-replace PUTs, per-item results) sit next to the call they guard; the HTTP
+client and the JSON mapping are already their own modules.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ Everything here is pure (no HTTP), so the awkward parts of the wire format can b
 store-local naive timestamps, money as JSON floats, SKUs that are either a product's ``SKUInfo.SKU``
 or a variant's ``AdvancedOptionSufix``, option text hidden in ``ItemDescription`` HTML, and totals
 that have to add up (items + shipping + the three sales taxes − discount = ``OrderAmount``).
+
+Why one module of this size: it is the whole translation of 3DCart's order and product JSON,
+whose totals must be checked against every part (items, shipping, three taxes, discount) in one
+place.
 """
 
 from __future__ import annotations

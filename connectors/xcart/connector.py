@@ -15,6 +15,10 @@ The add-on is thin and trusting, which shapes most of this file (each point seen
   last-change date, and open orders are re-read in turn in case a change is not dated;
 - payment and shipping statuses are two lists that reuse letters, so a status is always a
   (list, code) pair, and an order is closed when either list says so.
+
+Why one module of this size: the two X-Cart APIs (the 5.4 add-on and 5.5's built-in API) answer
+the same questions differently, and each operation keeps both answers side by side so a reader
+sees at once where they differ; the wire clients and the JSON mapping are already their own modules.
 """
 
 from __future__ import annotations
