@@ -563,7 +563,9 @@ class XCartConnector(Connector):
                 params = [("order[lastRenewDate]", "desc"), ("page", 1), ("itemsPerPage", 1)]
                 newest = _page_rows(api.get("orders", params), 1, "order")
                 changed_at = _changed_at(newest[0], "update_date") if newest else 0
-        return changed_at > saved.changed
+        # X-Cart dates changes to the second, and the last scan began inside ``saved.changed``: a
+        # change later in that second was not read by it, so the same second still counts as new.
+        return changed_at >= saved.changed
 
     def _map_order(self, api: AddonClient | BuiltinClient, row: Any) -> Order:
         # Totals that fit neither reading (tax on top or inside) take the basis X-Cart's price field

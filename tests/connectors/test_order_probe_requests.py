@@ -187,7 +187,7 @@ def _xcart_checkpoint(api: str = "addon") -> str:
 def test_xcart_addon_probe_reads_one_row_placed_since_then_the_newest_change(
     router: respx.MockRouter,
 ) -> None:
-    newest = {"lastRenewDate": 1_780_000_100}
+    newest = {"lastRenewDate": 1_780_000_099}  # a second before the last scan began
 
     def reply(request: httpx.Request) -> httpx.Response:
         params = request.url.params
@@ -205,7 +205,7 @@ def test_xcart_addon_probe_reads_one_row_placed_since_then_the_newest_change(
     connector = _xcart()
     assert connector.orders_changed_since(_xcart_checkpoint()) is False
     assert route.call_count == 2, "the flavour the download used is reused: no detection"
-    newest["lastRenewDate"] = 1_780_000_101
+    newest["lastRenewDate"] = 1_780_000_100  # in the second the scan began: maybe after it read
     assert _xcart().orders_changed_since(_xcart_checkpoint()) is True
 
 
@@ -229,7 +229,7 @@ def test_xcart_builtin_probe_uses_the_date_filter_and_the_last_change_sort(route
             assert params["date[after]"] == "2026-05-28T20:26:40Z"
             return httpx.Response(200, json=[])
         assert params["order[lastRenewDate]"] == "desc"
-        return httpx.Response(200, json=[{"id": 3, "update_date": "2026-05-28T20:28:20+00:00"}])
+        return httpx.Response(200, json=[{"id": 3, "update_date": "2026-05-28T20:28:19+00:00"}])
 
     router.get(f"{SHOP}/api/orders").mock(side_effect=reply)
     assert _xcart("builtin").orders_changed_since(_xcart_checkpoint(api="builtin")) is False

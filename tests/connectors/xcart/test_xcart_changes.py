@@ -116,3 +116,20 @@ def test_an_idle_later_run_costs_a_few_requests(store: XCartSandbox) -> None:
     assert open_orders > 0
     # window + changed scan + a slice of the open orders (+ flavour detection on "auto")
     assert store.request_count - before <= 4 + max(3, -(-open_orders // REREAD_CYCLE_RUNS))
+
+
+def test_a_change_in_the_second_a_download_began_is_seen_by_the_next_probe(store: XCartSandbox) -> None:
+    """X-Cart dates changes to the second, and a download's scan of changes starts at some moment
+    inside one: a cancel later in that same second was not read by it, so the quick "anything
+    new?" probe must still answer yes for it (it answered no until the next full download)."""
+    old = store.place_order(age_seconds=4 * DAY)
+    _first, checkpoint = download(connect(store), None)
+    _second, checkpoint = download(connect(store), checkpoint)
+    assert checkpoint is not None
+    assert connect(store).orders_changed_since(checkpoint) is False  # nothing new yet
+    scan_began = int(json.loads(checkpoint)["changed"])
+    store.cancel_order(old)
+    store.db.execute("UPDATE orders SET last_renew = ? WHERE order_id = ?", (scan_began, int(old)))
+    assert connect(store).orders_changed_since(checkpoint) is True
+    later, _ = download(connect(store), checkpoint)
+    assert later[old].closed is True
