@@ -80,7 +80,7 @@ def main() -> int:
     from django.utils import timezone
 
     from accounts.models import Account
-    from bench.freshness import _broker, _start, _stop
+    from bench.freshness import _broker, _stop, start_worker_and_beat
     from channels import sync
     from channels.models import ChannelSchedule
     from config.celery import app as celery_app
@@ -122,32 +122,7 @@ def main() -> int:
                 "ALLOW_PRIVATE_STORE_HOSTS": "1",
                 "LOG_LEVEL": "WARNING",
             }
-            processes = [
-                _start(
-                    [
-                        "worker",
-                        "--loglevel=WARNING",
-                        "--pool=threads",
-                        "--concurrency=4",
-                        "--without-heartbeat",
-                        "--without-mingle",
-                        "--without-gossip",
-                        f"--hostname=bench-cross-channel-{os.getpid()}@%h",
-                    ],
-                    env,
-                    work_dir / "worker.log",
-                ),
-                _start(
-                    [
-                        "beat",
-                        "--loglevel=WARNING",
-                        "--scheduler=django_celery_beat.schedulers:DatabaseScheduler",
-                        f"--pidfile={work_dir / 'beat.pid'}",
-                    ],
-                    env,
-                    work_dir / "beat.log",
-                ),
-            ]
+            processes = start_worker_and_beat("cross-channel", env, work_dir)
             try:
                 sold = skus[: min(len(skus), SALES)]
                 upsert_products(account, [{"sku": sku, "on_hand": ON_HAND} for sku in sold], actor=None)

@@ -67,6 +67,27 @@ def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
     )
 
 
+def start_worker_and_beat(name: str, env: dict[str, str], work_dir: Path) -> list[subprocess.Popen[bytes]]:
+    """A real worker (threads, as many as a small deployment runs) and beat, logging into ``work_dir``."""
+    worker = [
+        "worker",
+        "--loglevel=WARNING",
+        "--pool=threads",
+        "--concurrency=4",
+        "--without-heartbeat",
+        "--without-mingle",
+        "--without-gossip",
+        f"--hostname=bench-{name}-{os.getpid()}@%h",
+    ]
+    beat = [
+        "beat",
+        "--loglevel=WARNING",
+        "--scheduler=django_celery_beat.schedulers:DatabaseScheduler",
+        f"--pidfile={work_dir / 'beat.pid'}",
+    ]
+    return [_start(worker, env, work_dir / "worker.log"), _start(beat, env, work_dir / "beat.log")]
+
+
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
     for process in processes:
         if process.poll() is None:
@@ -121,32 +142,7 @@ def main() -> int:
                 "LOG_LEVEL": "WARNING",
                 "PYTHONPATH": str(ROOT),
             }
-            processes = [
-                _start(
-                    [
-                        "worker",
-                        "--loglevel=WARNING",
-                        "--pool=threads",
-                        "--concurrency=4",
-                        "--without-heartbeat",
-                        "--without-mingle",
-                        "--without-gossip",
-                        f"--hostname=bench-freshness-{os.getpid()}@%h",
-                    ],
-                    env,
-                    work_dir / "worker.log",
-                ),
-                _start(
-                    [
-                        "beat",
-                        "--loglevel=WARNING",
-                        "--scheduler=django_celery_beat.schedulers:DatabaseScheduler",
-                        f"--pidfile={work_dir / 'beat.pid'}",
-                    ],
-                    env,
-                    work_dir / "beat.log",
-                ),
-            ]
+            processes = start_worker_and_beat("freshness", env, work_dir)
             try:
                 # The master starts equal to the store; the first change also warms the worker up.
                 upsert_products(
