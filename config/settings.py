@@ -365,6 +365,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Without deep links each operation's path is plain text, not a link nested inside the button
+    # that opens the operation (two controls in one, which screen readers cannot tell apart).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False},
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -2,9 +2,9 @@
 phone, a tablet and a desktop screen without sideways scrolling.
 
 Debian's Chromium visits each page (signed out, signed in, the add-channel wizard with a fake store
-behind it, forms showing their errors) at 390×844, 768×1024 and 1280×900. On each it checks that
-the document is no wider than the viewport, that the navigation and "Log out" can be reached, and
-runs axe-core (from npm, evaluated in the page).
+behind it, forms showing their errors, the Swagger UI API docs) at 390×844, 768×1024 and 1280×900.
+On each it checks that the document is no wider than the viewport, that the navigation and "Log out"
+can be reached, and runs axe-core (from npm, evaluated in the page).
 """
 
 from __future__ import annotations
@@ -143,6 +143,12 @@ def test_every_page_is_accessible_and_fits_the_screen(
     ):
         visit(page, base + path)
         findings.check(page, path, signed_in=False)
+
+    # the API docs (Swagger UI, drawn by its script once the schema has loaded)
+    visit(page, base + reverse("api-docs"))
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Storelink API")
+    expect(page.locator(".opblock-summary-control").first).to_be_visible()
+    findings.check(page, "API docs", signed_in=False)
 
     # the wizard: name, connection details (with a failed test), settings, against a fake store
     visit(page, base + reverse("channels:add_name", args=["opencart"]))
